@@ -1,0 +1,200 @@
+//! Entities. Fields are private; adapters rebuild an entity from its parts
+//! (`from_parts`), and everything else reads it through getters.
+
+use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::otp::{Algorithm, Digits, OtpType, Period};
+use crate::time::Timestamp;
+use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Platform, TokenName};
+
+macro_rules! entity {
+    (
+        $(#[$doc:meta])* $name:ident, $parts:ident {
+            $( $(#[$fdoc:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $( $field: $ty, )*
+        }
+
+        #[doc = concat!("Every field of a [`", stringify!($name), "`], for adapters that store and rebuild it.")]
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $parts {
+            $( $(#[$fdoc])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// Rebuilds the entity from stored parts.
+            #[must_use]
+            pub fn from_parts(p: $parts) -> Self {
+                Self { $( $field: p.$field, )* }
+            }
+
+            /// Every field, for storing.
+            #[must_use]
+            pub fn into_parts(self) -> $parts {
+                $parts { $( $field: self.$field, )* }
+            }
+
+            $(
+                $(#[$fdoc])*
+                #[must_use]
+                pub fn $field(&self) -> &$ty {
+                    &self.$field
+                }
+            )*
+        }
+    };
+}
+
+entity!(
+    /// A principal (agent or person) of an organization.
+    Identity, IdentityParts {
+        /// Its id.
+        id: IdentityId,
+        /// Its organization.
+        org: OrgId,
+        /// Its handle, unique among the org's live identities.
+        handle: Handle,
+        /// Active or paused.
+        status: IdentityStatus,
+        /// Creation time.
+        created_at: Timestamp,
+        /// Last change.
+        updated_at: Timestamp,
+    }
+);
+
+impl Identity {
+    pub(crate) fn set_handle(&mut self, h: Handle, at: Timestamp) {
+        self.handle = h;
+        self.updated_at = at;
+    }
+    pub(crate) fn set_status(&mut self, s: IdentityStatus, at: Timestamp) {
+        self.status = s;
+        self.updated_at = at;
+    }
+    /// Whether the identity is paused.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.status == IdentityStatus::Paused
+    }
+}
+
+entity!(
+    /// An organization's virtual authenticator: a container of OTP accounts.
+    App, AppParts {
+        /// Its id.
+        id: AppId,
+        /// Its organization.
+        org: OrgId,
+        /// The identity it is linked to, if any.
+        identity_id: Option<IdentityId>,
+        /// Creation time.
+        created_at: Timestamp,
+        /// Last change.
+        updated_at: Timestamp,
+    }
+);
+
+impl App {
+    pub(crate) fn set_identity(&mut self, id: Option<IdentityId>, at: Timestamp) {
+        self.identity_id = id;
+        self.updated_at = at;
+    }
+}
+
+entity!(
+    /// One OTP credential inside an app. The secret is not part of the entity: it is sealed by
+    /// the cipher port and stored beside it, and only the OTP use cases ever open it.
+    Account, AccountParts {
+        /// Its id.
+        id: AccountId,
+        /// Its organization.
+        org: OrgId,
+        /// The app holding it.
+        app_id: AppId,
+        /// TOTP or HOTP.
+        otp_type: OtpType,
+        /// The issuer from the URI, if any.
+        issuer: Option<String>,
+        /// The account name from the URI label.
+        account_name: String,
+        /// A caller-chosen name.
+        display_name: Option<DisplayName>,
+        /// A caller-chosen description.
+        description: Option<Description>,
+        /// The HMAC hash.
+        algorithm: Algorithm,
+        /// 6 or 8.
+        digits: Digits,
+        /// TOTP step in seconds; `None` for HOTP.
+        period: Option<Period>,
+        /// HOTP: the next counter to use (as last read); `None` for TOTP.
+        counter: Option<u64>,
+        /// Creation time.
+        created_at: Timestamp,
+        /// Last change.
+        updated_at: Timestamp,
+    }
+);
+
+impl Account {
+    pub(crate) fn set_labels(
+        &mut self,
+        display_name: Option<DisplayName>,
+        description: Option<Description>,
+        at: Timestamp,
+    ) {
+        self.display_name = display_name;
+        self.description = description;
+        self.updated_at = at;
+    }
+}
+
+entity!(
+    /// One installation of an app on a device, enrolled for the identity the app was linked to.
+    Instance, InstanceParts {
+        /// Its id.
+        id: InstanceId,
+        /// Its organization.
+        org: OrgId,
+        /// The app installed.
+        app_id: AppId,
+        /// The identity it was enrolled for.
+        identity_id: IdentityId,
+        /// The device.
+        device_id: DeviceId,
+        /// A human name for the device.
+        device_name: DeviceName,
+        /// The device's platform.
+        platform: Platform,
+        /// Enrollment time.
+        created_at: Timestamp,
+        /// Last change.
+        updated_at: Timestamp,
+        /// Last time the device fetched a code.
+        last_used_at: Option<Timestamp>,
+        /// When it was revoked; `None` while live.
+        deleted_at: Option<Timestamp>,
+    }
+);
+
+entity!(
+    /// A service token's metadata (the token itself is shown once and stored only as a hash).
+    ServiceToken, ServiceTokenParts {
+        /// Its public id.
+        id: TokenId,
+        /// The organization it acts for.
+        org: OrgId,
+        /// An optional name.
+        name: Option<TokenName>,
+        /// Creation time.
+        created_at: Timestamp,
+        /// Last time it authenticated a request (updated at most every few seconds).
+        last_used_at: Option<Timestamp>,
+        /// When it was revoked.
+        revoked_at: Option<Timestamp>,
+    }
+);

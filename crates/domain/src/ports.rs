@@ -1,0 +1,343 @@
+//! Ports: what the domain needs from the outside world. Every port is synchronous; the HTTP
+//! adapter runs one whole use case (and so one unit of work) in one blocking task.
+//!
+//! Error contracts are part of each method's documentation (`# Errors`): an adapter that
+//! returns another variant than the one documented breaks the domain's rules (a unique
+//! violation that is not reported as [`StoreError::Conflict`] would surface as a 500 instead of
+//! a 409).
+
+use std::fmt;
+
+use crate::cascade::CascadePlan;
+use crate::entities::{Account, App, Identity, Instance, ServiceToken};
+use crate::error::Opaque;
+use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::otp::Secret;
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+use crate::values::{Handle, IdentityStatus};
+
+/// Which uniqueness rule a write ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Another live identity of the org has this handle.
+    HandleTaken,
+    /// The identity already has a live app.
+    IdentityHasApp,
+    /// Any other unique key (e.g. a duplicate id).
+    Other,
+}
+
+/// Failures of the storage port.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (a unique violation in SQL terms).
+    #[error("conflict: {0:?}")]
+    Conflict(ConflictKind),
+    /// The database cannot be reached, or no connection could be had in time.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Opaque),
+    /// Anything else (a bug, a corrupt row, a failed statement).
+    #[error("storage failure: {0}")]
+    Other(Opaque),
+}
+
+impl From<StoreError> for crate::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(ConflictKind::HandleTaken) => Self::Conflict("Agent handle already taken".into()),
+            StoreError::Conflict(ConflictKind::IdentityHasApp) => {
+                Self::Conflict("Identity already has an authenticator app".into())
+            }
+            StoreError::Conflict(ConflictKind::Other) => Self::Conflict("Conflict".into()),
+            StoreError::Unavailable(o) => Self::Unavailable(o),
+            StoreError::Other(o) => Self::Internal(o),
+        }
+    }
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An encrypted account secret, opaque to everyone but the [`SecretCipher`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(pub Vec<u8>);
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedSecret({} bytes)", self.0.len())
+    }
+}
+
+/// Everything OTP generation needs about one account, read in one go.
+#[derive(Clone, Debug)]
+pub struct OtpMaterial {
+    /// The account.
+    pub account: Account,
+    /// Its sealed secret.
+    pub sealed: SealedSecret,
+    /// The status of the identity the account's app is linked to (`None` when unlinked).
+    pub identity_status: Option<IdentityStatus>,
+}
+
+/// Outcome of [`Repo::advance_hotp_counter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HotpAdvance {
+    /// The counter was advanced; use this value (the one before the increment).
+    Use(u64),
+    /// The counter is at its maximum and was not changed.
+    Exhausted,
+    /// No live HOTP account has this id.
+    Missing,
+}
+
+/// A live device session: the instance a device token belongs to.
+#[derive(Clone, Debug)]
+pub struct DeviceSession {
+    /// The instance (live).
+    pub instance: Instance,
+}
+
+/// The operations of one unit of work. Every method is scoped by organization (except the
+/// token look-ups, which find the org from a token hash) and sees only live records unless its
+/// documentation says otherwise.
+///
+/// Unless stated, methods return only [`StoreError::Unavailable`] or [`StoreError::Other`] as
+/// errors.
+pub trait Repo {
+    /// Inserts a new identity.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`]`(HandleTaken)` when a live identity of the org has the handle.
+    fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+    /// The live identity with this handle.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn identity_by_handle(&mut self, org: &OrgId, handle: &Handle) -> StoreResult<Option<Identity>>;
+    /// The live identity with this id.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn identity_by_id(&mut self, org: &OrgId, id: IdentityId) -> StoreResult<Option<Identity>>;
+    /// The org's live identities, newest first (by creation time, then id).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_identities(&mut self, org: &OrgId) -> StoreResult<Vec<Identity>>;
+    /// Writes a live identity's handle, status and `updated_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`]`(HandleTaken)` when another live identity has the new handle.
+    fn update_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+
+    /// Inserts a new app.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`]`(IdentityHasApp)` when it is linked to an identity that already
+    /// has a live app.
+    fn insert_app(&mut self, app: &App) -> StoreResult<()>;
+    /// The live app with this id.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>>;
+    /// The live app linked to this identity.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn app_of_identity(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Option<App>>;
+    /// The org's live apps, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>>;
+    /// Sets (or clears) a live app's identity link and `updated_at`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`]`(IdentityHasApp)` when the identity already has another live app.
+    fn set_app_identity(&mut self, app: &App) -> StoreResult<()>;
+
+    /// Inserts an account with its sealed secret.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()>;
+    /// The live account with this id inside this live app.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>>;
+    /// The live accounts of an app, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>>;
+    /// Writes a live account's display name, description and `updated_at`.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn update_account(&mut self, account: &Account) -> StoreResult<()>;
+    /// The account (live, inside this live app), its sealed secret and its identity's status.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>>;
+    /// Atomically advances a live HOTP account's counter by one, in one statement, unless it is
+    /// already at [`crate::otp::MAX_COUNTER`]. Two concurrent calls (from any number of
+    /// processes) never get the same value. Does not change `updated_at` (using an account is
+    /// not editing it).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance>;
+
+    /// Inserts an instance and the hash of its device token.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()>;
+    /// The live instance with this id inside this live app.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>>;
+    /// The live instances of an app, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_instances(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Instance>>;
+    /// The live instances enrolled for an identity, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_identity_instances(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Vec<Instance>>;
+    /// An instance ever enrolled for this identity, revoked or not.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn identity_instance_any(
+        &mut self,
+        org: &OrgId,
+        identity: IdentityId,
+        id: InstanceId,
+    ) -> StoreResult<Option<Instance>>;
+    /// The live instance whose device token has this hash (in any org).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>>;
+    /// Sets a live instance's `last_used_at`.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()>;
+
+    /// Applies a soft-delete cascade: every step, with the plan's one timestamp.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()>;
+
+    /// Inserts a service token's metadata and hash.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()>;
+    /// The unrevoked service token with this hash.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn service_token_by_hash(&mut self, hash: &TokenHash) -> StoreResult<Option<ServiceToken>>;
+    /// Every service token (revoked ones too), of one org or of all, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>>;
+    /// Revokes a token; `false` when no unrevoked token has this id.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool>;
+    /// Sets a token's `last_used_at`.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()>;
+}
+
+/// The unit-of-work boundary.
+///
+/// - `transaction` runs its closure in one transaction that commits when the closure returns
+///   `Ok` and rolls back (changing nothing) when it returns `Err`. On SQLite the transaction
+///   takes the write lock up front (`BEGIN IMMEDIATE`), so it never fails on upgrade. Every use
+///   case that writes more than one statement uses it.
+/// - `run` gives the same operations without a surrounding transaction: every statement is
+///   atomic on its own (autocommit). It serves reads and single-statement writes (the HOTP
+///   counter advance, `last_used_at` touches), saving the `BEGIN`/`COMMIT` round trips on the
+///   hot path.
+pub trait Store: Send + Sync + 'static {
+    /// Runs `f` on one connection, each statement committing on its own.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or [`StoreError::Unavailable`] (converted) when no connection can be had.
+    fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>;
+    /// Runs `f` in one transaction.
+    ///
+    /// # Errors
+    /// Whatever `f` returns (after rolling back), or a [`StoreError`] (converted) when the
+    /// transaction cannot begin or commit.
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>;
+    /// Checks that the database answers (for readiness probes).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    fn ping(&self) -> StoreResult<()>;
+}
+
+/// The current time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, truncated to microseconds.
+    fn now(&self) -> Timestamp;
+}
+
+/// New identifiers (UUID v7 in production, deterministic in tests).
+pub trait IdGenerator: Send + Sync + 'static {
+    /// A fresh, unique UUID.
+    fn new_uuid(&self) -> uuid::Uuid;
+}
+
+/// Cryptographically secure randomness.
+pub trait RandomSource: Send + Sync + 'static {
+    /// Fills `buf`.
+    ///
+    /// # Errors
+    /// [`RandomError`] when the system has no randomness to give.
+    fn fill(&self, buf: &mut [u8]) -> Result<(), RandomError>;
+}
+
+/// The system's randomness failed.
+#[derive(Debug, thiserror::Error)]
+#[error("randomness unavailable")]
+pub struct RandomError;
+
+/// Encrypts account secrets at rest, bound to their account (associated data), so a ciphertext
+/// moved to another row does not open.
+pub trait SecretCipher: Send + Sync + 'static {
+    /// Seals a secret for this account.
+    ///
+    /// # Errors
+    /// [`CipherError`] when encryption is impossible (no randomness).
+    fn seal(&self, account: AccountId, secret: &Secret) -> Result<SealedSecret, CipherError>;
+    /// Opens a sealed secret of this account.
+    ///
+    /// # Errors
+    /// [`CipherError`] when the key is wrong, the value was tampered with or moved from another
+    /// account, or the key version is unknown.
+    fn open(&self, account: AccountId, sealed: &SealedSecret) -> Result<Secret, CipherError>;
+}
+
+/// A secret could not be sealed or opened. Carries no detail that could help an attacker.
+#[derive(Debug, thiserror::Error)]
+#[error("secret cipher failure: {0}")]
+pub struct CipherError(pub &'static str);

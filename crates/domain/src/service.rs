@@ -1,0 +1,768 @@
+//! The use cases: one method per operation of the wire contract. Each runs in one unit of work
+//! (see [`Store`]) and answers with the one [`Error`] type, whose variants map onto statuses.
+//!
+//! Precedence when a request fails in several ways (the HTTP adapter has already answered 401
+//! and shape 422s): shape (`Invalid`) → existence (`NotFound`) → `Paused` → `Conflict` →
+//! `BadRequest`.
+
+use std::sync::Arc;
+
+use crate::auth::{Principal, TokenCache};
+use crate::cascade::CascadePlan;
+use crate::entities::{
+    Account, AccountParts, App, AppParts, Identity, IdentityParts, Instance, InstanceParts, ServiceToken,
+    ServiceTokenParts,
+};
+use crate::error::{Error, Opaque, not_found};
+use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError};
+use crate::ports::{Clock, HotpAdvance, IdGenerator, OtpMaterial, RandomSource, Repo, SecretCipher, Store};
+use crate::time::Timestamp;
+use crate::token::{DEVICE_TOKEN_PREFIX, PlainToken, SERVICE_TOKEN_PREFIX, TokenHash};
+use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Patch, Platform, TokenName};
+
+/// The non-storage ports a service needs.
+#[derive(Clone)]
+pub struct Deps {
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Randomness for tokens.
+    pub rng: Arc<dyn RandomSource>,
+    /// Encryption of secrets at rest.
+    pub cipher: Arc<dyn SecretCipher>,
+}
+
+/// Input of [`Authd::create_account`].
+#[derive(Clone)]
+pub struct NewAccount {
+    /// The `otpauth://` URI, as given (it is parsed here, so that a shape error answers before
+    /// a missing app and an OTP parameter error after it).
+    pub otpauth_uri: String,
+    /// Optional display name.
+    pub display_name: Option<DisplayName>,
+    /// Optional description.
+    pub description: Option<Description>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    /// The URI carries the secret: it is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("otpauth_uri", &"<redacted>")
+            .field("display_name", &self.display_name)
+            .field("description", &self.description)
+            .finish()
+    }
+}
+
+/// Input of [`Authd::update_account`].
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    /// New display name, `Clear` for null, `Keep` when absent.
+    pub display_name: Patch<DisplayName>,
+    /// New description, `Clear` for null, `Keep` when absent.
+    pub description: Patch<Description>,
+}
+
+/// Input of [`Authd::update_identity`].
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPatch {
+    /// A new handle.
+    pub handle: Option<Handle>,
+    /// A new status, as given (validated here: an unknown status is a 400, after 404 and 409).
+    pub status: Option<String>,
+}
+
+/// Input of [`Authd::enroll_instance`].
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// The device's name.
+    pub device_name: DeviceName,
+    /// Its platform.
+    pub platform: Platform,
+    /// The device id, generated when absent.
+    pub device_id: Option<DeviceId>,
+}
+
+/// A generated code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpCode {
+    /// The zero-padded code.
+    pub code: String,
+    /// TOTP: seconds until the step ends (1..=period); HOTP: `None`.
+    pub valid_for_seconds: Option<u32>,
+    /// The account's type.
+    pub otp_type: OtpType,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+    /// Its digits.
+    pub digits: Digits,
+    /// Its period (TOTP).
+    pub period: Option<Period>,
+}
+
+/// An identity with its linked app.
+#[derive(Debug, Clone)]
+pub struct IdentityDetail {
+    /// The identity.
+    pub identity: Identity,
+    /// Its live app, if any.
+    pub app: Option<App>,
+}
+
+/// A new instance and its device token (shown once).
+#[derive(Debug)]
+pub struct Enrollment {
+    /// The instance.
+    pub instance: Instance,
+    /// The device credential.
+    pub device_token: PlainToken,
+}
+
+/// The authd use cases over a store and the other ports.
+pub struct Authd<S: Store> {
+    store: S,
+    deps: Deps,
+    tokens: TokenCache,
+}
+
+fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::Internal(Opaque::new(e))
+}
+
+impl<S: Store> Authd<S> {
+    /// Builds the service.
+    pub fn new(store: S, deps: Deps) -> Self {
+        Self {
+            store,
+            deps,
+            tokens: TokenCache::default(),
+        }
+    }
+
+    /// The store (for adapters' own needs, e.g. readiness probes and tests).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.deps.clock.now()
+    }
+
+    fn new_id(&self) -> uuid::Uuid {
+        self.deps.ids.new_uuid()
+    }
+
+    // ---------------------------------------------------------------- service tokens
+
+    /// Creates a service token for `org`; the plain token is returned once.
+    ///
+    /// # Errors
+    /// `Internal` (randomness), storage failures.
+    pub fn create_service_token(
+        &self,
+        org: &OrgId,
+        name: Option<TokenName>,
+    ) -> Result<(ServiceToken, PlainToken), Error> {
+        let plain = PlainToken::generate(SERVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
+        let token = ServiceToken::from_parts(ServiceTokenParts {
+            id: TokenId::from_uuid(self.new_id()),
+            org: org.clone(),
+            name,
+            created_at: self.now(),
+            last_used_at: None,
+            revoked_at: None,
+        });
+        let hash = plain.hash();
+        self.store.run(|r| r.insert_service_token(&token, &hash))?;
+        Ok((token, plain))
+    }
+
+    /// Resolves a presented service token to its organization. A successful look-up is trusted
+    /// for [`crate::auth::CACHE_TTL_SECONDS`] in this process, so a revoked token is refused
+    /// everywhere within that bound.
+    ///
+    /// # Errors
+    /// `Unauthorized` for a missing, unknown or revoked token; storage failures.
+    pub fn authenticate_service_token(&self, presented: &str) -> Result<Principal, Error> {
+        if !presented.starts_with(SERVICE_TOKEN_PREFIX) {
+            return Err(Error::Unauthorized);
+        }
+        let hash = TokenHash::of(presented);
+        let now = self.now();
+        if let Some(p) = self.tokens.get(&hash, now) {
+            return Ok(p);
+        }
+        let token = self.store.run(|r| {
+            let t = r.service_token_by_hash(&hash)?;
+            if let Some(t) = &t {
+                r.touch_service_token(*t.id(), now)?;
+            }
+            Ok::<_, Error>(t)
+        })?;
+        let token = token.ok_or(Error::Unauthorized)?;
+        let principal = Principal {
+            org: token.org().clone(),
+            token_id: *token.id(),
+        };
+        self.tokens.put(hash, principal.clone(), now);
+        Ok(principal)
+    }
+
+    /// Every service token (of one org, or all), oldest first; never the tokens themselves.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_service_tokens(&self, org: Option<&OrgId>) -> Result<Vec<ServiceToken>, Error> {
+        Ok(self.store.run(|r| r.list_service_tokens(org))?)
+    }
+
+    /// Revokes a service token.
+    ///
+    /// # Errors
+    /// `NotFound` when no unrevoked token has this id; storage failures.
+    pub fn revoke_service_token(&self, id: TokenId) -> Result<(), Error> {
+        let at = self.now();
+        let revoked = self.store.run(|r| r.revoke_service_token(id, at))?;
+        self.tokens.forget_token(id);
+        if revoked {
+            Ok(())
+        } else {
+            Err(Error::NotFound(not_found::TOKEN))
+        }
+    }
+
+    // ---------------------------------------------------------------- apps
+
+    /// Creates an app, linked to the identity with `handle` when one is given.
+    ///
+    /// # Errors
+    /// `NotFound` (identity), `Conflict` (the identity already has an app), storage failures.
+    pub fn create_app(&self, org: &OrgId, handle: Option<&Handle>) -> Result<App, Error> {
+        let id = AppId::from_uuid(self.new_id());
+        let now = self.now();
+        self.store.transaction(|r| {
+            let identity_id = match handle {
+                None => None,
+                Some(h) => {
+                    let identity = r
+                        .identity_by_handle(org, h)?
+                        .ok_or(Error::NotFound(not_found::IDENTITY))?;
+                    if r.app_of_identity(org, *identity.id())?.is_some() {
+                        return Err(identity_has_app());
+                    }
+                    Some(*identity.id())
+                }
+            };
+            let app = App::from_parts(AppParts {
+                id,
+                org: org.clone(),
+                identity_id,
+                created_at: now,
+                updated_at: now,
+            });
+            r.insert_app(&app)?;
+            Ok(app)
+        })
+    }
+
+    /// The org's live apps, oldest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_apps(&self, org: &OrgId) -> Result<Vec<App>, Error> {
+        Ok(self.store.run(|r| r.list_apps(org))?)
+    }
+
+    /// One live app.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn get_app(&self, org: &OrgId, id: AppId) -> Result<App, Error> {
+        self.store.run(|r| live_app(r, org, id))
+    }
+
+    /// Deletes an app with its accounts and instances, and clears its link.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn delete_app(&self, org: &OrgId, id: AppId) -> Result<(), Error> {
+        let at = self.now();
+        self.store.transaction(|r| {
+            live_app(r, org, id)?;
+            r.apply_cascade(&CascadePlan::delete_app(org.clone(), id, at))?;
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- accounts
+
+    /// Imports an OTP account from an `otpauth://` URI into an app.
+    ///
+    /// # Errors
+    /// `Invalid` (URI shape), `NotFound` (app), `BadRequest` (OTP parameters), storage failures.
+    pub fn create_account(&self, org: &OrgId, app: AppId, input: NewAccount) -> Result<Account, Error> {
+        let parsed = match OtpAuthUri::parse(&input.otpauth_uri) {
+            Err(UriError::Shape(m)) => return Err(Error::invalid(&["body", "otpauth_uri"], m, "value_error")),
+            other => other,
+        };
+        let id = AccountId::from_uuid(self.new_id());
+        let now = self.now();
+        self.store.transaction(|r| {
+            live_app(r, org, app)?;
+            let uri = parsed.map_err(|e| Error::BadRequest(e.to_string()))?;
+            let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
+            let account = Account::from_parts(AccountParts {
+                id,
+                org: org.clone(),
+                app_id: app,
+                otp_type: uri.otp_type,
+                issuer: uri.issuer.clone(),
+                account_name: uri.account_name.clone(),
+                display_name: input.display_name,
+                description: input.description,
+                algorithm: uri.algorithm,
+                digits: uri.digits,
+                period: uri.period,
+                counter: uri.counter,
+                created_at: now,
+                updated_at: now,
+            });
+            r.insert_account(&account, &sealed)?;
+            Ok(account)
+        })
+    }
+
+    /// The live accounts of a live app, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` (app), storage failures.
+    pub fn list_accounts(&self, org: &OrgId, app: AppId) -> Result<Vec<Account>, Error> {
+        self.store.run(|r| {
+            live_app(r, org, app)?;
+            Ok(r.list_accounts(org, app)?)
+        })
+    }
+
+    /// One live account of a live app.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn get_account(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
+        self.store.run(|r| live_account(r, org, app, id))
+    }
+
+    /// Changes an account's display name and description (absent keeps, null clears).
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn update_account(
+        &self,
+        org: &OrgId,
+        app: AppId,
+        id: AccountId,
+        patch: AccountPatch,
+    ) -> Result<Account, Error> {
+        let now = self.now();
+        self.store.transaction(|r| {
+            let mut account = live_account(r, org, app, id)?;
+            let display_name = patch.display_name.apply(account.display_name().clone());
+            let description = patch.description.apply(account.description().clone());
+            account.set_labels(display_name, description, now);
+            r.update_account(&account)?;
+            Ok(account)
+        })
+    }
+
+    /// Deletes one account.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn delete_account(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<(), Error> {
+        let at = self.now();
+        self.store.transaction(|r| {
+            live_account(r, org, app, id)?;
+            r.apply_cascade(&CascadePlan::delete_account(org.clone(), id, at))?;
+            Ok(())
+        })
+    }
+
+    /// Generates the account's current code. HOTP advances the counter atomically (a failure
+    /// before the advance, such as an unreadable secret, leaves it unchanged).
+    ///
+    /// # Errors
+    /// `NotFound`, `Paused`, `Conflict` (HOTP counter at its maximum), `SecretUnreadable`,
+    /// storage failures.
+    pub fn generate_otp(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<OtpCode, Error> {
+        let now = self.now();
+        self.store.run(|r| {
+            let material = r
+                .otp_material(org, app, id)?
+                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+            self.code_for(r, org, &material, now)
+        })
+    }
+
+    fn code_for(&self, r: &mut dyn Repo, org: &OrgId, m: &OtpMaterial, now: Timestamp) -> Result<OtpCode, Error> {
+        if m.identity_status == Some(IdentityStatus::Paused) {
+            return Err(Error::Paused);
+        }
+        let a = &m.account;
+        let secret = self
+            .deps
+            .cipher
+            .open(*a.id(), &m.sealed)
+            .map_err(|_| Error::SecretUnreadable)?;
+        let (code, valid_for_seconds) = match (a.otp_type(), a.period()) {
+            (OtpType::Totp, Some(period)) => {
+                let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
+                let totp = otp::totp(*a.algorithm(), secret.expose(), t, *period, *a.digits());
+                (totp.code, Some(totp.valid_for_seconds))
+            }
+            (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id())? {
+                HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
+                HotpAdvance::Exhausted => return Err(Error::Conflict("HOTP counter is at its maximum".into())),
+                HotpAdvance::Missing => return Err(Error::NotFound(not_found::ACCOUNT)),
+            },
+            (OtpType::Totp, None) => return Err(internal("TOTP account without a period")),
+        };
+        Ok(OtpCode {
+            code,
+            valid_for_seconds,
+            otp_type: *a.otp_type(),
+            algorithm: *a.algorithm(),
+            digits: *a.digits(),
+            period: *a.period(),
+        })
+    }
+
+    // ---------------------------------------------------------------- identities
+
+    /// Creates an identity.
+    ///
+    /// # Errors
+    /// `Conflict` (handle taken among live identities), storage failures.
+    pub fn create_identity(&self, org: &OrgId, handle: Handle) -> Result<Identity, Error> {
+        let now = self.now();
+        let identity = Identity::from_parts(IdentityParts {
+            id: IdentityId::from_uuid(self.new_id()),
+            org: org.clone(),
+            handle,
+            status: IdentityStatus::Active,
+            created_at: now,
+            updated_at: now,
+        });
+        self.store.run(|r| r.insert_identity(&identity))?;
+        Ok(identity)
+    }
+
+    /// The org's live identities, newest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_identities(&self, org: &OrgId) -> Result<Vec<Identity>, Error> {
+        Ok(self.store.run(|r| r.list_identities(org))?)
+    }
+
+    /// One identity with its app.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn get_identity(&self, org: &OrgId, handle: &Handle) -> Result<IdentityDetail, Error> {
+        self.store.run(|r| {
+            let identity = live_identity(r, org, handle)?;
+            let app = r.app_of_identity(org, *identity.id())?;
+            Ok(IdentityDetail { identity, app })
+        })
+    }
+
+    /// Renames and/or pauses/unpauses an identity.
+    ///
+    /// # Errors
+    /// `NotFound`, `Conflict` (new handle taken), `BadRequest` (unknown status), storage failures.
+    pub fn update_identity(&self, org: &OrgId, handle: &Handle, patch: IdentityPatch) -> Result<Identity, Error> {
+        let now = self.now();
+        self.store.transaction(|r| {
+            let mut identity = live_identity(r, org, handle)?;
+            if let Some(new) = &patch.handle
+                && new != identity.handle()
+                && r.identity_by_handle(org, new)?.is_some()
+            {
+                return Err(Error::Conflict("Agent handle already taken".into()));
+            }
+            let status = patch
+                .status
+                .as_deref()
+                .map(IdentityStatus::parse)
+                .transpose()
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            if let Some(new) = patch.handle {
+                identity.set_handle(new, now);
+            }
+            if let Some(s) = status {
+                identity.set_status(s, now);
+            }
+            r.update_identity(&identity)?;
+            Ok(identity)
+        })
+    }
+
+    /// Deletes an identity: its app is unlinked (and stays), that app's instances are revoked.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn delete_identity(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
+        let at = self.now();
+        self.store.transaction(|r| {
+            let identity = live_identity(r, org, handle)?;
+            let app = r.app_of_identity(org, *identity.id())?.map(|a| *a.id());
+            r.apply_cascade(&CascadePlan::delete_identity(org.clone(), *identity.id(), app, at))?;
+            Ok(())
+        })
+    }
+
+    /// Links an app to an identity (a no-op when already linked to it).
+    ///
+    /// # Errors
+    /// `NotFound` (identity or app), `Conflict` (app linked elsewhere, or identity has another
+    /// app), storage failures.
+    pub fn assign_app(&self, org: &OrgId, handle: &Handle, app_id: AppId) -> Result<IdentityDetail, Error> {
+        let now = self.now();
+        self.store.transaction(|r| {
+            let identity = live_identity(r, org, handle)?;
+            let mut app = live_app(r, org, app_id)?;
+            match app.identity_id() {
+                Some(linked) if linked == identity.id() => {
+                    return Ok(IdentityDetail {
+                        identity,
+                        app: Some(app),
+                    });
+                }
+                Some(_) => {
+                    return Err(Error::Conflict(
+                        "Authenticator app is linked to another identity".into(),
+                    ));
+                }
+                None => {}
+            }
+            if r.app_of_identity(org, *identity.id())?.is_some() {
+                return Err(identity_has_app());
+            }
+            app.set_identity(Some(*identity.id()), now);
+            r.set_app_identity(&app)?;
+            Ok(IdentityDetail {
+                identity,
+                app: Some(app),
+            })
+        })
+    }
+
+    /// Unlinks the identity's app (if any) and revokes that app's instances.
+    ///
+    /// # Errors
+    /// `NotFound` (identity), storage failures.
+    pub fn unlink_app(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
+        let at = self.now();
+        self.store.transaction(|r| {
+            let identity = live_identity(r, org, handle)?;
+            if let Some(app) = r.app_of_identity(org, *identity.id())? {
+                r.apply_cascade(&CascadePlan::unlink_app(org.clone(), *app.id(), at))?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- instances
+
+    /// Enrolls a device for the identity the app is linked to; returns its device token once.
+    ///
+    /// # Errors
+    /// `NotFound` (app), `Paused`, `Conflict` (app not linked), storage failures.
+    pub fn enroll_instance(&self, org: &OrgId, app_id: AppId, input: NewInstance) -> Result<Enrollment, Error> {
+        let now = self.now();
+        let id = InstanceId::from_uuid(self.new_id());
+        let device_id = input.device_id.unwrap_or_else(|| DeviceId::from_uuid(self.new_id()));
+        let token = PlainToken::generate(DEVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
+        let hash = token.hash();
+        let instance = self.store.transaction(|r| {
+            let app = live_app(r, org, app_id)?;
+            let identity = match app.identity_id() {
+                Some(i) => r.identity_by_id(org, *i)?,
+                None => None,
+            };
+            let identity =
+                identity.ok_or_else(|| Error::Conflict("Authenticator app is not linked to an identity".into()))?;
+            if identity.is_paused() {
+                return Err(Error::Paused);
+            }
+            let instance = Instance::from_parts(InstanceParts {
+                id,
+                org: org.clone(),
+                app_id,
+                identity_id: *identity.id(),
+                device_id,
+                device_name: input.device_name,
+                platform: input.platform,
+                created_at: now,
+                updated_at: now,
+                last_used_at: None,
+                deleted_at: None,
+            });
+            r.insert_instance(&instance, &hash)?;
+            Ok(instance)
+        })?;
+        Ok(Enrollment {
+            instance,
+            device_token: token,
+        })
+    }
+
+    /// The live instances of a live app, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` (app), storage failures.
+    pub fn list_instances(&self, org: &OrgId, app: AppId) -> Result<Vec<Instance>, Error> {
+        self.store.run(|r| {
+            live_app(r, org, app)?;
+            Ok(r.list_instances(org, app)?)
+        })
+    }
+
+    /// One live instance of a live app.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn get_instance(&self, org: &OrgId, app: AppId, id: InstanceId) -> Result<Instance, Error> {
+        self.store
+            .run(|r| r.instance(org, app, id)?.ok_or(Error::NotFound(not_found::INSTANCE)))
+    }
+
+    /// Revokes an instance: its device token stops working at once.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn revoke_instance(&self, org: &OrgId, app: AppId, id: InstanceId) -> Result<(), Error> {
+        let at = self.now();
+        self.store.transaction(|r| {
+            r.instance(org, app, id)?.ok_or(Error::NotFound(not_found::INSTANCE))?;
+            r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- device API
+
+    /// The accounts a device may see (its app's live accounts). Allowed while paused.
+    ///
+    /// # Errors
+    /// `Unauthorized` (unknown or revoked device token), storage failures.
+    pub fn device_list_accounts(&self, device_token: &str) -> Result<Vec<Account>, Error> {
+        let hash = device_hash(device_token)?;
+        self.store.run(|r| {
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let i = &session.instance;
+            Ok(r.list_accounts(i.org(), *i.app_id())?)
+        })
+    }
+
+    /// A code for one of the device's app's accounts; records the instance's `last_used_at`.
+    ///
+    /// # Errors
+    /// `Unauthorized`, `NotFound`, `Paused`, `Conflict` (HOTP exhausted), `SecretUnreadable`,
+    /// storage failures.
+    pub fn device_generate_otp(&self, device_token: &str, account: AccountId) -> Result<OtpCode, Error> {
+        let hash = device_hash(device_token)?;
+        let now = self.now();
+        self.store.transaction(|r| {
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let i = &session.instance;
+            let material = r
+                .otp_material(i.org(), *i.app_id(), account)?
+                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+            let code = self.code_for(r, i.org(), &material, now)?;
+            r.touch_instance(i.org(), *i.id(), now)?;
+            Ok(code)
+        })
+    }
+
+    // ---------------------------------------------------------------- OneWelcome end-user API
+
+    /// The live instances enrolled for the user (identity handle), oldest first. A user that
+    /// does not exist and a user with no instances answer alike.
+    ///
+    /// # Errors
+    /// `NotFound` (either case), storage failures.
+    pub fn user_instances(&self, org: &OrgId, user: &str) -> Result<Vec<Instance>, Error> {
+        let gone = Error::NotFound(not_found::USER_APPS);
+        let Ok(handle) = Handle::parse(user) else {
+            return Err(gone);
+        };
+        self.store.run(|r| {
+            let Some(identity) = r.identity_by_handle(org, &handle)? else {
+                return Err(gone);
+            };
+            let list = r.list_identity_instances(org, *identity.id())?;
+            if list.is_empty() {
+                Err(Error::NotFound(not_found::USER_APPS))
+            } else {
+                Ok(list)
+            }
+        })
+    }
+
+    /// Revokes one of the user's instances; idempotent for an instance already revoked.
+    ///
+    /// # Errors
+    /// `NotFound` when no such instance was ever enrolled for that user (or ids are malformed),
+    /// storage failures.
+    pub fn revoke_user_instance(&self, org: &OrgId, user: &str, instance: &str) -> Result<(), Error> {
+        let gone = || Error::NotFound(not_found::USER_APP);
+        let (Ok(handle), Some(id)) = (Handle::parse(user), InstanceId::parse(instance)) else {
+            return Err(gone());
+        };
+        let at = self.now();
+        self.store.transaction(|r| {
+            let identity = r.identity_by_handle(org, &handle)?.ok_or_else(gone)?;
+            let inst = r.identity_instance_any(org, *identity.id(), id)?.ok_or_else(gone)?;
+            if inst.deleted_at().is_none() {
+                r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    pub fn ping(&self) -> Result<(), Error> {
+        Ok(self.store.ping()?)
+    }
+}
+
+fn identity_has_app() -> Error {
+    Error::Conflict("Identity already has an authenticator app".into())
+}
+
+fn device_hash(token: &str) -> Result<TokenHash, Error> {
+    if token.starts_with(DEVICE_TOKEN_PREFIX) {
+        Ok(TokenHash::of(token))
+    } else {
+        Err(Error::Unauthorized)
+    }
+}
+
+fn live_app(r: &mut dyn Repo, org: &OrgId, id: AppId) -> Result<App, Error> {
+    r.app(org, id)?.ok_or(Error::NotFound(not_found::APP))
+}
+
+fn live_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
+    r.account(org, app, id)?.ok_or(Error::NotFound(not_found::ACCOUNT))
+}
+
+fn live_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
+    r.identity_by_handle(org, handle)?
+        .ok_or(Error::NotFound(not_found::IDENTITY))
+}

@@ -1,0 +1,673 @@
+//! In-memory implementations of every port (feature `testkit`), honouring the rules a database
+//! would: uniqueness among live rows, soft deletes, org scoping, atomic HOTP counters and
+//! all-or-nothing transactions. Plus a settable clock, deterministic ids and randomness, and a
+//! test cipher bound to the account id.
+//!
+//! [`contract`] holds the port contract scenarios that every storage adapter runs too.
+
+pub mod contract;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::cascade::{CascadePlan, CascadeStep};
+use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTokenParts};
+use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::otp::{MAX_COUNTER, OtpType, Secret};
+use crate::ports::{
+    CipherError, Clock, ConflictKind, DeviceSession, HotpAdvance, IdGenerator, OtpMaterial, RandomError, RandomSource,
+    Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult,
+};
+use crate::service::{Authd, Deps};
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+use crate::values::Handle;
+
+#[derive(Clone, Debug)]
+struct Row<T> {
+    value: T,
+    deleted_at: Option<Timestamp>,
+}
+
+impl<T> Row<T> {
+    fn live(&self) -> bool {
+        self.deleted_at.is_none()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct State {
+    identities: Vec<Row<Identity>>,
+    apps: Vec<Row<App>>,
+    accounts: Vec<Row<(Account, SealedSecret)>>,
+    instances: Vec<(Instance, TokenHash)>,
+    tokens: Vec<(ServiceToken, TokenHash)>,
+}
+
+/// An in-memory [`Store`]. `transaction` works on a copy and swaps it in on success, so a
+/// failed unit of work changes nothing; the lock makes every unit of work serializable.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store for InMemoryStore {
+    fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        let mut guard = self.lock();
+        f(&mut *guard)
+    }
+
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        let mut guard = self.lock();
+        let mut copy = guard.clone();
+        let out = f(&mut copy)?;
+        *guard = copy;
+        Ok(out)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+fn rebuild_instance(i: &Instance, f: impl FnOnce(&mut crate::entities::InstanceParts)) -> Instance {
+    let mut p = i.clone().into_parts();
+    f(&mut p);
+    Instance::from_parts(p)
+}
+
+impl State {
+    fn app_live(&self, org: &OrgId, id: AppId) -> bool {
+        self.apps
+            .iter()
+            .any(|r| r.live() && r.value.org() == org && *r.value.id() == id)
+    }
+
+    fn identity_status(&self, org: &OrgId, app: &App) -> Option<crate::values::IdentityStatus> {
+        let iid = app.identity_id().as_ref()?;
+        self.identities
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && r.value.id() == iid)
+            .map(|r| *r.value.status())
+    }
+
+    fn revoke_instances(&mut self, org: &OrgId, at: Timestamp, pred: impl Fn(&Instance) -> bool) {
+        for (inst, _) in &mut self.instances {
+            if inst.org() == org && inst.deleted_at().is_none() && pred(inst) {
+                *inst = rebuild_instance(inst, |p| {
+                    p.deleted_at = Some(at);
+                    p.updated_at = at;
+                });
+            }
+        }
+    }
+
+    fn set_link(&mut self, org: &OrgId, app: AppId, at: Timestamp) {
+        for r in &mut self.apps {
+            if r.live() && r.value.org() == org && *r.value.id() == app {
+                r.value.set_identity(None, at);
+            }
+        }
+    }
+}
+
+impl Repo for State {
+    fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
+        let taken = self
+            .identities
+            .iter()
+            .any(|r| r.live() && r.value.org() == identity.org() && r.value.handle() == identity.handle());
+        if taken || self.identities.iter().any(|r| r.value.id() == identity.id()) {
+            return Err(StoreError::Conflict(if taken {
+                ConflictKind::HandleTaken
+            } else {
+                ConflictKind::Other
+            }));
+        }
+        self.identities.push(Row {
+            value: identity.clone(),
+            deleted_at: None,
+        });
+        Ok(())
+    }
+
+    fn identity_by_handle(&mut self, org: &OrgId, handle: &Handle) -> StoreResult<Option<Identity>> {
+        Ok(self
+            .identities
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && r.value.handle() == handle)
+            .map(|r| r.value.clone()))
+    }
+
+    fn identity_by_id(&mut self, org: &OrgId, id: IdentityId) -> StoreResult<Option<Identity>> {
+        Ok(self
+            .identities
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && *r.value.id() == id)
+            .map(|r| r.value.clone()))
+    }
+
+    fn list_identities(&mut self, org: &OrgId) -> StoreResult<Vec<Identity>> {
+        let mut v: Vec<Identity> = self
+            .identities
+            .iter()
+            .filter(|r| r.live() && r.value.org() == org)
+            .map(|r| r.value.clone())
+            .collect();
+        v.sort_by(|a, b| (b.created_at(), b.id()).cmp(&(a.created_at(), a.id())));
+        Ok(v)
+    }
+
+    fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
+        let taken = self.identities.iter().any(|r| {
+            r.live()
+                && r.value.org() == identity.org()
+                && r.value.handle() == identity.handle()
+                && r.value.id() != identity.id()
+        });
+        if taken {
+            return Err(StoreError::Conflict(ConflictKind::HandleTaken));
+        }
+        for r in &mut self.identities {
+            if r.live() && r.value.org() == identity.org() && r.value.id() == identity.id() {
+                r.value = identity.clone();
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_app(&mut self, app: &App) -> StoreResult<()> {
+        if let Some(iid) = app.identity_id()
+            && self
+                .apps
+                .iter()
+                .any(|r| r.live() && r.value.org() == app.org() && r.value.identity_id().as_ref() == Some(iid))
+        {
+            return Err(StoreError::Conflict(ConflictKind::IdentityHasApp));
+        }
+        if self.apps.iter().any(|r| r.value.id() == app.id()) {
+            return Err(StoreError::Conflict(ConflictKind::Other));
+        }
+        self.apps.push(Row {
+            value: app.clone(),
+            deleted_at: None,
+        });
+        Ok(())
+    }
+
+    fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>> {
+        Ok(self
+            .apps
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && *r.value.id() == id)
+            .map(|r| r.value.clone()))
+    }
+
+    fn app_of_identity(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Option<App>> {
+        Ok(self
+            .apps
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && *r.value.identity_id() == Some(identity))
+            .map(|r| r.value.clone()))
+    }
+
+    fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>> {
+        let mut v: Vec<App> = self
+            .apps
+            .iter()
+            .filter(|r| r.live() && r.value.org() == org)
+            .map(|r| r.value.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+        Ok(v)
+    }
+
+    fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
+        if let Some(iid) = app.identity_id() {
+            let taken = self.apps.iter().any(|r| {
+                r.live()
+                    && r.value.org() == app.org()
+                    && r.value.identity_id().as_ref() == Some(iid)
+                    && r.value.id() != app.id()
+            });
+            if taken {
+                return Err(StoreError::Conflict(ConflictKind::IdentityHasApp));
+            }
+        }
+        for r in &mut self.apps {
+            if r.live() && r.value.org() == app.org() && r.value.id() == app.id() {
+                r.value = app.clone();
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
+        if self.accounts.iter().any(|r| r.value.0.id() == account.id()) {
+            return Err(StoreError::Conflict(ConflictKind::Other));
+        }
+        self.accounts.push(Row {
+            value: (account.clone(), sealed.clone()),
+            deleted_at: None,
+        });
+        Ok(())
+    }
+
+    fn account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
+        if !self.app_live(org, app) {
+            return Ok(None);
+        }
+        Ok(self
+            .accounts
+            .iter()
+            .find(|r| r.live() && r.value.0.org() == org && *r.value.0.app_id() == app && *r.value.0.id() == id)
+            .map(|r| r.value.0.clone()))
+    }
+
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>> {
+        let mut v: Vec<Account> = self
+            .accounts
+            .iter()
+            .filter(|r| r.live() && r.value.0.org() == org && *r.value.0.app_id() == app)
+            .map(|r| r.value.0.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+        Ok(v)
+    }
+
+    fn update_account(&mut self, account: &Account) -> StoreResult<()> {
+        for r in &mut self.accounts {
+            if r.live() && r.value.0.org() == account.org() && r.value.0.id() == account.id() {
+                let mut p = account.clone().into_parts();
+                p.counter = *r.value.0.counter();
+                r.value.0 = Account::from_parts(p);
+            }
+        }
+        Ok(())
+    }
+
+    fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>> {
+        let Some(app_row) = self
+            .apps
+            .iter()
+            .find(|r| r.live() && r.value.org() == org && *r.value.id() == app)
+        else {
+            return Ok(None);
+        };
+        let status = self.identity_status(org, &app_row.value);
+        Ok(self
+            .accounts
+            .iter()
+            .find(|r| r.live() && r.value.0.org() == org && *r.value.0.app_id() == app && *r.value.0.id() == id)
+            .map(|r| OtpMaterial {
+                account: r.value.0.clone(),
+                sealed: r.value.1.clone(),
+                identity_status: status,
+            }))
+    }
+
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance> {
+        for r in &mut self.accounts {
+            let a = &r.value.0;
+            if r.deleted_at.is_none() && a.org() == org && *a.id() == id && *a.otp_type() == OtpType::Hotp {
+                let Some(c) = *a.counter() else {
+                    return Ok(HotpAdvance::Missing);
+                };
+                if c >= MAX_COUNTER {
+                    return Ok(HotpAdvance::Exhausted);
+                }
+                let mut p = a.clone().into_parts();
+                p.counter = Some(c + 1);
+                r.value.0 = Account::from_parts(p);
+                return Ok(HotpAdvance::Use(c));
+            }
+        }
+        Ok(HotpAdvance::Missing)
+    }
+
+    fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
+        if self
+            .instances
+            .iter()
+            .any(|(i, h)| i.id() == instance.id() || h == token)
+        {
+            return Err(StoreError::Conflict(ConflictKind::Other));
+        }
+        self.instances.push((instance.clone(), *token));
+        Ok(())
+    }
+
+    fn instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
+        if !self.app_live(org, app) {
+            return Ok(None);
+        }
+        Ok(self
+            .instances
+            .iter()
+            .find(|(i, _)| i.deleted_at().is_none() && i.org() == org && *i.app_id() == app && *i.id() == id)
+            .map(|(i, _)| i.clone()))
+    }
+
+    fn list_instances(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Instance>> {
+        let mut v: Vec<Instance> = self
+            .instances
+            .iter()
+            .filter(|(i, _)| i.deleted_at().is_none() && i.org() == org && *i.app_id() == app)
+            .map(|(i, _)| i.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+        Ok(v)
+    }
+
+    fn list_identity_instances(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Vec<Instance>> {
+        let mut v: Vec<Instance> = self
+            .instances
+            .iter()
+            .filter(|(i, _)| i.deleted_at().is_none() && i.org() == org && *i.identity_id() == identity)
+            .map(|(i, _)| i.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
+        Ok(v)
+    }
+
+    fn identity_instance_any(
+        &mut self,
+        org: &OrgId,
+        identity: IdentityId,
+        id: InstanceId,
+    ) -> StoreResult<Option<Instance>> {
+        Ok(self
+            .instances
+            .iter()
+            .find(|(i, _)| i.org() == org && *i.identity_id() == identity && *i.id() == id)
+            .map(|(i, _)| i.clone()))
+    }
+
+    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>> {
+        Ok(self
+            .instances
+            .iter()
+            .find(|(i, h)| h == token && i.deleted_at().is_none())
+            .map(|(i, _)| DeviceSession { instance: i.clone() }))
+    }
+
+    fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
+        for (i, _) in &mut self.instances {
+            if i.org() == org && *i.id() == id && i.deleted_at().is_none() {
+                *i = rebuild_instance(i, |p| p.last_used_at = Some(at));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()> {
+        let (org, at) = (plan.org().clone(), plan.at());
+        for step in plan.steps() {
+            match *step {
+                CascadeStep::DeleteApp(app) => {
+                    for r in &mut self.apps {
+                        if r.live() && r.value.org() == &org && *r.value.id() == app {
+                            r.value.set_identity(None, at);
+                            r.deleted_at = Some(at);
+                        }
+                    }
+                }
+                CascadeStep::DeleteAccountsOfApp(app) => {
+                    for r in &mut self.accounts {
+                        if r.live() && r.value.0.org() == &org && *r.value.0.app_id() == app {
+                            r.deleted_at = Some(at);
+                        }
+                    }
+                }
+                CascadeStep::DeleteAccount(id) => {
+                    for r in &mut self.accounts {
+                        if r.live() && r.value.0.org() == &org && *r.value.0.id() == id {
+                            r.deleted_at = Some(at);
+                        }
+                    }
+                }
+                CascadeStep::RevokeInstancesOfApp(app) => self.revoke_instances(&org, at, |i| *i.app_id() == app),
+                CascadeStep::RevokeInstance(id) => self.revoke_instances(&org, at, |i| *i.id() == id),
+                CascadeStep::UnlinkApp(app) => self.set_link(&org, app, at),
+                CascadeStep::DeleteIdentity(id) => {
+                    for r in &mut self.identities {
+                        if r.live() && r.value.org() == &org && *r.value.id() == id {
+                            r.deleted_at = Some(at);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
+        if self.tokens.iter().any(|(t, h)| t.id() == token.id() || h == hash) {
+            return Err(StoreError::Conflict(ConflictKind::Other));
+        }
+        self.tokens.push((token.clone(), *hash));
+        Ok(())
+    }
+
+    fn service_token_by_hash(&mut self, hash: &TokenHash) -> StoreResult<Option<ServiceToken>> {
+        Ok(self
+            .tokens
+            .iter()
+            .find(|(t, h)| h == hash && t.revoked_at().is_none())
+            .map(|(t, _)| t.clone()))
+    }
+
+    fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>> {
+        Ok(self
+            .tokens
+            .iter()
+            .filter(|(t, _)| org.is_none_or(|o| t.org() == o))
+            .map(|(t, _)| t.clone())
+            .collect())
+    }
+
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
+        for (t, _) in &mut self.tokens {
+            if *t.id() == id && t.revoked_at().is_none() {
+                *t = rebuild_token(t, |p| p.revoked_at = Some(at));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
+        for (t, _) in &mut self.tokens {
+            if *t.id() == id {
+                *t = rebuild_token(t, |p| p.last_used_at = Some(at));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rebuild_token(t: &ServiceToken, f: impl FnOnce(&mut ServiceTokenParts)) -> ServiceToken {
+    let mut p = t.clone().into_parts();
+    f(&mut p);
+    ServiceToken::from_parts(p)
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<Timestamp>);
+
+impl FixedClock {
+    /// A clock at `unix_seconds`.
+    #[must_use]
+    pub fn at(unix_seconds: i64) -> Self {
+        Self(Mutex::new(Timestamp::from_unix_seconds(unix_seconds).unwrap_or_else(
+            || Timestamp::from_offset(time::OffsetDateTime::UNIX_EPOCH),
+        )))
+    }
+
+    /// Moves the clock.
+    pub fn set(&self, unix_seconds: i64) {
+        if let Some(t) = Timestamp::from_unix_seconds(unix_seconds) {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = t;
+        }
+    }
+
+    /// Sets the clock to an exact instant.
+    pub fn set_to(&self, t: Timestamp) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = t;
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: i64) {
+        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *g = g.plus_seconds(secs);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sequential, time-ordered UUIDs (`0190…-7…-8…-…0001`, `…0002`, …).
+#[derive(Debug, Default)]
+pub struct SeqIds(AtomicU64);
+
+impl IdGenerator for SeqIds {
+    fn new_uuid(&self) -> uuid::Uuid {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000_u128 | u128::from(n))
+    }
+}
+
+/// Deterministic "randomness": SHA-256 of a counter. For tests only.
+#[derive(Debug, Default)]
+pub struct SeqRandom(AtomicU64);
+
+impl RandomSource for SeqRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), RandomError> {
+        for chunk in buf.chunks_mut(32) {
+            let n = self.0.fetch_add(1, Ordering::Relaxed);
+            let block = Sha256::digest(n.to_le_bytes());
+            chunk.copy_from_slice(block.get(..chunk.len()).ok_or(RandomError)?);
+        }
+        Ok(())
+    }
+}
+
+/// A test cipher: a keyed stream with a MAC over the account id and ciphertext, so a wrong key
+/// or a moved value fails like a real AEAD would. Not for production.
+#[derive(Debug, Clone)]
+pub struct TestCipher {
+    key: [u8; 32],
+}
+
+impl TestCipher {
+    /// A cipher under `key`.
+    #[must_use]
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    fn stream(&self, account: AccountId, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        let mut i = 0u32;
+        while out.len() < len {
+            let mut h = Sha256::new();
+            h.update(self.key);
+            h.update(account.as_uuid().as_bytes());
+            h.update(i.to_le_bytes());
+            out.extend_from_slice(&h.finalize());
+            i += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn tag(&self, account: AccountId, body: &[u8]) -> Result<Vec<u8>, CipherError> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).map_err(|_| CipherError("key"))?;
+        mac.update(account.as_uuid().as_bytes());
+        mac.update(body);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+impl SecretCipher for TestCipher {
+    fn seal(&self, account: AccountId, secret: &Secret) -> Result<SealedSecret, CipherError> {
+        let plain = secret.expose();
+        let mut out = vec![0x7f];
+        out.extend(plain.iter().zip(self.stream(account, plain.len())).map(|(a, b)| a ^ b));
+        let tag = self.tag(account, out.get(1..).unwrap_or_default())?;
+        out.extend(tag);
+        Ok(SealedSecret(out))
+    }
+
+    fn open(&self, account: AccountId, sealed: &SealedSecret) -> Result<Secret, CipherError> {
+        let bytes = &sealed.0;
+        if bytes.first() != Some(&0x7f) || bytes.len() < 33 {
+            return Err(CipherError("unknown format"));
+        }
+        let (body, tag) = bytes.get(1..).unwrap_or_default().split_at(bytes.len() - 33);
+        if self.tag(account, body)? != tag {
+            return Err(CipherError("authentication failed"));
+        }
+        let plain: Vec<u8> = body
+            .iter()
+            .zip(self.stream(account, body.len()))
+            .map(|(a, b)| a ^ b)
+            .collect();
+        Secret::from_bytes(plain).ok_or(CipherError("empty"))
+    }
+}
+
+/// A service with a handle on its clock, for tests and embedding.
+pub struct Kit<S: Store = InMemoryStore> {
+    /// The service.
+    pub authd: Authd<S>,
+    /// Its clock.
+    pub clock: Arc<FixedClock>,
+}
+
+/// The fixed start time of [`kit`]: 2026-03-18T12:00:00Z.
+pub const START: i64 = 1_773_835_200;
+
+/// The test key of [`TestCipher`] used by [`kit_with`].
+pub const TEST_KEY: [u8; 32] = [7; 32];
+
+/// A service over `store` with a fixed clock at [`START`], sequential ids, deterministic
+/// randomness and `cipher`.
+pub fn kit_with<S: Store>(store: S, cipher: Arc<dyn SecretCipher>) -> Kit<S> {
+    let clock = Arc::new(FixedClock::at(START));
+    let deps = Deps {
+        clock: clock.clone(),
+        ids: Arc::new(SeqIds::default()),
+        rng: Arc::new(SeqRandom::default()),
+        cipher,
+    };
+    Kit {
+        authd: Authd::new(store, deps),
+        clock,
+    }
+}
+
+/// An in-memory service at [`START`] with the test cipher.
+#[must_use]
+pub fn kit() -> Kit {
+    kit_with(InMemoryStore::new(), Arc::new(TestCipher::new(TEST_KEY)))
+}

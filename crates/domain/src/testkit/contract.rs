@@ -1,0 +1,734 @@
+//! The port contract: scenarios every [`Store`] must pass, through the use cases and through
+//! the [`Repo`] directly. The domain's own tests run them on [`super::InMemoryStore`];
+//! `storage-diesel` runs the very same functions on SQLite and PostgreSQL.
+//!
+//! Each scenario takes a fresh [`Kit`] and panics (with a message) when the store breaks a rule.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::collections::HashMap;
+
+use crate::Error;
+use crate::cascade::CascadePlan;
+use crate::ids::{AccountId, AppId, InstanceId, OrgId};
+use crate::otp::{self, Algorithm, Digits, OtpType, Period, Secret};
+use crate::ports::{HotpAdvance, Store, StoreError};
+use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
+use crate::testkit::Kit;
+use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Patch, Platform};
+
+/// A scenario: a name and a function.
+pub type Scenario<S> = (&'static str, fn(&Kit<S>));
+
+/// Every scenario, for a store type.
+#[must_use]
+pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
+    vec![
+        (
+            "handle_unique_among_live_and_freed_after_delete",
+            handle_unique_among_live_and_freed_after_delete::<S>,
+        ),
+        (
+            "identities_newest_first_apps_oldest_first",
+            identities_newest_first_apps_oldest_first::<S>,
+        ),
+        (
+            "one_app_per_identity_one_identity_per_app",
+            one_app_per_identity_one_identity_per_app::<S>,
+        ),
+        ("org_isolation_everywhere", org_isolation_everywhere::<S>),
+        (
+            "delete_app_cascades_with_one_timestamp",
+            delete_app_cascades_with_one_timestamp::<S>,
+        ),
+        (
+            "unlink_revokes_instances_keeps_app_and_accounts",
+            unlink_revokes_instances_keeps_app_and_accounts::<S>,
+        ),
+        (
+            "delete_identity_unlinks_and_revokes",
+            delete_identity_unlinks_and_revokes::<S>,
+        ),
+        (
+            "delete_account_only_that_account",
+            delete_account_only_that_account::<S>,
+        ),
+        ("hotp_sequence_and_exhaustion", hotp_sequence_and_exhaustion::<S>),
+        ("totp_matches_engine", totp_matches_engine::<S>),
+        ("paused_identity_rules", paused_identity_rules::<S>),
+        ("account_patch_keep_clear_set", account_patch_keep_clear_set::<S>),
+        ("service_token_lifecycle", service_token_lifecycle::<S>),
+        ("onewelcome_user_instances", onewelcome_user_instances::<S>),
+        (
+            "nested_resources_belong_to_parent",
+            nested_resources_belong_to_parent::<S>,
+        ),
+        ("device_token_lifecycle", device_token_lifecycle::<S>),
+        (
+            "failed_transaction_changes_nothing",
+            failed_transaction_changes_nothing::<S>,
+        ),
+        (
+            "rename_identity_checks_conflicts",
+            rename_identity_checks_conflicts::<S>,
+        ),
+        (
+            "sealed_secret_round_trip_and_no_plaintext",
+            sealed_secret_round_trip_and_no_plaintext::<S>,
+        ),
+        ("hotp_concurrent_counters_unique", hotp_concurrent_counters_unique::<S>),
+        ("timestamps_round_trip", timestamps_round_trip::<S>),
+    ]
+}
+
+/// The secret of every scenario URI: "12345678901234567890" (the RFC 4226 test key).
+pub const RFC_SECRET_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+fn org(s: &str) -> OrgId {
+    OrgId::new(s).unwrap()
+}
+
+fn h(s: &str) -> Handle {
+    Handle::parse(s).unwrap()
+}
+
+fn totp_uri() -> String {
+    format!("otpauth://totp/GitHub:alice@example.com?secret={RFC_SECRET_B32}&issuer=GitHub")
+}
+
+fn hotp_uri(counter: u64) -> String {
+    format!("otpauth://hotp/Acme:bob?secret={RFC_SECRET_B32}&counter={counter}")
+}
+
+fn new_account(uri: &str) -> NewAccount {
+    NewAccount {
+        otpauth_uri: uri.to_owned(),
+        display_name: None,
+        description: None,
+    }
+}
+
+fn device() -> NewInstance {
+    NewInstance {
+        device_name: DeviceName::parse("Pixel").unwrap(),
+        platform: Platform::Android,
+        device_id: None,
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
+    match r {
+        Err(Error::NotFound(_)) => {}
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
+    match r {
+        Err(Error::Conflict(_)) => {}
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+/// A linked app with one TOTP and one HOTP account and one enrolled instance.
+struct Fixture {
+    app: AppId,
+    totp: AccountId,
+    hotp: AccountId,
+    instance: InstanceId,
+    device_token: String,
+}
+
+fn fixture<S: Store>(k: &Kit<S>, o: &OrgId, handle: &str) -> Fixture {
+    let a = &k.authd;
+    a.create_identity(o, h(handle)).unwrap();
+    let app = *a.create_app(o, Some(&h(handle))).unwrap().id();
+    let totp = *a.create_account(o, app, new_account(&totp_uri())).unwrap().id();
+    let hotp = *a.create_account(o, app, new_account(&hotp_uri(0))).unwrap().id();
+    let e = a.enroll_instance(o, app, device()).unwrap();
+    Fixture {
+        app,
+        totp,
+        hotp,
+        instance: *e.instance.id(),
+        device_token: e.device_token.expose().to_owned(),
+    }
+}
+
+/// Handles are unique among an org's live identities and free again after a delete.
+pub fn handle_unique_among_live_and_freed_after_delete<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let first = a.create_identity(&o, h("bot")).unwrap();
+    assert_conflict(a.create_identity(&o, h("@bot")), "same handle twice");
+    a.create_identity(&org("org_b"), h("bot"))
+        .expect("same handle in another org");
+    a.delete_identity(&o, &h("bot")).unwrap();
+    assert_not_found(a.get_identity(&o, &h("bot")), "deleted identity");
+    let second = a.create_identity(&o, h("bot")).expect("handle free after delete");
+    assert_ne!(first.id(), second.id());
+    assert_eq!(a.get_identity(&o, &h("bot")).unwrap().identity.id(), second.id());
+}
+
+/// List orders: identities newest first, apps/accounts oldest first.
+pub fn identities_newest_first_apps_oldest_first<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    for name in ["one", "two", "three"] {
+        a.create_identity(&o, h(name)).unwrap();
+        a.create_app(&o, None).unwrap();
+        k.clock.advance(1);
+    }
+    // Same timestamp: the id breaks the tie.
+    a.create_identity(&o, h("four")).unwrap();
+    a.create_identity(&o, h("five")).unwrap();
+    let handles: Vec<String> = a
+        .list_identities(&o)
+        .unwrap()
+        .iter()
+        .map(|i| i.handle().to_string())
+        .collect();
+    assert_eq!(handles, ["five", "four", "three", "two", "one"]);
+    let apps = a.list_apps(&o).unwrap();
+    assert_eq!(apps.len(), 3);
+    assert!(apps.windows(2).all(|w| w[0].created_at() < w[1].created_at()));
+}
+
+/// One live app per identity and one identity per app, through create and assign.
+pub fn one_app_per_identity_one_identity_per_app<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    a.create_identity(&o, h("alice")).unwrap();
+    a.create_identity(&o, h("bob")).unwrap();
+    let app1 = a.create_app(&o, Some(&h("@alice"))).unwrap();
+    assert_eq!(
+        app1.identity_id().as_ref(),
+        Some(a.get_identity(&o, &h("alice")).unwrap().identity.id())
+    );
+    assert_conflict(a.create_app(&o, Some(&h("alice"))), "second app for alice");
+    assert_not_found(a.create_app(&o, Some(&h("nobody"))), "app for unknown identity");
+    let app2 = a.create_app(&o, None).unwrap();
+    assert_conflict(a.assign_app(&o, &h("alice"), *app2.id()), "alice already has app1");
+    assert_conflict(a.assign_app(&o, &h("bob"), *app1.id()), "app1 is linked to alice");
+    let same = a
+        .assign_app(&o, &h("alice"), *app1.id())
+        .expect("same app again is a no-op");
+    assert_eq!(same.app.as_ref().map(|x| *x.id()), Some(*app1.id()));
+    assert_eq!(same.app.as_ref().map(|x| *x.updated_at()), Some(*app1.updated_at()));
+    let linked = a.assign_app(&o, &h("bob"), *app2.id()).unwrap();
+    assert_eq!(linked.app.unwrap().identity_id().as_ref(), Some(linked.identity.id()));
+    // The database-level rule: a second live app for one identity is refused by the store itself.
+    let bob = a.get_identity(&o, &h("bob")).unwrap().identity;
+    let mut p = app1.clone().into_parts();
+    p.id = AppId::from_uuid(uuid::Uuid::now_v7());
+    p.identity_id = Some(*bob.id());
+    let dup = crate::entities::App::from_parts(p);
+    let r = a.store().run(|r| r.insert_app(&dup));
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "store must refuse a second live app: {r:?}"
+    );
+    a.unlink_app(&o, &h("alice")).unwrap();
+    a.assign_app(&o, &h("bob"), *app2.id()).unwrap();
+    assert_conflict(a.assign_app(&o, &h("alice"), *app2.id()), "app2 is bob's");
+    a.assign_app(&o, &h("alice"), *app1.id())
+        .expect("app1 free again after unlink");
+}
+
+/// Another org's records answer exactly like missing ones and are never changed.
+pub fn org_isolation_everywhere<S: Store>(k: &Kit<S>) {
+    let (a, o, x) = (&k.authd, org("org_a"), org("org_x"));
+    let f = fixture(k, &o, "alice");
+    assert!(a.list_apps(&x).unwrap().is_empty());
+    assert!(a.list_identities(&x).unwrap().is_empty());
+    assert_not_found(a.get_app(&x, f.app), "get app");
+    assert_not_found(a.list_accounts(&x, f.app), "list accounts");
+    assert_not_found(a.get_account(&x, f.app, f.totp), "get account");
+    assert_not_found(a.generate_otp(&x, f.app, f.hotp), "generate");
+    assert_not_found(
+        a.update_account(&x, f.app, f.totp, AccountPatch::default()),
+        "patch account",
+    );
+    assert_not_found(a.delete_account(&x, f.app, f.totp), "delete account");
+    assert_not_found(a.create_account(&x, f.app, new_account(&totp_uri())), "create account");
+    assert_not_found(a.list_instances(&x, f.app), "list instances");
+    assert_not_found(a.get_instance(&x, f.app, f.instance), "get instance");
+    assert_not_found(a.revoke_instance(&x, f.app, f.instance), "revoke instance");
+    assert_not_found(a.enroll_instance(&x, f.app, device()), "enroll");
+    assert_not_found(a.delete_app(&x, f.app), "delete app");
+    assert_not_found(a.get_identity(&x, &h("alice")), "get identity");
+    assert_not_found(
+        a.update_identity(&x, &h("alice"), IdentityPatch::default()),
+        "patch identity",
+    );
+    assert_not_found(a.delete_identity(&x, &h("alice")), "delete identity");
+    assert_not_found(a.unlink_app(&x, &h("alice")), "unlink");
+    a.create_identity(&x, h("alice")).unwrap();
+    assert_not_found(a.assign_app(&x, &h("alice"), f.app), "assign foreign app");
+    assert_not_found(a.user_instances(&x, "alice"), "onewelcome list");
+    assert_not_found(
+        a.revoke_user_instance(&x, "alice", &f.instance.to_string()),
+        "onewelcome delete",
+    );
+    assert_not_found(a.create_app(&x, Some(&h("bob"))), "create app for foreign identity");
+    // Nothing changed in org_a.
+    assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), 2);
+    assert_eq!(a.list_instances(&o, f.app).unwrap().len(), 1);
+    assert_eq!(
+        a.generate_otp(&o, f.app, f.hotp).unwrap().code,
+        otp::hotp(Algorithm::Sha1, b"12345678901234567890", 0, Digits::new(6).unwrap())
+    );
+}
+
+/// Deleting an app deletes its accounts and instances and clears the link, all at one instant.
+pub fn delete_app_cascades_with_one_timestamp<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    k.clock.advance(10);
+    let at = crate::ports::Clock::now(k.clock.as_ref());
+    a.delete_app(&o, f.app).unwrap();
+    assert_not_found(a.get_app(&o, f.app), "app");
+    assert_not_found(a.delete_app(&o, f.app), "second delete");
+    assert_not_found(a.get_account(&o, f.app, f.totp), "account");
+    assert_not_found(a.generate_otp(&o, f.app, f.hotp), "generate");
+    assert!(a.list_apps(&o).unwrap().is_empty());
+    assert!(matches!(
+        a.device_list_accounts(&f.device_token),
+        Err(Error::Unauthorized)
+    ));
+    let identity = a.get_identity(&o, &h("alice")).unwrap();
+    assert!(identity.app.is_none(), "link cleared");
+    let inst = a
+        .store()
+        .run(|r| r.identity_instance_any(&o, *identity.identity.id(), f.instance))
+        .unwrap()
+        .expect("instance row kept (soft delete)");
+    assert_eq!(
+        *inst.deleted_at(),
+        Some(at),
+        "instance revoked with the cascade's timestamp"
+    );
+    // The identity can have a new app.
+    a.create_app(&o, Some(&h("alice")))
+        .expect("identity free for a new app");
+}
+
+/// Unlinking revokes the app's instances; the app and its accounts stay.
+pub fn unlink_revokes_instances_keeps_app_and_accounts<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    a.unlink_app(&o, &h("alice")).unwrap();
+    a.unlink_app(&o, &h("alice")).expect("unlink without an app is fine");
+    let app = a.get_app(&o, f.app).unwrap();
+    assert!(app.identity_id().is_none());
+    assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), 2);
+    assert!(a.list_instances(&o, f.app).unwrap().is_empty());
+    assert!(matches!(
+        a.device_list_accounts(&f.device_token),
+        Err(Error::Unauthorized)
+    ));
+    assert_conflict(a.enroll_instance(&o, f.app, device()), "enroll on unlinked app");
+    a.generate_otp(&o, f.app, f.totp).expect("unlinked app still generates");
+}
+
+/// Deleting an identity unlinks its app (which stays) and revokes that app's instances.
+pub fn delete_identity_unlinks_and_revokes<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    a.delete_identity(&o, &h("alice")).unwrap();
+    assert_not_found(a.delete_identity(&o, &h("alice")), "second delete");
+    let app = a.get_app(&o, f.app).unwrap();
+    assert!(app.identity_id().is_none());
+    assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), 2);
+    assert!(a.list_instances(&o, f.app).unwrap().is_empty());
+    assert!(matches!(
+        a.device_list_accounts(&f.device_token),
+        Err(Error::Unauthorized)
+    ));
+    a.create_identity(&o, h("alice")).unwrap();
+    assert_not_found(a.user_instances(&o, "alice"), "re-created identity is a new user");
+    a.assign_app(&o, &h("alice"), f.app).expect("app reassignable");
+}
+
+/// Deleting an account deletes only it.
+pub fn delete_account_only_that_account<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    a.delete_account(&o, f.app, f.totp).unwrap();
+    assert_not_found(a.get_account(&o, f.app, f.totp), "deleted account");
+    assert_not_found(a.delete_account(&o, f.app, f.totp), "second delete");
+    let left: Vec<AccountId> = a.list_accounts(&o, f.app).unwrap().iter().map(|x| *x.id()).collect();
+    assert_eq!(left, [f.hotp]);
+    assert_eq!(a.list_instances(&o, f.app).unwrap().len(), 1);
+    a.get_app(&o, f.app).unwrap();
+}
+
+/// HOTP codes follow the counter; an exhausted counter is a conflict and stays put.
+pub fn hotp_sequence_and_exhaustion<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let app = *a.create_app(&o, None).unwrap().id();
+    let acc = a
+        .create_account(
+            &o,
+            app,
+            new_account(&format!(
+                "otpauth://hotp/x?secret={RFC_SECRET_B32}&counter=5&digits=8&algorithm=SHA256"
+            )),
+        )
+        .unwrap();
+    assert_eq!(*acc.counter(), Some(5));
+    assert_eq!(*acc.period(), None);
+    for c in 5..8 {
+        let code = a.generate_otp(&o, app, *acc.id()).unwrap();
+        assert_eq!(
+            code.code,
+            otp::hotp(Algorithm::Sha256, b"12345678901234567890", c, Digits::new(8).unwrap())
+        );
+        assert_eq!(code.valid_for_seconds, None);
+        assert_eq!(code.otp_type, OtpType::Hotp);
+    }
+    assert_eq!(*a.get_account(&o, app, *acc.id()).unwrap().counter(), Some(8));
+    let max = otp::MAX_COUNTER;
+    let top = a.create_account(&o, app, new_account(&hotp_uri(max - 1))).unwrap();
+    a.generate_otp(&o, app, *top.id()).expect("last usable counter");
+    assert_conflict(a.generate_otp(&o, app, *top.id()), "counter at max");
+    assert_eq!(*a.get_account(&o, app, *top.id()).unwrap().counter(), Some(max));
+    assert_eq!(
+        a.store().run(|r| r.advance_hotp_counter(&o, *top.id())).unwrap(),
+        HotpAdvance::Exhausted
+    );
+    let totp = a.create_account(&o, app, new_account(&totp_uri())).unwrap();
+    assert_eq!(
+        a.store().run(|r| r.advance_hotp_counter(&o, *totp.id())).unwrap(),
+        HotpAdvance::Missing
+    );
+}
+
+/// TOTP codes are the engine's at the clock's time, with the remaining validity.
+pub fn totp_matches_engine<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let app = *a.create_app(&o, None).unwrap().id();
+    let acc = a
+        .create_account(
+            &o,
+            app,
+            new_account(&format!(
+                "otpauth://totp/x?secret={RFC_SECRET_B32}&period=60&digits=8&algorithm=sha512"
+            )),
+        )
+        .unwrap();
+    k.clock.set(1_111_111_109);
+    let code = a.generate_otp(&o, app, *acc.id()).unwrap();
+    let expect = otp::totp(
+        Algorithm::Sha512,
+        b"12345678901234567890",
+        1_111_111_109,
+        Period::new(60).unwrap(),
+        Digits::new(8).unwrap(),
+    );
+    assert_eq!(code.code, expect.code);
+    assert_eq!(code.valid_for_seconds, Some(60 - (1_111_111_109 % 60)));
+    assert_eq!(code.period, Period::new(60));
+    assert_eq!(*a.get_account(&o, app, *acc.id()).unwrap().counter(), None);
+}
+
+/// A paused identity's app can neither generate codes nor enroll; listing is allowed.
+pub fn paused_identity_rules<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let pause = IdentityPatch {
+        handle: None,
+        status: Some("paused".into()),
+    };
+    let updated = a.update_identity(&o, &h("alice"), pause).unwrap();
+    assert_eq!(*updated.status(), IdentityStatus::Paused);
+    assert!(matches!(a.generate_otp(&o, f.app, f.totp), Err(Error::Paused)));
+    assert!(matches!(a.generate_otp(&o, f.app, f.hotp), Err(Error::Paused)));
+    assert!(matches!(a.enroll_instance(&o, f.app, device()), Err(Error::Paused)));
+    assert!(matches!(
+        a.device_generate_otp(&f.device_token, f.totp),
+        Err(Error::Paused)
+    ));
+    assert_eq!(a.device_list_accounts(&f.device_token).unwrap().len(), 2);
+    assert_eq!(
+        *a.get_account(&o, f.app, f.hotp).unwrap().counter(),
+        Some(0),
+        "paused generation does not advance"
+    );
+    let bad = IdentityPatch {
+        handle: None,
+        status: Some("deleted".into()),
+    };
+    assert!(matches!(
+        a.update_identity(&o, &h("alice"), bad),
+        Err(Error::BadRequest(_))
+    ));
+    let resume = IdentityPatch {
+        handle: None,
+        status: Some("active".into()),
+    };
+    a.update_identity(&o, &h("alice"), resume).unwrap();
+    a.generate_otp(&o, f.app, f.hotp).expect("active again");
+}
+
+/// PATCH: absent keeps, null clears, a value sets.
+pub fn account_patch_keep_clear_set<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let app = *a.create_app(&o, None).unwrap().id();
+    let mut input = new_account(&totp_uri());
+    input.display_name = Some(DisplayName::parse("Work").unwrap());
+    input.description = Some(Description::parse("desc").unwrap());
+    let acc = a.create_account(&o, app, input).unwrap();
+    k.clock.advance(5);
+    let kept = a.update_account(&o, app, *acc.id(), AccountPatch::default()).unwrap();
+    assert_eq!(kept.display_name().as_ref().map(DisplayName::as_str), Some("Work"));
+    assert_eq!(kept.description().as_ref().map(Description::as_str), Some("desc"));
+    let patch = AccountPatch {
+        display_name: Patch::Clear,
+        description: Patch::Set(Description::parse("new").unwrap()),
+    };
+    let changed = a.update_account(&o, app, *acc.id(), patch).unwrap();
+    assert_eq!(*changed.display_name(), None);
+    assert_eq!(changed.description().as_ref().map(Description::as_str), Some("new"));
+    assert!(changed.updated_at() > acc.updated_at());
+    let read = a.get_account(&o, app, *acc.id()).unwrap();
+    assert_eq!(read, changed, "stored as returned");
+    assert_eq!(read.issuer().as_deref(), Some("GitHub"));
+    assert_eq!(read.account_name(), "alice@example.com");
+}
+
+/// Service tokens: create, authenticate, list without the token, revoke (refused after the
+/// cache bound), revoke twice is not found.
+pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let (meta, plain) = a.create_service_token(&o, None).unwrap();
+    let p = a.authenticate_service_token(plain.expose()).unwrap();
+    assert_eq!(p.org, o);
+    assert!(matches!(
+        a.authenticate_service_token("authd_st_nope"),
+        Err(Error::Unauthorized)
+    ));
+    assert!(matches!(a.authenticate_service_token(""), Err(Error::Unauthorized)));
+    let listed = a.list_service_tokens(Some(&o)).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at().is_some(), "authentication records last use");
+    assert!(a.list_service_tokens(Some(&org("org_b"))).unwrap().is_empty());
+    a.revoke_service_token(*meta.id()).unwrap();
+    assert_not_found(a.revoke_service_token(*meta.id()), "second revoke");
+    k.clock.advance(crate::auth::CACHE_TTL_SECONDS + 1);
+    assert!(matches!(
+        a.authenticate_service_token(plain.expose()),
+        Err(Error::Unauthorized)
+    ));
+    assert!(a.list_service_tokens(None).unwrap()[0].revoked_at().is_some());
+}
+
+/// OneWelcome: the user's live instances, 404 alike for unknown users and users without
+/// instances, idempotent revoke, 404 for instances of someone else.
+pub fn onewelcome_user_instances<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    k.clock.advance(1);
+    let second = a.enroll_instance(&o, f.app, device()).unwrap();
+    let list = a.user_instances(&o, "@alice").unwrap();
+    let ids: Vec<InstanceId> = list.iter().map(|i| *i.id()).collect();
+    assert_eq!(ids, [f.instance, *second.instance.id()], "oldest first");
+    assert_not_found(a.user_instances(&o, "nobody"), "unknown user");
+    assert_not_found(a.user_instances(&o, "not a handle!"), "invalid handle");
+    a.create_identity(&o, h("bob")).unwrap();
+    assert_not_found(a.user_instances(&o, "bob"), "user without instances");
+    assert_not_found(
+        a.revoke_user_instance(&o, "bob", &f.instance.to_string()),
+        "someone else's instance",
+    );
+    assert_not_found(a.revoke_user_instance(&o, "alice", "not-a-uuid"), "bad id");
+    assert_not_found(
+        a.revoke_user_instance(&o, "alice", &uuid::Uuid::now_v7().to_string()),
+        "never enrolled",
+    );
+    a.revoke_user_instance(&o, "alice", &f.instance.to_string()).unwrap();
+    a.revoke_user_instance(&o, "alice", &f.instance.to_string())
+        .expect("idempotent");
+    assert_eq!(a.user_instances(&o, "alice").unwrap().len(), 1);
+    assert_not_found(a.get_instance(&o, f.app, f.instance), "revoked instance");
+    assert!(matches!(
+        a.device_list_accounts(&f.device_token),
+        Err(Error::Unauthorized)
+    ));
+}
+
+/// An account or instance of another app, under this app's path, is not found.
+pub fn nested_resources_belong_to_parent<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let other = *a.create_app(&o, None).unwrap().id();
+    assert_not_found(a.get_account(&o, other, f.totp), "account under other app");
+    assert_not_found(a.generate_otp(&o, other, f.totp), "generate under other app");
+    assert_not_found(a.delete_account(&o, other, f.totp), "delete under other app");
+    assert_not_found(a.get_instance(&o, other, f.instance), "instance under other app");
+    assert_not_found(a.revoke_instance(&o, other, f.instance), "revoke under other app");
+    assert_not_found(
+        a.list_accounts(&o, AppId::from_uuid(uuid::Uuid::now_v7())),
+        "unknown app",
+    );
+    a.get_account(&o, f.app, f.totp).expect("still there");
+}
+
+/// Device tokens work after enrollment and stop after revocation; they see only their app.
+pub fn device_token_lifecycle<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let g = fixture(k, &o, "bob");
+    let mine: Vec<AccountId> = a
+        .device_list_accounts(&f.device_token)
+        .unwrap()
+        .iter()
+        .map(|x| *x.id())
+        .collect();
+    assert_eq!(mine, [f.totp, f.hotp]);
+    assert_not_found(a.device_generate_otp(&f.device_token, g.totp), "other app's account");
+    k.clock.advance(3);
+    let code = a.device_generate_otp(&f.device_token, f.hotp).unwrap();
+    assert_eq!(
+        code.code,
+        otp::hotp(Algorithm::Sha1, b"12345678901234567890", 0, Digits::new(6).unwrap())
+    );
+    let inst = a.get_instance(&o, f.app, f.instance).unwrap();
+    assert_eq!(*inst.last_used_at(), Some(crate::ports::Clock::now(k.clock.as_ref())));
+    assert!(matches!(
+        a.device_list_accounts("authd_dev_unknown"),
+        Err(Error::Unauthorized)
+    ));
+    assert!(matches!(a.device_list_accounts("authd_st_x"), Err(Error::Unauthorized)));
+    a.revoke_instance(&o, f.app, f.instance).unwrap();
+    assert!(matches!(
+        a.device_generate_otp(&f.device_token, f.totp),
+        Err(Error::Unauthorized)
+    ));
+    assert!(
+        a.device_list_accounts(&g.device_token).is_ok(),
+        "other devices unaffected"
+    );
+}
+
+/// A unit of work that fails after writing leaves nothing behind.
+pub fn failed_transaction_changes_nothing<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let r: Result<(), Error> = a.store().transaction(|r| {
+        r.apply_cascade(&CascadePlan::delete_app(
+            o.clone(),
+            f.app,
+            crate::ports::Clock::now(k.clock.as_ref()),
+        ))?;
+        Err(Error::Conflict("abort".into()))
+    });
+    assert!(r.is_err());
+    a.get_app(&o, f.app).expect("app survives a rolled-back cascade");
+    assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), 2);
+    assert!(a.device_list_accounts(&f.device_token).is_ok());
+    // A failed HOTP generation (bad OTP params on create) inserts nothing.
+    let before = a.list_accounts(&o, f.app).unwrap().len();
+    assert!(matches!(
+        a.create_account(&o, f.app, new_account("otpauth://totp/x?secret=GEZDGNBV&digits=7")),
+        Err(Error::BadRequest(_))
+    ));
+    assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), before);
+}
+
+/// Renaming: to a taken handle is a conflict; to itself or a free one works.
+pub fn rename_identity_checks_conflicts<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    a.create_identity(&o, h("alice")).unwrap();
+    a.create_identity(&o, h("bob")).unwrap();
+    let to = |s: &str| IdentityPatch {
+        handle: Some(h(s)),
+        status: None,
+    };
+    assert_conflict(a.update_identity(&o, &h("alice"), to("bob")), "rename to taken");
+    // Conflict wins over a bad status.
+    let both = IdentityPatch {
+        handle: Some(h("bob")),
+        status: Some("nope".into()),
+    };
+    assert_conflict(a.update_identity(&o, &h("alice"), both), "409 before 400");
+    a.update_identity(&o, &h("alice"), to("alice"))
+        .expect("rename to itself");
+    let renamed = a.update_identity(&o, &h("alice"), to("carol")).unwrap();
+    assert_eq!(renamed.handle().as_str(), "carol");
+    assert_not_found(a.get_identity(&o, &h("alice")), "old handle");
+    a.create_identity(&o, h("alice")).expect("old handle free");
+}
+
+/// Sealed secrets are stored as given and are not the plaintext.
+pub fn sealed_secret_round_trip_and_no_plaintext<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let m = a
+        .store()
+        .run(|r| r.otp_material(&o, f.app, f.totp))
+        .unwrap()
+        .expect("material");
+    let plain = b"12345678901234567890";
+    assert!(
+        !m.sealed.0.windows(plain.len()).any(|w| w == plain),
+        "secret stored in the clear"
+    );
+    assert!(
+        !m.sealed
+            .0
+            .windows(RFC_SECRET_B32.len())
+            .any(|w| w == RFC_SECRET_B32.as_bytes())
+    );
+    assert_eq!(m.identity_status, Some(IdentityStatus::Active));
+    let s = Secret::from_bytes(plain.to_vec()).unwrap();
+    assert_eq!(s.expose(), plain);
+}
+
+/// Many threads generating HOTP codes on one account get every counter exactly once.
+pub fn hotp_concurrent_counters_unique<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let app = *a.create_app(&o, None).unwrap().id();
+    let acc = *a.create_account(&o, app, new_account(&hotp_uri(0))).unwrap().id();
+    let (threads, per) = (16, 25);
+    let codes: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..per)
+                        .map(|_| a.generate_otp(&o, app, acc).unwrap().code)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let total = threads * per;
+    let mut got: HashMap<String, usize> = HashMap::new();
+    for c in codes {
+        *got.entry(c).or_default() += 1;
+    }
+    let mut want: HashMap<String, usize> = HashMap::new();
+    for c in 0..total {
+        *want
+            .entry(otp::hotp(
+                Algorithm::Sha1,
+                b"12345678901234567890",
+                c as u64,
+                Digits::new(6).unwrap(),
+            ))
+            .or_default() += 1;
+    }
+    assert_eq!(got, want, "codes are exactly HOTP(0..{total})");
+    assert_eq!(*a.get_account(&o, app, acc).unwrap().counter(), Some(total as u64));
+}
+
+/// Timestamps read back equal the ones written, with sub-second precision.
+pub fn timestamps_round_trip<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let t = crate::time::Timestamp::from_offset(
+        time::OffsetDateTime::from_unix_timestamp_nanos(1_773_835_200_123_456_000).unwrap(),
+    );
+    k.clock.set_to(t);
+    let app = a.create_app(&o, None).unwrap();
+    let read = a.get_app(&o, *app.id()).unwrap();
+    assert_eq!(*read.created_at(), t);
+    assert_eq!(read, app);
+}
