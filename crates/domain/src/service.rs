@@ -211,6 +211,17 @@ impl<S: Store> Authd<S> {
         Ok(principal)
     }
 
+    /// The principal of a presented service token when this process has recently verified it:
+    /// no I/O at all, so an async caller can try this first and fall back to
+    /// [`Self::authenticate_service_token`] on a blocking thread only on a miss.
+    #[must_use]
+    pub fn cached_principal(&self, presented: &str) -> Option<Principal> {
+        if !presented.starts_with(SERVICE_TOKEN_PREFIX) {
+            return None;
+        }
+        self.tokens.get(&TokenHash::of(presented), self.now())
+    }
+
     /// Every service token (of one org, or all), oldest first; never the tokens themselves.
     ///
     /// # Errors
