@@ -46,23 +46,26 @@ PY="$VENV/bin/python"
 # --- (c) temp dir, port, master key, server ----------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/authd-e2e.XXXXXX")"
 SERVER_PID=""
+PYTEST_PID=""
 SERVER_LOG="$TMP/authd.log"
+
+stop_pid() {  # stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; reap it
+    local pid=$1 tries=$(( $2 * 10 ))
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    while (( tries-- > 0 )) && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid did not stop on SIGTERM within $2 s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do            # up to 10 s for a graceful drain
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "authd (pid $SERVER_PID) did not stop on SIGTERM within 10 s; sending SIGKILL"
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    [[ -n "$PYTEST_PID" ]] && stop_pid "$PYTEST_PID" 5
+    [[ -n "$SERVER_PID" ]] && stop_pid "$SERVER_PID" 10   # graceful drain, then SIGKILL
     if [[ $rc -ne 0 && -s "$SERVER_LOG" ]]; then
         log "last lines of the server log ($SERVER_LOG):"
         tail -n 40 "$SERVER_LOG" >&2 || true
@@ -122,11 +125,14 @@ TOKEN="${TOKEN//[$'\r\n\t ']/}"
 [[ -n "$TOKEN" ]] || die "authd token create printed no token"
 
 # --- (e) tests ---------------------------------------------------------------------------
-set +e
+# pytest runs as a background child that we wait for, so that a signal to this script is
+# handled at once (the trap stops pytest and the server by their PIDs).
 AUTHD_URL="$BASE_URL" AUTHD_TOKEN="$TOKEN" AUTHD_ORG="$ORG" \
-    "$PY" -m pytest e2e/test_sdk.py -p no:cacheprovider "$@"
-STATUS=$?
-set -e
+    "$PY" -m pytest e2e/test_sdk.py -p no:cacheprovider "$@" </dev/null &
+PYTEST_PID=$!
+STATUS=0
+wait "$PYTEST_PID" || STATUS=$?
+PYTEST_PID=""
 
 # --- (f) cleanup runs from the EXIT trap -------------------------------------------------
 exit "$STATUS"

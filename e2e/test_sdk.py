@@ -631,6 +631,18 @@ def test_hotp_explicit_counter(ik, app):
     assert [a.counter for a in ik._auth_accounts.list(app.id) if a.id == acc.id] == [43]
 
 
+def test_hotp_counter_maximum(ik, app):
+    """counter is an i64: MAX-1 gives one code, then the counter is at its maximum: 409."""
+    i64_max = 2**63 - 1
+    secret = new_secret()
+    acc = ik._auth_accounts.create(app.id, otpauth_uri=hotp_uri(secret, counter=i64_max - 1))
+    assert acc.counter == i64_max - 1
+    assert ik._auth_accounts.generate_otp(app.id, acc.id).otp_code == hotp(secret, "sha1", 6, i64_max - 1)
+    assert ik._auth_accounts.get(app.id, acc.id).counter == i64_max
+    assert_plain_detail(api_error(409, ik._auth_accounts.generate_otp, app.id, acc.id))
+    assert ik._auth_accounts.get(app.id, acc.id).counter == i64_max  # unchanged by the failure
+
+
 def test_paused_identity_cannot_generate_and_counter_does_not_move(ik):
     ident = ik.create_identity(uniq())
     app = ident.create_authenticator_app()
@@ -692,6 +704,8 @@ def test_short_secret_is_accepted(ik, app):
         "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=md5",
         "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=0",
         "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=-1",
+        "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=9223372036854775808",
+        "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=86401",
         "otpauth://totp/x?secret=not*base32!",
         "otpauth://totp/x?issuer=NoSecret",
         "otpauth://totp/x?secret=",

@@ -1,1 +1,114 @@
-fn main() {}
+//! `authd`: the binary and composition root. The only crate that knows the domain, the storage
+//! adapter and the HTTP adapter together.
+
+mod cli;
+mod config;
+mod logging;
+mod serve;
+mod token_cmd;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+use domain::Authd;
+use domain::service::Deps;
+use domain::system::{OsRandom, SystemClock, UuidV7};
+use storage_diesel::{DieselStore, XChaChaCipher};
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, Command};
+use crate::config::{ConfigError, DbConfig, KeySource, MasterKey};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(c) = e.downcast_ref::<ConfigError>() {
+                eprintln!("authd: {c}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("authd: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Connects to the database and builds the service.
+fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, MasterKey)> {
+    let db = config::db_config(&cli.global)?;
+    let env_key = std::env::var("AUTHD_MASTER_KEY").ok().filter(|s| !s.is_empty()).map(Zeroizing::new);
+    let key = config::master_key(&cli.global, &db, env_key)?;
+    if let KeySource::DefaultFile { path, created: true } = &key.source {
+        tracing::warn!(
+            path = %path.display(),
+            "created a new master key file for the embedded database; back it up with the database, \
+             without it the stored OTP secrets cannot be read"
+        );
+    }
+    let store = DieselStore::connect(&db.url, db.pool.clone())?;
+    let deps = Deps {
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidV7),
+        rng: Arc::new(OsRandom),
+        cipher: Arc::new(XChaChaCipher::new(*key.bytes)),
+    };
+    Ok((Arc::new(Authd::new(store, deps)), db, key))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(opts) => {
+            let (authd, db, _key) = build(&cli)?;
+            if !opts.no_migrate {
+                migrate(&authd)?;
+            }
+            serve::serve(authd, &db, opts)
+        }
+        Command::Migrate => {
+            let (authd, _, _) = build(&cli)?;
+            migrate(&authd)
+        }
+        Command::Token(cmd) => {
+            let (authd, _, _) = build(&cli)?;
+            token_cmd::run(&authd, cmd)
+        }
+        Command::CheckConfig => {
+            let (authd, db, key) = build(&cli)?;
+            authd.ping().map_err(|e| anyhow::anyhow!("database not reachable: {e}"))?;
+            let source = match &key.source {
+                KeySource::Env => "AUTHD_MASTER_KEY".to_owned(),
+                KeySource::File(p) => format!("file {}", p.display()),
+                KeySource::DefaultFile { path, .. } => format!("default file {}", path.display()),
+            };
+            let out = format!(
+                "database_url: {}\nbackend: {:?}\npool_size: {}\nmaster_key: {source}\nlog_format: {}\nstatus: ok",
+                storage_diesel::redact_url(&db.url),
+                db.backend,
+                db.pool.max_size,
+                logging::effective_format(cli.global.log_format),
+            );
+            print_line(&out);
+            Ok(())
+        }
+    }
+}
+
+fn migrate(authd: &Authd<DieselStore>) -> anyhow::Result<()> {
+    let applied = authd.store().migrate()?;
+    if applied.is_empty() {
+        tracing::info!("database schema is up to date");
+    } else {
+        tracing::info!(applied = ?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// Writes one line to stdout (the CLI's only output channel for results).
+#[allow(clippy::print_stdout)]
+pub(crate) fn print_line(s: &str) {
+    println!("{s}");
+}

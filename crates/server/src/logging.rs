@@ -1,0 +1,29 @@
+//! Structured logs to stderr (stdout carries command results, e.g. a new token).
+
+use std::io::IsTerminal as _;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// The format in effect: the flag, else pretty on a terminal, json otherwise.
+pub fn effective_format(f: Option<LogFormat>) -> &'static str {
+    match f.unwrap_or_else(default_format) {
+        LogFormat::Pretty => "pretty",
+        LogFormat::Json => "json",
+    }
+}
+
+fn default_format() -> LogFormat {
+    if std::io::stderr().is_terminal() { LogFormat::Pretty } else { LogFormat::Json }
+}
+
+/// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`).
+pub fn init(format: Option<LogFormat>) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format.unwrap_or_else(default_format) {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}

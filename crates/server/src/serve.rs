@@ -1,0 +1,63 @@
+//! `authd serve`: the HTTP server with graceful shutdown on SIGINT and SIGTERM.
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use domain::Authd;
+use storage_diesel::DieselStore;
+
+use crate::cli::ServeOpts;
+use crate::config::DbConfig;
+
+/// Seconds in-flight requests get to finish after a stop signal.
+const DRAIN_SECONDS: u64 = 10;
+
+/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+///
+/// # Errors
+/// When the address cannot be bound or the runtime fails.
+pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) -> anyhow::Result<()> {
+    let workers = opts
+        .workers
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get), |w| w as usize);
+    let bind = opts.bind.clone();
+    let url = storage_diesel::redact_url(&db.url);
+    actix_web::rt::System::new().block_on(async move {
+        let data = authd.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(http_actix::RequestLog)
+                .configure(|c| http_actix::configure(c, data.clone()))
+                .default_service(web::to(http_actix::not_found))
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(DRAIN_SECONDS)
+        .bind(&bind)
+        .with_context(|| format!("cannot listen on {bind}"))?
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stop signal received; draining in-flight requests");
+            handle.stop(true).await;
+        });
+        tracing::info!(bind = %bind, database = %url, workers, "authd listening");
+        server.await.context("server failed")?;
+        tracing::info!("authd stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {},
+        _ = term.recv() => {},
+    }
+}
