@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: authd against the stack's ceiling (../shared/anchors/actix-limit),
+# same machine, same wrk parameters, alternating the two in one run. Prints one line per run
+#   <server> <backend> <request> rps=<N> p50_ms=<x> p99_ms=<y> errors=<k>
+# and a ratio line per pair. Everything started here is stopped by PID on exit; all traffic
+# goes to 127.0.0.1, every wrk run is bounded in time.
+#
+# Knobs: REPS=2 DURATION=8 WARMUP=2 THREADS=2 CONNS=64 ROWS=100000 BACKENDS="sqlite postgres"
+#        APPS=10000 (apps seeded in authd) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
+#        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REPS=${REPS:-2}; DURATION=${DURATION:-8}; WARMUP=${WARMUP:-2}
+THREADS=${THREADS:-2}; CONNS=${CONNS:-64}; ROWS=${ROWS:-100000}; APPS=${APPS:-10000}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+ANCHOR=${ANCHOR:-$ROOT/../shared/anchors/actix-limit}
+PORT_A=${PORT_A:-18080}; PORT_B=${PORT_B:-18081}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+log() { echo "[bench] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+[ "$DURATION" -le 8 ] || die "DURATION must be <= 8"
+
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; } \
+  || die "wrk not found (apt-get install wrk)"
+
+log "building authd and the anchor (release)"
+cargo build --release --locked -p server >&2
+CARGO_TARGET_DIR="$ROOT/target/anchor" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
+AUTHD="$ROOT/target/release/authd"
+LIMIT="$ROOT/target/anchor/release/limit"
+
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")
+PIDS=()
+DBS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for d in "${DBS[@]}"; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+  [ "${KEEP_RUN_DIR:-0}" = 1 ] && log "kept $RUN" || rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { for _ in $(seq 1 600); do port_open "$1" && return 0; sleep 0.2; done; die "port $1 did not open"; }
+
+api() { # method path [body]
+  curl -sf -X "$1" -H "X-Service-Token: $TOKEN" -H 'Content-Type: application/json' \
+    ${3:+-d "$3"} "http://127.0.0.1:$PORT_B$2"
+}
+jid() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+
+wrk_run() { # label port mode secs [AUTHD_PATH]
+  local label=$1 port=$2 mode=$3 secs=$4 path=${5:-/}
+  AUTHD_MODE=$mode AUTHD_TOKEN=${TOKEN:-} AUTHD_PATH=$path AUTHD_LABEL="$label" \
+    AUTHD_IDS=$([ "$mode" = get_row ] && echo "$RUN/rows.txt" || echo "$RUN/apps.txt") \
+    timeout -s INT -k 3 $((secs + 2)) wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
+    -s "$ROOT/bench/authd.lua" "http://127.0.0.1:$port" 2>&1 | grep -E "^$label rps=" || echo "$label rps=0 p50_ms=NaN p99_ms=NaN errors=-1"
+}
+
+ratio() { # a_line b_line name
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {
+    split(a, x, " "); split(b, y, " ");
+    for (i in x) { if (x[i] ~ /^rps=/) ra = substr(x[i], 5); if (x[i] ~ /^p99_ms=/) pa = substr(x[i], 8) }
+    for (i in y) { if (y[i] ~ /^rps=/) rb = substr(y[i], 5); if (y[i] ~ /^p99_ms=/) pb = substr(y[i], 8) }
+    printf "ratio %s rps=%.2f p99=%.2f\n", n, (rb > 0 ? ra / rb : 0), (pb > 0 ? pa / pb : 0) }'
+}
+
+bench_backend() { # backend authd_url limit_spec
+  local be=$1 url=$2 spec=$3
+  port_open "$PORT_A" && die "port $PORT_A busy"; port_open "$PORT_B" && die "port $PORT_B busy"
+  log "$be: starting the anchor (prefill $ROWS) and authd"
+  "$LIMIT" --db "$spec" --bind "127.0.0.1:$PORT_A" --prefill "$ROWS" --ids-out "$RUN/rows.txt" >"$RUN/limit-$be.log" 2>&1 &
+  PIDS+=($!)
+  export AUTHD_MASTER_KEY
+  AUTHD_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+  RUST_LOG=warn "$AUTHD" serve --bind "127.0.0.1:$PORT_B" --database-url "$url" >"$RUN/authd-$be.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$PORT_A"; wait_port "$PORT_B"
+  TOKEN=$("$AUTHD" token create --org bench --database-url "$url" 2>/dev/null)
+  log "$be: seeding $APPS apps, one app with 10 accounts, a TOTP and a HOTP account"
+  : >"$RUN/apps.txt"
+  python3 - "$PORT_B" "$TOKEN" "$APPS" >>"$RUN/apps.txt" <<'PY'
+import http.client, json, sys
+port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(n):
+    c.request("POST", "/api/v1/authenticator/apps", "{}", {"X-Service-Token": token})
+    r = c.getresponse(); body = r.read()
+    assert r.status == 201, (r.status, body)
+    print(json.loads(body)["id"])
+PY
+  local app totp hotp
+  app=$(api POST /api/v1/authenticator/apps '{}' | jid)
+  for i in $(seq 1 10); do
+    api POST "/api/v1/authenticator/apps/$app/accounts" "{\"otpauth_uri\":\"otpauth://totp/Bench:u$i?secret=JBSWY3DPEHPK3PXP&issuer=Bench\"}" >/dev/null
+  done
+  totp=$(api POST "/api/v1/authenticator/apps/$app/accounts" '{"otpauth_uri":"otpauth://totp/B:t?secret=JBSWY3DPEHPK3PXP"}' | jid)
+  hotp=$(api POST "/api/v1/authenticator/apps/$app/accounts" '{"otpauth_uri":"otpauth://hotp/B:h?secret=JBSWY3DPEHPK3PXP"}' | jid)
+  local base="/api/v1/authenticator/apps/$app/accounts"
+  if [ "$WARMUP" -gt 0 ]; then
+    wrk_run warm "$PORT_A" get_row "$WARMUP" >/dev/null; wrk_run warm "$PORT_B" get_app "$WARMUP" >/dev/null
+  fi
+  for rep in $(seq 1 "$REPS"); do
+    log "$be: repetition $rep/$REPS"
+    local lr la lt lw lc lh ll
+    lr=$(wrk_run "limit $be get_row" "$PORT_A" get_row "$DURATION"); echo "$lr"
+    la=$(wrk_run "authd $be get_app" "$PORT_B" get_app "$DURATION"); echo "$la"
+    lt=$(wrk_run "authd $be totp" "$PORT_B" totp "$DURATION" "$base/$totp/generate-otp"); echo "$lt"
+    ll=$(wrk_run "authd $be list_accounts" "$PORT_B" list_accounts "$DURATION" "$base"); echo "$ll"
+    lw=$(wrk_run "limit $be post_row" "$PORT_A" post_row "$DURATION"); echo "$lw"
+    lc=$(wrk_run "authd $be create_app" "$PORT_B" create_app "$DURATION"); echo "$lc"
+    lh=$(wrk_run "authd $be hotp" "$PORT_B" hotp "$DURATION" "$base/$hotp/generate-otp"); echo "$lh"
+    ratio "$la" "$lr" "$be get_app/get_row"
+    ratio "$lt" "$lr" "$be totp/get_row"
+    ratio "$ll" "$lr" "$be list_accounts/get_row"
+    ratio "$lc" "$lw" "$be create_app/post_row"
+    ratio "$lh" "$lw" "$be hotp/post_row"
+  done
+  log "$be: authd RSS $(ps -o rss= -p "${PIDS[-1]}" | tr -d ' ') KiB"
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+
+log "$(date -u +%FT%TZ) cores=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg) wrk -t$THREADS -c$CONNS -d${DURATION}s reps=$REPS"
+for be in $BACKENDS; do
+  case $be in
+    sqlite) bench_backend sqlite "sqlite://$RUN/authd.sqlite" "sqlite:$RUN/limit.sqlite" ;;
+    postgres)
+      a="authd_bench_$$"; l="limit_bench_$$"; DBS+=("$a" "$l")
+      psql "$PG_URL" -qc "CREATE DATABASE $a" && psql "$PG_URL" -qc "CREATE DATABASE $l"
+      base=${PG_URL%/*}
+      bench_backend postgres "$base/$a" "postgres:$base/$l" ;;
+    *) die "unknown backend $be" ;;
+  esac
+done
