@@ -34,7 +34,8 @@ pub enum StoreError {
     /// A uniqueness rule refused the write (a unique violation in SQL terms).
     #[error("conflict: {0:?}")]
     Conflict(ConflictKind),
-    /// The database cannot be reached, or no connection could be had in time.
+    /// The database cannot be reached, no connection could be had in time, or a lock could not
+    /// be had in time (SQLite's busy timeout): the request may succeed if retried.
     #[error("storage unavailable: {0}")]
     Unavailable(Opaque),
     /// Anything else (a bug, a corrupt row, a failed statement).
@@ -275,7 +276,8 @@ pub trait Repo {
 /// - `run` gives the same operations without a surrounding transaction: every statement is
 ///   atomic on its own (autocommit). It serves reads and single-statement writes (the HOTP
 ///   counter advance, `last_used_at` touches), saving the `BEGIN`/`COMMIT` round trips on the
-///   hot path.
+///   hot path. A cascade belongs in `transaction` (adapters must still apply a multi-step
+///   cascade atomically if called from `run`).
 pub trait Store: Send + Sync + 'static {
     /// Runs `f` on one connection, each statement committing on its own.
     ///

@@ -686,7 +686,9 @@ impl<S: Store> Authd<S> {
     pub fn device_generate_otp(&self, device_token: &str, account: AccountId) -> Result<OtpCode, Error> {
         let hash = device_hash(device_token)?;
         let now = self.now();
-        self.store.transaction(|r| {
+        // No surrounding transaction: the HOTP advance and the touch are each atomic, and a
+        // device fetch must not take SQLite's write lock for its reads.
+        self.store.run(|r| {
             let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
             let i = &session.instance;
             let material = r

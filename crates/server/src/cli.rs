@@ -21,7 +21,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
     /// Database URL: `sqlite://PATH` (embedded; the folder is created) or `postgres://...`.
-    #[arg(long, env = "AUTHD_DATABASE_URL", default_value = "sqlite://data/authd.sqlite", global = true)]
+    #[arg(
+        long,
+        env = "AUTHD_DATABASE_URL",
+        default_value = "sqlite://data/authd.sqlite",
+        global = true
+    )]
     pub database_url: String,
 
     /// File holding the master key (base64 of 32 bytes). Alternatively set AUTHD_MASTER_KEY to

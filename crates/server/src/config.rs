@@ -60,7 +60,11 @@ pub fn db_config(g: &GlobalOpts) -> Result<DbConfig, ConfigError> {
     if let Some(n) = g.pool_size {
         pool.max_size = n;
     }
-    Ok(DbConfig { url: g.database_url.clone(), backend, pool })
+    Ok(DbConfig {
+        url: g.database_url.clone(),
+        backend,
+        pool,
+    })
 }
 
 fn decode_key(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
@@ -106,10 +110,16 @@ pub fn master_key(g: &GlobalOpts, db: &DbConfig, env_key: Option<Zeroizing<Strin
                 "both AUTHD_MASTER_KEY and a master key file are set; give only one".into(),
             ));
         }
-        return Ok(MasterKey { bytes: decode_key(&text, "AUTHD_MASTER_KEY")?, source: KeySource::Env });
+        return Ok(MasterKey {
+            bytes: decode_key(&text, "AUTHD_MASTER_KEY")?,
+            source: KeySource::Env,
+        });
     }
     if let Some(path) = &g.master_key_file {
-        return Ok(MasterKey { bytes: read_key_file(path)?, source: KeySource::File(path.clone()) });
+        return Ok(MasterKey {
+            bytes: read_key_file(path)?,
+            source: KeySource::File(path.clone()),
+        });
     }
     match db.backend {
         Backend::Postgres => Err(ConfigError(
@@ -127,15 +137,17 @@ pub fn master_key(g: &GlobalOpts, db: &DbConfig, env_key: Option<Zeroizing<Strin
                 });
             }
             if !dir.as_os_str().is_empty() {
-                fs::create_dir_all(&dir)
-                    .map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
+                fs::create_dir_all(&dir).map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
             }
             let mut bytes = Zeroizing::new([0u8; 32]);
             getrandom::fill(bytes.as_mut()).map_err(|e| ConfigError(format!("no randomness for a master key: {e}")))?;
             let text = Zeroizing::new(STANDARD.encode(bytes.as_ref()));
             write_private(&path, text.as_bytes())
                 .map_err(|e| ConfigError(format!("cannot create master key file {}: {e}", path.display())))?;
-            Ok(MasterKey { bytes, source: KeySource::DefaultFile { path, created: true } })
+            Ok(MasterKey {
+                bytes,
+                source: KeySource::DefaultFile { path, created: true },
+            })
         }
     }
 }

@@ -15,13 +15,19 @@ pub fn effective_format(f: Option<LogFormat>) -> &'static str {
 }
 
 fn default_format() -> LogFormat {
-    if std::io::stderr().is_terminal() { LogFormat::Pretty } else { LogFormat::Json }
+    if std::io::stderr().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    }
 }
 
 /// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`).
 pub fn init(format: Option<LogFormat>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format.unwrap_or_else(default_format) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),

@@ -40,7 +40,10 @@ fn main() -> ExitCode {
 /// Connects to the database and builds the service.
 fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, MasterKey)> {
     let db = config::db_config(&cli.global)?;
-    let env_key = std::env::var("AUTHD_MASTER_KEY").ok().filter(|s| !s.is_empty()).map(Zeroizing::new);
+    let env_key = std::env::var("AUTHD_MASTER_KEY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Zeroizing::new);
     let key = config::master_key(&cli.global, &db, env_key)?;
     if let KeySource::DefaultFile { path, created: true } = &key.source {
         tracing::warn!(
@@ -78,7 +81,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let (authd, db, key) = build(&cli)?;
-            authd.ping().map_err(|e| anyhow::anyhow!("database not reachable: {e}"))?;
+            authd
+                .ping()
+                .map_err(|e| anyhow::anyhow!("database not reachable: {e}"))?;
             let source = match &key.source {
                 KeySource::Env => "AUTHD_MASTER_KEY".to_owned(),
                 KeySource::File(p) => format!("file {}", p.display()),

@@ -18,9 +18,10 @@ const DRAIN_SECONDS: u64 = 10;
 /// # Errors
 /// When the address cannot be bound or the runtime fails.
 pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) -> anyhow::Result<()> {
-    let workers = opts
-        .workers
-        .map_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get), |w| w as usize);
+    let workers = opts.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        |w| w as usize,
+    );
     let bind = opts.bind.clone();
     let url = storage_diesel::redact_url(&db.url);
     actix_web::rt::System::new().block_on(async move {

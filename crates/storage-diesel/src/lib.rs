@@ -1,1 +1,321 @@
-//! placeholder
+//! # authd storage on diesel
+//!
+//! Every storage port of [`domain`] ([`Store`] and [`domain::ports::Repo`]) on diesel 2.3 +
+//! r2d2, for the embedded SQLite default and for PostgreSQL, from one set of queries over a
+//! `#[derive(diesel::MultiConnection)]` connection. Plus the domain's
+//! [`domain::ports::SecretCipher`] port: [`XChaChaCipher`].
+//!
+//! ```no_run
+//! use storage_diesel::{DieselStore, PoolOptions, backend_of};
+//!
+//! # fn main() -> Result<(), storage_diesel::StorageError> {
+//! let url = "sqlite://data/authd.sqlite";
+//! let store = DieselStore::connect(url, PoolOptions::default_for(backend_of(url)?))?;
+//! let applied = store.migrate()?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Backend by URL scheme**: `sqlite://PATH` or `sqlite:PATH` (relative to the working
+//!   directory; the parent directory is created), `postgres://...` or `postgresql://...`.
+//! - **SQLite**: every connection runs `busy_timeout = 5000`, `journal_mode = WAL`,
+//!   `synchronous = NORMAL` and `foreign_keys = ON`; write transactions are `BEGIN IMMEDIATE`.
+//! - **Units of work**: [`Store::run`] uses one pooled connection in autocommit (no
+//!   `BEGIN`/`COMMIT`), [`Store::transaction`] one transaction.
+//! - **Errors**: an exhausted pool or a lost database is [`StoreError::Unavailable`], a unique
+//!   violation [`StoreError::Conflict`] with the rule that was hit, anything else
+//!   [`StoreError::Other`]. Connect and migration failures are [`StorageError`]s, naming the
+//!   URL without its password. No secret or token ever reaches a message or a log.
+
+pub mod cipher;
+mod migrations;
+mod pool;
+mod repo;
+mod rows;
+mod schema;
+mod url;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection};
+use domain::error::Opaque;
+use domain::ports::{Repo, Store, StoreError, StoreResult};
+
+pub use crate::cipher::XChaChaCipher;
+pub use crate::url::{backend_of, redact_url};
+
+use crate::pool::{Conn, LogErrors, Manager, OnAcquire, Target, in_transaction};
+use crate::repo::DieselRepo;
+
+/// The database behind a [`DieselStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// SQLite (bundled), one file.
+    Sqlite,
+    /// PostgreSQL (or a PostgreSQL-compatible database).
+    Postgres,
+}
+
+/// Connection pool settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections open at once (at least 1).
+    pub max_size: u32,
+    /// How long a unit of work waits for a free connection before failing with
+    /// [`StoreError::Unavailable`] (more than zero). For PostgreSQL it also bounds the time
+    /// to open a connection, unless the URL sets `connect_timeout` itself.
+    pub connection_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// The defaults: SQLite 4 connections (one writer at a time anyway), PostgreSQL 8; both
+    /// wait at most 5 s for a connection.
+    #[must_use]
+    pub fn default_for(backend: Backend) -> Self {
+        let max_size = match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        };
+        Self {
+            max_size,
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A snapshot of the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open (idle or in use).
+    pub connections: u32,
+    /// Connections idle.
+    pub idle: u32,
+}
+
+/// Failures to connect to or migrate a database. Every message names the URL with its
+/// password replaced by `***`, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The URL names no supported backend, or is malformed.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The redacted URL.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The pool options are unusable.
+    #[error("invalid pool options for `{url}`: {reason}")]
+    InvalidOptions {
+        /// The redacted URL.
+        url: String,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+    /// The directory of the SQLite file could not be created.
+    #[error("cannot create the directory `{dir}` of the SQLite database `{url}`: {cause}")]
+    CreateDir {
+        /// The redacted URL.
+        url: String,
+        /// The directory.
+        dir: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the database `{url}`: {cause}")]
+    Connect {
+        /// The redacted URL.
+        url: String,
+        /// The driver's message (scrubbed of the password).
+        cause: String,
+    },
+    /// Migrations could not be applied or reverted.
+    #[error("cannot migrate the database `{url}`: {cause}")]
+    Migrate {
+        /// The redacted URL.
+        url: String,
+        /// Why.
+        cause: String,
+    },
+}
+
+/// The storage adapter: an r2d2 pool over SQLite or PostgreSQL. Cheap to clone (clones share
+/// the pool).
+#[derive(Clone)]
+pub struct DieselStore {
+    pool: Pool<Manager>,
+    backend: Backend,
+    /// The URL without its password, for messages.
+    url: Arc<str>,
+}
+
+impl fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselStore")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("pool", &self.pool_state())
+            .finish()
+    }
+}
+
+impl DieselStore {
+    /// Opens a pool on the database `url` names (see [`backend_of`]). One connection is made
+    /// first, so an unreachable database fails here, at once, with the driver's reason; the
+    /// pool then opens its connections before this returns.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidUrl`], [`StorageError::InvalidOptions`],
+    /// [`StorageError::CreateDir`] (SQLite) or [`StorageError::Connect`].
+    pub fn connect(url: &str, opts: PoolOptions) -> Result<Self, StorageError> {
+        let redacted = redact_url(url);
+        let backend = backend_of(url)?;
+        if opts.max_size == 0 {
+            return Err(StorageError::InvalidOptions {
+                url: redacted,
+                reason: "max_size must be at least 1",
+            });
+        }
+        if opts.connection_timeout.is_zero() {
+            return Err(StorageError::InvalidOptions {
+                url: redacted,
+                reason: "connection_timeout must be more than zero",
+            });
+        }
+        let target = match backend {
+            Backend::Sqlite => {
+                let path = url::sqlite_path(url)?;
+                create_parent_dir(&path, &redacted)?;
+                Target::Sqlite(path)
+            }
+            Backend::Postgres => Target::Postgres(url::with_connect_timeout(url, opts.connection_timeout)),
+        };
+        let manager = Manager {
+            target,
+            passwords: url::passwords(url),
+        };
+        let connect_error = |cause: String| StorageError::Connect {
+            url: redacted.clone(),
+            cause,
+        };
+        // One connection by hand: r2d2 would retry until the timeout and then report less.
+        let mut first = manager.connect().map_err(|e| connect_error(e.0))?;
+        OnAcquire.on_acquire(&mut first).map_err(|e| connect_error(e.0))?;
+        drop(first);
+        let pool = Pool::builder()
+            .max_size(opts.max_size)
+            .connection_timeout(opts.connection_timeout)
+            // A checkout costs no round trip: a connection that failed is dropped instead
+            // (see `Conn::fail` and `Manager::has_broken`).
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(OnAcquire))
+            .error_handler(Box::new(LogErrors))
+            .build(manager)
+            .map_err(|e| connect_error(e.to_string()))?;
+        tracing::info!(url = %redacted, ?backend, max_size = opts.max_size, "database pool ready");
+        Ok(Self {
+            pool,
+            backend,
+            url: redacted.into(),
+        })
+    }
+
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the pending migrations (safe to call on every start, and from several
+    /// PostgreSQL replicas at once). Returns the versions applied now, oldest first.
+    ///
+    /// # Errors
+    /// [`StorageError::Migrate`] (or [`StorageError::Connect`] when no connection can be had).
+    pub fn migrate(&self) -> Result<Vec<String>, StorageError> {
+        let applied = self.with_migration_conn(migrations::run_pending)?;
+        if !applied.is_empty() {
+            tracing::info!(url = %self.url, versions = ?applied, "database migrated");
+        }
+        Ok(applied)
+    }
+
+    /// Reverts every migration (drops every table): for tests and tooling, never the server.
+    ///
+    /// # Errors
+    /// [`StorageError::Migrate`] (or [`StorageError::Connect`] when no connection can be had).
+    pub fn revert_all(&self) -> Result<(), StorageError> {
+        let reverted = self.with_migration_conn(migrations::revert_all)?;
+        tracing::info!(url = %self.url, versions = ?reverted, "database migrations reverted");
+        Ok(())
+    }
+
+    /// Connections open and idle.
+    #[must_use]
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+        }
+    }
+
+    fn with_migration_conn(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<Vec<String>, migrations::MigrationError>,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut conn = self.pool.get().map_err(|e| StorageError::Connect {
+            url: self.url.to_string(),
+            cause: e.to_string(),
+        })?;
+        f(&mut conn).map_err(|e| {
+            // Whatever state the failure left the connection in, it is not reused.
+            conn.broken = true;
+            StorageError::Migrate {
+                url: self.url.to_string(),
+                cause: e.to_string(),
+            }
+        })
+    }
+
+    fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(Opaque::new(e)))
+    }
+}
+
+fn create_parent_dir(path: &str, url: &str) -> Result<(), StorageError> {
+    // A `file:` URI is SQLite's to interpret; only plain paths get their directory made.
+    if path.starts_with("file:") {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|cause| StorageError::CreateDir {
+                url: url.to_owned(),
+                dir: dir.display().to_string(),
+                cause,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Store for DieselStore {
+    fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        f(&mut DieselRepo::new(&mut conn, false))
+    }
+
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)))
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        pool::ping(&mut conn)
+    }
+}

@@ -1,0 +1,225 @@
+//! Connections: the multi-backend connection type, the r2d2 manager that picks the backend by
+//! URL scheme (so a connection failure keeps its real cause), the per-connection SQLite set-up,
+//! transactions, and the mapping of diesel errors onto the domain's [`StoreError`].
+
+use std::fmt;
+
+use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
+use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, R2D2Connection};
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
+use domain::error::Opaque;
+use domain::ports::{ConflictKind, StoreError};
+
+use crate::schema::{APP_IDENTITY_INDEX, HANDLE_INDEX};
+use crate::url::scrub;
+
+/// One connection to either backend; every query of this crate is written once against it.
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    /// PostgreSQL.
+    Postgresql(PgConnection),
+    /// SQLite (bundled).
+    Sqlite(SqliteConnection),
+}
+
+/// A pooled connection: the connection, and whether a failure showed it to be unusable (so the
+/// pool drops it instead of handing it out again).
+pub(crate) struct Conn {
+    pub(crate) inner: AnyConnection,
+    pub(crate) broken: bool,
+}
+
+impl Conn {
+    /// Maps a diesel error onto the port's error, remembering a lost connection (the pool
+    /// then drops it instead of handing it out again; checkouts are not tested).
+    pub(crate) fn fail(&mut self, e: DieselError) -> StoreError {
+        if matches!(
+            e,
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _
+            ) | DieselError::BrokenTransactionManager
+        ) {
+            self.broken = true;
+        }
+        map_error(e)
+    }
+}
+
+/// Why a connection could not be made (already scrubbed of any password).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ConnError(pub(crate) String);
+
+/// Where the manager connects to.
+pub(crate) enum Target {
+    /// A SQLite file path.
+    Sqlite(String),
+    /// A libpq URL (it may carry a password: never printed).
+    Postgres(String),
+}
+
+/// The r2d2 manager: connects by scheme, never through `MultiConnection::establish` (which
+/// tries every backend in turn and loses the real error).
+pub(crate) struct Manager {
+    pub(crate) target: Target,
+    /// Forms of the URL's password, scrubbed from every driver message.
+    pub(crate) passwords: Vec<String>,
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match self.target {
+            Target::Sqlite(_) => "sqlite",
+            Target::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Manager")
+            .field("backend", &backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = ConnError;
+
+    fn connect(&self) -> Result<Conn, ConnError> {
+        let inner = match &self.target {
+            Target::Sqlite(path) => SqliteConnection::establish(path).map(AnyConnection::Sqlite),
+            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+        }
+        .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;
+        Ok(Conn { inner, broken: false })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnError> {
+        conn.inner
+            .ping()
+            .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken || conn.inner.is_broken()
+    }
+}
+
+/// Statements run on every new SQLite connection, each on its own: the busy timeout first (so
+/// the others wait for a lock instead of failing), then WAL, then foreign keys (off by default
+/// in SQLite).
+pub(crate) const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// Per-connection set-up (r2d2 calls it once for every new connection).
+#[derive(Debug)]
+pub(crate) struct OnAcquire;
+
+impl CustomizeConnection<Conn, ConnError> for OnAcquire {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), ConnError> {
+        if let AnyConnection::Sqlite(c) = &mut conn.inner {
+            for pragma in SQLITE_PRAGMAS {
+                c.batch_execute(pragma)
+                    .map_err(|e| ConnError(format!("{pragma}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs the pool's background connection failures through `tracing` (messages are scrubbed).
+#[derive(Debug)]
+pub(crate) struct LogErrors;
+
+impl HandleError<ConnError> for LogErrors {
+    fn handle_error(&self, error: ConnError) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+/// Runs `f` in one transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken up front,
+/// so the transaction never fails on a lock upgrade), a plain `BEGIN` on PostgreSQL. Commits
+/// when `f` returns `Ok`, rolls back otherwise.
+pub(crate) fn in_transaction<T, E: From<StoreError>>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, E>,
+) -> Result<T, E> {
+    let begun = match &mut conn.inner {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c),
+    };
+    begun.map_err(|e| E::from(conn.fail(e)))?;
+    match f(conn) {
+        Ok(value) => {
+            // On a failed COMMIT the transaction manager rolls back (or marks itself broken).
+            let committed = match &mut conn.inner {
+                AnyConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
+                AnyConnection::Postgresql(c) => AnsiTransactionManager::commit_transaction(c),
+            };
+            committed.map_err(|e| E::from(conn.fail(e)))?;
+            Ok(value)
+        }
+        Err(e) => {
+            let rolled_back = match &mut conn.inner {
+                AnyConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+                AnyConnection::Postgresql(c) => AnsiTransactionManager::rollback_transaction(c),
+            };
+            if let Err(re) = rolled_back {
+                // The caller's error wins; the connection is not reused.
+                tracing::warn!(error = %re, "rollback failed; dropping the connection");
+                conn.broken = true;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `SELECT 1`.
+pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn.inner)
+        .map(|_| ())
+        .map_err(|e| match conn.fail(e) {
+            StoreError::Other(o) => StoreError::Unavailable(o),
+            other => other,
+        })
+}
+
+/// Diesel error → port error: unique violations become [`StoreError::Conflict`] with the rule
+/// that was hit, a lost connection or a lock wait that timed out [`StoreError::Unavailable`],
+/// everything else [`StoreError::Other`].
+pub(crate) fn map_error(e: DieselError) -> StoreError {
+    match &e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            StoreError::Conflict(conflict_kind(info.as_ref()))
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+            StoreError::Unavailable(Opaque::new(e))
+        }
+        // SQLITE_BUSY after the busy timeout: the database is there but cannot serve us in time.
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info.message().contains("database is locked") =>
+        {
+            StoreError::Unavailable(Opaque::new(e))
+        }
+        DieselError::BrokenTransactionManager => StoreError::Unavailable(Opaque::new(e)),
+        _ => StoreError::Other(Opaque::new(e)),
+    }
+}
+
+/// Which uniqueness rule a violation hit: PostgreSQL names the index, SQLite the columns
+/// (`UNIQUE constraint failed: identities.org_id, identities.handle`).
+fn conflict_kind(info: &(dyn DatabaseErrorInformation + Send + Sync)) -> ConflictKind {
+    let constraint = info.constraint_name().unwrap_or_default();
+    let message = info.message();
+    if constraint == HANDLE_INDEX || message.contains("identities.handle") {
+        ConflictKind::HandleTaken
+    } else if constraint == APP_IDENTITY_INDEX || message.contains("apps.identity_id") {
+        ConflictKind::IdentityHasApp
+    } else {
+        ConflictKind::Other
+    }
+}

@@ -1,0 +1,612 @@
+//! The [`Repo`] port on one pooled connection. Every request-path operation is one statement
+//! (the HOTP advance adds a second only when the first changed nothing), every query is
+//! scoped by `org_id` (token look-ups excepted: they find the org from the hash), and only live
+//! rows are seen unless the port says otherwise.
+
+use diesel::dsl::{Eq, Filter, IsNull};
+use diesel::prelude::*;
+use domain::cascade::{CascadePlan, CascadeStep};
+use domain::entities::{Account, App, Identity, Instance, ServiceToken};
+use domain::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
+use domain::otp::OtpType;
+use domain::ports::{DeviceSession, HotpAdvance, OtpMaterial, Repo, SealedSecret, StoreResult};
+use domain::time::Timestamp;
+use domain::token::TokenHash;
+use domain::values::{Description, DisplayName, Handle, IdentityStatus};
+
+use crate::pool::{AnyConnection, Conn, in_transaction};
+use crate::rows::{
+    AccountRow, AppRow, IdentityRow, InstanceRow, NewAccount, NewApp, NewIdentity, NewInstance, NewServiceToken,
+    ServiceTokenRow, corrupt, id_text, ts,
+};
+use crate::schema::{accounts, apps, identities, instances, service_tokens};
+
+/// The operations of one unit of work on one connection.
+pub(crate) struct DieselRepo<'c> {
+    conn: &'c mut Conn,
+    /// Whether a transaction surrounds this unit of work (`Store::transaction`), or every
+    /// statement commits on its own (`Store::run`).
+    in_tx: bool,
+}
+
+impl<'c> DieselRepo<'c> {
+    pub(crate) fn new(conn: &'c mut Conn, in_tx: bool) -> Self {
+        Self { conn, in_tx }
+    }
+
+    /// Runs one statement, mapping its error (and noting a lost connection).
+    fn db<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
+        f(&mut self.conn.inner).map_err(|e| self.conn.fail(e))
+    }
+}
+
+/// `accounts` filtered by org and id.
+type AccountById<'a> = Filter<Filter<accounts::table, Eq<accounts::org_id, &'a str>>, Eq<accounts::id, &'a str>>;
+/// [`AccountById`], live and HOTP.
+type LiveHotp<'a> = Filter<Filter<AccountById<'a>, Eq<accounts::otp_type, &'static str>>, IsNull<accounts::deleted_at>>;
+
+/// The live HOTP account `id` of `org`.
+fn hotp_filter<'a>(org: &'a OrgId, id: &'a str) -> LiveHotp<'a> {
+    accounts::table
+        .filter(accounts::org_id.eq(org.as_str()))
+        .filter(accounts::id.eq(id))
+        .filter(accounts::otp_type.eq(OtpType::Hotp.as_str()))
+        .filter(accounts::deleted_at.is_null())
+}
+
+impl Repo for DieselRepo<'_> {
+    // ------------------------------------------------------------ identities
+
+    fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
+        let row = NewIdentity::of(identity);
+        self.db(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
+        Ok(())
+    }
+
+    fn identity_by_handle(&mut self, org: &OrgId, handle: &Handle) -> StoreResult<Option<Identity>> {
+        self.db(|c| {
+            identities::table
+                .filter(identities::org_id.eq(org.as_str()))
+                .filter(identities::handle.eq(handle.as_str()))
+                .filter(identities::deleted_at.is_null())
+                .select(IdentityRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(IdentityRow::into_entity)
+        .transpose()
+    }
+
+    fn identity_by_id(&mut self, org: &OrgId, id: IdentityId) -> StoreResult<Option<Identity>> {
+        let id = id_text(id.as_uuid());
+        self.db(|c| {
+            identities::table
+                .filter(identities::org_id.eq(org.as_str()))
+                .filter(identities::id.eq(&id))
+                .filter(identities::deleted_at.is_null())
+                .select(IdentityRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(IdentityRow::into_entity)
+        .transpose()
+    }
+
+    fn list_identities(&mut self, org: &OrgId) -> StoreResult<Vec<Identity>> {
+        self.db(|c| {
+            identities::table
+                .filter(identities::org_id.eq(org.as_str()))
+                .filter(identities::deleted_at.is_null())
+                .order((identities::created_at.desc(), identities::id.desc()))
+                .select(IdentityRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(IdentityRow::into_entity)
+        .collect()
+    }
+
+    fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
+        let id = id_text(identity.id().as_uuid());
+        self.db(|c| {
+            diesel::update(
+                identities::table
+                    .filter(identities::org_id.eq(identity.org().as_str()))
+                    .filter(identities::id.eq(&id))
+                    .filter(identities::deleted_at.is_null()),
+            )
+            .set((
+                identities::handle.eq(identity.handle().as_str()),
+                identities::status.eq(identity.status().as_str()),
+                identities::updated_at.eq(ts(*identity.updated_at())),
+            ))
+            .execute(c)
+        })?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ apps
+
+    fn insert_app(&mut self, app: &App) -> StoreResult<()> {
+        let row = NewApp::of(app);
+        self.db(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
+        Ok(())
+    }
+
+    fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>> {
+        let id = id_text(id.as_uuid());
+        self.db(|c| {
+            apps::table
+                .filter(apps::org_id.eq(org.as_str()))
+                .filter(apps::id.eq(&id))
+                .filter(apps::deleted_at.is_null())
+                .select(AppRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(AppRow::into_entity)
+        .transpose()
+    }
+
+    fn app_of_identity(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Option<App>> {
+        let identity = id_text(identity.as_uuid());
+        self.db(|c| {
+            apps::table
+                .filter(apps::org_id.eq(org.as_str()))
+                .filter(apps::identity_id.eq(&identity))
+                .filter(apps::deleted_at.is_null())
+                .select(AppRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(AppRow::into_entity)
+        .transpose()
+    }
+
+    fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>> {
+        self.db(|c| {
+            apps::table
+                .filter(apps::org_id.eq(org.as_str()))
+                .filter(apps::deleted_at.is_null())
+                .order((apps::created_at.asc(), apps::id.asc()))
+                .select(AppRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(AppRow::into_entity)
+        .collect()
+    }
+
+    fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
+        let id = id_text(app.id().as_uuid());
+        let identity = app.identity_id().map(|i| id_text(i.as_uuid()));
+        self.db(|c| {
+            diesel::update(
+                apps::table
+                    .filter(apps::org_id.eq(app.org().as_str()))
+                    .filter(apps::id.eq(&id))
+                    .filter(apps::deleted_at.is_null()),
+            )
+            .set((
+                apps::identity_id.eq(identity.as_deref()),
+                apps::updated_at.eq(ts(*app.updated_at())),
+            ))
+            .execute(c)
+        })?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ accounts
+
+    fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
+        let row = NewAccount::of(account, &sealed.0)?;
+        self.db(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
+        Ok(())
+    }
+
+    fn account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        self.db(|c| {
+            accounts::table
+                .inner_join(
+                    apps::table.on(apps::org_id
+                        .eq(accounts::org_id)
+                        .and(apps::id.eq(accounts::app_id))
+                        .and(apps::deleted_at.is_null())),
+                )
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::app_id.eq(&app))
+                .filter(accounts::id.eq(&id))
+                .filter(accounts::deleted_at.is_null())
+                .select(AccountRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(AccountRow::into_entity)
+        .transpose()
+    }
+
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>> {
+        let app = id_text(app.as_uuid());
+        self.db(|c| {
+            accounts::table
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::app_id.eq(&app))
+                .filter(accounts::deleted_at.is_null())
+                .order((accounts::created_at.asc(), accounts::id.asc()))
+                .select(AccountRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(AccountRow::into_entity)
+        .collect()
+    }
+
+    fn update_account(&mut self, account: &Account) -> StoreResult<()> {
+        let id = id_text(account.id().as_uuid());
+        self.db(|c| {
+            diesel::update(
+                accounts::table
+                    .filter(accounts::org_id.eq(account.org().as_str()))
+                    .filter(accounts::id.eq(&id))
+                    .filter(accounts::deleted_at.is_null()),
+            )
+            .set((
+                accounts::display_name.eq(account.display_name().as_ref().map(DisplayName::as_str)),
+                accounts::description.eq(account.description().as_ref().map(Description::as_str)),
+                accounts::updated_at.eq(ts(*account.updated_at())),
+            ))
+            .execute(c)
+        })?;
+        Ok(())
+    }
+
+    fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        let row = self.db(|c| {
+            accounts::table
+                .inner_join(
+                    apps::table.on(apps::org_id
+                        .eq(accounts::org_id)
+                        .and(apps::id.eq(accounts::app_id))
+                        .and(apps::deleted_at.is_null())),
+                )
+                .left_join(
+                    identities::table.on(identities::org_id
+                        .eq(apps::org_id)
+                        .and(identities::id.nullable().eq(apps::identity_id))
+                        .and(identities::deleted_at.is_null())),
+                )
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::app_id.eq(&app))
+                .filter(accounts::id.eq(&id))
+                .filter(accounts::deleted_at.is_null())
+                .select((AccountRow::as_select(), accounts::secret, identities::status.nullable()))
+                .get_result::<(AccountRow, Vec<u8>, Option<String>)>(c)
+                .optional()
+        })?;
+        let Some((account, secret, status)) = row else {
+            return Ok(None);
+        };
+        let identity_status = status
+            .map(|s| IdentityStatus::parse(&s).map_err(|_| corrupt("identities", "status")))
+            .transpose()?;
+        Ok(Some(OtpMaterial {
+            account: account.into_entity()?,
+            sealed: SealedSecret(secret),
+            identity_status,
+        }))
+    }
+
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance> {
+        let id = id_text(id.as_uuid());
+        // One statement: concurrent callers (in any process) each get their own value. The
+        // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
+        let advanced = self.db(|c| {
+            diesel::update(hotp_filter(org, &id).filter(accounts::counter.lt(i64::MAX)))
+                .set(accounts::counter.eq(accounts::counter + 1_i64))
+                .returning(accounts::counter)
+                .get_result::<Option<i64>>(c)
+                .optional()
+        })?;
+        if let Some(next) = advanced {
+            let used = next
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| corrupt("accounts", "counter"))?;
+            return Ok(HotpAdvance::Use(used));
+        }
+        // Nothing changed: exhausted, or no such live HOTP account.
+        let current = self.db(|c| {
+            hotp_filter(org, &id)
+                .select(accounts::counter)
+                .get_result::<Option<i64>>(c)
+                .optional()
+        })?;
+        Ok(match current {
+            Some(Some(_)) => HotpAdvance::Exhausted,
+            _ => HotpAdvance::Missing,
+        })
+    }
+
+    // ------------------------------------------------------------ instances
+
+    fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
+        let row = NewInstance::of(instance, token);
+        self.db(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
+        Ok(())
+    }
+
+    fn instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        self.db(|c| {
+            instances::table
+                .inner_join(
+                    apps::table.on(apps::org_id
+                        .eq(instances::org_id)
+                        .and(apps::id.eq(instances::app_id))
+                        .and(apps::deleted_at.is_null())),
+                )
+                .filter(instances::org_id.eq(org.as_str()))
+                .filter(instances::app_id.eq(&app))
+                .filter(instances::id.eq(&id))
+                .filter(instances::deleted_at.is_null())
+                .select(InstanceRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(InstanceRow::into_entity)
+        .transpose()
+    }
+
+    fn list_instances(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Instance>> {
+        let app = id_text(app.as_uuid());
+        self.db(|c| {
+            instances::table
+                .filter(instances::org_id.eq(org.as_str()))
+                .filter(instances::app_id.eq(&app))
+                .filter(instances::deleted_at.is_null())
+                .order((instances::created_at.asc(), instances::id.asc()))
+                .select(InstanceRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(InstanceRow::into_entity)
+        .collect()
+    }
+
+    fn list_identity_instances(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Vec<Instance>> {
+        let identity = id_text(identity.as_uuid());
+        self.db(|c| {
+            instances::table
+                .filter(instances::org_id.eq(org.as_str()))
+                .filter(instances::identity_id.eq(&identity))
+                .filter(instances::deleted_at.is_null())
+                .order((instances::created_at.asc(), instances::id.asc()))
+                .select(InstanceRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(InstanceRow::into_entity)
+        .collect()
+    }
+
+    fn identity_instance_any(
+        &mut self,
+        org: &OrgId,
+        identity: IdentityId,
+        id: InstanceId,
+    ) -> StoreResult<Option<Instance>> {
+        let (identity, id) = (id_text(identity.as_uuid()), id_text(id.as_uuid()));
+        self.db(|c| {
+            instances::table
+                .filter(instances::org_id.eq(org.as_str()))
+                .filter(instances::identity_id.eq(&identity))
+                .filter(instances::id.eq(&id))
+                .select(InstanceRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(InstanceRow::into_entity)
+        .transpose()
+    }
+
+    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>> {
+        let hash: &[u8] = token.as_bytes();
+        self.db(|c| {
+            instances::table
+                .filter(instances::token_hash.eq(hash))
+                .filter(instances::deleted_at.is_null())
+                .select(InstanceRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(|r| r.into_entity().map(|instance| DeviceSession { instance }))
+        .transpose()
+    }
+
+    fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
+        let id = id_text(id.as_uuid());
+        self.db(|c| {
+            diesel::update(
+                instances::table
+                    .filter(instances::org_id.eq(org.as_str()))
+                    .filter(instances::id.eq(&id))
+                    .filter(instances::deleted_at.is_null()),
+            )
+            .set(instances::last_used_at.eq(ts(at)))
+            .execute(c)
+        })?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ cascades
+
+    fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()> {
+        if self.in_tx || plan.steps().len() <= 1 {
+            return apply_steps(self.conn, plan);
+        }
+        // Outside a unit-of-work transaction a cascade is still all-or-nothing.
+        in_transaction(self.conn, |c| apply_steps(c, plan))
+    }
+
+    // ------------------------------------------------------------ service tokens
+
+    fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
+        let row = NewServiceToken::of(token, hash);
+        self.db(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
+        Ok(())
+    }
+
+    fn service_token_by_hash(&mut self, hash: &TokenHash) -> StoreResult<Option<ServiceToken>> {
+        let hash: &[u8] = hash.as_bytes();
+        self.db(|c| {
+            service_tokens::table
+                .filter(service_tokens::token_hash.eq(hash))
+                .filter(service_tokens::revoked_at.is_null())
+                .select(ServiceTokenRow::as_select())
+                .get_result(c)
+                .optional()
+        })?
+        .map(ServiceTokenRow::into_entity)
+        .transpose()
+    }
+
+    fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>> {
+        let rows = match org {
+            Some(org) => self.db(|c| {
+                service_tokens::table
+                    .filter(service_tokens::org_id.eq(org.as_str()))
+                    .order((service_tokens::created_at.asc(), service_tokens::id.asc()))
+                    .select(ServiceTokenRow::as_select())
+                    .load(c)
+            })?,
+            None => self.db(|c| {
+                service_tokens::table
+                    .order((service_tokens::created_at.asc(), service_tokens::id.asc()))
+                    .select(ServiceTokenRow::as_select())
+                    .load(c)
+            })?,
+        };
+        rows.into_iter().map(ServiceTokenRow::into_entity).collect()
+    }
+
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
+        let id = id_text(id.as_uuid());
+        let n = self.db(|c| {
+            diesel::update(
+                service_tokens::table
+                    .filter(service_tokens::id.eq(&id))
+                    .filter(service_tokens::revoked_at.is_null()),
+            )
+            .set(service_tokens::revoked_at.eq(ts(at)))
+            .execute(c)
+        })?;
+        Ok(n > 0)
+    }
+
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
+        let id = id_text(id.as_uuid());
+        self.db(|c| {
+            diesel::update(service_tokens::table.filter(service_tokens::id.eq(&id)))
+                .set(service_tokens::last_used_at.eq(ts(at)))
+                .execute(c)
+        })?;
+        Ok(())
+    }
+}
+
+/// Applies every step of a plan, in order, with the plan's one timestamp: `deleted_at = at`
+/// and `updated_at = at` on every row a step deletes or changes.
+fn apply_steps(conn: &mut Conn, plan: &CascadePlan) -> StoreResult<()> {
+    let org = plan.org().as_str();
+    let at = ts(plan.at());
+    for step in plan.steps() {
+        let c = &mut conn.inner;
+        let done = match *step {
+            CascadeStep::DeleteApp(app) => {
+                let app = id_text(app.as_uuid());
+                diesel::update(
+                    apps::table
+                        .filter(apps::org_id.eq(org))
+                        .filter(apps::id.eq(&app))
+                        .filter(apps::deleted_at.is_null()),
+                )
+                .set((
+                    apps::identity_id.eq(None::<&str>),
+                    apps::updated_at.eq(at),
+                    apps::deleted_at.eq(at),
+                ))
+                .execute(c)
+            }
+            CascadeStep::DeleteAccountsOfApp(app) => {
+                let app = id_text(app.as_uuid());
+                diesel::update(
+                    accounts::table
+                        .filter(accounts::org_id.eq(org))
+                        .filter(accounts::app_id.eq(&app))
+                        .filter(accounts::deleted_at.is_null()),
+                )
+                .set((accounts::updated_at.eq(at), accounts::deleted_at.eq(at)))
+                .execute(c)
+            }
+            CascadeStep::DeleteAccount(id) => {
+                let id = id_text(id.as_uuid());
+                diesel::update(
+                    accounts::table
+                        .filter(accounts::org_id.eq(org))
+                        .filter(accounts::id.eq(&id))
+                        .filter(accounts::deleted_at.is_null()),
+                )
+                .set((accounts::updated_at.eq(at), accounts::deleted_at.eq(at)))
+                .execute(c)
+            }
+            CascadeStep::RevokeInstancesOfApp(app) => {
+                let app = id_text(app.as_uuid());
+                diesel::update(
+                    instances::table
+                        .filter(instances::org_id.eq(org))
+                        .filter(instances::app_id.eq(&app))
+                        .filter(instances::deleted_at.is_null()),
+                )
+                .set((instances::updated_at.eq(at), instances::deleted_at.eq(at)))
+                .execute(c)
+            }
+            CascadeStep::RevokeInstance(id) => {
+                let id = id_text(id.as_uuid());
+                diesel::update(
+                    instances::table
+                        .filter(instances::org_id.eq(org))
+                        .filter(instances::id.eq(&id))
+                        .filter(instances::deleted_at.is_null()),
+                )
+                .set((instances::updated_at.eq(at), instances::deleted_at.eq(at)))
+                .execute(c)
+            }
+            CascadeStep::UnlinkApp(app) => {
+                let app = id_text(app.as_uuid());
+                diesel::update(
+                    apps::table
+                        .filter(apps::org_id.eq(org))
+                        .filter(apps::id.eq(&app))
+                        .filter(apps::deleted_at.is_null()),
+                )
+                .set((apps::identity_id.eq(None::<&str>), apps::updated_at.eq(at)))
+                .execute(c)
+            }
+            CascadeStep::DeleteIdentity(id) => {
+                let id = id_text(id.as_uuid());
+                diesel::update(
+                    identities::table
+                        .filter(identities::org_id.eq(org))
+                        .filter(identities::id.eq(&id))
+                        .filter(identities::deleted_at.is_null()),
+                )
+                .set((identities::updated_at.eq(at), identities::deleted_at.eq(at)))
+                .execute(c)
+            }
+        };
+        done.map_err(|e| conn.fail(e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The one schema of both backends, written by hand in the SQL types diesel's
+//! `MultiConnection` supports (Text, BigInt, Integer, Binary, Timestamp, Nullable). It must
+//! match `migrations/sqlite` and `migrations/postgres`.
+
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        org_id -> Text,
+        handle -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        org_id -> Text,
+        identity_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        org_id -> Text,
+        app_id -> Text,
+        otp_type -> Text,
+        issuer -> Nullable<Text>,
+        account_name -> Text,
+        display_name -> Nullable<Text>,
+        description -> Nullable<Text>,
+        algorithm -> Text,
+        digits -> Integer,
+        period -> Nullable<Integer>,
+        counter -> Nullable<BigInt>,
+        secret -> Binary,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        org_id -> Text,
+        app_id -> Text,
+        identity_id -> Text,
+        device_id -> Text,
+        device_name -> Text,
+        platform -> Text,
+        token_hash -> Binary,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    service_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Nullable<Text>,
+        token_hash -> Binary,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(identities, apps, accounts, instances);
+
+/// Index names the conflict mapping recognises (PostgreSQL reports them as the constraint).
+pub(crate) const HANDLE_INDEX: &str = "identities_org_handle_live_uq";
+/// See [`HANDLE_INDEX`].
+pub(crate) const APP_IDENTITY_INDEX: &str = "apps_org_identity_live_uq";

@@ -1,0 +1,54 @@
+//! Integration tests of the diesel storage adapter, on SQLite (a temp file per test) and on
+//! PostgreSQL (a database per test, through `AUTHD_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Without a reachable PostgreSQL the
+//! PostgreSQL tests print `SKIPPED: ...` and pass, unless `CI` is set: then they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// For each `fn name(which: Which)` of the invoking module: a `sqlite::name` and a
+/// `postgres::name` test.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::support::Which::Sqlite);
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::support::Which::Postgres);
+                }
+            )*
+        }
+    };
+}
+
+#[path = "storage/support.rs"]
+mod support;
+
+#[path = "storage/contract.rs"]
+mod contract;
+
+#[path = "storage/adapter.rs"]
+mod adapter;
+
+#[path = "storage/concurrency.rs"]
+mod concurrency;
+
+#[path = "storage/migrations.rs"]
+mod migrations;
+
+#[path = "storage/secrets.rs"]
+mod secrets;
+
+#[path = "storage/connect.rs"]
+mod connect;
+
+#[path = "storage/statements.rs"]
+mod statements;

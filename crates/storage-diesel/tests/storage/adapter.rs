@@ -1,0 +1,274 @@
+//! Adapter rules the contract scenarios do not pin down exactly: which conflict a unique
+//! violation is, autocommit versus transaction, foreign keys, the HOTP statement, the pool.
+
+use std::time::{Duration, Instant};
+
+use domain::entities::{
+    Account, AccountParts, App, AppParts, Identity, IdentityParts, ServiceToken, ServiceTokenParts,
+};
+use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
+use domain::otp::{Algorithm, Digits, OtpType};
+use domain::ports::{ConflictKind, HotpAdvance, SealedSecret, Store, StoreError};
+use domain::time::Timestamp;
+use domain::token::TokenHash;
+use domain::values::{Handle, IdentityStatus};
+use storage_diesel::{DieselStore, PoolOptions};
+
+use crate::support::{TestDb, Which, store, with_db};
+
+on_both_backends!(
+    unique_violations_name_their_rule,
+    run_autocommits_and_transaction_rolls_back,
+    foreign_keys_are_enforced,
+    hotp_advance_is_one_statement_that_keeps_updated_at,
+    exhausted_pool_fails_fast_as_unavailable,
+    pool_state_and_ping,
+);
+
+fn org() -> OrgId {
+    OrgId::new("org_a").unwrap()
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(1_773_835_200 + secs).unwrap()
+}
+
+fn uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+fn identity(id: IdentityId, handle: &str) -> Identity {
+    Identity::from_parts(IdentityParts {
+        id,
+        org: org(),
+        handle: Handle::parse(handle).unwrap(),
+        status: IdentityStatus::Active,
+        created_at: at(0),
+        updated_at: at(0),
+    })
+}
+
+fn app(id: AppId, identity: Option<IdentityId>) -> App {
+    App::from_parts(AppParts {
+        id,
+        org: org(),
+        identity_id: identity,
+        created_at: at(0),
+        updated_at: at(0),
+    })
+}
+
+fn hotp_account(id: AccountId, app: AppId, counter: u64) -> Account {
+    Account::from_parts(AccountParts {
+        id,
+        org: org(),
+        app_id: app,
+        otp_type: OtpType::Hotp,
+        issuer: None,
+        account_name: "bob".into(),
+        display_name: None,
+        description: None,
+        algorithm: Algorithm::Sha1,
+        digits: Digits::SIX,
+        period: None,
+        counter: Some(counter),
+        created_at: at(0),
+        updated_at: at(0),
+    })
+}
+
+fn conflict(r: Result<(), StoreError>) -> ConflictKind {
+    match r {
+        Err(StoreError::Conflict(k)) => k,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+fn unique_violations_name_their_rule(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        let (alice, bob) = (IdentityId::from_uuid(uuid()), IdentityId::from_uuid(uuid()));
+        s.run(|r| r.insert_identity(&identity(alice, "alice"))).unwrap();
+        s.run(|r| r.insert_identity(&identity(bob, "bob"))).unwrap();
+        let again = IdentityId::from_uuid(uuid());
+        assert_eq!(
+            conflict(s.run(|r| r.insert_identity(&identity(again, "alice")))),
+            ConflictKind::HandleTaken
+        );
+        assert_eq!(
+            conflict(s.run(|r| r.insert_identity(&identity(alice, "carol")))),
+            ConflictKind::Other,
+            "duplicate id"
+        );
+        let mut renamed = identity(bob, "alice").into_parts();
+        renamed.updated_at = at(1);
+        assert_eq!(
+            conflict(s.run(|r| r.update_identity(&Identity::from_parts(renamed)))),
+            ConflictKind::HandleTaken
+        );
+
+        let (app1, app2) = (AppId::from_uuid(uuid()), AppId::from_uuid(uuid()));
+        s.run(|r| r.insert_app(&app(app1, Some(alice)))).unwrap();
+        s.run(|r| r.insert_app(&app(app2, None))).unwrap();
+        s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), None)))
+            .expect("any number of unlinked apps");
+        assert_eq!(
+            conflict(s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), Some(alice))))),
+            ConflictKind::IdentityHasApp
+        );
+        assert_eq!(
+            conflict(s.run(|r| r.set_app_identity(&app(app2, Some(alice))))),
+            ConflictKind::IdentityHasApp
+        );
+        assert_eq!(
+            conflict(s.run(|r| r.insert_app(&app(app1, None)))),
+            ConflictKind::Other,
+            "duplicate id"
+        );
+
+        let token = |id| {
+            ServiceToken::from_parts(ServiceTokenParts {
+                id,
+                org: org(),
+                name: None,
+                created_at: at(0),
+                last_used_at: None,
+                revoked_at: None,
+            })
+        };
+        let hash = TokenHash::of("authd_st_x");
+        s.run(|r| r.insert_service_token(&token(TokenId::from_uuid(uuid())), &hash))
+            .unwrap();
+        assert_eq!(
+            conflict(s.run(|r| r.insert_service_token(&token(TokenId::from_uuid(uuid())), &hash))),
+            ConflictKind::Other,
+            "duplicate token hash"
+        );
+    });
+}
+
+fn run_autocommits_and_transaction_rolls_back(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        let kept = IdentityId::from_uuid(uuid());
+        let r: Result<(), StoreError> = s.run(|r| {
+            r.insert_identity(&identity(kept, "kept"))?;
+            Err(StoreError::Conflict(ConflictKind::Other))
+        });
+        assert!(r.is_err());
+        assert!(
+            s.run(|r| r.identity_by_id(&org(), kept)).unwrap().is_some(),
+            "run: each statement commits on its own"
+        );
+        let gone = IdentityId::from_uuid(uuid());
+        let r: Result<(), StoreError> = s.transaction(|r| {
+            r.insert_identity(&identity(gone, "gone"))?;
+            Err(StoreError::Conflict(ConflictKind::Other))
+        });
+        assert!(r.is_err());
+        assert!(
+            s.run(|r| r.identity_by_id(&org(), gone)).unwrap().is_none(),
+            "transaction: all or nothing"
+        );
+        // The connection that rolled back is fine for the next unit of work.
+        let next = IdentityId::from_uuid(uuid());
+        s.transaction(|r| r.insert_identity(&identity(next, "next"))).unwrap();
+        assert_eq!(s.run(|r| r.list_identities(&org())).unwrap().len(), 2);
+    });
+}
+
+fn foreign_keys_are_enforced(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        let orphan = hotp_account(AccountId::from_uuid(uuid()), AppId::from_uuid(uuid()), 0);
+        let r = s.run(|r| r.insert_account(&orphan, &SealedSecret(vec![1, 2, 3])));
+        assert!(
+            matches!(r, Err(StoreError::Other(_))),
+            "an account of a missing app must be refused: {r:?}"
+        );
+    });
+}
+
+fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
+        s.run(|r| r.insert_app(&app(a, None))).unwrap();
+        let account = hotp_account(acc, a, 41);
+        s.run(|r| r.insert_account(&account, &SealedSecret(vec![1, 2, 3])))
+            .unwrap();
+        assert_eq!(
+            s.run(|r| r.advance_hotp_counter(&org(), acc)).unwrap(),
+            HotpAdvance::Use(41)
+        );
+        assert_eq!(
+            s.run(|r| r.advance_hotp_counter(&org(), acc)).unwrap(),
+            HotpAdvance::Use(42)
+        );
+        let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
+        assert_eq!(*read.counter(), Some(43));
+        assert_eq!(
+            read.updated_at(),
+            account.updated_at(),
+            "using an account is not editing it"
+        );
+        let other = OrgId::new("org_x").unwrap();
+        assert_eq!(
+            s.run(|r| r.advance_hotp_counter(&other, acc)).unwrap(),
+            HotpAdvance::Missing,
+            "another org's account"
+        );
+        assert_eq!(
+            s.run(|r| r.advance_hotp_counter(&org(), AccountId::from_uuid(uuid())))
+                .unwrap(),
+            HotpAdvance::Missing
+        );
+    });
+}
+
+fn tight_pool(db: &TestDb) -> DieselStore {
+    let opts = PoolOptions {
+        max_size: 1,
+        connection_timeout: Duration::from_millis(300),
+    };
+    let s = DieselStore::connect(&db.url, opts).unwrap();
+    s.migrate().unwrap();
+    s
+}
+
+fn exhausted_pool_fails_fast_as_unavailable(which: Which) {
+    with_db(which, |db| {
+        let s = tight_pool(db);
+        let waited = s
+            .run(|_held| {
+                let t = Instant::now();
+                let r = s.ping();
+                assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+                Ok::<_, StoreError>(t.elapsed())
+            })
+            .unwrap();
+        assert!(waited >= Duration::from_millis(250), "waited the timeout: {waited:?}");
+        assert!(waited < Duration::from_secs(3), "and no longer: {waited:?}");
+        s.ping().expect("the connection is back in the pool");
+    });
+}
+
+fn pool_state_and_ping(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        s.ping().unwrap();
+        let max = PoolOptions::default_for(db.backend).max_size;
+        let st = s.pool_state();
+        assert!(st.connections >= 1 && st.connections <= max, "{st:?}");
+        assert_eq!(st.idle, st.connections, "nothing in use: {st:?}");
+        s.run(|_| {
+            let inner = s.pool_state();
+            assert_eq!(inner.idle + 1, inner.connections, "one in use: {inner:?}");
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        assert_eq!(s.backend(), db.backend);
+        let shown = format!("{s:?}");
+        assert!(shown.contains("DieselStore"), "{shown}");
+    });
+}

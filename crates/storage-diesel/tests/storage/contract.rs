@@ -1,0 +1,65 @@
+//! The domain's port contract, every scenario on both backends, each on a fresh database.
+
+use domain::testkit::{Kit, contract};
+use storage_diesel::DieselStore;
+
+use crate::support::{Which, kit, store, with_db};
+
+fn run(which: Which, scenario: fn(&Kit<DieselStore>)) {
+    with_db(which, |db| scenario(&kit(store(db))));
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    run(Which::Sqlite, contract::$name::<DieselStore>);
+                }
+            )*
+        }
+
+        mod postgres {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    run(Which::Postgres, contract::$name::<DieselStore>);
+                }
+            )*
+        }
+
+        #[test]
+        fn every_scenario_is_listed_here() {
+            let listed: Vec<&str> = contract::scenarios::<DieselStore>().iter().map(|(n, _)| *n).collect();
+            let here = [$(stringify!($name)),*];
+            assert_eq!(listed, here, "add new contract scenarios to this list");
+        }
+    };
+}
+
+contract_tests!(
+    handle_unique_among_live_and_freed_after_delete,
+    identities_newest_first_apps_oldest_first,
+    one_app_per_identity_one_identity_per_app,
+    org_isolation_everywhere,
+    delete_app_cascades_with_one_timestamp,
+    unlink_revokes_instances_keeps_app_and_accounts,
+    delete_identity_unlinks_and_revokes,
+    delete_account_only_that_account,
+    hotp_sequence_and_exhaustion,
+    totp_matches_engine,
+    paused_identity_rules,
+    account_patch_keep_clear_set,
+    service_token_lifecycle,
+    onewelcome_user_instances,
+    nested_resources_belong_to_parent,
+    device_token_lifecycle,
+    failed_transaction_changes_nothing,
+    rename_identity_checks_conflicts,
+    sealed_secret_round_trip_and_no_plaintext,
+    hotp_concurrent_counters_unique,
+    timestamps_round_trip,
+);

@@ -1,0 +1,125 @@
+//! What the request path sends to the database: `Store::run` opens no transaction, OTP
+//! generation is one read (plus one `UPDATE ... RETURNING` for HOTP), and `Store::transaction`
+//! is `BEGIN` (`BEGIN IMMEDIATE` on SQLite) ... `COMMIT`.
+//!
+//! Statements are recorded by a diesel instrumentation installed for every new connection,
+//! into a thread-local list that only the recording thread turns on (queries run on the
+//! calling thread), so tests running in parallel do not interfere.
+
+use std::cell::RefCell;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use domain::ids::OrgId;
+use domain::service::{NewAccount, NewInstance};
+use domain::testkit::contract::RFC_SECRET_B32;
+use domain::values::{DeviceName, Handle, Platform};
+use storage_diesel::Backend;
+
+use crate::support::{Which, kit, store, with_db};
+
+on_both_backends!(request_path_statements);
+
+thread_local! {
+    static RECORDING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+struct Recorder;
+
+impl Instrumentation for Recorder {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            RECORDING.with(|r| {
+                if let Some(list) = r.borrow_mut().as_mut() {
+                    list.push(query.to_string());
+                }
+            });
+        }
+    }
+}
+
+fn recorder() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(Recorder))
+}
+
+/// The statements `f` sends, in order (bind values are not part of the text).
+fn statements(f: impl FnOnce()) -> Vec<String> {
+    RECORDING.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    f();
+    RECORDING.with(|r| r.borrow_mut().take()).unwrap_or_default()
+}
+
+fn starts(s: &str, prefix: &str) -> bool {
+    s.trim_start().to_ascii_uppercase().starts_with(prefix)
+}
+
+fn request_path_statements(which: Which) {
+    set_default_instrumentation(recorder).unwrap();
+    with_db(which, |db| {
+        let k = kit(store(db));
+        let a = &k.authd;
+        let o = OrgId::new("org_a").unwrap();
+        a.create_identity(&o, Handle::parse("alice").unwrap()).unwrap();
+        let app = *a.create_app(&o, Some(&Handle::parse("alice").unwrap())).unwrap().id();
+        let uri = |t: &str| NewAccount {
+            otpauth_uri: format!("otpauth://{t}/x?secret={RFC_SECRET_B32}"),
+            display_name: None,
+            description: None,
+        };
+        let totp = *a.create_account(&o, app, uri("totp")).unwrap().id();
+        let hotp = *a.create_account(&o, app, uri("hotp")).unwrap().id();
+        let device = a
+            .enroll_instance(
+                &o,
+                app,
+                NewInstance {
+                    device_name: DeviceName::parse("Pixel").unwrap(),
+                    platform: Platform::Android,
+                    device_id: None,
+                },
+            )
+            .unwrap()
+            .device_token
+            .expose()
+            .to_owned();
+
+        let t = statements(|| {
+            a.generate_otp(&o, app, totp).unwrap();
+        });
+        assert_eq!(t.len(), 1, "TOTP: one read {t:#?}");
+        assert!(starts(&t[0], "SELECT") && t[0].contains("JOIN"), "{t:#?}");
+
+        let h = statements(|| {
+            a.generate_otp(&o, app, hotp).unwrap();
+        });
+        assert_eq!(h.len(), 2, "HOTP: one read and one update {h:#?}");
+        assert!(starts(&h[1], "UPDATE") && h[1].contains("RETURNING"), "{h:#?}");
+        assert!(
+            !h[1].contains("updated_at"),
+            "the advance leaves updated_at alone: {h:#?}"
+        );
+
+        let g = statements(|| {
+            a.get_app(&o, app).unwrap();
+            a.list_accounts(&o, app).unwrap();
+        });
+        assert_eq!(g.len(), 3, "{g:#?}");
+        for s in t.iter().chain(&h).chain(&g) {
+            assert!(
+                !starts(s, "BEGIN") && !starts(s, "COMMIT"),
+                "run opens no transaction: {s}"
+            );
+        }
+
+        let d = statements(|| {
+            a.device_generate_otp(&device, hotp).unwrap();
+        });
+        let begin = match db.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        assert!(starts(&d[0], begin), "{d:#?}");
+        assert!(starts(d.last().unwrap(), "COMMIT"), "{d:#?}");
+        // BEGIN, token, material, advance, touch, COMMIT.
+        assert_eq!(d.len(), 6, "{d:#?}");
+    });
+}
