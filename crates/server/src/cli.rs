@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// authd: a self-hostable authenticator-app server (Inkbox authenticator + identities API,
 /// OneWelcome end-user API) on embedded SQLite or PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "authd", version, about, long_about = None)]
+#[command(name = "authd", version)]
 pub struct Cli {
     /// Options every command takes, before or after its own arguments.
     #[command(flatten)]
@@ -24,6 +24,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "AUTHD_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://data/authd.sqlite",
         global = true
     )]
@@ -32,15 +33,15 @@ pub struct GlobalOpts {
     /// File holding the master key (base64 of 32 bytes). Alternatively set AUTHD_MASTER_KEY to
     /// the base64 key itself. SQLite default: `<db dir>/master.key`, created (mode 0600) if
     /// missing. PostgreSQL: required (replicas must share it).
-    #[arg(long, env = "AUTHD_MASTER_KEY_FILE", global = true)]
+    #[arg(long, env = "AUTHD_MASTER_KEY_FILE", hide_env_values = true, global = true)]
     pub master_key_file: Option<PathBuf>,
 
     /// Database connection pool size [default: SQLite 4, PostgreSQL 8].
-    #[arg(long, env = "AUTHD_POOL_SIZE", global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "AUTHD_POOL_SIZE", hide_env_values = true, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: Option<u32>,
 
     /// Log format [default: pretty on a terminal, json otherwise]. Verbosity: RUST_LOG (default info).
-    #[arg(long, env = "AUTHD_LOG_FORMAT", global = true, value_enum)]
+    #[arg(long, env = "AUTHD_LOG_FORMAT", hide_env_values = true, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
 }
 
@@ -73,10 +74,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeOpts {
     /// Address to listen on.
-    #[arg(long, env = "AUTHD_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "AUTHD_BIND", hide_env_values = true, default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// HTTP worker threads [default: number of cores].
-    #[arg(long, env = "AUTHD_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "AUTHD_WORKERS", hide_env_values = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: Option<u32>,
     /// Do not run pending migrations at start.
     #[arg(long)]
@@ -109,4 +110,86 @@ pub enum TokenCommand {
         /// The token's id (from `token list`).
         id: String,
     },
+}
+
+/// Renders `docs/CONFIG.md` from the command definitions, so the document cannot drift from
+/// `authd --help`.
+#[cfg(test)]
+fn config_markdown() -> String {
+    use clap::CommandFactory as _;
+    let mut root = Cli::command();
+    root.build();
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Generated from the code: `cargo test -p server` fails when this file differs from\n\
+         `authd --help`; regenerate it with `AUTHD_BLESS=1 cargo test -p server config_doc`.\n\n\
+         Every flag has an environment variable; flags win over the environment. The global options\n\
+         (`--database-url`, `--master-key-file`, `--pool-size`, `--log-format`) go before or after a\n\
+         command's own arguments. The master key can also be given as `AUTHD_MASTER_KEY` (base64 of\n\
+         32 bytes), which has no flag so that it never shows in a process list. Verbosity: `RUST_LOG`\n\
+         (default `info`). Exit codes: 0 success; 2 bad arguments or configuration (one line on\n\
+         stderr); 1 any other failure (with its cause chain).\n",
+    );
+    let mut section = |title: &str, cmd: &mut clap::Command| {
+        let help = cmd.render_long_help().to_string();
+        let help: Vec<&str> = help.lines().map(str::trim_end).collect();
+        out.push_str(&format!(
+            "\n## `{title}`\n\n```text\n{}\n```\n",
+            help.join("\n").trim_end()
+        ));
+    };
+    section("authd", &mut root.clone());
+    let names: Vec<String> = root.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in names {
+        let Some(sub) = root.find_subcommand_mut(&name) else {
+            continue;
+        };
+        let mut sub = sub.clone();
+        section(&format!("authd {name}"), &mut sub);
+        let inner: Vec<String> = sub.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+        for i in inner {
+            if let Some(s) = sub.find_subcommand_mut(&i) {
+                let mut s = s.clone();
+                section(&format!("authd {name} {i}"), &mut s);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_doc_matches_the_cli() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/CONFIG.md");
+        let want = config_markdown();
+        if std::env::var_os("AUTHD_BLESS").is_some() {
+            std::fs::write(path, &want).expect("write docs/CONFIG.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/CONFIG.md is out of date; run AUTHD_BLESS=1 cargo test -p server config_doc"
+        );
+    }
+
+    #[test]
+    fn global_options_are_accepted_after_the_command() {
+        let cli = Cli::try_parse_from(["authd", "token", "list", "--database-url", "sqlite://x.db", "--json"])
+            .expect("parses");
+        assert_eq!(cli.global.database_url, "sqlite://x.db");
+        assert!(matches!(
+            cli.command,
+            Command::Token(TokenCommand::List { json: true, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected() {
+        assert!(Cli::try_parse_from(["authd", "serve", "--workers", "0"]).is_err());
+        assert!(Cli::try_parse_from(["authd", "token", "create"]).is_err());
+        assert!(Cli::try_parse_from(["authd", "nope"]).is_err());
+    }
 }

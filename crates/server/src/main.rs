@@ -52,7 +52,7 @@ fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, Master
              without it the stored OTP secrets cannot be read"
         );
     }
-    let store = DieselStore::connect(&db.url, db.pool.clone())?;
+    let store = DieselStore::connect(&db.url, db.pool)?;
     let deps = Deps {
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7),

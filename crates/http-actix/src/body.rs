@@ -1,0 +1,186 @@
+//! Request bodies and path parameters: size limit, JSON parsing whatever the `Content-Type`,
+//! and the FastAPI-style `422` items for every shape failure.
+//!
+//! Bodies are read as raw bytes (never through `web::Json`, which refuses a missing
+//! `Content-Type` and answers in plain text) and parsed into a `serde_json::Map`, so that a key
+//! present with `null` (clear) can be told apart from an absent key (keep). Unknown keys are
+//! ignored.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use domain::FieldError;
+use domain::values::{InvalidValue, Patch};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// The largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 65_536;
+
+/// A JSON object body.
+pub(crate) type Object = Map<String, Value>;
+
+/// What an empty body means for an endpoint.
+#[derive(Clone, Copy)]
+pub(crate) enum IfEmpty {
+    /// `{}`: every field of the endpoint is optional.
+    EmptyObject,
+    /// `422` missing: the endpoint has a required field.
+    Missing,
+}
+
+/// `413` when the request announces a body larger than the limit (any path, before anything
+/// else is looked at).
+pub(crate) fn announced_too_large(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+}
+
+/// Reads the whole body, at most [`MAX_BODY_BYTES`] (also when no `Content-Length` was sent).
+pub(crate) async fn read(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(ApiError::BadRequest("Request body could not be read".into()))
+        }
+        Err(_) => Err(ApiError::PayloadTooLarge),
+    }
+}
+
+/// Parses a body as one JSON object.
+pub(crate) fn object(bytes: &[u8], if_empty: IfEmpty) -> Result<Object, FieldError> {
+    if bytes.is_empty() {
+        return match if_empty {
+            IfEmpty::EmptyObject => Ok(Map::new()),
+            IfEmpty::Missing => Err(FieldError::new(&["body"], "Field required", "missing")),
+        };
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(FieldError::new(
+            &["body"],
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        )),
+        Err(e) => Err(FieldError::new(&["body"], json_error_message(&e), "json_invalid")),
+    }
+}
+
+/// A message that never echoes the input (a body may carry a secret).
+fn json_error_message(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "JSON decode error: unexpected end of input",
+        serde_json::error::Category::Syntax => "JSON decode error: invalid syntax",
+        serde_json::error::Category::Data => "JSON decode error: invalid data",
+        serde_json::error::Category::Io => "JSON decode error: unreadable input",
+    }
+}
+
+fn loc(field: &str) -> [&str; 2] {
+    ["body", field]
+}
+
+fn missing(field: &str) -> FieldError {
+    FieldError::new(&loc(field), "Field required", "missing")
+}
+
+fn not_a_string(field: &str) -> FieldError {
+    FieldError::new(&loc(field), "Input should be a valid string", "string_type")
+}
+
+fn checked<'a>(field: &str, s: &'a str) -> Result<&'a str, FieldError> {
+    if s.contains('\0') {
+        Err(FieldError::new(
+            &loc(field),
+            "String should not contain U+0000",
+            "string_pattern_mismatch",
+        ))
+    } else {
+        Ok(s)
+    }
+}
+
+/// A required string field (absent → `missing`; `null` or another type → `string_type`).
+pub(crate) fn required_str<'a>(body: &'a Object, field: &str) -> Result<&'a str, FieldError> {
+    match body.get(field) {
+        None => Err(missing(field)),
+        Some(Value::String(s)) => checked(field, s),
+        Some(_) => Err(not_a_string(field)),
+    }
+}
+
+/// An optional, nullable string field (absent or `null` → `None`).
+pub(crate) fn optional_str<'a>(body: &'a Object, field: &str) -> Result<Option<&'a str>, FieldError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => checked(field, s).map(Some),
+        Some(_) => Err(not_a_string(field)),
+    }
+}
+
+/// A PATCH string field: absent keeps, `null` clears, a string sets.
+pub(crate) fn patch_str<'a>(body: &'a Object, field: &str) -> Result<Patch<&'a str>, FieldError> {
+    match body.get(field) {
+        None => Ok(Patch::Keep),
+        Some(Value::Null) => Ok(Patch::Clear),
+        Some(Value::String(s)) => checked(field, s).map(Patch::Set),
+        Some(_) => Err(not_a_string(field)),
+    }
+}
+
+/// A bounded text value (`DisplayName`, `Description`, `DeviceName`): lengths in Unicode scalar
+/// values, `string_too_short` / `string_too_long` like pydantic.
+pub(crate) fn text<T>(
+    field: &str,
+    s: &str,
+    min: usize,
+    max: usize,
+    parse: impl FnOnce(String) -> Result<T, InvalidValue>,
+) -> Result<T, FieldError> {
+    let n = s.chars().count();
+    if n < min {
+        return Err(FieldError::new(
+            &loc(field),
+            format!(
+                "String should have at least {min} character{}",
+                if min == 1 { "" } else { "s" }
+            ),
+            "string_too_short",
+        ));
+    }
+    if n > max {
+        return Err(FieldError::new(
+            &loc(field),
+            format!("String should have at most {max} characters"),
+            "string_too_long",
+        ));
+    }
+    parse(s.to_owned()).map_err(|e| FieldError::new(&loc(field), e.0, "value_error"))
+}
+
+/// A value parsed by a domain parser whose failure is a plain `value_error`.
+pub(crate) fn value<T>(field: &str, parsed: Result<T, InvalidValue>, kind: &'static str) -> Result<T, FieldError> {
+    parsed.map_err(|e| FieldError::new(&loc(field), e.0, kind))
+}
+
+/// A UUID in a body.
+pub(crate) fn uuid<T>(field: &str, s: &str, parse: fn(&str) -> Option<T>) -> Result<T, FieldError> {
+    parse(s).ok_or_else(|| FieldError::new(&loc(field), "Input should be a valid UUID", "uuid_parsing"))
+}
+
+/// A UUID in the path (`422` with `loc: ["path", name]` when it is not one).
+pub(crate) fn path_id<T>(req: &HttpRequest, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, FieldError> {
+    req.match_info()
+        .get(name)
+        .and_then(parse)
+        .ok_or_else(|| FieldError::new(&["path", name], "Input should be a valid UUID", "uuid_parsing"))
+}
+
+/// Every error of a list of results, in order.
+pub(crate) fn errors<const N: usize>(items: [Option<FieldError>; N]) -> Vec<FieldError> {
+    items.into_iter().flatten().collect()
+}

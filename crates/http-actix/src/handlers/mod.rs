@@ -1,0 +1,101 @@
+//! The request handlers: each parses the request into domain types, runs the whole use case in
+//! one [`blocking`] task (so a pooled connection is never held across an `.await`) and maps the
+//! result onto the wire contract.
+//!
+//! Order of the checks, so that the first failure in the spec's precedence wins: `413` (an
+//! announced oversized body), `401`, `422` (path ids, then body shape, reported together),
+//! then the use case, whose own order is `404` → `403` → `409` → `400`.
+
+pub(crate) mod accounts;
+pub(crate) mod apps;
+pub(crate) mod device;
+pub(crate) mod identities;
+pub(crate) mod instances;
+pub(crate) mod one_welcome;
+pub(crate) mod ops;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use domain::Authd;
+use domain::FieldError;
+use domain::ids::OrgId;
+use domain::ports::Store;
+
+use crate::auth;
+use crate::body;
+use crate::error::{ApiError, OneWelcomeError};
+
+/// Runs one use case on actix's blocking pool. A failed (panicked or cancelled) task is a `500`,
+/// logged.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, domain::Error> + Send + 'static,
+    T: Send + 'static,
+{
+    match web::block(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            tracing::error!(error = %e, "blocking task failed");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+/// The prologue of every service-token path: `413` for an announced oversized body, then the
+/// caller's organization (or `401`).
+pub(crate) async fn caller<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<OrgId, ApiError> {
+    if body::announced_too_large(req) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    auth::service_org(req, authd).await
+}
+
+/// Combines two shape checks (path ids, body), reporting every error of both at once.
+pub(crate) fn both<A, B>(
+    a: Result<A, Vec<FieldError>>,
+    b: Result<B, Vec<FieldError>>,
+) -> Result<(A, B), Vec<FieldError>> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            let mut errors = a.err().unwrap_or_default();
+            errors.extend(b.err().unwrap_or_default());
+            Err(errors)
+        }
+    }
+}
+
+/// One shape error as a list.
+pub(crate) fn many<T>(r: Result<T, FieldError>) -> Result<T, Vec<FieldError>> {
+    r.map_err(|e| vec![e])
+}
+
+/// The `405` of a path of the Inkbox family (or of the extensions and operational paths).
+pub(crate) fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    if body::announced_too_large(req) {
+        return ApiError::PayloadTooLarge.error_response();
+    }
+    ApiError::MethodNotAllowed(allow).error_response()
+}
+
+/// The `405` of a OneWelcome path.
+pub(crate) fn one_welcome_method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    if body::announced_too_large(req) {
+        return OneWelcomeError(ApiError::PayloadTooLarge).error_response();
+    }
+    OneWelcomeError(ApiError::MethodNotAllowed(allow)).error_response()
+}
+
+/// The answer for an unknown path: `404 {"detail": "Not Found"}`, or on `/oauth/...` the
+/// OneWelcome `404 {"error": "Not Found"}` with its headers.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let error = if body::announced_too_large(&req) {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::route_not_found()
+    };
+    if req.path().starts_with("/oauth/") {
+        OneWelcomeError(error).error_response()
+    } else {
+        error.error_response()
+    }
+}

@@ -1,0 +1,47 @@
+//! The OneWelcome end-user API: `/oauth/api/v1/users/{user_id}/authentication/apps[/{id}]`.
+//! Every response carries the OneWelcome headers (see [`crate::OneWelcomeError`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::Authd;
+use domain::ports::Store;
+
+use super::{blocking, caller};
+use crate::error::OneWelcomeError;
+use crate::respond::{self, Seq, UserInstanceDto, UserInstancesDto};
+
+fn segment(req: &HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_owned()
+}
+
+/// `GET .../users/{user_id}/authentication/apps`: the user's live instances, oldest first;
+/// `404` when the user does not exist or has none.
+pub(crate) async fn list<S: Store>(
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, OneWelcomeError> {
+    let org = caller(&req, &authd).await?;
+    let user = segment(&req, "user_id");
+    let instances = blocking(move || authd.user_instances(&org, &user)).await?;
+    Ok(respond::one_welcome_json(
+        HttpResponse::build(StatusCode::OK),
+        &UserInstancesDto {
+            authentication_app_instances: Seq(&instances, UserInstanceDto::new),
+        },
+    ))
+}
+
+/// `DELETE .../users/{user_id}/authentication/apps/{instance_id}`: revokes the instance;
+/// idempotent. An instance id that is not a UUID is not found (the use case parses it).
+pub(crate) async fn revoke<S: Store>(
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, OneWelcomeError> {
+    let org = caller(&req, &authd).await?;
+    let user = segment(&req, "user_id");
+    let instance = segment(&req, "instance_id");
+    blocking(move || authd.revoke_user_instance(&org, &user, &instance)).await?;
+    let mut b = HttpResponse::build(StatusCode::NO_CONTENT);
+    respond::one_welcome_headers(&mut b);
+    Ok(b.finish())
+}

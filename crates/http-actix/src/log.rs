@@ -1,0 +1,143 @@
+//! [`RequestLog`]: one tracing event per request.
+
+use std::borrow::Cow;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{Error, HttpRequest};
+
+/// Target of the request events.
+pub const LOG_TARGET: &str = "authd::http";
+
+/// Middleware that emits one tracing event per request (target [`LOG_TARGET`], level `INFO`,
+/// `WARN` for `5xx`) with `method`, `route` (the matched route *pattern*, e.g.
+/// `/api/v1/authenticator/apps/{app_id}`, or `-` when no route matched, so that ids, handles
+/// and tokens never reach the log), `status` and `latency_ms`. Never headers, never bodies.
+///
+/// It costs one `Instant::now()` per request when the event is disabled, and does not allocate
+/// for the routes this crate registers (their names are their patterns).
+///
+/// ```ignore
+/// App::new().wrap(http_actix::RequestLog)
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestLog;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestLog
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Transform = RequestLogMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestLogMiddleware { service }))
+    }
+}
+
+/// The service [`RequestLog`] wraps around the application.
+#[derive(Debug)]
+pub struct RequestLogMiddleware<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestLogMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = RequestLogFuture<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let method = req.method().clone();
+        RequestLogFuture {
+            inner: self.service.call(req),
+            method,
+            start: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestLogMiddleware`].
+    pub struct RequestLogFuture<F> {
+        #[pin]
+        inner: F,
+        method: Method,
+        start: Instant,
+    }
+}
+
+impl<F, B> Future for RequestLogFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        match &out {
+            Ok(res) => emit(this.method, Some(res.request()), res.status(), *this.start),
+            Err(e) => emit(this.method, None, e.as_response_error().status_code(), *this.start),
+        }
+        Poll::Ready(out)
+    }
+}
+
+/// The matched route's pattern: the resource name (this crate names every resource after its
+/// pattern, so no allocation), else the pattern itself.
+fn route(req: &HttpRequest) -> Cow<'_, str> {
+    match req.match_name() {
+        Some(name) if name.starts_with('/') => Cow::Borrowed(name),
+        _ => req.match_pattern().map_or(Cow::Borrowed("-"), Cow::Owned),
+    }
+}
+
+fn emit(method: &Method, req: Option<&HttpRequest>, status: StatusCode, start: Instant) {
+    let level_enabled = if status.is_server_error() {
+        tracing::enabled!(target: LOG_TARGET, tracing::Level::WARN)
+    } else {
+        tracing::enabled!(target: LOG_TARGET, tracing::Level::INFO)
+    };
+    if !level_enabled {
+        return;
+    }
+    // Whole microseconds, so the value prints without binary-fraction noise.
+    let micros = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+    let latency_ms = f64::from(micros) / 1000.0;
+    let route = req.map_or(Cow::Borrowed("-"), route);
+    let route: &str = &route;
+    if status.is_server_error() {
+        tracing::warn!(
+            target: LOG_TARGET,
+            method = method.as_str(),
+            route,
+            status = status.as_u16(),
+            latency_ms,
+            "request"
+        );
+    } else {
+        tracing::info!(
+            target: LOG_TARGET,
+            method = method.as_str(),
+            route,
+            status = status.as_u16(),
+            latency_ms,
+            "request"
+        );
+    }
+}
