@@ -16,6 +16,35 @@ use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
 use crate::error::ApiError;
 use crate::handlers::blocking;
+use crate::metrics::{self, AuthFailure, Realm};
+
+/// Counts and logs a refused credential: realm, reason and the peer address, never the
+/// presented token (nor any part of it).
+pub(crate) fn refused(req: &HttpRequest, realm: Realm, reason: AuthFailure) {
+    metrics::record_auth_failure(realm, reason);
+    let realm = match realm {
+        Realm::Service => "service",
+        Realm::Device => "device",
+    };
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    tracing::info!(
+        target: "authd::auth",
+        realm,
+        reason = reason.as_str(),
+        peer = peer.as_deref().unwrap_or("-"),
+        "credential refused"
+    );
+}
+
+/// Missing when no credential header is there at all, malformed otherwise.
+fn absent_or_malformed(req: &HttpRequest) -> AuthFailure {
+    let h = req.headers();
+    if h.contains_key(X_SERVICE_TOKEN) || h.contains_key(header::AUTHORIZATION) {
+        AuthFailure::Malformed
+    } else {
+        AuthFailure::Missing
+    }
+}
 
 const X_SERVICE_TOKEN: &str = "x-service-token";
 
@@ -39,23 +68,38 @@ fn presented_service_token(req: &HttpRequest) -> Option<&str> {
 
 /// The organization of the caller's service token, or `401`.
 pub(crate) async fn service_org<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<OrgId, ApiError> {
-    let token = presented_service_token(req)
-        .filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX))
-        .ok_or(ApiError::InvalidServiceToken)?;
+    let Some(token) = presented_service_token(req).filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX)) else {
+        refused(req, Realm::Service, absent_or_malformed(req));
+        return Err(ApiError::InvalidServiceToken);
+    };
     if let Some(principal) = authd.cached_principal(token) {
         return Ok(principal.org);
     }
     let token = token.to_owned();
     let authd = authd.clone();
-    let principal = blocking(move || authd.authenticate_service_token(&token)).await?;
-    Ok(principal.org)
+    match blocking(move || authd.authenticate_service_token(&token)).await {
+        Ok(principal) => Ok(principal.org),
+        Err(ApiError::InvalidServiceToken) => {
+            refused(req, Realm::Service, AuthFailure::Unknown);
+            Err(ApiError::InvalidServiceToken)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The presented device token (checked by the use case itself), or `401` when there is none
 /// of the right form. `X-Service-Token` is never looked at here.
 pub(crate) fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
-    bearer(req)
-        .filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX))
-        .map(str::to_owned)
-        .ok_or(ApiError::InvalidDeviceToken)
+    match bearer(req).filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX)) {
+        Some(t) => Ok(t.to_owned()),
+        None => {
+            let reason = if req.headers().contains_key(header::AUTHORIZATION) {
+                AuthFailure::Malformed
+            } else {
+                AuthFailure::Missing
+            };
+            refused(req, Realm::Device, reason);
+            Err(ApiError::InvalidDeviceToken)
+        }
+    }
 }

@@ -39,7 +39,7 @@
 //! | `/api/v1/device/accounts/{account_id}/generate-otp` | `POST` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps` | `GET` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}` | `DELETE` |
-//! | `/healthz`, `/readyz` | `GET` |
+//! | `/healthz`, `/readyz`, `/metrics` | `GET` |
 //!
 //! Every resource answers another method with `405` and a JSON body of its family (and an
 //! `Allow` header). Every resource is named after its pattern (see [`RequestLog`]).
@@ -57,6 +57,7 @@ mod body;
 mod error;
 mod handlers;
 mod log;
+pub mod metrics;
 mod respond;
 
 use std::sync::Arc;
@@ -70,7 +71,7 @@ use domain::ports::Store;
 pub use body::MAX_BODY_BYTES;
 pub use error::{ApiError, OneWelcomeError};
 pub use handlers::not_found;
-pub use log::{LOG_TARGET, RequestLog, RequestLogFuture, RequestLogMiddleware};
+pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
 
 use handlers::{accounts, apps, device, identities, instances, one_welcome, ops};
 
@@ -93,6 +94,7 @@ mod paths {
     pub(crate) const USER_APP: &str = "/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}";
     pub(crate) const HEALTHZ: &str = "/healthz";
     pub(crate) const READYZ: &str = "/readyz";
+    pub(crate) const METRICS: &str = "/metrics";
 }
 
 /// A resource of the Inkbox family (and extensions, operations), named after its pattern, with
@@ -186,7 +188,8 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
         .service(one_welcome_resource(USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)))
         // operations
         .service(resource(HEALTHZ, "GET").route(web::get().to(ops::healthz)))
-        .service(resource(READYZ, "GET").route(web::get().to(ops::readyz::<S>)));
+        .service(resource(READYZ, "GET").route(web::get().to(ops::readyz::<S>)))
+        .service(resource(METRICS, "GET").route(web::get().to(ops::metrics)));
 }
 
 /// The whole application, composed exactly as the server composes it:

@@ -86,12 +86,28 @@ impl PoolOptions {
 }
 
 /// A snapshot of the pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PoolState {
     /// Connections open (idle or in use).
     pub connections: u32,
     /// Connections idle.
     pub idle: u32,
+    /// The pool's maximum size.
+    pub max_size: u32,
+    /// Checkouts that found no idle connection and had to wait (since start).
+    pub waits: u64,
+    /// Total time spent waiting in those checkouts, in seconds.
+    pub wait_seconds: f64,
+    /// Checkouts that gave up after the connection timeout (answered 503).
+    pub timeouts: u64,
+}
+
+/// Counters of pool checkouts that had to wait.
+#[derive(Debug, Default)]
+struct WaitStats {
+    waits: std::sync::atomic::AtomicU64,
+    wait_micros: std::sync::atomic::AtomicU64,
+    timeouts: std::sync::atomic::AtomicU64,
 }
 
 /// Failures to connect to or migrate a database. Every message names the URL with its
@@ -148,6 +164,7 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct DieselStore {
     pool: Pool<Manager>,
+    waits: Arc<WaitStats>,
     backend: Backend,
     /// The URL without its password, for messages.
     url: Arc<str>,
@@ -219,6 +236,7 @@ impl DieselStore {
         tracing::info!(url = %redacted, ?backend, max_size = opts.max_size, "database pool ready");
         Ok(Self {
             pool,
+            waits: Arc::default(),
             backend,
             url: redacted.into(),
         })
@@ -256,10 +274,16 @@ impl DieselStore {
     /// Connections open and idle.
     #[must_use]
     pub fn pool_state(&self) -> PoolState {
+        use std::sync::atomic::Ordering::Relaxed;
         let s = self.pool.state();
         PoolState {
             connections: s.connections,
             idle: s.idle_connections,
+            max_size: self.pool.max_size(),
+            waits: self.waits.waits.load(Relaxed),
+            #[allow(clippy::cast_precision_loss)]
+            wait_seconds: self.waits.wait_micros.load(Relaxed) as f64 / 1e6,
+            timeouts: self.waits.timeouts.load(Relaxed),
         }
     }
 
@@ -282,7 +306,19 @@ impl DieselStore {
     }
 
     fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(Opaque::new(e)))
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(c) = self.pool.try_get() {
+            return Ok(c);
+        }
+        let start = std::time::Instant::now();
+        let got = self.pool.get();
+        self.waits.waits.fetch_add(1, Relaxed);
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.waits.wait_micros.fetch_add(micros, Relaxed);
+        got.map_err(|e| {
+            self.waits.timeouts.fetch_add(1, Relaxed);
+            StoreError::Unavailable(Opaque::new(e))
+        })
     }
 }
 

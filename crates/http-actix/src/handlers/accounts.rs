@@ -134,5 +134,6 @@ pub(crate) async fn generate_otp<S: Store>(
     let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;
     let code = blocking(move || authd.generate_otp(&org, app, id)).await?;
+    crate::metrics::record_otp(code.otp_type);
     Ok(respond::json(StatusCode::OK, &OtpDto::new(&code)))
 }

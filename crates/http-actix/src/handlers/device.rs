@@ -11,13 +11,17 @@ use super::blocking;
 use crate::auth;
 use crate::body;
 use crate::error::ApiError;
+use crate::metrics::{self, AuthFailure, Realm};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
 /// The use cases report an unknown or revoked device token as `Unauthorized`, which on these
 /// paths is the device-token `401`.
-fn device_error(e: ApiError) -> ApiError {
+fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
     match e {
-        ApiError::InvalidServiceToken => ApiError::InvalidDeviceToken,
+        ApiError::InvalidServiceToken => {
+            auth::refused(req, Realm::Device, AuthFailure::Unknown);
+            ApiError::InvalidDeviceToken
+        }
         other => other,
     }
 }
@@ -34,7 +38,7 @@ pub(crate) async fn accounts<S: Store>(req: HttpRequest, authd: web::Data<Authd<
     let token = prologue(&req)?;
     let accounts = blocking(move || authd.device_list_accounts(&token))
         .await
-        .map_err(device_error)?;
+        .map_err(|e| device_error(&req, e))?;
     Ok(respond::json(StatusCode::OK, &Seq(&accounts, AccountDto::new)))
 }
 
@@ -52,12 +56,13 @@ pub(crate) async fn generate_otp<S: Store>(
             let authd = authd.clone();
             blocking(move || authd.device_list_accounts(&token))
                 .await
-                .map_err(device_error)?;
+                .map_err(|e| device_error(&req, e))?;
             return Err(invalid.into());
         }
     };
     let code = blocking(move || authd.device_generate_otp(&token, id))
         .await
-        .map_err(device_error)?;
+        .map_err(|e| device_error(&req, e))?;
+    metrics::record_otp(code.otp_type);
     Ok(respond::json(StatusCode::OK, &OtpDto::new(&code)))
 }

@@ -1,4 +1,4 @@
-//! Operational paths (no auth): `/healthz` and `/readyz`.
+//! Operational paths (no auth): `/healthz`, `/readyz` and `/metrics`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -32,4 +32,11 @@ pub(crate) async fn readyz<S: Store>(authd: web::Data<Authd<S>>) -> HttpResponse
             respond::json(StatusCode::SERVICE_UNAVAILABLE, &Status { status: "unavailable" })
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text exposition (see [`crate::metrics`]).
+pub(crate) async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
 }
