@@ -8,6 +8,7 @@
 # Knobs: REPS=2 DURATION=8 WARMUP=2 THREADS=2 CONNS=64 ROWS=100000 BACKENDS="sqlite postgres"
 #        APPS=10000 (apps seeded in authd) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
 #        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
+#        SKIP_BUILD=1 (use the binaries already built) AUTHD_LOG=info (RUST_LOG of authd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,9 +25,11 @@ die() { log "error: $*"; exit 1; }
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; } \
   || die "wrk not found (apt-get install wrk)"
 
-log "building authd and the anchor (release)"
-cargo build --release --locked -p server >&2
-CARGO_TARGET_DIR="$ROOT/target/anchor" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "building authd and the anchor (release)"
+  cargo build --release --locked -p server >&2
+  CARGO_TARGET_DIR="$ROOT/target/anchor" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
+fi
 AUTHD="$ROOT/target/release/authd"
 LIMIT="$ROOT/target/anchor/release/limit"
 
@@ -74,7 +77,7 @@ bench_backend() { # backend authd_url limit_spec
   PIDS+=($!)
   export AUTHD_MASTER_KEY
   AUTHD_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
-  RUST_LOG=warn "$AUTHD" serve --bind "127.0.0.1:$PORT_B" --database-url "$url" >"$RUN/authd-$be.log" 2>&1 &
+  RUST_LOG=${AUTHD_LOG:-info} "$AUTHD" serve --bind "127.0.0.1:$PORT_B" --database-url "$url" >"$RUN/authd-$be.log" 2>&1 &
   PIDS+=($!)
   wait_port "$PORT_A"; wait_port "$PORT_B"
   TOKEN=$("$AUTHD" token create --org bench --database-url "$url" 2>/dev/null)

@@ -13,6 +13,9 @@ use crate::config::DbConfig;
 /// Seconds in-flight requests get to finish after a stop signal.
 const DRAIN_SECONDS: u64 = 10;
 
+/// Between "stop accepting" and "stop": time for accepted connections to start their requests.
+const PAUSE_BEFORE_STOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
 ///
 /// # Errors
@@ -44,6 +47,11 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("stop signal received; draining in-flight requests");
+            // Stop accepting first, and give the workers a moment to start the requests on
+            // connections they have already accepted: a graceful stop only waits for requests
+            // in progress, and would drop those still queued.
+            handle.pause().await;
+            actix_web::rt::time::sleep(PAUSE_BEFORE_STOP).await;
             handle.stop(true).await;
         });
         tracing::info!(bind = %bind, database = %url, workers, "authd listening");

@@ -70,17 +70,19 @@ pub struct PoolOptions {
 }
 
 impl PoolOptions {
-    /// The defaults: SQLite 4 connections (one writer at a time anyway), PostgreSQL 8; both
-    /// wait at most 5 s for a connection.
+    /// The defaults: SQLite 4 connections (one writer at a time anyway) waiting at most 5 s for
+    /// a connection, PostgreSQL 8 waiting at most 2 s.
     #[must_use]
     pub fn default_for(backend: Backend) -> Self {
-        let max_size = match backend {
-            Backend::Sqlite => 4,
-            Backend::Postgres => 8,
+        // SQLite waits are for a busy writer (its busy_timeout is 5 s as well); PostgreSQL waits
+        // are mostly for an unreachable server, where failing fast (503) beats queueing.
+        let (max_size, secs) = match backend {
+            Backend::Sqlite => (4, 5),
+            Backend::Postgres => (8, 2),
         };
         Self {
             max_size,
-            connection_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(secs),
         }
     }
 }
@@ -100,6 +102,19 @@ pub struct PoolState {
     pub wait_seconds: f64,
     /// Checkouts that gave up after the connection timeout (answered 503).
     pub timeouts: u64,
+}
+
+/// SQLite allows one writer at a time; when several connections of this process want to write,
+/// SQLite makes the losers sleep and retry (its busy handler backs off in steps of milliseconds).
+/// Queueing them on this lock instead hands the database over in microseconds. Other processes
+/// on the same file (the CLI) are still covered by `busy_timeout`.
+#[derive(Debug, Default)]
+pub(crate) struct WriterLock(std::sync::Mutex<()>);
+
+impl WriterLock {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Counters of pool checkouts that had to wait.
@@ -165,6 +180,8 @@ pub enum StorageError {
 pub struct DieselStore {
     pool: Pool<Manager>,
     waits: Arc<WaitStats>,
+    /// `Some` on SQLite: see [`WriterLock`].
+    writer: Option<Arc<WriterLock>>,
     backend: Backend,
     /// The URL without its password, for messages.
     url: Arc<str>,
@@ -237,6 +254,7 @@ impl DieselStore {
         Ok(Self {
             pool,
             waits: Arc::default(),
+            writer: (backend == Backend::Sqlite).then(Arc::default),
             backend,
             url: redacted.into(),
         })
@@ -342,16 +360,23 @@ fn create_parent_dir(path: &str, url: &str) -> Result<(), StorageError> {
 impl Store for DieselStore {
     fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn()?;
-        f(&mut DieselRepo::new(&mut conn, false))
+        f(&mut DieselRepo::new(&mut conn, false, self.writer.as_deref()))
     }
 
     fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn()?;
-        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)))
+        // SQLite: the transaction is a writer (`BEGIN IMMEDIATE`) from its first statement.
+        let _guard = self.writer.as_deref().map(WriterLock::lock);
+        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true, None)))
     }
 
     fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.conn()?;
+        // Readiness probes have short timeouts of their own: answer within a second.
+        let wait = self.pool.connection_timeout().min(Duration::from_secs(1));
+        let mut conn = self
+            .pool
+            .get_timeout(wait)
+            .map_err(|e| StoreError::Unavailable(Opaque::new(e)))?;
         pool::ping(&mut conn)
     }
 }

@@ -125,5 +125,6 @@ fn pool_options_defaults() {
     let s = PoolOptions::default_for(Backend::Sqlite);
     let p = PoolOptions::default_for(Backend::Postgres);
     assert_eq!((s.max_size, p.max_size), (4, 8));
-    assert_eq!(p.connection_timeout, Duration::from_secs(5));
+    assert_eq!(s.connection_timeout, Duration::from_secs(5));
+    assert_eq!(p.connection_timeout, Duration::from_secs(2));
 }
