@@ -20,6 +20,11 @@ e2e:
     cargo build -p server
     AUTHD_BIN=target/debug/authd bash e2e/run.sh
 
+# Load /docs in headless Chromium (Debian's `chromium`) and check the viewer renders the operations
+docs-check:
+    cargo build -p server
+    AUTHD_BIN=target/debug/authd bash e2e/docs_page.sh
+
 fmt:
     cargo fmt --all
 

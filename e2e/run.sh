@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test: start a fresh authd, create a service token, run e2e/test_sdk.py
-# (the official Inkbox Python SDK, inkbox==0.2.0) against it, stop the server.
+# End-to-end test: start a fresh authd, create a service token, run e2e/test_*.py against it
+# (test_sdk.py: the official Inkbox Python SDK, inkbox==0.2.0; test_openapi.py: /openapi.json
+# validated as OpenAPI 3.1 and checked against real responses, /docs), stop the server.
 #
 # Environment (all optional):
 #   AUTHD_BIN           authd binary (default target/debug/authd). Must be the binary itself,
@@ -128,7 +129,7 @@ TOKEN="${TOKEN//[$'\r\n\t ']/}"
 # pytest runs as a background child that we wait for, so that a signal to this script is
 # handled at once (the trap stops pytest and the server by their PIDs).
 AUTHD_URL="$BASE_URL" AUTHD_TOKEN="$TOKEN" AUTHD_ORG="$ORG" \
-    "$PY" -m pytest e2e/test_sdk.py -p no:cacheprovider "$@" </dev/null &
+    "$PY" -m pytest e2e/test_*.py -p no:cacheprovider "$@" </dev/null &
 PYTEST_PID=$!
 STATUS=0
 wait "$PYTEST_PID" || STATUS=$?

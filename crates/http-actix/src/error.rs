@@ -107,26 +107,37 @@ impl From<FieldError> for ApiError {
 }
 
 /// One item of a `422` list.
-#[derive(Serialize)]
-struct FieldErrorDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ValidationErrorItem)]
+pub(crate) struct FieldErrorDto<'a> {
+    /// Where: `["body"]`, `["body", "<field>"]` or `["path", "<name>"]`.
+    #[schema(value_type = Vec<String>)]
     loc: &'a [String],
     msg: &'a str,
+    /// Pydantic-style error type, e.g. `missing`, `string_type`, `uuid_parsing`, `json_invalid`.
     #[serde(rename = "type")]
     kind: &'static str,
 }
 
-#[derive(Serialize)]
-struct ValidationBody<'a> {
+/// `422`: the FastAPI-style list of what is wrong with the request's shape.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ValidationError)]
+pub(crate) struct ValidationBody<'a> {
     detail: Vec<FieldErrorDto<'a>>,
 }
 
-#[derive(Serialize)]
-struct DetailBody<'a> {
+/// `{"detail": "<message>"}`: every other error of the Inkbox family and the extensions.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DetailError)]
+pub(crate) struct DetailBody<'a> {
+    #[schema(value_type = String)]
     detail: Disp<&'a ApiError>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// `{"error": "<message>"}`: every error of the OneWelcome end-user API.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OneWelcomeError)]
+pub(crate) struct ErrorBody<'a> {
     error: &'a str,
 }
 

@@ -20,6 +20,8 @@
 //! ```
 //!
 //! - [`ApiError`] / [`OneWelcomeError`]: the two error families (`ResponseError`s).
+//! - [`openapi::document`]: the OpenAPI 3.1 document of every route, generated from the
+//!   handlers' `#[utoipa::path]` annotations (served at `/openapi.json`, viewer at `/docs`).
 //!
 //! ## Routes
 //!
@@ -40,6 +42,7 @@
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps` | `GET` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}` | `DELETE` |
 //! | `/healthz`, `/readyz`, `/metrics` | `GET` |
+//! | `/openapi.json`, `/docs`, `/docs/{asset}` (see [`openapi`]) | `GET` |
 //!
 //! Every resource answers another method with `405` and a JSON body of its family (and an
 //! `Allow` header). Every resource is named after its pattern (see [`RequestLog`]).
@@ -54,10 +57,12 @@
 
 mod auth;
 mod body;
+mod docs;
 mod error;
 mod handlers;
 mod log;
 pub mod metrics;
+pub mod openapi;
 mod respond;
 
 use std::sync::Arc;
@@ -95,11 +100,16 @@ mod paths {
     pub(crate) const HEALTHZ: &str = "/healthz";
     pub(crate) const READYZ: &str = "/readyz";
     pub(crate) const METRICS: &str = "/metrics";
+    pub(crate) const OPENAPI: &str = "/openapi.json";
+    pub(crate) const DOCS: &str = "/docs";
+    pub(crate) const DOCS_ASSET: &str = "/docs/{asset}";
 }
 
 /// A resource of the Inkbox family (and extensions, operations), named after its pattern, with
 /// the family's `405`.
 fn resource(path: &'static str, allow: &'static str) -> Resource {
+    #[cfg(test)]
+    openapi::served::record(path, allow);
     web::resource(path)
         .name(path)
         .default_service(web::to(move |req: HttpRequest| async move {
@@ -109,6 +119,8 @@ fn resource(path: &'static str, allow: &'static str) -> Resource {
 
 /// A OneWelcome resource, with the OneWelcome `405`.
 fn one_welcome_resource(path: &'static str, allow: &'static str) -> Resource {
+    #[cfg(test)]
+    openapi::served::record(path, allow);
     web::resource(path)
         .name(path)
         .default_service(web::to(move |req: HttpRequest| async move {
@@ -189,7 +201,11 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
         // operations
         .service(resource(HEALTHZ, "GET").route(web::get().to(ops::healthz)))
         .service(resource(READYZ, "GET").route(web::get().to(ops::readyz::<S>)))
-        .service(resource(METRICS, "GET").route(web::get().to(ops::metrics)));
+        .service(resource(METRICS, "GET").route(web::get().to(ops::metrics)))
+        // the OpenAPI document and its viewer
+        .service(resource(OPENAPI, "GET").route(web::get().to(openapi::openapi_json)))
+        .service(resource(DOCS, "GET").route(web::get().to(docs::page)))
+        .service(resource(DOCS_ASSET, "GET").route(web::get().to(docs::asset)));
 }
 
 /// The whole application, composed exactly as the server composes it:

@@ -22,7 +22,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A per-process random prefix (from the OS-seeded `RandomState`) and a counter: unique across
 /// replicas without a syscall per request.
 fn new_request_id() -> String {
-    static PREFIX: LazyLock<u64> = LazyLock::new(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    static PREFIX: LazyLock<u64> =
+        LazyLock::new(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:016x}{n:08x}", *PREFIX)
@@ -103,7 +104,13 @@ where
             let _entered = span.enter();
             self.service.call(req)
         };
-        RequestLogFuture { inner, method, start, span, request_id }
+        RequestLogFuture {
+            inner,
+            method,
+            start,
+            span,
+            request_id,
+        }
     }
 }
 

@@ -114,7 +114,12 @@ pub(crate) fn record_request(route: &str, method: &actix_web::http::Method, stat
     let m = &*METRICS;
     let method = method_label(method);
     let status = status.as_u16();
-    if let Some(series) = m.requests.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(route) {
+    if let Some(series) = m
+        .requests
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(route)
+    {
         let found = series
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -187,7 +192,12 @@ pub fn render() -> String {
     let m = &*METRICS;
     let mut out = String::with_capacity(16 * 1024);
     let mut rows: Vec<(String, &'static str, u16, Arc<Histogram>)> = Vec::new();
-    for (route, series) in m.requests.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+    for (route, series) in m
+        .requests
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
         for (method, status, h) in series.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             rows.push((escape(route), method, *status, h.clone()));
         }
@@ -209,10 +219,16 @@ pub fn render() -> String {
         let mut cumulative = 0;
         for (b, c) in BUCKETS.iter().zip(&h.buckets) {
             cumulative += c.load(Relaxed);
-            let _ = writeln!(out, "authd_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "authd_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
+            );
         }
         let count = h.count.load(Relaxed);
-        let _ = writeln!(out, "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+        );
         #[allow(clippy::cast_precision_loss)]
         let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "authd_http_request_duration_seconds_sum{{{labels}}} {sum}");
@@ -220,8 +236,16 @@ pub fn render() -> String {
     }
     out.push_str("# HELP authd_otp_codes_generated_total OTP codes handed out, by type.\n");
     out.push_str("# TYPE authd_otp_codes_generated_total counter\n");
-    let _ = writeln!(out, "authd_otp_codes_generated_total{{otp_type=\"totp\"}} {}", m.totp.load(Relaxed));
-    let _ = writeln!(out, "authd_otp_codes_generated_total{{otp_type=\"hotp\"}} {}", m.hotp.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "authd_otp_codes_generated_total{{otp_type=\"totp\"}} {}",
+        m.totp.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "authd_otp_codes_generated_total{{otp_type=\"hotp\"}} {}",
+        m.hotp.load(Relaxed)
+    );
     out.push_str("# HELP authd_instances_enrolled_total App instances enrolled.\n");
     out.push_str("# TYPE authd_instances_enrolled_total counter\n");
     let _ = writeln!(out, "authd_instances_enrolled_total {}", m.enrolled.load(Relaxed));
@@ -231,8 +255,15 @@ pub fn render() -> String {
     out.push_str("# HELP authd_auth_failures_total Refused credentials, by realm and reason.\n");
     out.push_str("# TYPE authd_auth_failures_total counter\n");
     for (r, realm) in [(0, "service"), (1, "device")] {
-        for (i, reason) in [AuthFailure::Missing, AuthFailure::Malformed, AuthFailure::Unknown].iter().enumerate() {
-            let v = m.auth_failures.get(r).and_then(|x| x.get(i)).map_or(0, |c| c.load(Relaxed));
+        for (i, reason) in [AuthFailure::Missing, AuthFailure::Malformed, AuthFailure::Unknown]
+            .iter()
+            .enumerate()
+        {
+            let v = m
+                .auth_failures
+                .get(r)
+                .and_then(|x| x.get(i))
+                .map_or(0, |c| c.load(Relaxed));
             let _ = writeln!(
                 out,
                 "authd_auth_failures_total{{realm=\"{realm}\",reason=\"{}\"}} {v}",
@@ -259,12 +290,20 @@ mod tests {
         let text = render();
         let l = "route=\"/test/histogram\",method=\"GET\",status=\"200\"";
         assert!(text.contains(&format!("authd_http_requests_total{{{l}}} 2")), "{text}");
-        assert!(text.contains(&format!("authd_http_request_duration_seconds_bucket{{{l},le=\"0.0005\"}} 1")));
-        assert!(text.contains(&format!("authd_http_request_duration_seconds_bucket{{{l},le=\"0.005\"}} 2")));
+        assert!(text.contains(&format!(
+            "authd_http_request_duration_seconds_bucket{{{l},le=\"0.0005\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "authd_http_request_duration_seconds_bucket{{{l},le=\"0.005\"}} 2"
+        )));
         assert!(text.contains(&format!("authd_http_request_duration_seconds_sum{{{l}}} 0.0033")));
         let nf = "route=\"/test/histogram\",method=\"GET\",status=\"404\"";
-        assert!(text.contains(&format!("authd_http_request_duration_seconds_bucket{{{nf},le=\"10\"}} 0")));
-        assert!(text.contains(&format!("authd_http_request_duration_seconds_bucket{{{nf},le=\"+Inf\"}} 1")));
+        assert!(text.contains(&format!(
+            "authd_http_request_duration_seconds_bucket{{{nf},le=\"10\"}} 0"
+        )));
+        assert!(text.contains(&format!(
+            "authd_http_request_duration_seconds_bucket{{{nf},le=\"+Inf\"}} 1"
+        )));
     }
 
     #[test]

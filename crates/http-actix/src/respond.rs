@@ -85,13 +85,20 @@ pub(crate) fn no_content() -> HttpResponse {
 // ------------------------------------------------------------------------------------ DTOs
 
 /// The App object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = App)]
 pub(crate) struct AppDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::AppId>,
     organization_id: &'a str,
+    /// The linked identity; `null` when unlinked.
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
     identity_id: Option<Disp<&'a domain::ids::IdentityId>>,
+    #[schema(value_type = crate::openapi::RecordStatus)]
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Disp<&'a domain::time::Timestamp>,
 }
 
@@ -109,21 +116,37 @@ impl<'a> AppDto<'a> {
 }
 
 /// The Account object (never the secret).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Account)]
 pub(crate) struct AccountDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::AccountId>,
+    #[schema(value_type = String, format = "uuid")]
     authenticator_app_id: Disp<&'a domain::ids::AppId>,
+    #[schema(value_type = crate::openapi::OtpType)]
     otp_type: &'static str,
+    #[schema(required = true)]
     issuer: Option<&'a str>,
     account_name: &'a str,
+    #[schema(required = true)]
     display_name: Option<&'a str>,
+    #[schema(required = true)]
     description: Option<&'a str>,
+    #[schema(value_type = crate::openapi::Algorithm)]
     algorithm: &'static str,
+    /// 6 or 8.
     digits: u8,
+    /// Seconds per code (TOTP); `null` for HOTP.
+    #[schema(required = true)]
     period: Option<u32>,
+    /// The next counter to be used (HOTP); `null` for TOTP.
+    #[schema(required = true)]
     counter: Option<u64>,
+    #[schema(value_type = crate::openapi::RecordStatus)]
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Disp<&'a domain::time::Timestamp>,
 }
 
@@ -149,13 +172,20 @@ impl<'a> AccountDto<'a> {
 }
 
 /// The OTP object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Otp)]
 pub(crate) struct OtpDto<'a> {
+    #[schema(examples("004512"))]
     otp_code: &'a str,
+    /// Seconds left in the code's period (TOTP); `null` for HOTP.
+    #[schema(required = true)]
     valid_for_seconds: Option<u32>,
+    #[schema(value_type = crate::openapi::OtpType)]
     otp_type: &'static str,
+    #[schema(value_type = crate::openapi::Algorithm)]
     algorithm: &'static str,
     digits: u8,
+    #[schema(required = true)]
     period: Option<u32>,
 }
 
@@ -173,13 +203,19 @@ impl<'a> OtpDto<'a> {
 }
 
 /// The identity summary object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IdentitySummary)]
 pub(crate) struct IdentityDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::IdentityId>,
     organization_id: &'a str,
+    /// The handle, without `@`.
     agent_handle: &'a str,
+    #[schema(value_type = crate::openapi::IdentityStatus)]
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Disp<&'a domain::time::Timestamp>,
 }
 
@@ -198,12 +234,19 @@ impl<'a> IdentityDto<'a> {
 
 /// The identity detail object: the summary, `mailbox` and `phone_number` (always `null`: authd
 /// serves neither) and the linked app.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IdentityDetail)]
 pub(crate) struct IdentityDetailDto<'a> {
     #[serde(flatten)]
     summary: IdentityDto<'a>,
+    /// Always `null`: authd serves no mailbox.
+    #[schema(schema_with = crate::openapi::null_schema)]
     mailbox: Null,
+    /// Always `null`: authd serves no phone number.
+    #[schema(schema_with = crate::openapi::null_schema)]
     phone_number: Null,
+    /// The linked app, or `null`.
+    #[schema(required = true)]
     authenticator_app: Option<AppDto<'a>>,
 }
 
@@ -219,17 +262,29 @@ impl<'a> IdentityDetailDto<'a> {
 }
 
 /// The instance object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Instance)]
 pub(crate) struct InstanceDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::InstanceId>,
+    #[schema(value_type = String, format = "uuid")]
     authenticator_app_id: Disp<&'a domain::ids::AppId>,
+    /// The identity the instance was enrolled for.
+    #[schema(value_type = String, format = "uuid")]
     identity_id: Disp<&'a domain::ids::IdentityId>,
+    #[schema(value_type = String, format = "uuid")]
     device_id: Disp<&'a domain::ids::DeviceId>,
     device_name: &'a str,
+    #[schema(value_type = crate::openapi::Platform)]
     platform: &'static str,
+    #[schema(value_type = crate::openapi::RecordStatus)]
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: Disp<&'a domain::time::Timestamp>,
+    /// When the device last generated a code; `null` before that.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     last_used_at: Option<Disp<&'a domain::time::Timestamp>>,
 }
 
@@ -251,10 +306,13 @@ impl<'a> InstanceDto<'a> {
 }
 
 /// A new instance and its device token (shown this once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Enrollment)]
 pub(crate) struct EnrollmentDto<'a> {
     #[serde(flatten)]
     instance: InstanceDto<'a>,
+    /// The device's bearer token for `/api/v1/device/...`; shown this once.
+    #[schema(examples("authd_dev_..."))]
     device_token: &'a str,
 }
 
@@ -268,11 +326,15 @@ impl<'a> EnrollmentDto<'a> {
 }
 
 /// One OneWelcome authentication application instance: exactly these four fields.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UserInstance)]
 pub(crate) struct UserInstanceDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::InstanceId>,
+    #[schema(value_type = String, format = "uuid")]
     device_id: Disp<&'a domain::ids::DeviceId>,
     device_name: &'a str,
+    #[schema(value_type = crate::openapi::Platform)]
     platform: &'static str,
 }
 

@@ -30,6 +30,11 @@ pub fn init(format: Option<LogFormat>) {
         .with_writer(std::io::stderr);
     let _ = match format.unwrap_or_else(default_format) {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }

@@ -78,12 +78,42 @@ fn pool_metrics(store: &DieselStore, out: &mut String) {
     use std::fmt::Write as _;
     let s = store.pool_state();
     let series: [(&str, &str, &str, String); 6] = [
-        ("authd_db_pool_connections", "gauge", "Database connections open (idle or in use).", s.connections.to_string()),
-        ("authd_db_pool_idle_connections", "gauge", "Database connections idle.", s.idle.to_string()),
-        ("authd_db_pool_max_connections", "gauge", "The pool's maximum size.", s.max_size.to_string()),
-        ("authd_db_pool_waits_total", "counter", "Checkouts that found no idle connection and waited.", s.waits.to_string()),
-        ("authd_db_pool_wait_seconds_total", "counter", "Time spent waiting for a connection.", s.wait_seconds.to_string()),
-        ("authd_db_pool_timeouts_total", "counter", "Checkouts that timed out (answered 503).", s.timeouts.to_string()),
+        (
+            "authd_db_pool_connections",
+            "gauge",
+            "Database connections open (idle or in use).",
+            s.connections.to_string(),
+        ),
+        (
+            "authd_db_pool_idle_connections",
+            "gauge",
+            "Database connections idle.",
+            s.idle.to_string(),
+        ),
+        (
+            "authd_db_pool_max_connections",
+            "gauge",
+            "The pool's maximum size.",
+            s.max_size.to_string(),
+        ),
+        (
+            "authd_db_pool_waits_total",
+            "counter",
+            "Checkouts that found no idle connection and waited.",
+            s.waits.to_string(),
+        ),
+        (
+            "authd_db_pool_wait_seconds_total",
+            "counter",
+            "Time spent waiting for a connection.",
+            s.wait_seconds.to_string(),
+        ),
+        (
+            "authd_db_pool_timeouts_total",
+            "counter",
+            "Checkouts that timed out (answered 503).",
+            s.timeouts.to_string(),
+        ),
     ];
     for (name, kind, help, value) in series {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");

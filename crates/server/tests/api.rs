@@ -82,6 +82,7 @@ macro_rules! for_each_scenario {
             nul_in_strings_422,
             health_and_readiness,
             request_log_uses_route_patterns,
+            auth_failures_are_counted,
         }
     };
 }

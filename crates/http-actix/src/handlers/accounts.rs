@@ -73,6 +73,25 @@ fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
 }
 
 /// `POST /apps/{app_id}/accounts`.
+#[utoipa::path(
+    post,
+    path = crate::paths::ACCOUNTS,
+    tag = "accounts",
+    operation_id = "create_account",
+    summary = "Add an account",
+    description = "Adds an OTP account from an `otpauth://` URI. The URI's shape is `422`; its parameters are checked after the app exists (`400`): secret missing, not base32 or empty; algorithm not sha1/sha256/sha512; digits not 6 or 8; period not in 1..=86400; counter not in 0..=9223372036854775807; a parameter empty or given twice.",
+    params(crate::openapi::AppPath),
+    request_body(content = crate::openapi::CreateAccountRequest),
+    responses(
+        (status = 201, description = "The new account (never its secret)", body = crate::openapi::Account),
+        (status = 400, description = "Bad OTP parameters in the URI", body = crate::openapi::DetailError),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn create<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -88,6 +107,23 @@ pub(crate) async fn create<S: Store>(
 }
 
 /// `GET /apps/{app_id}/accounts`.
+#[utoipa::path(
+    get,
+    path = crate::paths::ACCOUNTS,
+    tag = "accounts",
+    operation_id = "list_accounts",
+    summary = "List accounts",
+    description = "Every live account of the app, oldest first.",
+    params(crate::openapi::AppPath),
+    responses(
+        (status = 200, description = "The accounts", body = Vec<crate::openapi::Account>),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let app = body::path_id(&req, "app_id", AppId::parse)?;
@@ -96,6 +132,23 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
 }
 
 /// `GET /apps/{app_id}/accounts/{account_id}`.
+#[utoipa::path(
+    get,
+    path = crate::paths::ACCOUNT,
+    tag = "accounts",
+    operation_id = "get_account",
+    summary = "Get an account",
+    description = "One account of the app.",
+    params(crate::openapi::AccountPath),
+    responses(
+        (status = 200, description = "The account", body = crate::openapi::Account),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App or account not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;
@@ -104,6 +157,24 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
 }
 
 /// `PATCH /apps/{app_id}/accounts/{account_id}`.
+#[utoipa::path(
+    patch,
+    path = crate::paths::ACCOUNT,
+    tag = "accounts",
+    operation_id = "update_account",
+    summary = "Update an account",
+    description = "Sets or clears `display_name` and `description`: a key present with `null` clears the field, an absent key leaves it.",
+    params(crate::openapi::AccountPath),
+    request_body(content = ref("#/components/schemas/UpdateAccountRequest"), description = "Any subset of the fields; an empty body counts as `{}`"),
+    responses(
+        (status = 200, description = "The updated account", body = crate::openapi::Account),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App or account not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn update<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -119,6 +190,23 @@ pub(crate) async fn update<S: Store>(
 }
 
 /// `DELETE /apps/{app_id}/accounts/{account_id}`.
+#[utoipa::path(
+    delete,
+    path = crate::paths::ACCOUNT,
+    tag = "accounts",
+    operation_id = "delete_account",
+    summary = "Delete an account",
+    description = "Deletes the account.",
+    params(crate::openapi::AccountPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App or account not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;
@@ -127,6 +215,26 @@ pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
 }
 
 /// `POST /apps/{app_id}/accounts/{account_id}/generate-otp`: no body (any body is ignored).
+#[utoipa::path(
+    post,
+    path = crate::paths::GENERATE_OTP,
+    tag = "accounts",
+    operation_id = "generate_otp",
+    summary = "Generate a code",
+    description = "The account's current TOTP code, or the HOTP code of the next counter (the counter advances only on success). No request body (`Content-Length: 0`, no `Content-Type`).",
+    params(crate::openapi::AccountPath),
+    responses(
+        (status = 200, description = "The code", body = crate::openapi::Otp),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 403, description = "The identity is paused", body = crate::openapi::DetailError),
+        (status = 404, description = "App or account not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The HOTP counter is at its maximum", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 500, response = crate::openapi::InternalError),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn generate_otp<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,

@@ -13,6 +13,24 @@ use crate::error::ApiError;
 use crate::respond::{self, AppDto, Seq};
 
 /// `POST /apps`: `{}` or `{"agent_handle": "bot"}` (optional, nullable, `@` stripped).
+#[utoipa::path(
+    post,
+    path = crate::paths::APPS,
+    tag = "apps",
+    operation_id = "create_app",
+    summary = "Create an app",
+    description = "Creates an authenticator app of the caller's org, linked to the identity `agent_handle` names when one is given.",
+    request_body(content = ref("#/components/schemas/CreateAppRequest"), description = "`{}`, `{\"agent_handle\": \"bot\"}` or an empty body"),
+    responses(
+        (status = 201, description = "The new app", body = crate::openapi::App),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The identity already has an app", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn create<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -29,6 +47,20 @@ pub(crate) async fn create<S: Store>(
 }
 
 /// `GET /apps`.
+#[utoipa::path(
+    get,
+    path = crate::paths::APPS,
+    tag = "apps",
+    operation_id = "list_apps",
+    summary = "List apps",
+    description = "Every live app of the caller's org, oldest first.",
+    responses(
+        (status = 200, description = "The apps", body = Vec<crate::openapi::App>),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let apps = blocking(move || authd.list_apps(&org)).await?;
@@ -36,6 +68,23 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
 }
 
 /// `GET /apps/{app_id}`.
+#[utoipa::path(
+    get,
+    path = crate::paths::APP,
+    tag = "apps",
+    operation_id = "get_app",
+    summary = "Get an app",
+    description = "One app of the caller's org.",
+    params(crate::openapi::AppPath),
+    responses(
+        (status = 200, description = "The app", body = crate::openapi::App),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let id = body::path_id(&req, "app_id", AppId::parse)?;
@@ -44,6 +93,23 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
 }
 
 /// `DELETE /apps/{app_id}`: the app, its accounts and instances; its link is cleared.
+#[utoipa::path(
+    delete,
+    path = crate::paths::APP,
+    tag = "apps",
+    operation_id = "delete_app",
+    summary = "Delete an app",
+    description = "Deletes the app, its accounts and instances (their device tokens stop working); its identity link is cleared.",
+    params(crate::openapi::AppPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let id = body::path_id(&req, "app_id", AppId::parse)?;

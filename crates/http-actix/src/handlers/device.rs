@@ -34,6 +34,20 @@ fn prologue(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// `GET /api/v1/device/accounts`: the app's live accounts (allowed while paused).
+#[utoipa::path(
+    get,
+    path = crate::paths::DEVICE_ACCOUNTS,
+    tag = "device",
+    operation_id = "list_device_accounts",
+    summary = "List the device's accounts",
+    description = "Every live account of the device's app, oldest first (allowed while the identity is paused).",
+    responses(
+        (status = 200, description = "The accounts", body = Vec<crate::openapi::Account>),
+        (status = 401, response = crate::openapi::DeviceUnauthorized),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("device_bearer" = [])),
+)]
 pub(crate) async fn accounts<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let token = prologue(&req)?;
     let accounts = blocking(move || authd.device_list_accounts(&token))
@@ -43,6 +57,26 @@ pub(crate) async fn accounts<S: Store>(req: HttpRequest, authd: web::Data<Authd<
 }
 
 /// `POST /api/v1/device/accounts/{account_id}/generate-otp`: a code; records `last_used_at`.
+#[utoipa::path(
+    post,
+    path = crate::paths::DEVICE_GENERATE_OTP,
+    tag = "device",
+    operation_id = "generate_device_otp",
+    summary = "Generate a code on the device",
+    description = "As `generate_otp`, for an account of the device's app; records the instance's `last_used_at`.",
+    params(crate::openapi::DeviceAccountPath),
+    responses(
+        (status = 200, description = "The code", body = crate::openapi::Otp),
+        (status = 401, response = crate::openapi::DeviceUnauthorized),
+        (status = 403, description = "The identity is paused", body = crate::openapi::DetailError),
+        (status = 404, description = "Account not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The HOTP counter is at its maximum", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 500, response = crate::openapi::InternalError),
+    ),
+    security(("device_bearer" = [])),
+)]
 pub(crate) async fn generate_otp<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,

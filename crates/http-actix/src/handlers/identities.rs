@@ -45,6 +45,23 @@ fn identity_patch(b: &Object) -> Result<IdentityPatch, Vec<FieldError>> {
 }
 
 /// `POST /api/v1/identities[/]`: `{"agent_handle": "bot"}`.
+#[utoipa::path(
+    post,
+    path = crate::paths::IDENTITIES,
+    tag = "identities",
+    operation_id = "create_identity",
+    summary = "Create an identity",
+    description = "Creates an identity of the caller's org.",
+    request_body(content = crate::openapi::CreateIdentityRequest),
+    responses(
+        (status = 201, description = "The new identity", body = crate::openapi::IdentitySummary),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 409, description = "The handle is taken", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn create<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -59,6 +76,20 @@ pub(crate) async fn create<S: Store>(
 }
 
 /// `GET /api/v1/identities[/]`: newest first.
+#[utoipa::path(
+    get,
+    path = crate::paths::IDENTITIES,
+    tag = "identities",
+    operation_id = "list_identities",
+    summary = "List identities",
+    description = "Every live identity of the caller's org, newest first.",
+    responses(
+        (status = 200, description = "The identities", body = Vec<crate::openapi::IdentitySummary>),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let identities = blocking(move || authd.list_identities(&org)).await?;
@@ -66,6 +97,22 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
 }
 
 /// `GET /{agent_handle}`: the detail.
+#[utoipa::path(
+    get,
+    path = crate::paths::IDENTITY,
+    tag = "identities",
+    operation_id = "get_identity",
+    summary = "Get an identity",
+    description = "The identity with its linked app.",
+    params(crate::openapi::IdentityPath),
+    responses(
+        (status = 200, description = "The identity", body = crate::openapi::IdentityDetail),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let handle = path_handle(&req)?;
@@ -74,6 +121,26 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
 }
 
 /// `PATCH /{agent_handle}`: rename and/or pause/unpause; answers the summary.
+#[utoipa::path(
+    patch,
+    path = crate::paths::IDENTITY,
+    tag = "identities",
+    operation_id = "update_identity",
+    summary = "Update an identity",
+    description = "Renames the identity and/or pauses or resumes it.",
+    params(crate::openapi::IdentityPath),
+    request_body(content = ref("#/components/schemas/UpdateIdentityRequest"), description = "Any subset of the fields; an empty body counts as `{}`"),
+    responses(
+        (status = 200, description = "The updated identity", body = crate::openapi::IdentitySummary),
+        (status = 400, description = "Bad status", body = crate::openapi::DetailError),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The new handle is taken", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn update<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -89,6 +156,22 @@ pub(crate) async fn update<S: Store>(
 }
 
 /// `DELETE /{agent_handle}`: the app is unlinked, its instances revoked.
+#[utoipa::path(
+    delete,
+    path = crate::paths::IDENTITY,
+    tag = "identities",
+    operation_id = "delete_identity",
+    summary = "Delete an identity",
+    description = "Deletes the identity: its app is unlinked and the app's instances revoked.",
+    params(crate::openapi::IdentityPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let handle = path_handle(&req)?;
@@ -98,6 +181,25 @@ pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
 
 /// `POST /{agent_handle}/authenticator_app`: `{"authenticator_app_id": "<uuid>"}`; answers the
 /// detail with the app linked.
+#[utoipa::path(
+    post,
+    path = crate::paths::IDENTITY_APP,
+    tag = "identities",
+    operation_id = "assign_authenticator_app",
+    summary = "Link an app",
+    description = "Links the app to the identity; linking the same app again is a no-op.",
+    params(crate::openapi::IdentityPath),
+    request_body(content = crate::openapi::AssignAppRequest),
+    responses(
+        (status = 200, description = "The identity with the app linked", body = crate::openapi::IdentityDetail),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity or app not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The app is linked to another identity, or the identity has a different app", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn assign_app<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -117,6 +219,22 @@ pub(crate) async fn assign_app<S: Store>(
 }
 
 /// `DELETE /{agent_handle}/authenticator_app`: `204` also when nothing was linked.
+#[utoipa::path(
+    delete,
+    path = crate::paths::IDENTITY_APP,
+    tag = "identities",
+    operation_id = "unlink_authenticator_app",
+    summary = "Unlink the app",
+    description = "Unlinks the identity's app (also when none was linked) and revokes the app's instances.",
+    params(crate::openapi::IdentityPath),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "Identity not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn unlink_app<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,

@@ -42,6 +42,26 @@ fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
 }
 
 /// `POST /apps/{app_id}/instances`: enrolls a device; answers the instance and its device token.
+#[utoipa::path(
+    post,
+    path = crate::paths::INSTANCES,
+    tag = "instances",
+    operation_id = "enroll_instance",
+    summary = "Enroll a device",
+    description = "Enrolls a device for the app's identity and returns its device token, shown this once.",
+    params(crate::openapi::AppPath),
+    request_body(content = crate::openapi::EnrollInstanceRequest),
+    responses(
+        (status = 201, description = "The instance and its device token", body = crate::openapi::Enrollment),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 403, description = "The identity is paused", body = crate::openapi::DetailError),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 409, description = "The app is not linked to an identity", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn enroll<S: Store>(
     req: HttpRequest,
     payload: web::Payload,
@@ -57,6 +77,23 @@ pub(crate) async fn enroll<S: Store>(
 }
 
 /// `GET /apps/{app_id}/instances`.
+#[utoipa::path(
+    get,
+    path = crate::paths::INSTANCES,
+    tag = "instances",
+    operation_id = "list_instances",
+    summary = "List instances",
+    description = "Every live instance of the app, oldest first.",
+    params(crate::openapi::AppPath),
+    responses(
+        (status = 200, description = "The instances", body = Vec<crate::openapi::Instance>),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let app = body::path_id(&req, "app_id", AppId::parse)?;
@@ -65,6 +102,23 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
 }
 
 /// `GET /apps/{app_id}/instances/{instance_id}`.
+#[utoipa::path(
+    get,
+    path = crate::paths::INSTANCE,
+    tag = "instances",
+    operation_id = "get_instance",
+    summary = "Get an instance",
+    description = "One instance of the app.",
+    params(crate::openapi::InstancePath),
+    responses(
+        (status = 200, description = "The instance", body = crate::openapi::Instance),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App or instance not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;
@@ -73,6 +127,23 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
 }
 
 /// `DELETE /apps/{app_id}/instances/{instance_id}`: the device token stops working.
+#[utoipa::path(
+    delete,
+    path = crate::paths::INSTANCE,
+    tag = "instances",
+    operation_id = "revoke_instance",
+    summary = "Revoke an instance",
+    description = "Revokes the instance: its device token stops working.",
+    params(crate::openapi::InstancePath),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 404, description = "App or instance not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn revoke<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;

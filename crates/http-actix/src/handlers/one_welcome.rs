@@ -16,6 +16,22 @@ fn segment(req: &HttpRequest, name: &str) -> String {
 
 /// `GET .../users/{user_id}/authentication/apps`: the user's live instances, oldest first;
 /// `404` when the user does not exist or has none.
+#[utoipa::path(
+    get,
+    path = crate::paths::USER_APPS,
+    tag = "onewelcome",
+    operation_id = "list_user_authentication_apps",
+    summary = "List a user's authentication apps",
+    description = "Every live instance enrolled for the identity whose handle is `user_id`, oldest first.",
+    params(crate::openapi::UserPath),
+    responses(
+        (status = 200, description = "The instances", body = crate::openapi::UserInstances),
+        (status = 401, response = crate::openapi::OneWelcomeUnauthorized),
+        (status = 404, description = "The user does not exist or has no instances (indistinguishable): `No authentication apps found`", body = crate::openapi::OneWelcomeErrorBody),
+        (status = 413, response = crate::openapi::OneWelcomeTooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn list<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
@@ -33,6 +49,22 @@ pub(crate) async fn list<S: Store>(
 
 /// `DELETE .../users/{user_id}/authentication/apps/{instance_id}`: revokes the instance;
 /// idempotent. An instance id that is not a UUID is not found (the use case parses it).
+#[utoipa::path(
+    delete,
+    path = crate::paths::USER_APP,
+    tag = "onewelcome",
+    operation_id = "delete_user_authentication_app",
+    summary = "Revoke a user's authentication app",
+    description = "Revokes the instance (as `revoke_instance`); idempotent.",
+    params(crate::openapi::UserAppPath),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)"),
+        (status = 401, response = crate::openapi::OneWelcomeUnauthorized),
+        (status = 404, description = "No such instance was ever enrolled for the user, or the id is not a UUID: `Authentication app not found`", body = crate::openapi::OneWelcomeErrorBody),
+        (status = 413, response = crate::openapi::OneWelcomeTooLarge),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
 pub(crate) async fn revoke<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,

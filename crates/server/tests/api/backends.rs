@@ -19,7 +19,10 @@ fn store(url: &str, backend: Backend) -> DieselStore {
 pub fn sqlite() -> (Kit<DieselStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/api.sqlite", dir.path().display());
-    (kit_with(store(&url, Backend::Sqlite), Arc::new(XChaChaCipher::new([3; 32]))), dir)
+    (
+        kit_with(store(&url, Backend::Sqlite), Arc::new(XChaChaCipher::new([3; 32]))),
+        dir,
+    )
 }
 
 /// Drops its database on drop.
@@ -30,7 +33,10 @@ pub struct PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
@@ -39,7 +45,11 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
         .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .map_err(|e| format!("psql: {e}"))?;
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// A kit over a new PostgreSQL database, or `None` (loudly) when no server answers; in CI a
@@ -54,8 +64,14 @@ pub fn postgres() -> Option<(Kit<DieselStore>, PgDatabase)> {
         eprintln!("SKIPPED: PostgreSQL not reachable at {admin}: {e}");
         return None;
     }
-    let guard = PgDatabase { admin: admin.clone(), name: name.clone() };
+    let guard = PgDatabase {
+        admin: admin.clone(),
+        name: name.clone(),
+    };
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     let url = format!("{base}/{name}");
-    Some((kit_with(store(&url, Backend::Postgres), Arc::new(XChaChaCipher::new([3; 32]))), guard))
+    Some((
+        kit_with(store(&url, Backend::Postgres), Arc::new(XChaChaCipher::new([3; 32]))),
+        guard,
+    ))
 }

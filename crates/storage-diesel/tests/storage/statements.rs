@@ -124,7 +124,10 @@ fn request_path_statements(which: Which) {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        assert!(starts(&w[0], begin), "a multi-statement write is one transaction: {w:#?}");
+        assert!(
+            starts(&w[0], begin),
+            "a multi-statement write is one transaction: {w:#?}"
+        );
         assert!(starts(w.last().unwrap(), "COMMIT"), "{w:#?}");
     });
 }

@@ -555,3 +555,50 @@ pub async fn request_log_uses_route_patterns<S: Store>(kit: Kit<S>) {
         assert!(!log.contains(secret), "{secret:?} leaked into the log:\n{log}");
     }
 }
+
+/// Refused credentials are counted in `/metrics` by realm and reason (the counters are
+/// process-wide, so the check is that each one moved by at least what this scenario caused),
+/// and the exposition carries the request series with route patterns, never ids.
+pub async fn auth_failures_are_counted<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    let app = api.app().await;
+    let counter = |text: &str, labels: &str| -> u64 {
+        let prefix = format!("authd_auth_failures_total{{{labels}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no series {prefix} in /metrics"))
+    };
+    let metrics = |r: Resp| String::from_utf8(r.expect(200).body.to_vec()).expect("utf-8");
+    let before = metrics(api.call(TestRequest::get().uri("/metrics")).await);
+    api.call(TestRequest::get().uri(APPS)).await.expect(401);
+    api.call(TestRequest::get().uri(APPS).insert_header(("X-Service-Token", "nope")))
+        .await
+        .expect(401);
+    let unknown = format!("authd_st_{}", "B".repeat(43));
+    api.get_bearer(APPS, &unknown).await.expect(401);
+    api.call(TestRequest::get().uri("/api/v1/device/accounts"))
+        .await
+        .expect(401);
+    let after = metrics(api.call(TestRequest::get().uri("/metrics")).await);
+    for labels in [
+        "realm=\"service\",reason=\"missing\"",
+        "realm=\"service\",reason=\"malformed\"",
+        "realm=\"service\",reason=\"unknown\"",
+        "realm=\"device\",reason=\"missing\"",
+    ] {
+        assert!(
+            counter(&after, labels) > counter(&before, labels),
+            "{labels} did not move"
+        );
+    }
+    assert!(
+        after.contains("route=\"/api/v1/authenticator/apps/{app_id}\"") || {
+            api.get(&format!("{APPS}/{app}")).await.expect(200);
+            let again = metrics(api.call(TestRequest::get().uri("/metrics")).await);
+            again.contains("route=\"/api/v1/authenticator/apps/{app_id}\"")
+        }
+    );
+    assert!(!after.contains(&app), "an id reached the metrics");
+    assert!(!after.contains(&unknown), "a token reached the metrics");
+}

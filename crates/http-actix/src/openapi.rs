@@ -1,0 +1,634 @@
+//! The OpenAPI 3.1 document of the wire contract, served at `GET /openapi.json` (no auth).
+//!
+//! It is generated from the code, not written by hand:
+//!
+//! - every handler carries a `#[utoipa::path]` naming the route constant `configure` registers it
+//!   under, its operation id (`<verb>_<resource>`), its request body and every status it
+//!   answers (the `ToResponse` types below are the shared ones: `401`, `413`, `422`, `500`);
+//! - the response schemas are derived (`ToSchema`) from the DTOs that produce the bodies
+//!   (`respond.rs`, the error bodies of `error.rs`), so a field added to a DTO shows up here;
+//! - request bodies are parsed by hand (`body.rs`), so their schemas are the documentation-only
+//!   structs of `schemas` (below), which restate the rules of the parsers in `handlers/*.rs`
+//!   (nothing checks that they agree: change both together);
+//! - two [`Modify`]s add what is a rule of a family rather than of one handler:
+//!   `/api/v1/identities/` (the same handlers as `/api/v1/identities`, ids suffixed `_slash`)
+//!   and the `Cache-Control` / `Pragma` headers of every OneWelcome response; a third adds the
+//!   security schemes.
+//!
+//! `docs/openapi.json` is the committed copy; the `openapi_document_matches_the_snapshot` test
+//! fails when the code drifts from it (regenerate with `AUTHD_BLESS=1 cargo test -p http-actix
+//! openapi`). The other tests check that the document and `configure` serve the same (path,
+//! method) pairs, and that every operation lists the statuses `shared/spec/HTTP-API.md`
+//! documents for it.
+
+use std::sync::LazyLock;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde_json::json;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse};
+
+pub(crate) use schemas::*;
+
+// ------------------------------------------------------------------------- the document
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authd HTTP API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A self-hostable authenticator-app server: the Inkbox authenticator and identities API, \
+            the authd extensions (instances, device API), the OneWelcome end-user API and the operational paths.\n\n\
+            Service tokens go in `X-Service-Token: <token>` or `Authorization: Bearer <token>`; device tokens \
+            (`/api/v1/device/...` only) in `Authorization: Bearer authd_dev_...`. Bodies are JSON (parsed whatever \
+            the `Content-Type`), at most 65,536 bytes; lists are bare arrays. A known path with another method is \
+            `405` with a JSON body of its family; an unknown path is `404 {\"detail\": \"Not Found\"}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        crate::handlers::apps::create,
+        crate::handlers::apps::list,
+        crate::handlers::apps::get,
+        crate::handlers::apps::delete,
+        crate::handlers::accounts::create,
+        crate::handlers::accounts::list,
+        crate::handlers::accounts::get,
+        crate::handlers::accounts::update,
+        crate::handlers::accounts::delete,
+        crate::handlers::accounts::generate_otp,
+        crate::handlers::instances::enroll,
+        crate::handlers::instances::list,
+        crate::handlers::instances::get,
+        crate::handlers::instances::revoke,
+        crate::handlers::identities::create,
+        crate::handlers::identities::list,
+        crate::handlers::identities::get,
+        crate::handlers::identities::update,
+        crate::handlers::identities::delete,
+        crate::handlers::identities::assign_app,
+        crate::handlers::identities::unlink_app,
+        crate::handlers::device::accounts,
+        crate::handlers::device::generate_otp,
+        crate::handlers::one_welcome::list,
+        crate::handlers::one_welcome::revoke,
+        crate::handlers::ops::healthz,
+        crate::handlers::ops::readyz,
+        crate::handlers::ops::metrics,
+        openapi_json,
+        crate::docs::page,
+        crate::docs::asset,
+    ),
+    components(
+        // The optional bodies (an empty body counts as `{}`) are referenced by name.
+        schemas(
+            DetailError,
+            ValidationError,
+            OneWelcomeErrorBody,
+            CreateAppRequest,
+            UpdateAccountRequest,
+            UpdateIdentityRequest
+        ),
+        responses(
+            ServiceUnauthorized,
+            DeviceUnauthorized,
+            OneWelcomeUnauthorized,
+            TooLarge,
+            OneWelcomeTooLarge,
+            Invalid,
+            InternalError
+        ),
+    ),
+    modifiers(&SecuritySchemes, &IdentitiesSlash, &OneWelcomeHeaders),
+    tags(
+        (name = "apps", description = "Inkbox authenticator apps: `/api/v1/authenticator/apps`"),
+        (name = "accounts", description = "OTP accounts of an app (the secret is never returned)"),
+        (name = "identities", description = "Inkbox identities: `/api/v1/identities` (with or without the trailing slash)"),
+        (name = "instances", description = "authd extension: devices enrolled for an app's identity"),
+        (name = "device", description = "authd extension: the device API, authenticated with a device token"),
+        (name = "onewelcome", description = "OneWelcome end-user API: every response carries `Cache-Control: no-store` and `Pragma: no-cache`"),
+        (name = "operations", description = "Health, readiness, metrics and this document (no auth)"),
+    ),
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of every path `configure` serves.
+#[must_use]
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as served and committed: pretty JSON with a final newline.
+///
+/// # Errors
+/// When the document cannot be serialized (it always can: it is plain data).
+pub fn document_json() -> Result<String, serde_json::Error> {
+    document().to_pretty_json().map(|mut s| {
+        s.push('\n');
+        s
+    })
+}
+
+/// The served bytes, rendered once.
+static DOCUMENT: LazyLock<Option<String>> = LazyLock::new(|| match document_json() {
+    Ok(s) => Some(s),
+    Err(e) => {
+        tracing::error!(error = %e, "OpenAPI document serialization failed");
+        None
+    }
+});
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = crate::paths::OPENAPI,
+    tag = "operations",
+    operation_id = "get_openapi",
+    summary = "This OpenAPI document",
+    description = "The OpenAPI 3.1 document of every path of the API, generated from the code.",
+    responses(
+        (status = 200, description = "The document", content_type = "application/json", body = Object),
+        (status = 413, response = TooLarge),
+    ),
+)]
+pub(crate) async fn openapi_json(req: HttpRequest) -> HttpResponse {
+    if crate::body::announced_too_large(&req) {
+        return crate::ApiError::PayloadTooLarge.error_response();
+    }
+    match DOCUMENT.as_deref() {
+        Some(doc) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .body(doc),
+        None => crate::ApiError::Internal.error_response(),
+    }
+}
+
+// ------------------------------------------------------------------------- modifiers
+
+/// The three credentials: a service token in `X-Service-Token` or as a bearer token, and a
+/// device token as a bearer token (device API only).
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "service_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Service-Token",
+                "A service token (`authd token create`); the org is the token's org.",
+            ))),
+        );
+        components.add_security_scheme(
+            "service_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A service token as `Authorization: Bearer <token>`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "device_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("authd_dev_...")
+                    .description(Some(
+                        "The device token an enrollment returned, as `Authorization: Bearer authd_dev_...` \
+                         (never in `X-Service-Token`); accepted on `/api/v1/device/...` only.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The operations of a path item, with their methods.
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// `/api/v1/identities/` is served by the same handlers as `/api/v1/identities` (never a
+/// redirect): the same operations, with `_slash` operation ids.
+struct IdentitiesSlash;
+
+impl Modify for IdentitiesSlash {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(mut item) = openapi.paths.paths.get(crate::paths::IDENTITIES).cloned() else {
+            return;
+        };
+        for op in operations_mut(&mut item) {
+            if let Some(id) = op.operation_id.as_mut() {
+                id.push_str("_slash");
+            }
+            let note = "Same as without the trailing slash (both are served, never redirected).";
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{d}\n\n{note}"),
+                None => note.to_owned(),
+            });
+        }
+        openapi
+            .paths
+            .paths
+            .insert(crate::paths::IDENTITIES_SLASH.to_owned(), item);
+    }
+}
+
+/// Every response on the OneWelcome paths, errors included, carries `Cache-Control: no-store`
+/// and `Pragma: no-cache` (the shared `401` component declares them itself).
+struct OneWelcomeHeaders;
+
+fn one_welcome_headers(response: &mut Response) {
+    for (name, value) in [("Cache-Control", "no-store"), ("Pragma", "no-cache")] {
+        response.headers.insert(
+            name.to_owned(),
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([value])),
+                )
+                .description(Some(format!("Always `{value}`.")))
+                .build(),
+        );
+    }
+}
+
+impl Modify for OneWelcomeHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/oauth/") {
+                continue;
+            }
+            for op in operations_mut(item) {
+                for response in op.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        one_welcome_headers(response);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The schema of a field that is always `null`.
+pub(crate) fn null_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new().schema_type(Type::Null).build()
+}
+
+// ------------------------------------------------------------------------- shared responses
+
+fn json_response(description: &str, schema: &str, example: serde_json::Value) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .example(Some(example))
+                .build(),
+        )
+        .build()
+}
+
+/// Declares a unit struct whose `ToResponse` is a JSON response component.
+macro_rules! shared_response {
+    ($(#[$doc:meta])* $name:ident => $description:expr, $schema:expr, $example:expr $(, $then:expr)?) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                #[allow(unused_mut)]
+                let mut response = json_response($description, $schema, $example);
+                $($then(&mut response);)?
+                (stringify!($name), RefOr::T(response))
+            }
+        }
+    };
+}
+
+shared_response!(
+    /// `401` on a service-token path.
+    ServiceUnauthorized => "Missing, unknown or revoked service token",
+    "DetailError", json!({"detail": "Invalid service token"})
+);
+shared_response!(
+    /// `401` on the device API.
+    DeviceUnauthorized => "Missing, unknown or revoked device token (a service token is refused here)",
+    "DetailError", json!({"detail": "Invalid device token"})
+);
+shared_response!(
+    /// `401` on a OneWelcome path (with the OneWelcome headers).
+    OneWelcomeUnauthorized => "Missing, unknown or revoked service token",
+    "OneWelcomeError", json!({"error": "Unauthorized"}), one_welcome_headers
+);
+shared_response!(
+    /// `413`, on any path.
+    TooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
+    "DetailError", json!({"detail": "Request body too large"})
+);
+shared_response!(
+    /// `413` on a OneWelcome path (with the OneWelcome headers).
+    OneWelcomeTooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
+    "OneWelcomeError", json!({"error": "Request body too large"}), one_welcome_headers
+);
+shared_response!(
+    /// `422`: the request's shape.
+    Invalid => "The request's shape is wrong: a path id that is not a UUID, a body that is not a JSON object, \
+        a missing field, a wrong type, a length limit, U+0000 in a string",
+    "ValidationError",
+    json!({"detail": [{"loc": ["path", "app_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]})
+);
+shared_response!(
+    /// `500` (the cause is logged, never sent).
+    InternalError => "Unexpected failure (e.g. a stored secret cannot be decrypted); the cause is logged, never sent",
+    "DetailError", json!({"detail": "Internal server error"})
+);
+
+// ------------------------------------------------------------------------- schemas
+
+/// Names for the schema types the handlers' annotations use, and the documentation-only types
+/// for what is parsed by hand (request bodies, path parameters) or written as plain strings
+/// (enumerations).
+#[expect(dead_code, reason = "documentation-only types: they are described, never built")]
+pub(crate) mod schemas {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// `{"detail": "<message>"}`.
+    pub(crate) type DetailError = crate::error::DetailBody<'static>;
+    /// `422 {"detail": [{"loc", "msg", "type"}]}`.
+    pub(crate) type ValidationError = crate::error::ValidationBody<'static>;
+    /// `{"error": "<message>"}` (OneWelcome).
+    pub(crate) type OneWelcomeErrorBody = crate::error::ErrorBody<'static>;
+
+    pub(crate) type App = crate::respond::AppDto<'static>;
+    pub(crate) type Account = crate::respond::AccountDto<'static>;
+    pub(crate) type Otp = crate::respond::OtpDto<'static>;
+    pub(crate) type IdentitySummary = crate::respond::IdentityDto<'static>;
+    pub(crate) type IdentityDetail = crate::respond::IdentityDetailDto<'static>;
+    pub(crate) type Instance = crate::respond::InstanceDto<'static>;
+    pub(crate) type Enrollment = crate::respond::EnrollmentDto<'static>;
+    pub(crate) type UserInstance = crate::respond::UserInstanceDto<'static>;
+
+    /// The OneWelcome list envelope (`respond::UserInstancesDto` over a sequence).
+    #[derive(ToSchema)]
+    pub(crate) struct UserInstances {
+        /// Every live instance enrolled for the user, oldest first.
+        authentication_app_instances: Vec<UserInstance>,
+    }
+
+    /// `GET /healthz` and `GET /readyz`.
+    #[derive(ToSchema)]
+    pub(crate) struct HealthStatus {
+        /// `ok` (`/healthz`); `ready` or `unavailable` (`/readyz`).
+        #[schema(examples("ok"))]
+        status: String,
+    }
+
+    /// The state of a record. A read only ever returns live records: `active`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub(crate) enum RecordStatus {
+        Active,
+        Deleted,
+    }
+
+    /// The state of an identity: a paused identity's codes cannot be generated (`403`).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub(crate) enum IdentityStatus {
+        Active,
+        Paused,
+    }
+
+    /// The kind of an OTP account.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub(crate) enum OtpType {
+        Totp,
+        Hotp,
+    }
+
+    /// The HMAC of an OTP account (always written lower-case).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub(crate) enum Algorithm {
+        Sha1,
+        Sha256,
+        Sha512,
+    }
+
+    /// A device platform (upper-case on output; case-insensitive on input).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "UPPERCASE")]
+    pub(crate) enum Platform {
+        Android,
+        Ios,
+        Web,
+        Windows,
+        Macos,
+        Linux,
+        Other,
+    }
+
+    // ------------------------------------------------------------------- request bodies
+
+    /// `POST /api/v1/authenticator/apps`. An empty body counts as `{}`.
+    #[derive(ToSchema)]
+    pub(crate) struct CreateAppRequest {
+        /// Links the new app to this identity (`null` or absent: unlinked).
+        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", examples("bot"))]
+        agent_handle: Option<String>,
+    }
+
+    /// `POST .../accounts`.
+    #[derive(ToSchema)]
+    pub(crate) struct CreateAccountRequest {
+        /// `otpauth://totp/...` or `otpauth://hotp/...` (scheme and type case-insensitive). Its
+        /// parameters (`secret`, `algorithm`, `digits`, `period`, `counter`) are checked after the
+        /// app exists: a bad one is `400`.
+        #[schema(
+            max_length = 2048,
+            examples("otpauth://totp/GitHub:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=GitHub")
+        )]
+        otpauth_uri: String,
+        #[schema(max_length = 255)]
+        display_name: Option<String>,
+        #[schema(max_length = 4096)]
+        description: Option<String>,
+    }
+
+    /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
+    /// an absent key leaves it. An empty body counts as `{}`.
+    #[derive(ToSchema)]
+    pub(crate) struct UpdateAccountRequest {
+        #[schema(max_length = 255)]
+        display_name: Option<String>,
+        #[schema(max_length = 4096)]
+        description: Option<String>,
+    }
+
+    /// `POST /api/v1/identities`.
+    #[derive(ToSchema)]
+    pub(crate) struct CreateIdentityRequest {
+        /// The new identity's handle (one leading `@` is stripped).
+        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", examples("bot"))]
+        agent_handle: String,
+    }
+
+    /// `PATCH /api/v1/identities/{agent_handle}`: rename and/or pause; `null` counts as absent.
+    /// An empty body counts as `{}`.
+    #[derive(ToSchema)]
+    pub(crate) struct UpdateIdentityRequest {
+        /// A new handle.
+        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
+        agent_handle: Option<String>,
+        /// `active` or `paused` (another string is `400`).
+        #[schema(value_type = Option<IdentityStatus>)]
+        status: Option<String>,
+    }
+
+    /// `POST /api/v1/identities/{agent_handle}/authenticator_app`.
+    #[derive(ToSchema)]
+    pub(crate) struct AssignAppRequest {
+        #[schema(format = "uuid")]
+        authenticator_app_id: String,
+    }
+
+    /// `POST .../instances`.
+    #[derive(ToSchema)]
+    pub(crate) struct EnrollInstanceRequest {
+        #[schema(min_length = 1, max_length = 255, examples("Alice's Pixel"))]
+        device_name: String,
+        /// `ANDROID`, `IOS`, `WEB`, `WINDOWS`, `MACOS`, `LINUX` or `OTHER`, case-insensitive (not
+        /// trimmed).
+        #[schema(examples("ANDROID"))]
+        platform: String,
+        /// Generated when absent or `null`.
+        #[schema(format = "uuid")]
+        device_id: Option<String>,
+    }
+
+    // ------------------------------------------------------------------- path parameters
+
+    /// `{app_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AppPath {
+        /// The app's id: a UUID (any form the `uuid` crate parses; anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+    }
+
+    /// `{app_id}/accounts/{account_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AccountPath {
+        /// The app's id: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+        /// The account's id: a UUID of an account of that app (anything else is `422`).
+        #[param(format = "uuid")]
+        account_id: String,
+    }
+
+    /// `{app_id}/instances/{instance_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct InstancePath {
+        /// The app's id: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+        /// The instance's id: a UUID of an instance of that app (anything else is `422`).
+        #[param(format = "uuid")]
+        instance_id: String,
+    }
+
+    /// `{agent_handle}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct IdentityPath {
+        /// The identity's handle; one leading `@` is stripped (unencoded `@` accepted). A value
+        /// that is not a valid handle is `404`.
+        #[param(example = "bot")]
+        agent_handle: String,
+    }
+
+    /// The device API's `{account_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct DeviceAccountPath {
+        /// An account of the device's app: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        account_id: String,
+    }
+
+    /// OneWelcome `{user_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct UserPath {
+        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+        #[param(example = "bot")]
+        user_id: String,
+    }
+
+    /// OneWelcome `{user_id}/.../{instance_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct UserAppPath {
+        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+        #[param(example = "bot")]
+        user_id: String,
+        /// The instance's id (a value that is not a UUID is simply not found: `404`).
+        instance_id: String,
+    }
+
+    /// `/docs/{asset}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AssetPath {
+        /// A file of the viewer.
+        #[param(example = "swagger-ui-bundle.js")]
+        asset: String,
+    }
+}
+
+/// The resources `configure` registers, as (pattern, `Allow`), recorded on the registering
+/// thread by `resource` / `one_welcome_resource`: the served side of the route-parity test.
+#[cfg(test)]
+pub(crate) mod served {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static ROUTES: RefCell<Vec<(&'static str, &'static str)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn record(path: &'static str, allow: &'static str) {
+        ROUTES.with(|r| r.borrow_mut().push((path, allow)));
+    }
+
+    pub(crate) fn take() -> Vec<(&'static str, &'static str)> {
+        ROUTES.with(|r| std::mem::take(&mut *r.borrow_mut()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
