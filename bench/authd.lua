@@ -2,7 +2,8 @@
 -- AUTHD_MODE   get_app | totp | hotp | create_app | list_accounts | get_row | post_row
 -- AUTHD_TOKEN  service token (sent as X-Service-Token)
 -- AUTHD_IDS    file of app ids (get_app) or anchor row ids (get_row)
--- AUTHD_PATH   fixed path (totp, hotp, list_accounts)
+-- AUTHD_PATH   fixed path (list_accounts)
+-- AUTHD_PATHS  file of paths, one picked at random per request (totp, hotp)
 -- AUTHD_LABEL  label of the result line
 local mode = os.getenv("AUTHD_MODE") or "get_app"
 local token = os.getenv("AUTHD_TOKEN") or ""
@@ -22,6 +23,12 @@ function init(args)
       if #line > 0 then ids[#ids + 1] = line end
     end
     if #ids == 0 then error("no ids") end
+  end
+  if mode == "totp" or mode == "hotp" then
+    for line in io.lines(os.getenv("AUTHD_PATHS")) do
+      if #line > 0 then ids[#ids + 1] = line end
+    end
+    if #ids == 0 then error("no paths") end
   end
 end
 
@@ -43,7 +50,7 @@ request = function()
   elseif mode == "create_app" then
     return wrk.format("POST", "/api/v1/authenticator/apps", json, "{}")
   elseif mode == "totp" or mode == "hotp" then
-    return wrk.format("POST", fixed, auth)
+    return wrk.format("POST", ids[math.random(#ids)], auth)
   else
     return wrk.format("GET", fixed, auth)
   end

@@ -6,7 +6,8 @@
 # goes to 127.0.0.1, every wrk run is bounded in time.
 #
 # Knobs: REPS=2 DURATION=8 WARMUP=2 THREADS=2 CONNS=64 ROWS=100000 BACKENDS="sqlite postgres"
-#        APPS=10000 (apps seeded in authd) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
+#        APPS=10000 (apps seeded in authd) OTP_ACCOUNTS=200 (TOTP and as many HOTP accounts,
+#        each request picks one at random, as the anchor's writes and reads spread over rows) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
 #        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
 #        SKIP_BUILD=1 (use the binaries already built) AUTHD_LOG=info (RUST_LOG of authd)
 set -euo pipefail
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 REPS=${REPS:-2}; DURATION=${DURATION:-8}; WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}; CONNS=${CONNS:-64}; ROWS=${ROWS:-100000}; APPS=${APPS:-10000}
+OTP_ACCOUNTS=${OTP_ACCOUNTS:-200}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 ANCHOR=${ANCHOR:-$ROOT/../shared/anchors/actix-limit}
 PORT_A=${PORT_A:-18080}; PORT_B=${PORT_B:-18081}
@@ -55,7 +57,7 @@ jid() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 
 wrk_run() { # label port mode secs [AUTHD_PATH]
   local label=$1 port=$2 mode=$3 secs=$4 path=${5:-/}
-  AUTHD_MODE=$mode AUTHD_TOKEN=${TOKEN:-} AUTHD_PATH=$path AUTHD_LABEL="$label" \
+  AUTHD_MODE=$mode AUTHD_TOKEN=${TOKEN:-} AUTHD_PATH=$path AUTHD_LABEL="$label" AUTHD_PATHS="$RUN/$mode.txt" \
     AUTHD_IDS=$([ "$mode" = get_row ] && echo "$RUN/rows.txt" || echo "$RUN/apps.txt") \
     timeout -s INT -k 3 $((secs + 2)) wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s --latency \
     -s "$ROOT/bench/authd.lua" "http://127.0.0.1:$port" 2>&1 | grep -E "^$label rps=" || echo "$label rps=0 p50_ms=NaN p99_ms=NaN errors=-1"
@@ -81,7 +83,7 @@ bench_backend() { # backend authd_url limit_spec
   PIDS+=($!)
   wait_port "$PORT_A"; wait_port "$PORT_B"
   TOKEN=$("$AUTHD" token create --org bench --database-url "$url" 2>/dev/null)
-  log "$be: seeding $APPS apps, one app with 10 accounts, a TOTP and a HOTP account"
+  log "$be: seeding $APPS apps, one app with 10 accounts, $OTP_ACCOUNTS TOTP and HOTP accounts"
   : >"$RUN/apps.txt"
   python3 - "$PORT_B" "$TOKEN" "$APPS" >>"$RUN/apps.txt" <<'PY'
 import http.client, json, sys
@@ -93,13 +95,29 @@ for _ in range(n):
     assert r.status == 201, (r.status, body)
     print(json.loads(body)["id"])
 PY
-  local app totp hotp
+  local app
   app=$(api POST /api/v1/authenticator/apps '{}' | jid)
   for i in $(seq 1 10); do
     api POST "/api/v1/authenticator/apps/$app/accounts" "{\"otpauth_uri\":\"otpauth://totp/Bench:u$i?secret=JBSWY3DPEHPK3PXP&issuer=Bench\"}" >/dev/null
   done
-  totp=$(api POST "/api/v1/authenticator/apps/$app/accounts" '{"otpauth_uri":"otpauth://totp/B:t?secret=JBSWY3DPEHPK3PXP"}' | jid)
-  hotp=$(api POST "/api/v1/authenticator/apps/$app/accounts" '{"otpauth_uri":"otpauth://hotp/B:h?secret=JBSWY3DPEHPK3PXP"}' | jid)
+  python3 - "$PORT_B" "$TOKEN" "$OTP_ACCOUNTS" "$RUN" <<'PY'
+import http.client, json, sys
+port, token, n, run = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+c = http.client.HTTPConnection("127.0.0.1", port)
+h = {"X-Service-Token": token}
+def post(path, body):
+    c.request("POST", path, json.dumps(body), h)
+    r = c.getresponse(); b = r.read()
+    assert r.status == 201, (r.status, b)
+    return json.loads(b)["id"]
+app = post("/api/v1/authenticator/apps", {})
+base = f"/api/v1/authenticator/apps/{app}/accounts"
+for kind in ("totp", "hotp"):
+    with open(f"{run}/{kind}.txt", "w") as f:
+        for i in range(n):
+            acc = post(base, {"otpauth_uri": f"otpauth://{kind}/Bench:{kind}{i}?secret=JBSWY3DPEHPK3PXP"})
+            f.write(f"{base}/{acc}/generate-otp\n")
+PY
   local base="/api/v1/authenticator/apps/$app/accounts"
   if [ "$WARMUP" -gt 0 ]; then
     wrk_run warm "$PORT_A" get_row "$WARMUP" >/dev/null; wrk_run warm "$PORT_B" get_app "$WARMUP" >/dev/null
@@ -109,18 +127,34 @@ PY
     local lr la lt lw lc lh ll
     lr=$(wrk_run "limit $be get_row" "$PORT_A" get_row "$DURATION"); echo "$lr"
     la=$(wrk_run "authd $be get_app" "$PORT_B" get_app "$DURATION"); echo "$la"
-    lt=$(wrk_run "authd $be totp" "$PORT_B" totp "$DURATION" "$base/$totp/generate-otp"); echo "$lt"
+    lt=$(wrk_run "authd $be totp" "$PORT_B" totp "$DURATION"); echo "$lt"
     ll=$(wrk_run "authd $be list_accounts" "$PORT_B" list_accounts "$DURATION" "$base"); echo "$ll"
     lw=$(wrk_run "limit $be post_row" "$PORT_A" post_row "$DURATION"); echo "$lw"
     lc=$(wrk_run "authd $be create_app" "$PORT_B" create_app "$DURATION"); echo "$lc"
-    lh=$(wrk_run "authd $be hotp" "$PORT_B" hotp "$DURATION" "$base/$hotp/generate-otp"); echo "$lh"
+    lh=$(wrk_run "authd $be hotp" "$PORT_B" hotp "$DURATION"); echo "$lh"
     ratio "$la" "$lr" "$be get_app/get_row"
     ratio "$lt" "$lr" "$be totp/get_row"
     ratio "$ll" "$lr" "$be list_accounts/get_row"
     ratio "$lc" "$lw" "$be create_app/post_row"
     ratio "$lh" "$lw" "$be hotp/post_row"
   done
-  log "$be: authd RSS $(ps -o rss= -p "${PIDS[-1]}" | tr -d ' ') KiB"
+  local served
+  served=$(curl -s "http://127.0.0.1:$PORT_B/metrics" | awk '/^authd_http_requests_total/ { n += $2 } END { print n + 0 }')
+  echo "memory $be authd_rss_kib=$(ps -o rss= -p "${PIDS[-1]}" | tr -d ' ') after_requests=$served"
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PIDS=()
+  # Ready to serve after a start on the existing (now large) database: time from exec to the
+  # first 200 from /readyz, polled every millisecond.
+  local t0 t1
+  t0=$(date +%s%N)
+  RUST_LOG=warn "$AUTHD" serve --bind "127.0.0.1:$PORT_B" --database-url "$url" >"$RUN/authd-$be-restart.log" 2>&1 &
+  PIDS+=($!)
+  until curl -sf -o /dev/null "http://127.0.0.1:$PORT_B/readyz"; do
+    kill -0 "${PIDS[-1]}" 2>/dev/null || die "authd exited on restart"
+    sleep 0.001
+  done
+  t1=$(date +%s%N)
+  echo "startup $be ready_ms=$(( (t1 - t0) / 1000000 ))"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   PIDS=()
 }

@@ -135,8 +135,12 @@ fn one_welcome_resource(path: &'static str, allow: &'static str) -> Resource {
 pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
     use paths::*;
 
+    // actix tries routes in registration order, and every pattern with a `{param}` costs a
+    // regular-expression match: the hottest routes come first (patterns never overlap, so the
+    // order changes nothing else).
     cfg.app_data(web::Data::from(authd))
         // Inkbox authenticator
+        .service(resource(GENERATE_OTP, "POST").route(web::post().to(accounts::generate_otp::<S>)))
         .service(
             resource(APPS, "GET, POST")
                 .route(web::get().to(apps::list::<S>))
@@ -158,7 +162,6 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
                 .route(web::patch().to(accounts::update::<S>))
                 .route(web::delete().to(accounts::delete::<S>)),
         )
-        .service(resource(GENERATE_OTP, "POST").route(web::post().to(accounts::generate_otp::<S>)))
         // authd extension: instances
         .service(
             resource(INSTANCES, "GET, POST")

@@ -1,7 +1,12 @@
 //! Structured logs to stderr (stdout carries command results, e.g. a new token).
+//!
+//! Lines are handed to a writer thread (`tracing-appender`'s non-blocking writer, never lossy:
+//! when it falls behind, callers wait rather than drop lines), so a request does not pay for the
+//! `write` system call, and lines written in a burst go out together.
 
 use std::io::IsTerminal as _;
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -22,12 +27,12 @@ fn default_format() -> LogFormat {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`).
-pub fn init(format: Option<LogFormat>) {
+/// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`). Keep the guard
+/// until the process ends: dropping it flushes the lines still queued.
+pub fn init(format: Option<LogFormat>) -> WorkerGuard {
+    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format.unwrap_or_else(default_format) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder
@@ -37,4 +42,5 @@ pub fn init(format: Option<LogFormat>) {
             .with_span_list(false)
             .try_init(),
     };
+    guard
 }

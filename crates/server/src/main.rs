@@ -22,7 +22,7 @@ use crate::config::{ConfigError, DbConfig, KeySource, MasterKey};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.log_format);
+    let _log_guard = logging::init(cli.global.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -104,19 +104,6 @@ pub struct PoolState {
     pub timeouts: u64,
 }
 
-/// SQLite allows one writer at a time; when several connections of this process want to write,
-/// SQLite makes the losers sleep and retry (its busy handler backs off in steps of milliseconds).
-/// Queueing them on this lock instead hands the database over in microseconds. Other processes
-/// on the same file (the CLI) are still covered by `busy_timeout`.
-#[derive(Debug, Default)]
-pub(crate) struct WriterLock(std::sync::Mutex<()>);
-
-impl WriterLock {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
 /// Counters of pool checkouts that had to wait.
 #[derive(Debug, Default)]
 struct WaitStats {
@@ -180,8 +167,6 @@ pub enum StorageError {
 pub struct DieselStore {
     pool: Pool<Manager>,
     waits: Arc<WaitStats>,
-    /// `Some` on SQLite: see [`WriterLock`].
-    writer: Option<Arc<WriterLock>>,
     backend: Backend,
     /// The URL without its password, for messages.
     url: Arc<str>,
@@ -254,7 +239,6 @@ impl DieselStore {
         Ok(Self {
             pool,
             waits: Arc::default(),
-            writer: (backend == Backend::Sqlite).then(Arc::default),
             backend,
             url: redacted.into(),
         })
@@ -360,14 +344,12 @@ fn create_parent_dir(path: &str, url: &str) -> Result<(), StorageError> {
 impl Store for DieselStore {
     fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn()?;
-        f(&mut DieselRepo::new(&mut conn, false, self.writer.as_deref()))
+        f(&mut DieselRepo::new(&mut conn, false))
     }
 
     fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn()?;
-        // SQLite: the transaction is a writer (`BEGIN IMMEDIATE`) from its first statement.
-        let _guard = self.writer.as_deref().map(WriterLock::lock);
-        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true, None)))
+        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)))
     }
 
     fn ping(&self) -> StoreResult<()> {

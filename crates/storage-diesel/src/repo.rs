@@ -27,25 +27,16 @@ pub(crate) struct DieselRepo<'c> {
     /// Whether a transaction surrounds this unit of work (`Store::transaction`), or every
     /// statement commits on its own (`Store::run`).
     in_tx: bool,
-    /// SQLite outside a transaction: the process's writer lock, taken around each writing
-    /// statement (inside a transaction the transaction holds it already).
-    writer: Option<&'c crate::WriterLock>,
 }
 
 impl<'c> DieselRepo<'c> {
-    pub(crate) fn new(conn: &'c mut Conn, in_tx: bool, writer: Option<&'c crate::WriterLock>) -> Self {
-        Self { conn, in_tx, writer }
+    pub(crate) fn new(conn: &'c mut Conn, in_tx: bool) -> Self {
+        Self { conn, in_tx }
     }
 
     /// Runs one statement, mapping its error (and noting a lost connection).
     fn db<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
         f(&mut self.conn.inner).map_err(|e| self.conn.fail(e))
-    }
-
-    /// Runs one writing statement: like [`Self::db`], under the writer lock when one applies.
-    fn write<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
-        let _guard = self.writer.map(crate::WriterLock::lock);
-        self.db(f)
     }
 }
 
@@ -68,7 +59,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let row = NewIdentity::of(identity);
-        self.write(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
+        self.db(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -117,7 +108,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let id = id_text(identity.id().as_uuid());
-        self.write(|c| {
+        self.db(|c| {
             diesel::update(
                 identities::table
                     .filter(identities::org_id.eq(identity.org().as_str()))
@@ -138,7 +129,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         let row = NewApp::of(app);
-        self.write(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
+        self.db(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -189,7 +180,7 @@ impl Repo for DieselRepo<'_> {
     fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
         let id = id_text(app.id().as_uuid());
         let identity = app.identity_id().map(|i| id_text(i.as_uuid()));
-        self.write(|c| {
+        self.db(|c| {
             diesel::update(
                 apps::table
                     .filter(apps::org_id.eq(app.org().as_str()))
@@ -209,7 +200,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         let row = NewAccount::of(account, &sealed.0)?;
-        self.write(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
+        self.db(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -253,7 +244,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_account(&mut self, account: &Account) -> StoreResult<()> {
         let id = id_text(account.id().as_uuid());
-        self.write(|c| {
+        self.db(|c| {
             diesel::update(
                 accounts::table
                     .filter(accounts::org_id.eq(account.org().as_str()))
@@ -311,7 +302,7 @@ impl Repo for DieselRepo<'_> {
         let id = id_text(id.as_uuid());
         // One statement: concurrent callers (in any process) each get their own value. The
         // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
-        let advanced = self.write(|c| {
+        let advanced = self.db(|c| {
             diesel::update(hotp_filter(org, &id).filter(accounts::counter.lt(i64::MAX)))
                 .set(accounts::counter.eq(accounts::counter + 1_i64))
                 .returning(accounts::counter)
@@ -342,7 +333,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
         let row = NewInstance::of(instance, token);
-        self.write(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
+        self.db(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -436,7 +427,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.write(|c| {
+        self.db(|c| {
             diesel::update(
                 instances::table
                     .filter(instances::org_id.eq(org.as_str()))
@@ -452,7 +443,6 @@ impl Repo for DieselRepo<'_> {
     // ------------------------------------------------------------ cascades
 
     fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()> {
-        let _guard = self.writer.map(crate::WriterLock::lock);
         if self.in_tx || plan.steps().len() <= 1 {
             return apply_steps(self.conn, plan);
         }
@@ -464,7 +454,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
         let row = NewServiceToken::of(token, hash);
-        self.write(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
+        self.db(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -503,7 +493,7 @@ impl Repo for DieselRepo<'_> {
 
     fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
         let id = id_text(id.as_uuid());
-        let n = self.write(|c| {
+        let n = self.db(|c| {
             diesel::update(
                 service_tokens::table
                     .filter(service_tokens::id.eq(&id))
@@ -517,7 +507,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.write(|c| {
+        self.db(|c| {
             diesel::update(service_tokens::table.filter(service_tokens::id.eq(&id)))
                 .set(service_tokens::last_used_at.eq(ts(at)))
                 .execute(c)
