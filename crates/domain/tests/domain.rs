@@ -255,3 +255,39 @@ mod use_cases {
         assert!(k.authd.user_instances(&org(), "@bot").is_err());
     }
 }
+
+mod fuzz_regressions {
+    use domain::otp::{MAX_URI_CHARS, OtpAuthUri, UriError};
+
+    /// Found by `fuzz/` (otpauth_uri target, inputs in `fuzz/regressions/`): emission
+    /// percent-encodes, so an accepted URI full of control characters can emit a form longer than
+    /// the 2048-character limit, which the parser then refuses as shape. The round-trip promise
+    /// holds for emitted forms within the limit.
+    #[test]
+    fn an_emitted_uri_can_outgrow_the_limit_and_is_then_refused_as_shape() {
+        let raw = format!("otpauth://totp/{}?secret=JBSWY3DPEHPK3PXP", "\u{1}".repeat(700));
+        let uri = OtpAuthUri::parse(&raw).expect("accepted");
+        assert_eq!(uri.account_name.chars().count(), 700);
+        let emitted = uri.to_uri();
+        assert!(emitted.chars().count() > MAX_URI_CHARS);
+        assert!(matches!(OtpAuthUri::parse(&emitted), Err(UriError::Shape(_))));
+    }
+
+    #[test]
+    fn the_fuzzer_inputs_neither_panic_nor_break_a_fitting_round_trip() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("fuzz/regressions") {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+            let Ok(s) = std::str::from_utf8(&bytes) else { continue };
+            seen += 1;
+            if let Ok(uri) = OtpAuthUri::parse(s) {
+                let emitted = uri.to_uri();
+                if emitted.chars().count() <= MAX_URI_CHARS {
+                    assert_eq!(OtpAuthUri::parse(&emitted).expect("fits, parses"), uri);
+                }
+            }
+        }
+        assert!(seen > 0, "no regression inputs found");
+    }
+}
