@@ -254,26 +254,29 @@ impl<S: Store> Authd<S> {
     pub fn create_app(&self, org: &OrgId, handle: Option<&Handle>) -> Result<App, Error> {
         let id = AppId::from_uuid(self.new_id());
         let now = self.now();
-        self.store.transaction(|r| {
-            let identity_id = match handle {
-                None => None,
-                Some(h) => {
-                    let identity = r
-                        .identity_by_handle(org, h)?
-                        .ok_or(Error::NotFound(not_found::IDENTITY))?;
-                    if r.app_of_identity(org, *identity.id())?.is_some() {
-                        return Err(identity_has_app());
-                    }
-                    Some(*identity.id())
-                }
-            };
-            let app = App::from_parts(AppParts {
+        let new = |identity_id| {
+            App::from_parts(AppParts {
                 id,
                 org: org.clone(),
                 identity_id,
                 created_at: now,
                 updated_at: now,
-            });
+            })
+        };
+        let Some(handle) = handle else {
+            // An unlinked app is one insert: atomic on its own, no transaction needed.
+            let app = new(None);
+            self.store.run(|r| r.insert_app(&app))?;
+            return Ok(app);
+        };
+        self.store.transaction(|r| {
+            let identity = r
+                .identity_by_handle(org, handle)?
+                .ok_or(Error::NotFound(not_found::IDENTITY))?;
+            if r.app_of_identity(org, *identity.id())?.is_some() {
+                return Err(identity_has_app());
+            }
+            let app = new(Some(*identity.id()));
             r.insert_app(&app)?;
             Ok(app)
         })

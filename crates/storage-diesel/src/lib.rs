@@ -26,6 +26,7 @@
 //!   [`StoreError::Other`]. Connect and migration failures are [`StorageError`]s, naming the
 //!   URL without its password. No secret or token ever reaches a message or a log.
 
+mod advance;
 pub mod cipher;
 mod migrations;
 mod pool;

@@ -303,11 +303,12 @@ impl Repo for DieselRepo<'_> {
         // One statement: concurrent callers (in any process) each get their own value. The
         // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
         let advanced = self.db(|c| {
-            diesel::update(hotp_filter(org, &id).filter(accounts::counter.lt(i64::MAX)))
-                .set(accounts::counter.eq(accounts::counter + 1_i64))
-                .returning(accounts::counter)
-                .get_result::<Option<i64>>(c)
-                .optional()
+            crate::advance::AdvanceCounter {
+                org: org.as_str(),
+                id: &id,
+            }
+            .get_result::<Option<i64>>(c)
+            .optional()
         })?;
         if let Some(next) = advanced {
             let used = next
