@@ -41,3 +41,7 @@ pg-up:
 
 migrate:
     cargo run --release -- migrate
+
+# Side-by-side benchmark against the stack's ceiling (see docs/PERFORMANCE.md)
+bench:
+    bash bench/run.sh

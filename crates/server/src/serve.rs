@@ -56,6 +56,9 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
         });
         tracing::info!(bind = %bind, database = %url, workers, "authd listening");
         server.await.context("server failed")?;
+        if let Err(e) = authd.store().checkpoint() {
+            tracing::warn!(error = %e, "could not checkpoint the database on the way out");
+        }
         tracing::info!("authd stopped");
         Ok(())
     })

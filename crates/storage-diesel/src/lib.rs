@@ -264,6 +264,28 @@ impl DieselStore {
         Ok(applied)
     }
 
+    /// On SQLite, folds the write-ahead log back into the database file and truncates it
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so that the next start does not have to read a large
+    /// WAL; the server calls it after its last request. A no-op on PostgreSQL.
+    ///
+    /// # Errors
+    /// [`StorageError::Connect`] when no connection can be had or the checkpoint fails.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        use diesel::RunQueryDsl as _;
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let fail = |e: &dyn fmt::Display| StorageError::Connect {
+            url: self.url.to_string(),
+            cause: e.to_string(),
+        };
+        let mut conn = self.pool.get().map_err(|e| fail(&e))?;
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn.inner)
+            .map_err(|e| fail(&e))?;
+        Ok(())
+    }
+
     /// Reverts every migration (drops every table): for tests and tooling, never the server.
     ///
     /// # Errors
