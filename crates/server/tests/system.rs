@@ -14,6 +14,7 @@
 //! | `bad_input` | a seeded battery of hostile requests: never a 5xx, always JSON, documented statuses |
 //! | `secrets` | no secret in the database file, the WAL or the logs; a wrong master key is a clean 500 |
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
+//! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
 
 #[path = "system/support.rs"]
 mod support;
@@ -24,6 +25,8 @@ mod bad_input;
 mod crash;
 #[path = "system/isolation.rs"]
 mod isolation;
+#[path = "system/metrics.rs"]
+mod metrics;
 #[path = "system/outage.rs"]
 mod outage;
 #[path = "system/replicas.rs"]
