@@ -169,11 +169,12 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>>;
-    /// The live accounts of an app, oldest first.
+    /// The live accounts of a live app, oldest first; `None` when the app is not live (one
+    /// query answers both, so a list costs one round trip).
     ///
     /// # Errors
     /// Infrastructure only.
-    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>>;
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Option<Vec<Account>>>;
     /// Writes a live account's display name, description and `updated_at`.
     ///
     /// # Errors

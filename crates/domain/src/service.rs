@@ -354,10 +354,9 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound` (app), storage failures.
     pub fn list_accounts(&self, org: &OrgId, app: AppId) -> Result<Vec<Account>, Error> {
-        self.store.run(|r| {
-            live_app(r, org, app)?;
-            Ok(r.list_accounts(org, app)?)
-        })
+        self.store
+            .run(|r| r.list_accounts(org, app))?
+            .ok_or(Error::NotFound(not_found::APP))
     }
 
     /// One live account of a live app.
@@ -677,7 +676,8 @@ impl<S: Store> Authd<S> {
         self.store.run(|r| {
             let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
             let i = &session.instance;
-            Ok(r.list_accounts(i.org(), *i.app_id())?)
+            // A live instance implies a live app (deleting the app revokes its instances).
+            Ok(r.list_accounts(i.org(), *i.app_id())?.unwrap_or_default())
         })
     }
 

@@ -279,7 +279,10 @@ impl Repo for State {
             .map(|r| r.value.0.clone()))
     }
 
-    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>> {
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Option<Vec<Account>>> {
+        if !self.app_live(org, app) {
+            return Ok(None);
+        }
         let mut v: Vec<Account> = self
             .accounts
             .iter()
@@ -287,7 +290,7 @@ impl Repo for State {
             .map(|r| r.value.0.clone())
             .collect();
         v.sort_by(|a, b| (a.created_at(), a.id()).cmp(&(b.created_at(), b.id())));
-        Ok(v)
+        Ok(Some(v))
     }
 
     fn update_account(&mut self, account: &Account) -> StoreResult<()> {

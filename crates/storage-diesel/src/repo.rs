@@ -226,20 +226,33 @@ impl Repo for DieselRepo<'_> {
         .transpose()
     }
 
-    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Account>> {
+    fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Option<Vec<Account>>> {
         let app = id_text(app.as_uuid());
-        self.db(|c| {
-            accounts::table
-                .filter(accounts::org_id.eq(org.as_str()))
-                .filter(accounts::app_id.eq(&app))
-                .filter(accounts::deleted_at.is_null())
+        // One query: the app (live) left-joined with its live accounts. No row: no such app;
+        // one row without an account: an app with no accounts.
+        let rows = self.db(|c| {
+            apps::table
+                .left_join(
+                    accounts::table.on(accounts::org_id
+                        .eq(apps::org_id)
+                        .and(accounts::app_id.eq(apps::id))
+                        .and(accounts::deleted_at.is_null())),
+                )
+                .filter(apps::org_id.eq(org.as_str()))
+                .filter(apps::id.eq(&app))
+                .filter(apps::deleted_at.is_null())
                 .order((accounts::created_at.asc(), accounts::id.asc()))
-                .select(AccountRow::as_select())
-                .load(c)
-        })?
-        .into_iter()
-        .map(AccountRow::into_entity)
-        .collect()
+                .select(Option::<AccountRow>::as_select())
+                .load::<Option<AccountRow>>(c)
+        })?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.into_iter()
+            .flatten()
+            .map(AccountRow::into_entity)
+            .collect::<StoreResult<Vec<_>>>()
+            .map(Some)
     }
 
     fn update_account(&mut self, account: &Account) -> StoreResult<()> {

@@ -48,10 +48,7 @@ fn metrics_expose_every_documented_series() {
     assert_eq!(value(&text, "authd_otp_codes_generated_total{otp_type=\"totp\"}"), 1.0);
     assert_eq!(value(&text, "authd_otp_codes_generated_total{otp_type=\"hotp\"}"), 2.0);
     assert_eq!(
-        value(
-            &text,
-            "authd_auth_failures_total{realm=\"service\",reason=\"unknown\"}"
-        ),
+        value(&text, "authd_auth_failures_total{realm=\"service\",reason=\"unknown\"}"),
         1.0
     );
     assert_eq!(value(&text, "authd_db_pool_max_connections"), 4.0);
