@@ -210,6 +210,7 @@ impl DieselStore {
             Backend::Sqlite => {
                 let path = url::sqlite_path(url)?;
                 create_parent_dir(&path, &redacted)?;
+                create_private_file(&path, &redacted)?;
                 Target::Sqlite(path)
             }
             Backend::Postgres => Target::Postgres(url::with_connect_timeout(url, opts.connection_timeout)),
@@ -344,6 +345,31 @@ impl DieselStore {
             self.waits.timeouts.fetch_add(1, Relaxed);
             StoreError::Unavailable(Opaque::new(e))
         })
+    }
+}
+
+/// Creates a new SQLite database file readable by its owner only (0600; SQLite gives its `-wal`
+/// and `-shm` files the same mode): it holds sealed secrets and token hashes. An existing file is
+/// left as it is.
+fn create_private_file(path: &str, url: &str) -> Result<(), StorageError> {
+    if path.starts_with("file:") || Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        // Created meanwhile by another process: theirs to own.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError::Connect {
+            url: url.to_owned(),
+            cause: format!("cannot create the database file: {e}"),
+        }),
     }
 }
 

@@ -53,6 +53,21 @@ fn sqlite_parent_directory_is_created() {
     assert_eq!(s.backend(), Backend::Sqlite);
     s.migrate().unwrap();
     assert!(path.exists());
+    // It holds sealed secrets and token hashes: owner-only, and so are its WAL and shm files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for f in [
+            path.clone(),
+            path.with_extension("sqlite-wal"),
+            path.with_extension("sqlite-shm"),
+        ] {
+            if let Ok(meta) = std::fs::metadata(&f) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", f.display());
+            }
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }
 
 #[test]
