@@ -535,90 +535,56 @@ impl Repo for DieselRepo<'_> {
 fn apply_steps(conn: &mut Conn, plan: &CascadePlan) -> StoreResult<()> {
     let org = plan.org().as_str();
     let at = ts(plan.at());
+    // The live rows of `$table` in the plan's org whose `$key` is `$value`, set to `$changes`.
+    macro_rules! update_live {
+        ($c:expr, $table:ident, $key:ident = $value:expr, $changes:expr) => {
+            diesel::update(
+                $table::table
+                    .filter($table::org_id.eq(org))
+                    .filter($table::$key.eq(&id_text($value.as_uuid())))
+                    .filter($table::deleted_at.is_null()),
+            )
+            .set($changes)
+            .execute($c)
+        };
+    }
+    // Soft delete: `deleted_at` and `updated_at` both take the plan's one timestamp.
+    macro_rules! soft_delete {
+        ($c:expr, $table:ident, $key:ident = $value:expr) => {
+            update_live!(
+                $c,
+                $table,
+                $key = $value,
+                ($table::updated_at.eq(at), $table::deleted_at.eq(at))
+            )
+        };
+    }
     for step in plan.steps() {
         let c = &mut conn.inner;
         let done = match *step {
-            CascadeStep::DeleteApp(app) => {
-                let app = id_text(app.as_uuid());
-                diesel::update(
-                    apps::table
-                        .filter(apps::org_id.eq(org))
-                        .filter(apps::id.eq(&app))
-                        .filter(apps::deleted_at.is_null()),
-                )
-                .set((
+            CascadeStep::DeleteApp(app) => update_live!(
+                c,
+                apps,
+                id = app,
+                (
                     apps::identity_id.eq(None::<&str>),
                     apps::updated_at.eq(at),
-                    apps::deleted_at.eq(at),
-                ))
-                .execute(c)
-            }
-            CascadeStep::DeleteAccountsOfApp(app) => {
-                let app = id_text(app.as_uuid());
-                diesel::update(
-                    accounts::table
-                        .filter(accounts::org_id.eq(org))
-                        .filter(accounts::app_id.eq(&app))
-                        .filter(accounts::deleted_at.is_null()),
+                    apps::deleted_at.eq(at)
                 )
-                .set((accounts::updated_at.eq(at), accounts::deleted_at.eq(at)))
-                .execute(c)
-            }
-            CascadeStep::DeleteAccount(id) => {
-                let id = id_text(id.as_uuid());
-                diesel::update(
-                    accounts::table
-                        .filter(accounts::org_id.eq(org))
-                        .filter(accounts::id.eq(&id))
-                        .filter(accounts::deleted_at.is_null()),
-                )
-                .set((accounts::updated_at.eq(at), accounts::deleted_at.eq(at)))
-                .execute(c)
-            }
-            CascadeStep::RevokeInstancesOfApp(app) => {
-                let app = id_text(app.as_uuid());
-                diesel::update(
-                    instances::table
-                        .filter(instances::org_id.eq(org))
-                        .filter(instances::app_id.eq(&app))
-                        .filter(instances::deleted_at.is_null()),
-                )
-                .set((instances::updated_at.eq(at), instances::deleted_at.eq(at)))
-                .execute(c)
-            }
-            CascadeStep::RevokeInstance(id) => {
-                let id = id_text(id.as_uuid());
-                diesel::update(
-                    instances::table
-                        .filter(instances::org_id.eq(org))
-                        .filter(instances::id.eq(&id))
-                        .filter(instances::deleted_at.is_null()),
-                )
-                .set((instances::updated_at.eq(at), instances::deleted_at.eq(at)))
-                .execute(c)
-            }
+            ),
             CascadeStep::UnlinkApp(app) => {
-                let app = id_text(app.as_uuid());
-                diesel::update(
-                    apps::table
-                        .filter(apps::org_id.eq(org))
-                        .filter(apps::id.eq(&app))
-                        .filter(apps::deleted_at.is_null()),
+                update_live!(
+                    c,
+                    apps,
+                    id = app,
+                    (apps::identity_id.eq(None::<&str>), apps::updated_at.eq(at))
                 )
-                .set((apps::identity_id.eq(None::<&str>), apps::updated_at.eq(at)))
-                .execute(c)
             }
-            CascadeStep::DeleteIdentity(id) => {
-                let id = id_text(id.as_uuid());
-                diesel::update(
-                    identities::table
-                        .filter(identities::org_id.eq(org))
-                        .filter(identities::id.eq(&id))
-                        .filter(identities::deleted_at.is_null()),
-                )
-                .set((identities::updated_at.eq(at), identities::deleted_at.eq(at)))
-                .execute(c)
-            }
+            CascadeStep::DeleteAccountsOfApp(app) => soft_delete!(c, accounts, app_id = app),
+            CascadeStep::DeleteAccount(id) => soft_delete!(c, accounts, id = id),
+            CascadeStep::RevokeInstancesOfApp(app) => soft_delete!(c, instances, app_id = app),
+            CascadeStep::RevokeInstance(id) => soft_delete!(c, instances, id = id),
+            CascadeStep::DeleteIdentity(id) => soft_delete!(c, identities, id = id),
         };
         done.map_err(|e| conn.fail(e))?;
     }
