@@ -27,6 +27,7 @@
 //!   URL without its password. No secret or token ever reaches a message or a log.
 
 mod advance;
+mod checkpointer;
 pub mod cipher;
 mod migrations;
 mod pool;
@@ -47,7 +48,7 @@ use domain::ports::{Repo, Store, StoreError, StoreResult};
 pub use crate::cipher::XChaChaCipher;
 pub use crate::url::{backend_of, redact_url};
 
-use crate::pool::{Conn, LogErrors, Manager, OnAcquire, Target, in_transaction};
+use crate::pool::{Conn, LogErrors, Manager, OnAcquire, Target, WriterGate, in_transaction};
 use crate::repo::DieselRepo;
 
 /// The database behind a [`DieselStore`].
@@ -171,6 +172,8 @@ pub struct DieselStore {
     backend: Backend,
     /// The URL without its password, for messages.
     url: Arc<str>,
+    /// SQLite: the thread that checkpoints the write-ahead log (stopped with the last clone).
+    _checkpointer: Option<Arc<checkpointer::Checkpointer>>,
 }
 
 impl fmt::Debug for DieselStore {
@@ -206,18 +209,22 @@ impl DieselStore {
                 reason: "connection_timeout must be more than zero",
             });
         }
+        let mut sqlite_path = None;
         let target = match backend {
             Backend::Sqlite => {
                 let path = url::sqlite_path(url)?;
                 create_parent_dir(&path, &redacted)?;
                 create_private_file(&path, &redacted)?;
+                sqlite_path = Some(path.clone());
                 Target::Sqlite(path)
             }
             Backend::Postgres => Target::Postgres(url::with_connect_timeout(url, opts.connection_timeout)),
         };
+        let gate = Arc::<WriterGate>::default();
         let manager = Manager {
             target,
             passwords: url::passwords(url),
+            gate: Arc::clone(&gate),
         };
         let connect_error = |cause: String| StorageError::Connect {
             url: redacted.clone(),
@@ -237,12 +244,17 @@ impl DieselStore {
             .error_handler(Box::new(LogErrors))
             .build(manager)
             .map_err(|e| connect_error(e.to_string()))?;
+        let checkpointer = sqlite_path
+            .map(|path| checkpointer::Checkpointer::start(&path, gate).map(Arc::new))
+            .transpose()
+            .map_err(connect_error)?;
         tracing::info!(url = %redacted, ?backend, max_size = opts.max_size, "database pool ready");
         Ok(Self {
             pool,
             waits: Arc::default(),
             backend,
             url: redacted.into(),
+            _checkpointer: checkpointer,
         })
     }
 

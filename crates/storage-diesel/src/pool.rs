@@ -3,6 +3,8 @@
 //! transactions, and the mapping of diesel errors onto the domain's [`StoreError`].
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, R2D2Connection};
@@ -28,9 +30,54 @@ pub(crate) enum AnyConnection {
 pub(crate) struct Conn {
     pub(crate) inner: AnyConnection,
     pub(crate) broken: bool,
+    /// SQLite only: the store's [`WriterGate`].
+    gate: Option<Arc<WriterGate>>,
+}
+
+/// SQLite admits one writer at a time, and a connection that finds the write lock taken sleeps
+/// in SQLite's busy handler (1 ms, then 2, 5, 10 ms...) whether or not the lock is released in
+/// the meantime. Writers of this process first queue on this mutex instead, which hands the turn
+/// over at once; the busy handler is left for writers of other processes (the CLI).
+/// It also counts the writes, for the checkpoint thread ([`crate::checkpointer`]).
+#[derive(Debug, Default)]
+pub(crate) struct WriterGate {
+    turn: Mutex<()>,
+    writes: AtomicU64,
+}
+
+impl WriterGate {
+    /// Waits for this process's turn to write, and counts the write.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ()> {
+        let turn = self.hold();
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        turn
+    }
+
+    /// Waits for the turn without counting a write (the checkpoint thread).
+    pub(crate) fn hold(&self) -> MutexGuard<'_, ()> {
+        // The mutex guards no data, only the order of writers: a poisoned one is still fine.
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Turns taken so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
 }
 
 impl Conn {
+    /// On SQLite, waits for this process's turn to write (see [`WriterGate`]); `None` on
+    /// PostgreSQL, where writers do not exclude each other.
+    pub(crate) fn write_turn(gate: Option<&Arc<WriterGate>>) -> Option<MutexGuard<'_, ()>> {
+        gate.map(|g| g.lock())
+    }
+
+    /// The gate of this connection (cloned, so that holding a turn does not borrow the
+    /// connection).
+    pub(crate) fn gate(&self) -> Option<Arc<WriterGate>> {
+        self.gate.clone()
+    }
+
     /// Maps a diesel error onto the port's error, remembering a lost connection (the pool
     /// then drops it instead of handing it out again; checkouts are not tested).
     pub(crate) fn fail(&mut self, e: DieselError) -> StoreError {
@@ -66,6 +113,8 @@ pub(crate) struct Manager {
     pub(crate) target: Target,
     /// Forms of the URL's password, scrubbed from every driver message.
     pub(crate) passwords: Vec<String>,
+    /// Shared by every SQLite connection of the pool.
+    pub(crate) gate: Arc<WriterGate>,
 }
 
 impl fmt::Debug for Manager {
@@ -90,7 +139,12 @@ impl ManageConnection for Manager {
             Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
         }
         .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;
-        Ok(Conn { inner, broken: false })
+        let gate = matches!(inner, AnyConnection::Sqlite(_)).then(|| Arc::clone(&self.gate));
+        Ok(Conn {
+            inner,
+            broken: false,
+            gate,
+        })
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnError> {
@@ -105,11 +159,13 @@ impl ManageConnection for Manager {
 }
 
 /// Statements run on every new SQLite connection, each on its own: the busy timeout first (so
-/// the others wait for a lock instead of failing), then WAL, then foreign keys (off by default
-/// in SQLite).
-pub(crate) const SQLITE_PRAGMAS: [&str; 4] = [
+/// the others wait for a lock instead of failing), then WAL (checkpointed by the store's own
+/// thread, see [`crate::checkpointer`], not by the commit that fills it), then foreign keys (off
+/// by default in SQLite).
+pub(crate) const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
+    "PRAGMA wal_autocheckpoint = 0",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 ];
@@ -147,6 +203,8 @@ pub(crate) fn in_transaction<T, E: From<StoreError>>(
     conn: &mut Conn,
     f: impl FnOnce(&mut Conn) -> Result<T, E>,
 ) -> Result<T, E> {
+    let gate = conn.gate();
+    let _turn = Conn::write_turn(gate.as_ref());
     let begun = match &mut conn.inner {
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
         AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c),

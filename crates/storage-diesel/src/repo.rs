@@ -38,6 +38,14 @@ impl<'c> DieselRepo<'c> {
     fn db<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
         f(&mut self.conn.inner).map_err(|e| self.conn.fail(e))
     }
+
+    /// Runs one statement that writes: as [`Self::db`], in this process's turn to write when
+    /// no transaction (which took the turn already) surrounds it.
+    fn write<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
+        let gate = if self.in_tx { None } else { self.conn.gate() };
+        let _turn = Conn::write_turn(gate.as_ref());
+        self.db(f)
+    }
 }
 
 /// `accounts` filtered by org and id.
@@ -59,7 +67,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let row = NewIdentity::of(identity);
-        self.db(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
+        self.write(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -108,7 +116,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let id = id_text(identity.id().as_uuid());
-        self.db(|c| {
+        self.write(|c| {
             diesel::update(
                 identities::table
                     .filter(identities::org_id.eq(identity.org().as_str()))
@@ -129,7 +137,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         let row = NewApp::of(app);
-        self.db(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
+        self.write(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -180,7 +188,7 @@ impl Repo for DieselRepo<'_> {
     fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
         let id = id_text(app.id().as_uuid());
         let identity = app.identity_id().map(|i| id_text(i.as_uuid()));
-        self.db(|c| {
+        self.write(|c| {
             diesel::update(
                 apps::table
                     .filter(apps::org_id.eq(app.org().as_str()))
@@ -200,7 +208,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         let row = NewAccount::of(account, &sealed.0)?;
-        self.db(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
+        self.write(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -257,7 +265,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_account(&mut self, account: &Account) -> StoreResult<()> {
         let id = id_text(account.id().as_uuid());
-        self.db(|c| {
+        self.write(|c| {
             diesel::update(
                 accounts::table
                     .filter(accounts::org_id.eq(account.org().as_str()))
@@ -315,7 +323,7 @@ impl Repo for DieselRepo<'_> {
         let id = id_text(id.as_uuid());
         // One statement: concurrent callers (in any process) each get their own value. The
         // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
-        let advanced = self.db(|c| {
+        let advanced = self.write(|c| {
             crate::advance::AdvanceCounter {
                 org: org.as_str(),
                 id: &id,
@@ -347,7 +355,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
         let row = NewInstance::of(instance, token);
-        self.db(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
+        self.write(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -441,7 +449,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.db(|c| {
+        self.write(|c| {
             diesel::update(
                 instances::table
                     .filter(instances::org_id.eq(org.as_str()))
@@ -457,7 +465,12 @@ impl Repo for DieselRepo<'_> {
     // ------------------------------------------------------------ cascades
 
     fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()> {
-        if self.in_tx || plan.steps().len() <= 1 {
+        if self.in_tx {
+            return apply_steps(self.conn, plan);
+        }
+        if plan.steps().len() <= 1 {
+            let gate = self.conn.gate();
+            let _turn = Conn::write_turn(gate.as_ref());
             return apply_steps(self.conn, plan);
         }
         // Outside a unit-of-work transaction a cascade is still all-or-nothing.
@@ -468,7 +481,7 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
         let row = NewServiceToken::of(token, hash);
-        self.db(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
+        self.write(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
         Ok(())
     }
 
@@ -507,7 +520,7 @@ impl Repo for DieselRepo<'_> {
 
     fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
         let id = id_text(id.as_uuid());
-        let n = self.db(|c| {
+        let n = self.write(|c| {
             diesel::update(
                 service_tokens::table
                     .filter(service_tokens::id.eq(&id))
@@ -521,7 +534,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.db(|c| {
+        self.write(|c| {
             diesel::update(service_tokens::table.filter(service_tokens::id.eq(&id)))
                 .set(service_tokens::last_used_at.eq(ts(at)))
                 .execute(c)

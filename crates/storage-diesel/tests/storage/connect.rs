@@ -143,3 +143,31 @@ fn pool_options_defaults() {
     assert_eq!(s.connection_timeout, Duration::from_secs(5));
     assert_eq!(p.connection_timeout, Duration::from_secs(2));
 }
+
+/// The pool's connections do not checkpoint the write-ahead log in the commit that fills it;
+/// the store's own thread does, and completely enough that SQLite starts the log over: the
+/// file stops growing with the number of writes.
+#[test]
+fn sqlite_wal_is_checkpointed_by_the_store_and_stays_bounded() {
+    use domain::ids::OrgId;
+    let db = crate::support::sqlite();
+    let k = crate::support::kit(crate::support::store(&db));
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.sqlite_path()));
+    let o = OrgId::new("org_wal").unwrap();
+    let mut sizes = Vec::new();
+    for _round in 0..6 {
+        for _ in 0..500 {
+            k.authd.create_app(&o, None).unwrap();
+        }
+        sizes.push(std::fs::metadata(&wal).unwrap().len());
+        // Time for the checkpoint thread (it looks every 50 ms, and acts after 300 writes).
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // Without the thread the log would hold all 3,000 writes, six times the first round's.
+    let (first, last) = (sizes[0], *sizes.last().unwrap());
+    assert!(first > 0, "{sizes:?}");
+    assert!(
+        last <= first * 2,
+        "the log kept growing: {sizes:?} bytes after each 500 writes"
+    );
+}
