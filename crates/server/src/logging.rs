@@ -2,7 +2,10 @@
 //!
 //! Lines are handed to a writer thread (`tracing-appender`'s non-blocking writer, never lossy:
 //! when it falls behind, callers wait rather than drop lines), so a request does not pay for the
-//! `write` system call, and lines written in a burst go out together.
+//! `write` system call; the thread writes the lines it finds queued together, in one call, and
+//! flushes before it waits again. JSON lines are formatted by [`json::JsonLines`].
+
+mod json;
 
 use std::io::IsTerminal as _;
 
@@ -30,16 +33,16 @@ fn default_format() -> LogFormat {
 /// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`). Keep the guard
 /// until the process ends: dropping it flushes the lines still queued.
 pub fn init(format: Option<LogFormat>) -> WorkerGuard {
-    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    // The writer thread flushes after every batch it drains from its queue.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(stderr);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format.unwrap_or_else(default_format) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(json::JsonMembers)
+            .event_format(json::JsonLines)
             .try_init(),
     };
     guard
