@@ -33,19 +33,35 @@ impl<'c> DieselRepo<'c> {
     pub(crate) fn new(conn: &'c mut Conn, in_tx: bool) -> Self {
         Self { conn, in_tx }
     }
+}
 
-    /// Runs one statement, mapping its error (and noting a lost connection).
-    fn db<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
-        f(&mut self.conn.inner).map_err(|e| self.conn.fail(e))
-    }
+/// Runs one statement on the concrete connection (`SqliteConnection` or `PgConnection`; the
+/// body is compiled once for each), mapping its error and noting a lost connection.
+///
+/// Not through `MultiConnection`: it forwards a statement by rendering its SQL text again on
+/// every execution (and a second time for the bind parameters), which cost up to a tenth of a
+/// request's CPU on SQLite (see docs/PERFORMANCE.md). On the concrete connection a statement
+/// with a static query id is found in the prepared-statement cache by its type alone.
+macro_rules! db {
+    ($repo:expr, |$c:ident| $body:expr) => {{
+        let repo: &mut DieselRepo<'_> = $repo;
+        let result = match &mut repo.conn.inner {
+            AnyConnection::Sqlite($c) => $body,
+            AnyConnection::Postgresql($c) => $body,
+        };
+        result.map_err(|e| repo.conn.fail(e))
+    }};
+}
 
-    /// Runs one statement that writes: as [`Self::db`], in this process's turn to write when
-    /// no transaction (which took the turn already) surrounds it.
-    fn write<T>(&mut self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<T>) -> StoreResult<T> {
-        let gate = if self.in_tx { None } else { self.conn.gate() };
+/// [`db!`] for a statement that writes: in this process's turn to write (SQLite) when no
+/// transaction (which took the turn already) surrounds it.
+macro_rules! write_db {
+    ($repo:expr, |$c:ident| $body:expr) => {{
+        let repo: &mut DieselRepo<'_> = $repo;
+        let gate = if repo.in_tx { None } else { repo.conn.gate() };
         let _turn = Conn::write_turn(gate.as_ref());
-        self.db(f)
-    }
+        db!(repo, |$c| $body)
+    }};
 }
 
 /// `accounts` filtered by org and id.
@@ -67,12 +83,12 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let row = NewIdentity::of(identity);
-        self.write(|c| diesel::insert_into(identities::table).values(&row).execute(c))?;
+        write_db!(self, |c| diesel::insert_into(identities::table).values(&row).execute(c))?;
         Ok(())
     }
 
     fn identity_by_handle(&mut self, org: &OrgId, handle: &Handle) -> StoreResult<Option<Identity>> {
-        self.db(|c| {
+        db!(self, |c| {
             identities::table
                 .filter(identities::org_id.eq(org.as_str()))
                 .filter(identities::handle.eq(handle.as_str()))
@@ -87,7 +103,7 @@ impl Repo for DieselRepo<'_> {
 
     fn identity_by_id(&mut self, org: &OrgId, id: IdentityId) -> StoreResult<Option<Identity>> {
         let id = id_text(id.as_uuid());
-        self.db(|c| {
+        db!(self, |c| {
             identities::table
                 .filter(identities::org_id.eq(org.as_str()))
                 .filter(identities::id.eq(&id))
@@ -101,7 +117,7 @@ impl Repo for DieselRepo<'_> {
     }
 
     fn list_identities(&mut self, org: &OrgId) -> StoreResult<Vec<Identity>> {
-        self.db(|c| {
+        db!(self, |c| {
             identities::table
                 .filter(identities::org_id.eq(org.as_str()))
                 .filter(identities::deleted_at.is_null())
@@ -116,7 +132,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let id = id_text(identity.id().as_uuid());
-        self.write(|c| {
+        write_db!(self, |c| {
             diesel::update(
                 identities::table
                     .filter(identities::org_id.eq(identity.org().as_str()))
@@ -137,13 +153,13 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         let row = NewApp::of(app);
-        self.write(|c| diesel::insert_into(apps::table).values(&row).execute(c))?;
+        write_db!(self, |c| diesel::insert_into(apps::table).values(&row).execute(c))?;
         Ok(())
     }
 
     fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>> {
         let id = id_text(id.as_uuid());
-        self.db(|c| {
+        db!(self, |c| {
             apps::table
                 .filter(apps::org_id.eq(org.as_str()))
                 .filter(apps::id.eq(&id))
@@ -158,7 +174,7 @@ impl Repo for DieselRepo<'_> {
 
     fn app_of_identity(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Option<App>> {
         let identity = id_text(identity.as_uuid());
-        self.db(|c| {
+        db!(self, |c| {
             apps::table
                 .filter(apps::org_id.eq(org.as_str()))
                 .filter(apps::identity_id.eq(&identity))
@@ -172,7 +188,7 @@ impl Repo for DieselRepo<'_> {
     }
 
     fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>> {
-        self.db(|c| {
+        db!(self, |c| {
             apps::table
                 .filter(apps::org_id.eq(org.as_str()))
                 .filter(apps::deleted_at.is_null())
@@ -188,7 +204,7 @@ impl Repo for DieselRepo<'_> {
     fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
         let id = id_text(app.id().as_uuid());
         let identity = app.identity_id().map(|i| id_text(i.as_uuid()));
-        self.write(|c| {
+        write_db!(self, |c| {
             diesel::update(
                 apps::table
                     .filter(apps::org_id.eq(app.org().as_str()))
@@ -208,13 +224,13 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         let row = NewAccount::of(account, &sealed.0)?;
-        self.write(|c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
+        write_db!(self, |c| diesel::insert_into(accounts::table).values(&row).execute(c))?;
         Ok(())
     }
 
     fn account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
         let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
-        self.db(|c| {
+        db!(self, |c| {
             accounts::table
                 .inner_join(
                     apps::table.on(apps::org_id
@@ -238,7 +254,7 @@ impl Repo for DieselRepo<'_> {
         let app = id_text(app.as_uuid());
         // One query: the app (live) left-joined with its live accounts. No row: no such app;
         // one row without an account: an app with no accounts.
-        let rows = self.db(|c| {
+        let rows = db!(self, |c| {
             apps::table
                 .left_join(
                     accounts::table.on(accounts::org_id
@@ -265,7 +281,7 @@ impl Repo for DieselRepo<'_> {
 
     fn update_account(&mut self, account: &Account) -> StoreResult<()> {
         let id = id_text(account.id().as_uuid());
-        self.write(|c| {
+        write_db!(self, |c| {
             diesel::update(
                 accounts::table
                     .filter(accounts::org_id.eq(account.org().as_str()))
@@ -284,7 +300,7 @@ impl Repo for DieselRepo<'_> {
 
     fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>> {
         let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
-        let row = self.db(|c| {
+        let row = db!(self, |c| {
             accounts::table
                 .inner_join(
                     apps::table.on(apps::org_id
@@ -323,7 +339,7 @@ impl Repo for DieselRepo<'_> {
         let id = id_text(id.as_uuid());
         // One statement: concurrent callers (in any process) each get their own value. The
         // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
-        let advanced = self.write(|c| {
+        let advanced = write_db!(self, |c| {
             crate::advance::AdvanceCounter {
                 org: org.as_str(),
                 id: &id,
@@ -339,7 +355,7 @@ impl Repo for DieselRepo<'_> {
             return Ok(HotpAdvance::Use(used));
         }
         // Nothing changed: exhausted, or no such live HOTP account.
-        let current = self.db(|c| {
+        let current = db!(self, |c| {
             hotp_filter(org, &id)
                 .select(accounts::counter)
                 .get_result::<Option<i64>>(c)
@@ -355,13 +371,13 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
         let row = NewInstance::of(instance, token);
-        self.write(|c| diesel::insert_into(instances::table).values(&row).execute(c))?;
+        write_db!(self, |c| diesel::insert_into(instances::table).values(&row).execute(c))?;
         Ok(())
     }
 
     fn instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
         let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
-        self.db(|c| {
+        db!(self, |c| {
             instances::table
                 .inner_join(
                     apps::table.on(apps::org_id
@@ -383,7 +399,7 @@ impl Repo for DieselRepo<'_> {
 
     fn list_instances(&mut self, org: &OrgId, app: AppId) -> StoreResult<Vec<Instance>> {
         let app = id_text(app.as_uuid());
-        self.db(|c| {
+        db!(self, |c| {
             instances::table
                 .filter(instances::org_id.eq(org.as_str()))
                 .filter(instances::app_id.eq(&app))
@@ -399,7 +415,7 @@ impl Repo for DieselRepo<'_> {
 
     fn list_identity_instances(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Vec<Instance>> {
         let identity = id_text(identity.as_uuid());
-        self.db(|c| {
+        db!(self, |c| {
             instances::table
                 .filter(instances::org_id.eq(org.as_str()))
                 .filter(instances::identity_id.eq(&identity))
@@ -420,7 +436,7 @@ impl Repo for DieselRepo<'_> {
         id: InstanceId,
     ) -> StoreResult<Option<Instance>> {
         let (identity, id) = (id_text(identity.as_uuid()), id_text(id.as_uuid()));
-        self.db(|c| {
+        db!(self, |c| {
             instances::table
                 .filter(instances::org_id.eq(org.as_str()))
                 .filter(instances::identity_id.eq(&identity))
@@ -435,7 +451,7 @@ impl Repo for DieselRepo<'_> {
 
     fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>> {
         let hash: &[u8] = token.as_bytes();
-        self.db(|c| {
+        db!(self, |c| {
             instances::table
                 .filter(instances::token_hash.eq(hash))
                 .filter(instances::deleted_at.is_null())
@@ -449,7 +465,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.write(|c| {
+        write_db!(self, |c| {
             diesel::update(
                 instances::table
                     .filter(instances::org_id.eq(org.as_str()))
@@ -481,13 +497,15 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
         let row = NewServiceToken::of(token, hash);
-        self.write(|c| diesel::insert_into(service_tokens::table).values(&row).execute(c))?;
+        write_db!(self, |c| diesel::insert_into(service_tokens::table)
+            .values(&row)
+            .execute(c))?;
         Ok(())
     }
 
     fn service_token_by_hash(&mut self, hash: &TokenHash) -> StoreResult<Option<ServiceToken>> {
         let hash: &[u8] = hash.as_bytes();
-        self.db(|c| {
+        db!(self, |c| {
             service_tokens::table
                 .filter(service_tokens::token_hash.eq(hash))
                 .filter(service_tokens::revoked_at.is_null())
@@ -501,14 +519,14 @@ impl Repo for DieselRepo<'_> {
 
     fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>> {
         let rows = match org {
-            Some(org) => self.db(|c| {
+            Some(org) => db!(self, |c| {
                 service_tokens::table
                     .filter(service_tokens::org_id.eq(org.as_str()))
                     .order((service_tokens::created_at.asc(), service_tokens::id.asc()))
                     .select(ServiceTokenRow::as_select())
                     .load(c)
             })?,
-            None => self.db(|c| {
+            None => db!(self, |c| {
                 service_tokens::table
                     .order((service_tokens::created_at.asc(), service_tokens::id.asc()))
                     .select(ServiceTokenRow::as_select())
@@ -520,7 +538,7 @@ impl Repo for DieselRepo<'_> {
 
     fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
         let id = id_text(id.as_uuid());
-        let n = self.write(|c| {
+        let n = write_db!(self, |c| {
             diesel::update(
                 service_tokens::table
                     .filter(service_tokens::id.eq(&id))
@@ -534,7 +552,7 @@ impl Repo for DieselRepo<'_> {
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
         let id = id_text(id.as_uuid());
-        self.write(|c| {
+        write_db!(self, |c| {
             diesel::update(service_tokens::table.filter(service_tokens::id.eq(&id)))
                 .set(service_tokens::last_used_at.eq(ts(at)))
                 .execute(c)
@@ -572,32 +590,40 @@ fn apply_steps(conn: &mut Conn, plan: &CascadePlan) -> StoreResult<()> {
             )
         };
     }
-    for step in plan.steps() {
-        let c = &mut conn.inner;
-        let done = match *step {
-            CascadeStep::DeleteApp(app) => update_live!(
-                c,
-                apps,
-                id = app,
-                (
-                    apps::identity_id.eq(None::<&str>),
-                    apps::updated_at.eq(at),
-                    apps::deleted_at.eq(at)
-                )
-            ),
-            CascadeStep::UnlinkApp(app) => {
-                update_live!(
-                    c,
+    // The step's statement, on the concrete connection `$c` (see `db!`).
+    macro_rules! step {
+        ($c:ident, $step:expr) => {
+            match *$step {
+                CascadeStep::DeleteApp(app) => update_live!(
+                    $c,
                     apps,
                     id = app,
-                    (apps::identity_id.eq(None::<&str>), apps::updated_at.eq(at))
-                )
+                    (
+                        apps::identity_id.eq(None::<&str>),
+                        apps::updated_at.eq(at),
+                        apps::deleted_at.eq(at)
+                    )
+                ),
+                CascadeStep::UnlinkApp(app) => {
+                    update_live!(
+                        $c,
+                        apps,
+                        id = app,
+                        (apps::identity_id.eq(None::<&str>), apps::updated_at.eq(at))
+                    )
+                }
+                CascadeStep::DeleteAccountsOfApp(app) => soft_delete!($c, accounts, app_id = app),
+                CascadeStep::DeleteAccount(id) => soft_delete!($c, accounts, id = id),
+                CascadeStep::RevokeInstancesOfApp(app) => soft_delete!($c, instances, app_id = app),
+                CascadeStep::RevokeInstance(id) => soft_delete!($c, instances, id = id),
+                CascadeStep::DeleteIdentity(id) => soft_delete!($c, identities, id = id),
             }
-            CascadeStep::DeleteAccountsOfApp(app) => soft_delete!(c, accounts, app_id = app),
-            CascadeStep::DeleteAccount(id) => soft_delete!(c, accounts, id = id),
-            CascadeStep::RevokeInstancesOfApp(app) => soft_delete!(c, instances, app_id = app),
-            CascadeStep::RevokeInstance(id) => soft_delete!(c, instances, id = id),
-            CascadeStep::DeleteIdentity(id) => soft_delete!(c, identities, id = id),
+        };
+    }
+    for step in plan.steps() {
+        let done = match &mut conn.inner {
+            AnyConnection::Sqlite(c) => step!(c, step),
+            AnyConnection::Postgresql(c) => step!(c, step),
         };
         done.map_err(|e| conn.fail(e))?;
     }
