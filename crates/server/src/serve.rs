@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use domain::Authd;
-use storage_diesel::{Backend, DieselStore};
+use storage_diesel::DieselStore;
 
 use crate::cli::ServeOpts;
 use crate::config::DbConfig;
@@ -28,7 +28,7 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     let bind = opts.bind.clone();
     let url = storage_diesel::redact_url(&db.url);
     let store = authd.store().clone();
-    let blocking_threads = blocking_threads(store.backend(), store.pool_state().max_size, workers);
+    let blocking_threads = blocking_threads(store.pool_state().max_size, workers);
     http_actix::metrics::set_extra(move |out| pool_metrics(&store, out));
     actix_web::rt::System::new().block_on(async move {
         let data = authd.clone();
@@ -38,17 +38,13 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
                 .configure(|c| http_actix::configure(c, data.clone()))
                 .default_service(web::to(http_actix::not_found))
         })
-        .workers(workers);
-        let server = match blocking_threads {
-            Some(n) => server.worker_max_blocking_threads(n),
-            None => server,
-        };
-        let server = server
-            .disable_signals()
-            .shutdown_timeout(DRAIN_SECONDS)
-            .bind(&bind)
-            .with_context(|| format!("cannot listen on {bind}"))?
-            .run();
+        .workers(workers)
+        .worker_max_blocking_threads(blocking_threads)
+        .disable_signals()
+        .shutdown_timeout(DRAIN_SECONDS)
+        .bind(&bind)
+        .with_context(|| format!("cannot listen on {bind}"))?
+        .run();
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
@@ -70,22 +66,18 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     })
 }
 
-/// Threads of each worker's blocking pool (where the use cases run).
+/// Threads of each worker's blocking pool (where the use cases run): the pool's connections
+/// shared among the workers (at least one each).
 ///
-/// SQLite: the pool's connections shared among the workers (at least one each). The work is
-/// CPU on this machine, and more threads than connections would only park on the pool's
-/// condition variable and be woken again, a context switch each way per request; with as many,
-/// a queued use case is picked up by a thread that has just finished one. (Measured: about a
-/// third more requests per second on 2 cores, see docs/PERFORMANCE.md.)
-///
-/// PostgreSQL: actix's default (`None`: 512 divided by the cores). Waits there are network
-/// round trips and, in an outage, connection timeouts: every queued request must be able to
-/// wait out its own timeout at the same time, so that each gets its `503` in time.
-fn blocking_threads(backend: Backend, pool_max: u32, workers: usize) -> Option<usize> {
-    match backend {
-        Backend::Sqlite => Some((pool_max as usize).div_ceil(workers.max(1)).max(1)),
-        Backend::Postgres => None,
-    }
+/// More threads than connections would only park on the pool's condition variable and be woken
+/// again, a context switch each way per request, and not in arrival order; with as many, a queued
+/// use case is picked up by a thread that has just finished one. (Measured on SQLite: about a
+/// third more requests per second on 2 cores, see docs/PERFORMANCE.md.) When the database is
+/// unreachable, the queue does not wait out one connection timeout per connection in turn: once a
+/// checkout has timed out and no connection is left, the store refuses at once (503) until a
+/// connection is back.
+fn blocking_threads(pool_max: u32, workers: usize) -> usize {
+    (pool_max as usize).div_ceil(workers.max(1)).max(1)
 }
 
 async fn wait_for_signal() {

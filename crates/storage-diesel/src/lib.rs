@@ -112,6 +112,16 @@ struct WaitStats {
     waits: std::sync::atomic::AtomicU64,
     wait_micros: std::sync::atomic::AtomicU64,
     timeouts: std::sync::atomic::AtomicU64,
+    /// When the last checkout timed out, in microseconds since `epoch` (0: never).
+    last_timeout: std::sync::atomic::AtomicU64,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl WaitStats {
+    fn now_micros(&self) -> u64 {
+        let epoch = self.epoch.get_or_init(std::time::Instant::now);
+        u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX).max(1)
+    }
 }
 
 /// Failures to connect to or migrate a database. Every message names the URL with its
@@ -348,6 +358,15 @@ impl DieselStore {
         if let Some(c) = self.pool.try_get() {
             return Ok(c);
         }
+        // Every connection is gone and a checkout timed out moments ago: the database is
+        // unreachable. Answer at once instead of queueing behind another full timeout (the
+        // pool keeps reconnecting in the background; the first connection back ends this).
+        let last = self.waits.last_timeout.load(Relaxed);
+        let timeout = u64::try_from(self.pool.connection_timeout().as_micros()).unwrap_or(u64::MAX);
+        if last != 0 && self.pool.state().connections == 0 && self.waits.now_micros().saturating_sub(last) < timeout {
+            self.waits.timeouts.fetch_add(1, Relaxed);
+            return Err(StoreError::Unavailable(Opaque::new(UnreachableDatabase)));
+        }
         let start = std::time::Instant::now();
         let got = self.pool.get();
         self.waits.waits.fetch_add(1, Relaxed);
@@ -355,10 +374,16 @@ impl DieselStore {
         self.waits.wait_micros.fetch_add(micros, Relaxed);
         got.map_err(|e| {
             self.waits.timeouts.fetch_add(1, Relaxed);
+            self.waits.last_timeout.store(self.waits.now_micros(), Relaxed);
             StoreError::Unavailable(Opaque::new(e))
         })
     }
 }
+
+/// Why a checkout was refused without waiting (see `DieselStore::conn`).
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unreachable (no connection, and the last checkout timed out)")]
+struct UnreachableDatabase;
 
 /// Creates a new SQLite database file readable by its owner only (0600; SQLite gives its `-wal`
 /// and `-shm` files the same mode): it holds sealed secrets and token hashes. An existing file is
