@@ -36,7 +36,7 @@ pub struct GlobalOpts {
     #[arg(long, env = "AUTHD_MASTER_KEY_FILE", hide_env_values = true, global = true)]
     pub master_key_file: Option<PathBuf>,
 
-    /// Database connection pool size [default: SQLite 4, PostgreSQL 8].
+    /// Database connection pool size, also the number of threads doing database work [default: SQLite 4, PostgreSQL 8].
     #[arg(long, env = "AUTHD_POOL_SIZE", hide_env_values = true, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: Option<u32>,
 
