@@ -99,6 +99,29 @@ pub struct DeviceSession {
     pub instance: Instance,
 }
 
+/// How a locking read ([`Repo::lock_app`] and the other `lock_*` methods) holds the row it
+/// returns until the surrounding [`Store::transaction`] ends.
+///
+/// The use cases decide on what they read; on a database where transactions run side by side
+/// (PostgreSQL, read committed, any number of replicas) a decision is only sound while the rows
+/// it was taken on cannot change. Two modes are enough:
+///
+/// | mode | others may | used by |
+/// |---|---|---|
+/// | `Share` | read it, share-lock it; not change or update-lock it | adding children under a parent (accounts, instances) |
+/// | `Update` | read it; not lock or change it | changing or deleting the row, linking, unlinking |
+///
+/// Lock order, so that two transactions never wait on each other in a circle: identities, then
+/// apps, then accounts and instances. A use case that needs several rows locks them in that
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Keep the row as it is (it may be share-locked by others too).
+    Share,
+    /// Keep the row as it is and keep every other locker out.
+    Update,
+}
+
 /// The operations of one unit of work. Every method is scoped by organization (except the
 /// token look-ups, which find the org from a token hash) and sees only live records unless its
 /// documentation says otherwise.
@@ -131,6 +154,40 @@ pub trait Repo {
     /// # Errors
     /// [`StoreError::Conflict`]`(HandleTaken)` when another live identity has the new handle.
     fn update_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+
+    /// The live identity with this handle, locked (see [`Lock`]) until the transaction ends.
+    ///
+    /// Locking reads, all of them: inside [`Store::transaction`] they return the row as last
+    /// committed, waiting first for any transaction holding a conflicting lock (a row deleted or
+    /// renamed meanwhile is then `None`), and no other transaction can change the row until
+    /// this one ends. Outside a transaction ([`Store::run`]) they are plain reads.
+    ///
+    /// # Errors
+    /// Infrastructure only (a deadlock among lockers is the adapter's to retry, see
+    /// [`Store::transaction`]).
+    fn lock_identity_by_handle(&mut self, org: &OrgId, handle: &Handle, lock: Lock) -> StoreResult<Option<Identity>>;
+    /// The live identity with this id, locked (see [`Repo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_identity_by_id(&mut self, org: &OrgId, id: IdentityId, lock: Lock) -> StoreResult<Option<Identity>>;
+    /// The live app with this id, locked (see [`Repo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_app(&mut self, org: &OrgId, id: AppId, lock: Lock) -> StoreResult<Option<App>>;
+    /// The live account with this id inside this live app, locked for update (the app is not
+    /// locked; see [`Repo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>>;
+    /// The live instance with this id inside this live app, locked for update (the app is not
+    /// locked; see [`Repo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>>;
 
     /// Inserts a new app.
     ///
@@ -273,7 +330,15 @@ pub trait Repo {
 /// - `transaction` runs its closure in one transaction that commits when the closure returns
 ///   `Ok` and rolls back (changing nothing) when it returns `Err`. On SQLite the transaction
 ///   takes the write lock up front (`BEGIN IMMEDIATE`), so it never fails on upgrade. Every use
-///   case that writes more than one statement uses it.
+///   case that writes more than one statement, or decides on what it read, uses it, and locks
+///   the rows it decides on (the `lock_*` reads of [`Repo`]): that is what makes it correct
+///   when transactions of many processes run side by side.
+///
+///   When the database aborts the transaction because it lost a race it cannot wait out (a
+///   deadlock among lockers, a serialization failure), the adapter rolls back and runs the
+///   closure again, a bounded number of times, before answering
+///   [`StoreError::Unavailable`]. So the closure must have no effect outside the [`Repo`] it is
+///   given (it is `FnMut` for that reason).
 /// - `run` gives the same operations without a surrounding transaction: every statement is
 ///   atomic on its own (autocommit). It serves reads and single-statement writes (the HOTP
 ///   counter advance, `last_used_at` touches), saving the `BEGIN`/`COMMIT` round trips on the
@@ -290,7 +355,7 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// Whatever `f` returns (after rolling back), or a [`StoreError`] (converted) when the
     /// transaction cannot begin or commit.
-    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>;
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnMut(&mut dyn Repo) -> Result<T, E>) -> Result<T, E>;
     /// Checks that the database answers (for readiness probes).
     ///
     /// # Errors

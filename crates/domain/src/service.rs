@@ -4,6 +4,26 @@
 //! Precedence when a request fails in several ways (the HTTP adapter has already answered 401
 //! and shape 422s): shape (`Invalid`) → existence (`NotFound`) → `Paused` → `Conflict` →
 //! `BadRequest`.
+//!
+//! Concurrency: a use case that reads, decides, then writes runs in [`Store::transaction`] and
+//! locks the rows it decides on ([`Lock`], in the port's order: identity, then app, then account
+//! or instance), so its decision still holds when it writes, whatever other requests (of this
+//! process or of another replica) do meanwhile. Single-statement writes need no lock: they are
+//! conditional on the row being live (a soft delete of an already deleted row changes nothing,
+//! the HOTP advance returns the value it wrote). The choice for each use case:
+//!
+//! | use case | locks | why |
+//! |---|---|---|
+//! | create app (linked) | identity `Update` | one app per identity; not under an identity being deleted |
+//! | delete app | app `Update` | a second delete answers 404; children added meanwhile are in the cascade |
+//! | create account | app `Share` | never under an app being deleted |
+//! | update / delete account | account `Update` | no lost update; a second delete answers 404 |
+//! | update identity | identity `Update` | no lost update (rename and pause together) |
+//! | delete identity, unlink | identity `Update`, then its app `Update` | no link or enrollment slips in |
+//! | link app | identity `Update`, then app `Update` | one winner among links; never to a deleted identity |
+//! | enroll instance | identity `Share`, then app `Share` | never for a deleted, paused or unlinked identity |
+//! | revoke instance | instance `Update` | a second revoke answers 404 |
+//! | OneWelcome revoke, token revoke | none | idempotent / one conditional statement |
 
 use std::sync::Arc;
 
@@ -16,7 +36,7 @@ use crate::entities::{
 use crate::error::{Error, Opaque, not_found};
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError};
-use crate::ports::{Clock, HotpAdvance, IdGenerator, OtpMaterial, RandomSource, Repo, SecretCipher, Store};
+use crate::ports::{Clock, HotpAdvance, IdGenerator, Lock, OtpMaterial, RandomSource, Repo, SecretCipher, Store};
 use crate::time::Timestamp;
 use crate::token::{DEVICE_TOKEN_PREFIX, PlainToken, SERVICE_TOKEN_PREFIX, TokenHash};
 use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Patch, Platform, TokenName};
@@ -270,9 +290,7 @@ impl<S: Store> Authd<S> {
             return Ok(app);
         };
         self.store.transaction(|r| {
-            let identity = r
-                .identity_by_handle(org, handle)?
-                .ok_or(Error::NotFound(not_found::IDENTITY))?;
+            let identity = locked_identity(r, org, handle)?;
             if r.app_of_identity(org, *identity.id())?.is_some() {
                 return Err(identity_has_app());
             }
@@ -305,7 +323,8 @@ impl<S: Store> Authd<S> {
     pub fn delete_app(&self, org: &OrgId, id: AppId) -> Result<(), Error> {
         let at = self.now();
         self.store.transaction(|r| {
-            live_app(r, org, id)?;
+            r.lock_app(org, id, Lock::Update)?
+                .ok_or(Error::NotFound(not_found::APP))?;
             r.apply_cascade(&CascadePlan::delete_app(org.clone(), id, at))?;
             Ok(())
         })
@@ -325,8 +344,9 @@ impl<S: Store> Authd<S> {
         let id = AccountId::from_uuid(self.new_id());
         let now = self.now();
         self.store.transaction(|r| {
-            live_app(r, org, app)?;
-            let uri = parsed.map_err(|e| Error::BadRequest(e.to_string()))?;
+            r.lock_app(org, app, Lock::Share)?
+                .ok_or(Error::NotFound(not_found::APP))?;
+            let uri = parsed.as_ref().map_err(|e| Error::BadRequest(e.to_string()))?;
             let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
             let account = Account::from_parts(AccountParts {
                 id,
@@ -335,8 +355,8 @@ impl<S: Store> Authd<S> {
                 otp_type: uri.otp_type,
                 issuer: uri.issuer.clone(),
                 account_name: uri.account_name.clone(),
-                display_name: input.display_name,
-                description: input.description,
+                display_name: input.display_name.clone(),
+                description: input.description.clone(),
                 algorithm: uri.algorithm,
                 digits: uri.digits,
                 period: uri.period,
@@ -380,9 +400,9 @@ impl<S: Store> Authd<S> {
     ) -> Result<Account, Error> {
         let now = self.now();
         self.store.transaction(|r| {
-            let mut account = live_account(r, org, app, id)?;
-            let display_name = patch.display_name.apply(account.display_name().clone());
-            let description = patch.description.apply(account.description().clone());
+            let mut account = locked_account(r, org, app, id)?;
+            let display_name = patch.display_name.clone().apply(account.display_name().clone());
+            let description = patch.description.clone().apply(account.description().clone());
             account.set_labels(display_name, description, now);
             r.update_account(&account)?;
             Ok(account)
@@ -396,7 +416,7 @@ impl<S: Store> Authd<S> {
     pub fn delete_account(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<(), Error> {
         let at = self.now();
         self.store.transaction(|r| {
-            live_account(r, org, app, id)?;
+            locked_account(r, org, app, id)?;
             r.apply_cascade(&CascadePlan::delete_account(org.clone(), id, at))?;
             Ok(())
         })
@@ -498,7 +518,7 @@ impl<S: Store> Authd<S> {
     pub fn update_identity(&self, org: &OrgId, handle: &Handle, patch: IdentityPatch) -> Result<Identity, Error> {
         let now = self.now();
         self.store.transaction(|r| {
-            let mut identity = live_identity(r, org, handle)?;
+            let mut identity = locked_identity(r, org, handle)?;
             if let Some(new) = &patch.handle
                 && new != identity.handle()
                 && r.identity_by_handle(org, new)?.is_some()
@@ -511,8 +531,8 @@ impl<S: Store> Authd<S> {
                 .map(IdentityStatus::parse)
                 .transpose()
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
-            if let Some(new) = patch.handle {
-                identity.set_handle(new, now);
+            if let Some(new) = &patch.handle {
+                identity.set_handle(new.clone(), now);
             }
             if let Some(s) = status {
                 identity.set_status(s, now);
@@ -529,8 +549,8 @@ impl<S: Store> Authd<S> {
     pub fn delete_identity(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
         let at = self.now();
         self.store.transaction(|r| {
-            let identity = live_identity(r, org, handle)?;
-            let app = r.app_of_identity(org, *identity.id())?.map(|a| *a.id());
+            let identity = locked_identity(r, org, handle)?;
+            let app = linked_app(r, org, &identity)?.map(|a| *a.id());
             r.apply_cascade(&CascadePlan::delete_identity(org.clone(), *identity.id(), app, at))?;
             Ok(())
         })
@@ -544,8 +564,10 @@ impl<S: Store> Authd<S> {
     pub fn assign_app(&self, org: &OrgId, handle: &Handle, app_id: AppId) -> Result<IdentityDetail, Error> {
         let now = self.now();
         self.store.transaction(|r| {
-            let identity = live_identity(r, org, handle)?;
-            let mut app = live_app(r, org, app_id)?;
+            let identity = locked_identity(r, org, handle)?;
+            let mut app = r
+                .lock_app(org, app_id, Lock::Update)?
+                .ok_or(Error::NotFound(not_found::APP))?;
             match app.identity_id() {
                 Some(linked) if linked == identity.id() => {
                     return Ok(IdentityDetail {
@@ -579,8 +601,8 @@ impl<S: Store> Authd<S> {
     pub fn unlink_app(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
         let at = self.now();
         self.store.transaction(|r| {
-            let identity = live_identity(r, org, handle)?;
-            if let Some(app) = r.app_of_identity(org, *identity.id())? {
+            let identity = locked_identity(r, org, handle)?;
+            if let Some(app) = linked_app(r, org, &identity)? {
                 r.apply_cascade(&CascadePlan::unlink_app(org.clone(), *app.id(), at))?;
             }
             Ok(())
@@ -600,13 +622,7 @@ impl<S: Store> Authd<S> {
         let token = PlainToken::generate(DEVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
         let hash = token.hash();
         let instance = self.store.transaction(|r| {
-            let app = live_app(r, org, app_id)?;
-            let identity = match app.identity_id() {
-                Some(i) => r.identity_by_id(org, *i)?,
-                None => None,
-            };
-            let identity =
-                identity.ok_or_else(|| Error::Conflict("Authenticator app is not linked to an identity".into()))?;
+            let identity = enrollment_identity(r, org, app_id)?;
             if identity.is_paused() {
                 return Err(Error::Paused);
             }
@@ -616,7 +632,7 @@ impl<S: Store> Authd<S> {
                 app_id,
                 identity_id: *identity.id(),
                 device_id,
-                device_name: input.device_name,
+                device_name: input.device_name.clone(),
                 platform: input.platform,
                 created_at: now,
                 updated_at: now,
@@ -659,7 +675,8 @@ impl<S: Store> Authd<S> {
     pub fn revoke_instance(&self, org: &OrgId, app: AppId, id: InstanceId) -> Result<(), Error> {
         let at = self.now();
         self.store.transaction(|r| {
-            r.instance(org, app, id)?.ok_or(Error::NotFound(not_found::INSTANCE))?;
+            r.lock_instance(org, app, id)?
+                .ok_or(Error::NotFound(not_found::INSTANCE))?;
             r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
             Ok(())
         })
@@ -776,6 +793,56 @@ fn live_app(r: &mut dyn Repo, org: &OrgId, id: AppId) -> Result<App, Error> {
 
 fn live_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
     r.account(org, app, id)?.ok_or(Error::NotFound(not_found::ACCOUNT))
+}
+
+/// The live identity with this handle, locked for update.
+fn locked_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
+    r.lock_identity_by_handle(org, handle, Lock::Update)?
+        .ok_or(Error::NotFound(not_found::IDENTITY))
+}
+
+/// The live account, locked for update.
+fn locked_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
+    r.lock_account(org, app, id)?.ok_or(Error::NotFound(not_found::ACCOUNT))
+}
+
+/// The app linked to an identity the caller holds locked, locked for update too. Nobody can
+/// link another app to a locked identity, so the app found stays linked to it; it may have been
+/// deleted before the lock was had (deleting an app clears its link under the app's lock
+/// alone), and then it is `None`.
+fn linked_app(r: &mut dyn Repo, org: &OrgId, identity: &Identity) -> Result<Option<App>, Error> {
+    match r.app_of_identity(org, *identity.id())? {
+        Some(app) => Ok(r.lock_app(org, *app.id(), Lock::Update)?),
+        None => Ok(None),
+    }
+}
+
+/// The identity an instance of this app is enrolled for, with the identity and then the app
+/// share-locked (the port's lock order), so that neither can be deleted, paused or unlinked
+/// before the enrollment commits.
+///
+/// The identity is known only from the app, read first without a lock. If the link changed
+/// before the app's lock was had, the app is now locked (its link can no longer change) and the
+/// new identity is locked after it: out of order, so on a database that detects the resulting
+/// deadlock the adapter retries the whole transaction ([`Store::transaction`]).
+fn enrollment_identity(r: &mut dyn Repo, org: &OrgId, app_id: AppId) -> Result<Identity, Error> {
+    let not_linked = || Error::Conflict("Authenticator app is not linked to an identity".into());
+    let mut linked = *live_app(r, org, app_id)?.identity_id();
+    // Two rounds at most: after the first, the app is locked and its link final.
+    for _ in 0..2 {
+        let identity_id = linked.ok_or_else(not_linked)?;
+        let identity = r.lock_identity_by_id(org, identity_id, Lock::Share)?;
+        let app = r
+            .lock_app(org, app_id, Lock::Share)?
+            .ok_or(Error::NotFound(not_found::APP))?;
+        if *app.identity_id() == Some(identity_id) {
+            // Linked to an identity that is gone: not linked to a live one (deleting an
+            // identity unlinks its app, so only rows written before that rule can show it).
+            return identity.ok_or_else(not_linked);
+        }
+        linked = *app.identity_id();
+    }
+    Err(internal("an app's link changed while the app was locked"))
 }
 
 fn live_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {

@@ -18,8 +18,8 @@ use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTok
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{MAX_COUNTER, OtpType, Secret};
 use crate::ports::{
-    CipherError, Clock, ConflictKind, DeviceSession, HotpAdvance, IdGenerator, OtpMaterial, RandomError, RandomSource,
-    Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult,
+    CipherError, Clock, ConflictKind, DeviceSession, HotpAdvance, IdGenerator, Lock, OtpMaterial, RandomError,
+    RandomSource, Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult,
 };
 use crate::service::{Authd, Deps};
 use crate::time::Timestamp;
@@ -72,7 +72,7 @@ impl Store for InMemoryStore {
         f(&mut *guard)
     }
 
-    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+    fn transaction<T, E: From<StoreError>>(&self, mut f: impl FnMut(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut guard = self.lock();
         let mut copy = guard.clone();
         let out = f(&mut copy)?;
@@ -189,6 +189,29 @@ impl Repo for State {
             }
         }
         Ok(())
+    }
+
+    // Locking reads are plain reads: the store's one mutex already runs every unit of work
+    // alone (serializable), so no row can change under a decision.
+
+    fn lock_identity_by_handle(&mut self, org: &OrgId, handle: &Handle, _lock: Lock) -> StoreResult<Option<Identity>> {
+        self.identity_by_handle(org, handle)
+    }
+
+    fn lock_identity_by_id(&mut self, org: &OrgId, id: IdentityId, _lock: Lock) -> StoreResult<Option<Identity>> {
+        self.identity_by_id(org, id)
+    }
+
+    fn lock_app(&mut self, org: &OrgId, id: AppId, _lock: Lock) -> StoreResult<Option<App>> {
+        self.app(org, id)
+    }
+
+    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
+        self.account(org, app, id)
+    }
+
+    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
+        self.instance(org, app, id)
     }
 
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {

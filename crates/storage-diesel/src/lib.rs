@@ -380,6 +380,11 @@ impl DieselStore {
     }
 }
 
+/// How many times [`DieselStore::transaction`] runs a unit of work again after the database
+/// aborted it for a deadlock or a serialization failure. Lock order (see `domain::ports::Lock`)
+/// makes a deadlock rare; this bounds what one can cost.
+const MAX_TRANSACTION_RETRIES: u32 = 3;
+
 /// Why a checkout was refused without waiting (see `DieselStore::conn`).
 #[derive(Debug, thiserror::Error)]
 #[error("the database is unreachable (no connection, and the last checkout timed out)")]
@@ -433,9 +438,29 @@ impl Store for DieselStore {
         f(&mut DieselRepo::new(&mut conn, false))
     }
 
-    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+    fn transaction<T, E: From<StoreError>>(&self, mut f: impl FnMut(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn()?;
-        in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)))
+        let mut retries = 0;
+        loop {
+            conn.lost_race = false;
+            let result = in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)));
+            // Rolled back because the database aborted it (deadlock, serialization failure):
+            // nothing was changed, so the whole unit of work runs again on the same connection.
+            if result.is_err() && conn.lost_race && !conn.broken && retries < MAX_TRANSACTION_RETRIES {
+                retries += 1;
+                tracing::debug!(retries, "transaction lost a race; running it again");
+                std::thread::sleep(Duration::from_millis(2 * u64::from(retries)));
+                continue;
+            }
+            if retries > 0 {
+                tracing::info!(
+                    retries,
+                    ok = result.is_ok(),
+                    "transaction ran again after losing a race"
+                );
+            }
+            return result;
+        }
     }
 
     fn ping(&self) -> StoreResult<()> {

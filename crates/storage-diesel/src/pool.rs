@@ -30,6 +30,9 @@ pub(crate) enum AnyConnection {
 pub(crate) struct Conn {
     pub(crate) inner: AnyConnection,
     pub(crate) broken: bool,
+    /// Whether a statement failed because the database aborted the transaction to resolve a
+    /// deadlock or a serialization failure (PostgreSQL): the transaction can be run again.
+    pub(crate) lost_race: bool,
     /// SQLite only: the store's [`WriterGate`].
     gate: Option<Arc<WriterGate>>,
 }
@@ -90,6 +93,9 @@ impl Conn {
         ) {
             self.broken = true;
         }
+        if lost_race(&e) {
+            self.lost_race = true;
+        }
         map_error(e)
     }
 }
@@ -143,6 +149,7 @@ impl ManageConnection for Manager {
         Ok(Conn {
             inner,
             broken: false,
+            lost_race: false,
             gate,
         })
     }
@@ -264,7 +271,21 @@ pub(crate) fn map_error(e: DieselError) -> StoreError {
             StoreError::Unavailable(Opaque::new(e))
         }
         DieselError::BrokenTransactionManager => StoreError::Unavailable(Opaque::new(e)),
+        // Retried by `DieselStore::transaction`; when the retries run out, the request may
+        // still succeed later.
+        _ if lost_race(&e) => StoreError::Unavailable(Opaque::new(e)),
         _ => StoreError::Other(Opaque::new(e)),
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01, which diesel
+/// does not classify: its fixed message is the one mark) or because it could not serialize it
+/// (40001).
+pub(crate) fn lost_race(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => info.message().starts_with("deadlock detected"),
+        _ => false,
     }
 }
 

@@ -9,7 +9,7 @@ use domain::cascade::{CascadePlan, CascadeStep};
 use domain::entities::{Account, App, Identity, Instance, ServiceToken};
 use domain::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use domain::otp::OtpType;
-use domain::ports::{DeviceSession, HotpAdvance, OtpMaterial, Repo, SealedSecret, StoreResult};
+use domain::ports::{DeviceSession, HotpAdvance, Lock, OtpMaterial, Repo, SealedSecret, StoreResult};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Description, DisplayName, Handle, IdentityStatus};
@@ -65,10 +65,42 @@ macro_rules! write_db {
     }};
 }
 
+/// A locking read of one row (see [`Lock`]): `FOR SHARE` or `FOR UPDATE` on PostgreSQL, where
+/// the row stays locked until the transaction ends (and a row changed meanwhile by the holder of
+/// a conflicting lock is read again after it commits). On SQLite a plain read: a transaction
+/// there holds the database's one write lock from its `BEGIN IMMEDIATE` on, so no other writer
+/// of any process runs until it ends, and what it read cannot change under it.
+macro_rules! lock_db {
+    ($repo:expr, $lock:expr, |$c:ident| $query:expr) => {{
+        let repo: &mut DieselRepo<'_> = $repo;
+        let result = match &mut repo.conn.inner {
+            AnyConnection::Sqlite($c) => $query.get_result($c).optional(),
+            AnyConnection::Postgresql($c) => match $lock {
+                Lock::Share => $query.for_share().get_result($c).optional(),
+                Lock::Update => $query.for_update().get_result($c).optional(),
+            },
+        };
+        result.map_err(|e| repo.conn.fail(e))
+    }};
+}
+
 /// `accounts` filtered by org and id.
 type AccountById<'a> = Filter<Filter<accounts::table, Eq<accounts::org_id, &'a str>>, Eq<accounts::id, &'a str>>;
 /// [`AccountById`], live and HOTP.
 type LiveHotp<'a> = Filter<Filter<AccountById<'a>, Eq<accounts::otp_type, &'static str>>, IsNull<accounts::deleted_at>>;
+
+/// `apps` filtered by org and id, live.
+type LiveAppById<'a> =
+    Filter<Filter<Filter<apps::table, Eq<apps::org_id, &'a str>>, Eq<apps::id, &'a str>>, IsNull<apps::deleted_at>>;
+
+/// The id of the live app `id` of `org` (as a subquery: empty when the app is not live).
+fn live_app_id<'a>(org: &'a OrgId, id: &'a str) -> diesel::dsl::Select<LiveAppById<'a>, apps::id> {
+    apps::table
+        .filter(apps::org_id.eq(org.as_str()))
+        .filter(apps::id.eq(id))
+        .filter(apps::deleted_at.is_null())
+        .select(apps::id)
+}
 
 /// The live HOTP account `id` of `org`.
 fn hotp_filter<'a>(org: &'a OrgId, id: &'a str) -> LiveHotp<'a> {
@@ -148,6 +180,78 @@ impl Repo for DieselRepo<'_> {
             .execute(c)
         })?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------ locking reads
+
+    fn lock_identity_by_handle(&mut self, org: &OrgId, handle: &Handle, lock: Lock) -> StoreResult<Option<Identity>> {
+        lock_db!(self, lock, |c| {
+            identities::table
+                .filter(identities::org_id.eq(org.as_str()))
+                .filter(identities::handle.eq(handle.as_str()))
+                .filter(identities::deleted_at.is_null())
+                .select(IdentityRow::as_select())
+        })?
+        .map(IdentityRow::into_entity)
+        .transpose()
+    }
+
+    fn lock_identity_by_id(&mut self, org: &OrgId, id: IdentityId, lock: Lock) -> StoreResult<Option<Identity>> {
+        let id = id_text(id.as_uuid());
+        lock_db!(self, lock, |c| {
+            identities::table
+                .filter(identities::org_id.eq(org.as_str()))
+                .filter(identities::id.eq(&id))
+                .filter(identities::deleted_at.is_null())
+                .select(IdentityRow::as_select())
+        })?
+        .map(IdentityRow::into_entity)
+        .transpose()
+    }
+
+    fn lock_app(&mut self, org: &OrgId, id: AppId, lock: Lock) -> StoreResult<Option<App>> {
+        let id = id_text(id.as_uuid());
+        lock_db!(self, lock, |c| {
+            apps::table
+                .filter(apps::org_id.eq(org.as_str()))
+                .filter(apps::id.eq(&id))
+                .filter(apps::deleted_at.is_null())
+                .select(AppRow::as_select())
+        })?
+        .map(AppRow::into_entity)
+        .transpose()
+    }
+
+    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        // The app's liveness through a subquery, not a join: `FOR UPDATE` locks the rows of
+        // every table in the FROM clause, and the app must stay free for other writers.
+        lock_db!(self, Lock::Update, |c| {
+            accounts::table
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::app_id.eq(&app))
+                .filter(accounts::id.eq(&id))
+                .filter(accounts::deleted_at.is_null())
+                .filter(accounts::app_id.eq_any(live_app_id(org, &app)))
+                .select(AccountRow::as_select())
+        })?
+        .map(AccountRow::into_entity)
+        .transpose()
+    }
+
+    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        lock_db!(self, Lock::Update, |c| {
+            instances::table
+                .filter(instances::org_id.eq(org.as_str()))
+                .filter(instances::app_id.eq(&app))
+                .filter(instances::id.eq(&id))
+                .filter(instances::deleted_at.is_null())
+                .filter(instances::app_id.eq_any(live_app_id(org, &app)))
+                .select(InstanceRow::as_select())
+        })?
+        .map(InstanceRow::into_entity)
+        .transpose()
     }
 
     // ------------------------------------------------------------ apps

@@ -6,6 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod races;
+
+pub use races::{
+    race_children_vs_delete_app, race_double_deletes, race_enroll_vs_delete_identity, race_link_vs_delete_identity,
+    race_links_have_one_winner, race_updates_keep_both_changes,
+};
+
 use std::collections::HashMap;
 
 use crate::Error;
@@ -78,6 +85,12 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ),
         ("hotp_concurrent_counters_unique", hotp_concurrent_counters_unique::<S>),
         ("timestamps_round_trip", timestamps_round_trip::<S>),
+        ("race_links_have_one_winner", race_links_have_one_winner::<S>),
+        ("race_children_vs_delete_app", race_children_vs_delete_app::<S>),
+        ("race_enroll_vs_delete_identity", race_enroll_vs_delete_identity::<S>),
+        ("race_link_vs_delete_identity", race_link_vs_delete_identity::<S>),
+        ("race_double_deletes", race_double_deletes::<S>),
+        ("race_updates_keep_both_changes", race_updates_keep_both_changes::<S>),
     ]
 }
 

@@ -62,4 +62,10 @@ contract_tests!(
     sealed_secret_round_trip_and_no_plaintext,
     hotp_concurrent_counters_unique,
     timestamps_round_trip,
+    race_links_have_one_winner,
+    race_children_vs_delete_app,
+    race_enroll_vs_delete_identity,
+    race_link_vs_delete_identity,
+    race_double_deletes,
+    race_updates_keep_both_changes,
 );
