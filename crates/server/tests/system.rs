@@ -15,6 +15,7 @@
 //! | `secrets` | no secret in the database file, the WAL or the logs; a wrong master key is a clean 500 |
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
+//! | `races` | concurrent mutations (links, deletes, creations, renames) on two PostgreSQL replicas and on SQLite: race-free, invariants checked in the database |
 
 #[path = "system/support.rs"]
 mod support;
@@ -29,6 +30,8 @@ mod isolation;
 mod metrics;
 #[path = "system/outage.rs"]
 mod outage;
+#[path = "system/races.rs"]
+mod races;
 #[path = "system/replicas.rs"]
 mod replicas;
 #[path = "system/secrets.rs"]
