@@ -1,13 +1,23 @@
-//! Migrations: up, down (revert_all), up again gives the same schema, on both backends.
+//! Migrations, on both backends: up, down (revert_all), up again gives the same schema; the data
+//! repair (`2026-12-02-000003_repair_orphans`) applies the missing part of every cascade to a
+//! database left inconsistent by an earlier version, and changes nothing else.
 
-use diesel::sql_types::Text;
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::{Nullable, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use domain::ports::Store;
 use storage_diesel::Backend;
 
 use crate::support::{TestDb, Which, connect, with_db};
 
-on_both_backends!(up_down_up_gives_the_same_schema);
+on_both_backends!(
+    up_down_up_gives_the_same_schema,
+    repair_orphans_applies_the_missing_cascades
+);
+
+/// Every migration, oldest first.
+const ALL: [&str; 3] = ["20261125000001", "20261125000002", "20261202000003"];
 
 const TABLES: [&str; 5] = ["accounts", "apps", "identities", "instances", "service_tokens"];
 
@@ -74,7 +84,7 @@ fn up_down_up_gives_the_same_schema(which: Which) {
     with_db(which, |db| {
         let s = connect(db);
         assert!(dump(db).is_empty(), "a fresh database has no tables");
-        assert_eq!(s.migrate().unwrap(), ["20261125000001", "20261125000002"]);
+        assert_eq!(s.migrate().unwrap(), ALL);
         assert!(s.migrate().unwrap().is_empty(), "nothing pending the second time");
         let first = dump(db);
         for t in TABLES {
@@ -94,8 +104,231 @@ fn up_down_up_gives_the_same_schema(which: Which) {
         }
         s.revert_all().unwrap();
         assert_eq!(dump(db), Vec::<String>::new(), "down removes everything");
-        assert_eq!(s.migrate().unwrap(), ["20261125000001", "20261125000002"]);
+        assert_eq!(s.migrate().unwrap(), ALL);
         assert_eq!(dump(db), first, "up again gives the same schema");
+        s.ping().unwrap();
+    });
+}
+
+/// A raw connection (no pool, no pragmas, foreign keys as the backend defaults), to build a
+/// database at an older schema version and fill it with rows the application never writes.
+enum Raw {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// One row of any table, as the repair sees it (timestamps as text on both backends).
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
+struct Rec {
+    #[diesel(sql_type = Text)]
+    t: String,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    org_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    identity_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    updated_at: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    deleted_at: Option<String>,
+}
+
+const SNAPSHOT: &str = "\
+    SELECT 'identities' AS t, id, org_id, CAST(NULL AS TEXT) AS identity_id, \
+           CAST(updated_at AS TEXT) AS updated_at, CAST(deleted_at AS TEXT) AS deleted_at FROM identities \
+    UNION ALL SELECT 'apps', id, org_id, identity_id, CAST(updated_at AS TEXT), CAST(deleted_at AS TEXT) FROM apps \
+    UNION ALL SELECT 'accounts', id, org_id, CAST(NULL AS TEXT), CAST(updated_at AS TEXT), CAST(deleted_at AS TEXT) \
+              FROM accounts \
+    UNION ALL SELECT 'instances', id, org_id, identity_id, CAST(updated_at AS TEXT), CAST(deleted_at AS TEXT) \
+              FROM instances \
+    ORDER BY 1, 2";
+
+impl Raw {
+    fn open(db: &TestDb) -> Raw {
+        match db.backend {
+            Backend::Sqlite => Raw::Sqlite(SqliteConnection::establish(db.sqlite_path()).unwrap()),
+            Backend::Postgres => Raw::Pg(PgConnection::establish(&db.url).unwrap()),
+        }
+    }
+
+    /// Applies the migrations before the repair, one at a time, from the migrations folder.
+    fn migrate_to_before_repair(&mut self) {
+        let folder = |b: &str| {
+            FileBasedMigrations::from_path(format!("{}/../../migrations/{b}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        for expected in &ALL[..2] {
+            let v = match self {
+                Raw::Sqlite(c) => c.run_next_migration(folder("sqlite")).unwrap().to_string(),
+                Raw::Pg(c) => c.run_next_migration(folder("postgres")).unwrap().to_string(),
+            };
+            assert_eq!(&v, expected);
+        }
+    }
+
+    fn exec(&mut self, sql: &str) {
+        match self {
+            Raw::Sqlite(c) => c.batch_execute(sql).unwrap(),
+            Raw::Pg(c) => c.batch_execute(sql).unwrap(),
+        }
+    }
+
+    fn snapshot(&mut self) -> Vec<Rec> {
+        match self {
+            Raw::Sqlite(c) => diesel::sql_query(SNAPSHOT).load(c).unwrap(),
+            Raw::Pg(c) => diesel::sql_query(SNAPSHOT).load(c).unwrap(),
+        }
+    }
+
+    /// A 32-byte value of `byte`s, as a literal of this backend.
+    fn bytes(&self, byte: u8) -> String {
+        let hex = format!("{byte:02x}").repeat(32);
+        match self {
+            Raw::Sqlite(_) => format!("X'{hex}'"),
+            Raw::Pg(_) => format!("'\\x{hex}'::bytea"),
+        }
+    }
+}
+
+const T0: &str = "2026-01-01 00:00:00";
+/// When `app-deleted` was deleted.
+const APP_DELETED_AT: &str = "2026-02-01 09:00:00";
+/// When `id-deleted` was deleted.
+const IDENTITY_DELETED_AT: &str = "2026-03-01 10:00:00";
+/// When `app-unlinked` was unlinked.
+const UNLINKED_AT: &str = "2026-04-01 08:00:00";
+/// When `app-elsewhere` was linked to `id-dave`.
+const RELINKED_AT: &str = "2026-05-01 07:00:00";
+/// When the already-deleted children of `app-deleted` were deleted, each on its own.
+const OWN_DELETE: &str = "2026-01-15 12:00:00";
+
+fn repair_orphans_applies_the_missing_cascades(which: Which) {
+    with_db(which, |db| {
+        let mut raw = Raw::open(db);
+        raw.migrate_to_before_repair();
+
+        let identity = |id: &str, deleted_at: Option<&str>| {
+            let (updated, deleted) = match deleted_at {
+                Some(d) => (d.to_owned(), format!("'{d}'")),
+                None => (T0.to_owned(), "NULL".to_owned()),
+            };
+            format!(
+                "INSERT INTO identities (id, org_id, handle, status, created_at, updated_at, deleted_at) \
+                 VALUES ('{id}', 'org-1', '{id}', 'active', '{T0}', '{updated}', {deleted});"
+            )
+        };
+        let app = |id: &str, identity: Option<&str>, updated: &str, deleted: Option<&str>| {
+            let identity = identity.map_or("NULL".to_owned(), |i| format!("'{i}'"));
+            let deleted = deleted.map_or("NULL".to_owned(), |d| format!("'{d}'"));
+            format!(
+                "INSERT INTO apps (id, org_id, identity_id, created_at, updated_at, deleted_at) \
+                 VALUES ('{id}', 'org-1', {identity}, '{T0}', '{updated}', {deleted});"
+            )
+        };
+        let account = |id: &str, org: &str, app: &str, deleted: Option<&str>, raw: &Raw| {
+            let (updated, deleted) =
+                deleted.map_or((T0.to_owned(), "NULL".to_owned()), |d| (d.to_owned(), format!("'{d}'")));
+            format!(
+                "INSERT INTO accounts (id, org_id, app_id, otp_type, account_name, algorithm, digits, period, \
+                 secret, created_at, updated_at, deleted_at) VALUES ('{id}', '{org}', '{app}', 'totp', '{id}', \
+                 'sha1', 6, 30, {}, '{T0}', '{updated}', {deleted});",
+                raw.bytes(0xaa)
+            )
+        };
+        let mut hash = 0u8;
+        let mut instance = |id: &str, app: &str, identity: &str, deleted: Option<&str>, raw: &Raw| {
+            hash += 1;
+            let (updated, deleted) =
+                deleted.map_or((T0.to_owned(), "NULL".to_owned()), |d| (d.to_owned(), format!("'{d}'")));
+            format!(
+                "INSERT INTO instances (id, org_id, app_id, identity_id, device_id, device_name, platform, \
+                 token_hash, created_at, updated_at, deleted_at) VALUES ('{id}', 'org-1', '{app}', '{identity}', \
+                 'dev-{id}', 'phone', 'IOS', {}, '{T0}', '{updated}', {deleted});",
+                raw.bytes(hash)
+            )
+        };
+
+        let mut sql = vec![
+            identity("id-alice", None),
+            identity("id-deleted", Some(IDENTITY_DELETED_AT)),
+            identity("id-carol", None),
+            identity("id-dave", None),
+            // A deleted app (its link was cleared with it).
+            app("app-deleted", None, APP_DELETED_AT, Some(APP_DELETED_AT)),
+            // Control: live, linked to its live identity.
+            app("app-alice", Some("id-alice"), T0, None),
+            // (d) live, still linked to a deleted identity.
+            app("app-of-deleted", Some("id-deleted"), T0, None),
+            // Live, unlinked; live, linked to another identity than its instance's.
+            app("app-unlinked", None, UNLINKED_AT, None),
+            app("app-elsewhere", Some("id-dave"), RELINKED_AT, None),
+            // (a) a live account of the deleted app.
+            account("acc-orphan", "org-1", "app-deleted", None, &raw),
+            // Control: the deleted app's account deleted before it keeps its own deleted_at.
+            account("acc-dead", "org-1", "app-deleted", Some(OWN_DELETE), &raw),
+            // Control: a live account of a live app.
+            account("acc-alice", "org-1", "app-alice", None, &raw),
+            // Control: another org's account naming the deleted app's id (only (org_id, id) joins).
+            account("acc-other-org", "org-2", "app-deleted", None, &raw),
+        ];
+        sql.extend([
+            // (b) a live instance of the deleted app (its identity is live).
+            instance("ins-of-deleted-app", "app-deleted", "id-alice", None, &raw),
+            // Control: the deleted app's instance revoked before it keeps its own deleted_at.
+            instance("ins-dead", "app-deleted", "id-alice", Some(OWN_DELETE), &raw),
+            // (c) a live instance of the deleted identity.
+            instance("ins-of-deleted-identity", "app-of-deleted", "id-deleted", None, &raw),
+            // (e) after (d): a live instance of app-of-deleted for another identity; revoked when
+            // (d) unlinks the app, at the identity's deleted_at.
+            instance("ins-after-unlink", "app-of-deleted", "id-carol", None, &raw),
+            // (e) a live instance of an unlinked app.
+            instance("ins-of-unlinked", "app-unlinked", "id-carol", None, &raw),
+            // (e) a live instance of an app linked to another identity.
+            instance("ins-linked-elsewhere", "app-elsewhere", "id-carol", None, &raw),
+            // Controls: live instances of correctly linked apps.
+            instance("ins-alice", "app-alice", "id-alice", None, &raw),
+            instance("ins-dave", "app-elsewhere", "id-dave", None, &raw),
+        ]);
+        raw.exec(&sql.concat());
+        let before = raw.snapshot();
+        drop(raw);
+
+        let s = connect(db);
+        assert_eq!(s.migrate().unwrap(), ALL[2..], "only the repair is pending");
+
+        let mut expected = before.clone();
+        let mut set = |t: &str, id: &str, f: &dyn Fn(&mut Rec)| {
+            let r = expected
+                .iter_mut()
+                .find(|r| r.t == t && r.id == id)
+                .expect("a row of the fixture");
+            f(r);
+        };
+        let deleted_at = |at: &'static str| {
+            move |r: &mut Rec| {
+                r.updated_at = at.to_owned();
+                r.deleted_at = Some(at.to_owned());
+            }
+        };
+        set("accounts", "acc-orphan", &deleted_at(APP_DELETED_AT));
+        set("instances", "ins-of-deleted-app", &deleted_at(APP_DELETED_AT));
+        set("instances", "ins-of-deleted-identity", &deleted_at(IDENTITY_DELETED_AT));
+        set("apps", "app-of-deleted", &|r| {
+            r.identity_id = None;
+            r.updated_at = IDENTITY_DELETED_AT.to_owned();
+        });
+        set("instances", "ins-after-unlink", &deleted_at(IDENTITY_DELETED_AT));
+        set("instances", "ins-of-unlinked", &deleted_at(UNLINKED_AT));
+        set("instances", "ins-linked-elsewhere", &deleted_at(RELINKED_AT));
+
+        let after = Raw::open(db).snapshot();
+        assert_eq!(after.len(), 21, "every row of the fixture: {after:#?}");
+        for (a, e) in after.iter().zip(&expected) {
+            assert_eq!(a, e, "{} {}", e.t, e.id);
+        }
+        assert_eq!(after, expected);
+
+        assert!(s.migrate().unwrap().is_empty(), "nothing pending afterwards");
         s.ping().unwrap();
     });
 }
