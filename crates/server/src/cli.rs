@@ -63,10 +63,20 @@ pub enum Command {
     /// Run pending migrations and exit (for release pipelines; then `serve --no-migrate`).
     Migrate,
     /// Manage service tokens.
+    ///
+    /// Every token command first runs the pending migrations, as `serve` does, so a token can be
+    /// created before the service first starts (e.g. by a provisioning script). Processes
+    /// migrating together take turns.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Validate the configuration and database connectivity; print the effective configuration
-    /// without secrets.
+    /// without secrets, and the pending migrations.
+    ///
+    /// Read-only: it applies no migration. The last lines are `migrations: up to date` and
+    /// `status: ok`, or `migrations: N pending (VERSIONS); ...` and `status: migrations pending`.
+    /// The exit code is 0 in both cases (the configuration is valid; `migrate`, `serve` or any
+    /// token command applies the migrations); 2 for an invalid configuration, 1 for an
+    /// unreachable database.
     CheckConfig,
 }
 

@@ -77,6 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(cmd) => {
             let (authd, _, _) = build(&cli)?;
+            // A token may be made before the first `serve` (provisioning): bring the schema up
+            // first, as `serve` does (PostgreSQL: under the advisory lock; SQLite: in one
+            // immediate transaction, so a `serve` starting meanwhile waits for it).
+            migrate(&authd)?;
             token_cmd::run(&authd, cmd)
         }
         Command::CheckConfig => {
@@ -84,21 +88,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             authd
                 .ping()
                 .map_err(|e| anyhow::anyhow!("database not reachable: {e}"))?;
+            // Read-only: reports what `migrate` would apply, applies nothing.
+            let pending = authd.store().pending_migrations()?;
             let source = match &key.source {
                 KeySource::Env => "AUTHD_MASTER_KEY".to_owned(),
                 KeySource::File(p) => format!("file {}", p.display()),
                 KeySource::DefaultFile { path, .. } => format!("default file {}", path.display()),
             };
+            let (migrations, status) = migration_status(&pending);
             let out = format!(
-                "database_url: {}\nbackend: {:?}\npool_size: {}\nmaster_key: {source}\nlog_format: {}\nstatus: ok",
+                "database_url: {}\nbackend: {:?}\npool_size: {}\nmaster_key: {source}\nlog_format: {}\n\
+                 migrations: {migrations}\nstatus: {status}",
                 storage_diesel::redact_url(&db.url),
                 db.backend,
                 db.pool.max_size,
                 logging::effective_format(cli.global.log_format),
             );
             print_line(&out);
+            // Exit 0 either way: the configuration is valid; pending migrations are applied by
+            // `migrate`, `serve` or any token command.
             Ok(())
         }
+    }
+}
+
+/// The `migrations:` and `status:` values of `check-config` for the pending versions.
+fn migration_status(pending: &[String]) -> (String, &'static str) {
+    if pending.is_empty() {
+        ("up to date".to_owned(), "ok")
+    } else {
+        (
+            format!(
+                "{} pending ({}); run `authd migrate` or start `authd serve`",
+                pending.len(),
+                pending.join(", ")
+            ),
+            "migrations pending",
+        )
     }
 }
 
@@ -116,4 +142,22 @@ fn migrate(authd: &Authd<DieselStore>) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)]
 pub(crate) fn print_line(s: &str) {
     println!("{s}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::migration_status;
+
+    #[test]
+    fn check_config_reports_pending_migrations() {
+        assert_eq!(migration_status(&[]), ("up to date".to_owned(), "ok"));
+        let pending = ["20261125000001".to_owned(), "20261125000002".to_owned()];
+        assert_eq!(
+            migration_status(&pending),
+            (
+                "2 pending (20261125000001, 20261125000002); run `authd migrate` or start `authd serve`".to_owned(),
+                "migrations pending"
+            )
+        );
+    }
 }

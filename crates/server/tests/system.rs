@@ -14,6 +14,7 @@
 //! | `bad_input` | a seeded battery of hostile requests: never a 5xx, always JSON, documented statuses |
 //! | `secrets` | no secret in the database file, the WAL or the logs; a wrong master key is a clean 500 |
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
+//! | `cli` | the command line on a fresh database: token commands migrate first, `check-config` reports pending migrations read-only |
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
 //! | `races` | concurrent mutations (links, deletes, creations, renames) on two PostgreSQL replicas and on SQLite: race-free, invariants checked in the database |
 
@@ -22,6 +23,8 @@ mod support;
 
 #[path = "system/bad_input.rs"]
 mod bad_input;
+#[path = "system/cli.rs"]
+mod cli;
 #[path = "system/crash.rs"]
 mod crash;
 #[path = "system/isolation.rs"]

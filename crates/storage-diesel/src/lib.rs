@@ -11,6 +11,7 @@
 //! # fn main() -> Result<(), storage_diesel::StorageError> {
 //! let url = "sqlite://data/authd.sqlite";
 //! let store = DieselStore::connect(url, PoolOptions::default_for(backend_of(url)?))?;
+//! let pending = store.pending_migrations()?; // read-only: what `migrate` would apply
 //! let applied = store.migrate()?;
 //! # Ok(()) }
 //! ```
@@ -171,6 +172,14 @@ pub enum StorageError {
         /// Why.
         cause: String,
     },
+    /// Which migrations are applied could not be read.
+    #[error("cannot read the migration status of the database `{url}`: {cause}")]
+    MigrationStatus {
+        /// The redacted URL.
+        url: String,
+        /// Why.
+        cause: String,
+    },
 }
 
 /// The storage adapter: an r2d2 pool over SQLite or PostgreSQL. Cheap to clone (clones share
@@ -280,11 +289,26 @@ impl DieselStore {
     /// # Errors
     /// [`StorageError::Migrate`] (or [`StorageError::Connect`] when no connection can be had).
     pub fn migrate(&self) -> Result<Vec<String>, StorageError> {
-        let applied = self.with_migration_conn(migrations::run_pending)?;
+        let applied = self.with_migration_conn(migrations::run_pending, migrate_error)?;
         if !applied.is_empty() {
             tracing::info!(url = %self.url, versions = ?applied, "database migrated");
         }
         Ok(applied)
+    }
+
+    /// The versions of the migrations embedded in this binary that the database has not applied
+    /// yet, oldest first (empty: the schema is up to date). Read-only: it writes nothing, not
+    /// even diesel's bookkeeping table on a fresh database, and takes no lock (on PostgreSQL
+    /// neither the advisory lock of [`Self::migrate`]), so the answer is a snapshot.
+    ///
+    /// # Errors
+    /// [`StorageError::MigrationStatus`] (or [`StorageError::Connect`] when no connection can be
+    /// had).
+    pub fn pending_migrations(&self) -> Result<Vec<String>, StorageError> {
+        self.with_migration_conn(migrations::pending, |url, cause| StorageError::MigrationStatus {
+            url,
+            cause,
+        })
     }
 
     /// On SQLite, folds the write-ahead log back into the database file and truncates it
@@ -314,7 +338,7 @@ impl DieselStore {
     /// # Errors
     /// [`StorageError::Migrate`] (or [`StorageError::Connect`] when no connection can be had).
     pub fn revert_all(&self) -> Result<(), StorageError> {
-        let reverted = self.with_migration_conn(migrations::revert_all)?;
+        let reverted = self.with_migration_conn(migrations::revert_all, migrate_error)?;
         tracing::info!(url = %self.url, versions = ?reverted, "database migrations reverted");
         Ok(())
     }
@@ -338,6 +362,7 @@ impl DieselStore {
     fn with_migration_conn(
         &self,
         f: impl FnOnce(&mut Conn) -> Result<Vec<String>, migrations::MigrationError>,
+        fail: fn(String, String) -> StorageError,
     ) -> Result<Vec<String>, StorageError> {
         let mut conn = self.pool.get().map_err(|e| StorageError::Connect {
             url: self.url.to_string(),
@@ -346,10 +371,7 @@ impl DieselStore {
         f(&mut conn).map_err(|e| {
             // Whatever state the failure left the connection in, it is not reused.
             conn.broken = true;
-            StorageError::Migrate {
-                url: self.url.to_string(),
-                cause: e.to_string(),
-            }
+            fail(self.url.to_string(), e.to_string())
         })
     }
 
@@ -384,6 +406,10 @@ impl DieselStore {
 /// aborted it for a deadlock or a serialization failure. Lock order (see `domain::ports::Lock`)
 /// makes a deadlock rare; this bounds what one can cost.
 const MAX_TRANSACTION_RETRIES: u32 = 3;
+
+fn migrate_error(url: String, cause: String) -> StorageError {
+    StorageError::Migrate { url, cause }
+}
 
 /// Why a checkout was refused without waiting (see `DieselStore::conn`).
 #[derive(Debug, thiserror::Error)]

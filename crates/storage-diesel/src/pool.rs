@@ -185,11 +185,35 @@ impl CustomizeConnection<Conn, ConnError> for OnAcquire {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), ConnError> {
         if let AnyConnection::Sqlite(c) = &mut conn.inner {
             for pragma in SQLITE_PRAGMAS {
-                c.batch_execute(pragma)
+                execute_while_locked(c, pragma, std::time::Duration::from_secs(5))
                     .map_err(|e| ConnError(format!("{pragma}: {e}")))?;
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `sql`, retrying for up to `limit` while SQLite answers "database is locked".
+///
+/// The busy timeout makes most statements wait for a lock, but not `PRAGMA journal_mode = WAL`
+/// on a brand-new database that another process is switching to WAL at the same moment (several
+/// `authd` processes started together on a fresh file, e.g. a token command while `serve`
+/// starts): SQLite answers busy at once there instead of calling the busy handler (it does not
+/// wait for a lock upgrade from inside a read, to avoid a deadlock). The other process is done
+/// within milliseconds, after which the pragma finds the database in WAL mode already.
+fn execute_while_locked(c: &mut SqliteConnection, sql: &str, limit: std::time::Duration) -> Result<(), DieselError> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        match c.batch_execute(sql) {
+            Err(DieselError::DatabaseError(_, info))
+                if info.message().contains("database is locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Migrations, on both backends: up, down (revert_all), up again gives the same schema; the data
-//! repair (`2026-12-02-000003_repair_orphans`) applies the missing part of every cascade to a
-//! database left inconsistent by an earlier version, and changes nothing else.
+//! Migrations, on both backends: up, down (revert_all), up again gives the same schema; the
+//! read-only `pending_migrations` before, between and after; the data repair
+//! (`2026-12-02-000003_repair_orphans`) applies the missing part of every cascade to a database
+//! left inconsistent by an earlier version, and changes nothing else.
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{Nullable, Text};
@@ -13,7 +14,9 @@ use crate::support::{TestDb, Which, connect, with_db};
 
 on_both_backends!(
     up_down_up_gives_the_same_schema,
-    repair_orphans_applies_the_missing_cascades
+    repair_orphans_applies_the_missing_cascades,
+    pending_migrations_reads_without_writing,
+    concurrent_migrations_take_turns
 );
 
 /// Every migration, oldest first.
@@ -330,5 +333,102 @@ fn repair_orphans_applies_the_missing_cascades(which: Which) {
 
         assert!(s.migrate().unwrap().is_empty(), "nothing pending afterwards");
         s.ping().unwrap();
+    });
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// Every table of the database, diesel's bookkeeping table included.
+fn all_tables(db: &TestDb) -> Vec<String> {
+    let rows: Vec<Name> = match db.backend {
+        Backend::Sqlite => {
+            let mut c = SqliteConnection::establish(db.sqlite_path()).unwrap();
+            diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .load(&mut c)
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = PgConnection::establish(&db.url).unwrap();
+            diesel::sql_query(
+                "SELECT tablename::text AS name FROM pg_tables \
+                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            )
+            .load(&mut c)
+            .unwrap()
+        }
+    };
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+fn forget_applied(db: &TestDb, version: &str) {
+    let sql = format!("DELETE FROM __diesel_schema_migrations WHERE version = '{version}'");
+    let n = match db.backend {
+        Backend::Sqlite => diesel::sql_query(sql).execute(&mut SqliteConnection::establish(db.sqlite_path()).unwrap()),
+        Backend::Postgres => diesel::sql_query(sql).execute(&mut PgConnection::establish(&db.url).unwrap()),
+    };
+    assert_eq!(n.unwrap(), 1, "version {version} was recorded");
+}
+
+fn pending_migrations_reads_without_writing(which: Which) {
+    with_db(which, |db| {
+        let s = connect(db);
+        assert_eq!(s.pending_migrations().unwrap(), ALL, "a fresh database lacks all");
+        assert_eq!(s.pending_migrations().unwrap(), ALL, "asking changed nothing");
+        assert_eq!(
+            all_tables(db),
+            Vec::<String>::new(),
+            "not even diesel's bookkeeping table is created"
+        );
+        assert_eq!(s.migrate().unwrap(), ALL);
+        assert!(s.pending_migrations().unwrap().is_empty(), "up to date");
+        s.revert_all().unwrap();
+        assert_eq!(
+            all_tables(db),
+            ["__diesel_schema_migrations"],
+            "revert_all leaves only the bookkeeping table"
+        );
+        assert_eq!(s.pending_migrations().unwrap(), ALL, "all again after revert_all");
+        assert_eq!(s.migrate().unwrap(), ALL);
+        forget_applied(db, ALL[ALL.len() - 1]);
+        assert_eq!(
+            s.pending_migrations().unwrap(),
+            [ALL[ALL.len() - 1]],
+            "only the unrecorded one"
+        );
+    });
+}
+
+/// Pools migrating one fresh database at once (as processes starting together do): every one
+/// succeeds and each version is applied exactly once.
+fn concurrent_migrations_take_turns(which: Which) {
+    with_db(which, |db| {
+        let stores: Vec<_> = (0..4).map(|_| connect(db)).collect();
+        let barrier = std::sync::Barrier::new(stores.len());
+        let mut applied: Vec<String> = std::thread::scope(|scope| {
+            let runs: Vec<_> = stores
+                .iter()
+                .map(|s| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.migrate()
+                    })
+                })
+                .collect();
+            runs.into_iter()
+                .flat_map(|r| {
+                    r.join()
+                        .unwrap()
+                        .unwrap_or_else(|e| panic!("a concurrent migrate failed: {e}"))
+                })
+                .collect()
+        });
+        applied.sort();
+        assert_eq!(applied, ALL, "each version applied once, by one of them");
+        assert!(stores[0].pending_migrations().unwrap().is_empty());
     });
 }
