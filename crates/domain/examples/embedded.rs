@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run -p domain --example embedded --features testkit`.
 
+use domain::audit::{Actor, Caller};
 use domain::ids::OrgId;
 use domain::service::NewAccount;
 use domain::testkit::kit;
@@ -11,7 +12,8 @@ use domain::values::Handle;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let k = kit();
     let authd = &k.authd;
-    let org = OrgId::new("org_embedded")?;
+    // An embedding service acts as itself: the audit trail records it as the CLI actor.
+    let org = Caller::new(OrgId::new("org_embedded")?, Actor::Cli);
     let bot = Handle::parse("@billing-bot")?;
 
     authd.create_identity(&org, bot.clone())?;

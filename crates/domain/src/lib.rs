@@ -9,6 +9,7 @@
 //! so every business rule can be exercised without a database (and another Rust service can
 //! embed authd in-process; see `examples/embedded.rs`).
 
+pub mod audit;
 pub mod auth;
 pub mod cascade;
 pub mod entities;

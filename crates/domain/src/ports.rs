@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::cascade::CascadePlan;
 use crate::entities::{Account, App, Identity, Instance, ServiceToken};
 use crate::error::Opaque;
@@ -243,13 +244,15 @@ pub trait Repo {
     /// Infrastructure only.
     fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>>;
     /// Atomically advances a live HOTP account's counter by one, in one statement, unless it is
-    /// already at [`crate::otp::MAX_COUNTER`]. Two concurrent calls (from any number of
-    /// processes) never get the same value. Does not change `updated_at` (using an account is
-    /// not editing it).
+    /// already at [`crate::otp::MAX_COUNTER`], and records `event` with it: both or neither,
+    /// inside a transaction or not (outside one, the adapter makes the pair atomic itself). Two
+    /// concurrent calls (from any number of processes) never get the same value. Does not change
+    /// `updated_at` (using an account is not editing it). No event is written when the counter
+    /// did not move.
     ///
     /// # Errors
     /// Infrastructure only.
-    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance>;
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance>;
 
     /// Inserts an instance and the hash of its device token.
     ///
@@ -313,16 +316,44 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>>;
-    /// Revokes a token; `false` when no unrevoked token has this id.
+    /// Revokes a token (one conditional statement); its organization, or `None` when no
+    /// unrevoked token has this id (so of two concurrent revocations one gets `None`).
     ///
     /// # Errors
     /// Infrastructure only.
-    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool>;
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<Option<OrgId>>;
     /// Sets a token's `last_used_at`.
     ///
     /// # Errors
     /// Infrastructure only.
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()>;
+
+    /// Inserts an audit event, unnumbered (its `seq` is ignored). Called inside the unit of work
+    /// of the change it records, so both commit or neither does.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
+    /// Numbers every committed, unnumbered event: per organization, continuing after its highest
+    /// number without a gap, oldest (by id) first. Runs inside [`Store::transaction`], one
+    /// sequencer at a time across every process (on PostgreSQL an advisory transaction lock, on
+    /// SQLite the write lock), so numbers are never given twice and an event committed late is
+    /// numbered after every event numbered before it. Returns how many were numbered.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn sequence_audit_events(&mut self) -> StoreResult<u64>;
+    /// The organization's numbered events matching the query, by number, oldest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn list_audit_events(&mut self, org: &OrgId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes numbered events older than `before`, except each organization's newest one (which
+    /// keeps its numbering going); unnumbered events are never deleted. Returns how many.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// The unit-of-work boundary.

@@ -27,6 +27,9 @@
 
 use std::sync::Arc;
 
+use crate::audit::{
+    Action, Actor, AuditEvent, AuditPage, AuditQuery, Caller, Detail, Details, RequestId, ResourceType,
+};
 use crate::auth::{Principal, TokenCache};
 use crate::cascade::CascadePlan;
 use crate::entities::{
@@ -141,6 +144,27 @@ pub struct Enrollment {
     pub device_token: PlainToken,
 }
 
+/// What one audit event records: action, kind of record, its id, details.
+type Audited<'a> = (Action, ResourceType, uuid::Uuid, &'a [(&'a str, Detail)]);
+
+/// How many days of audit events a purge keeps (1..=36500): a purge never touches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    /// `None` outside 1..=36500.
+    #[must_use]
+    pub fn new(days: u32) -> Option<Self> {
+        (1..=36_500).contains(&days).then_some(Self(days))
+    }
+
+    /// The number of days.
+    #[must_use]
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// The authd use cases over a store and the other ports.
 pub struct Authd<S: Store> {
     store: S,
@@ -175,6 +199,29 @@ impl<S: Store> Authd<S> {
         self.deps.ids.new_uuid()
     }
 
+    /// The audit event of a change `who` made at `at`.
+    fn event(&self, who: &Caller, at: Timestamp, what: Audited<'_>) -> AuditEvent {
+        let (action, resource_type, resource_id, details) = what;
+        AuditEvent {
+            id: self.new_id(),
+            org: who.org().clone(),
+            seq: None,
+            at,
+            actor: who.actor().clone(),
+            action,
+            resource_type,
+            resource_id,
+            request_id: who.request_id().cloned(),
+            details: Details::of(details),
+        }
+    }
+
+    /// Writes the audit event of a change `who` made at `at`, in the change's unit of work.
+    fn audit(&self, r: &mut dyn Repo, who: &Caller, at: Timestamp, what: Audited<'_>) -> Result<(), Error> {
+        r.insert_audit_event(&self.event(who, at, what))?;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- service tokens
 
     /// Creates a service token for `org`; the plain token is returned once.
@@ -183,20 +230,37 @@ impl<S: Store> Authd<S> {
     /// `Internal` (randomness), storage failures.
     pub fn create_service_token(
         &self,
-        org: &OrgId,
+        who: &Caller,
         name: Option<TokenName>,
     ) -> Result<(ServiceToken, PlainToken), Error> {
+        let org = who.org();
+        let now = self.now();
         let plain = PlainToken::generate(SERVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
         let token = ServiceToken::from_parts(ServiceTokenParts {
             id: TokenId::from_uuid(self.new_id()),
             org: org.clone(),
             name,
-            created_at: self.now(),
+            created_at: now,
             last_used_at: None,
             revoked_at: None,
         });
         let hash = plain.hash();
-        self.store.run(|r| r.insert_service_token(&token, &hash))?;
+        let name = token.name().as_ref().map(|n| n.as_str().to_owned());
+        self.store.transaction(|r| {
+            r.insert_service_token(&token, &hash)?;
+            let details = [("name", Detail::from(name.clone()))];
+            self.audit(
+                r,
+                who,
+                now,
+                (
+                    Action::TokenCreate,
+                    ResourceType::ServiceToken,
+                    token.id().as_uuid(),
+                    &details,
+                ),
+            )
+        })?;
         Ok((token, plain))
     }
 
@@ -250,13 +314,25 @@ impl<S: Store> Authd<S> {
         Ok(self.store.run(|r| r.list_service_tokens(org))?)
     }
 
-    /// Revokes a service token.
+    /// Revokes a service token (`by` is recorded in the token's organization's trail).
     ///
     /// # Errors
     /// `NotFound` when no unrevoked token has this id; storage failures.
-    pub fn revoke_service_token(&self, id: TokenId) -> Result<(), Error> {
+    pub fn revoke_service_token(&self, id: TokenId, by: &Actor) -> Result<(), Error> {
         let at = self.now();
-        let revoked = self.store.run(|r| r.revoke_service_token(id, at))?;
+        let revoked = self.store.transaction(|r| {
+            let Some(org) = r.revoke_service_token(id, at)? else {
+                return Ok(false);
+            };
+            let who = Caller::new(org, by.clone());
+            self.audit(
+                r,
+                &who,
+                at,
+                (Action::TokenRevoke, ResourceType::ServiceToken, id.as_uuid(), &[]),
+            )?;
+            Ok::<_, Error>(true)
+        })?;
         self.tokens.forget_token(id);
         if revoked {
             Ok(())
@@ -271,7 +347,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (identity), `Conflict` (the identity already has an app), storage failures.
-    pub fn create_app(&self, org: &OrgId, handle: Option<&Handle>) -> Result<App, Error> {
+    pub fn create_app(&self, who: &Caller, handle: Option<&Handle>) -> Result<App, Error> {
+        let org = who.org();
         let id = AppId::from_uuid(self.new_id());
         let now = self.now();
         let new = |identity_id| {
@@ -283,10 +360,21 @@ impl<S: Store> Authd<S> {
                 updated_at: now,
             })
         };
+        let created = |r: &mut dyn Repo, app: &App| {
+            let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AppCreate, ResourceType::App, id.as_uuid(), &details),
+            )
+        };
         let Some(handle) = handle else {
-            // An unlinked app is one insert: atomic on its own, no transaction needed.
             let app = new(None);
-            self.store.run(|r| r.insert_app(&app))?;
+            self.store.transaction(|r| {
+                r.insert_app(&app)?;
+                created(r, &app)
+            })?;
             return Ok(app);
         };
         self.store.transaction(|r| {
@@ -296,6 +384,7 @@ impl<S: Store> Authd<S> {
             }
             let app = new(Some(*identity.id()));
             r.insert_app(&app)?;
+            created(r, &app)?;
             Ok(app)
         })
     }
@@ -304,7 +393,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// Storage failures.
-    pub fn list_apps(&self, org: &OrgId) -> Result<Vec<App>, Error> {
+    pub fn list_apps(&self, who: &Caller) -> Result<Vec<App>, Error> {
+        let org = who.org();
         Ok(self.store.run(|r| r.list_apps(org))?)
     }
 
@@ -312,7 +402,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn get_app(&self, org: &OrgId, id: AppId) -> Result<App, Error> {
+    pub fn get_app(&self, who: &Caller, id: AppId) -> Result<App, Error> {
+        let org = who.org();
         self.store.run(|r| live_app(r, org, id))
     }
 
@@ -320,13 +411,21 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn delete_app(&self, org: &OrgId, id: AppId) -> Result<(), Error> {
+    pub fn delete_app(&self, who: &Caller, id: AppId) -> Result<(), Error> {
+        let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
-            r.lock_app(org, id, Lock::Update)?
+            let app = r
+                .lock_app(org, id, Lock::Update)?
                 .ok_or(Error::NotFound(not_found::APP))?;
             r.apply_cascade(&CascadePlan::delete_app(org.clone(), id, at))?;
-            Ok(())
+            let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
+            self.audit(
+                r,
+                who,
+                at,
+                (Action::AppDelete, ResourceType::App, id.as_uuid(), &details),
+            )
         })
     }
 
@@ -336,7 +435,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `Invalid` (URI shape), `NotFound` (app), `BadRequest` (OTP parameters), storage failures.
-    pub fn create_account(&self, org: &OrgId, app: AppId, input: NewAccount) -> Result<Account, Error> {
+    pub fn create_account(&self, who: &Caller, app: AppId, input: NewAccount) -> Result<Account, Error> {
+        let org = who.org();
         let parsed = match OtpAuthUri::parse(&input.otpauth_uri) {
             Err(UriError::Shape(m)) => return Err(Error::invalid(&["body", "otpauth_uri"], m, "value_error")),
             other => other,
@@ -365,6 +465,19 @@ impl<S: Store> Authd<S> {
                 updated_at: now,
             });
             r.insert_account(&account, &sealed)?;
+            let details = [
+                ("app_id", Detail::from(app.to_string())),
+                ("otp_type", Detail::from(account.otp_type().as_str())),
+                ("issuer", Detail::from(account.issuer().clone())),
+                ("algorithm", Detail::from(account.algorithm().as_str())),
+                ("digits", Detail::from(i64::from(account.digits().get()))),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AccountCreate, ResourceType::Account, id.as_uuid(), &details),
+            )?;
             Ok(account)
         })
     }
@@ -373,7 +486,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (app), storage failures.
-    pub fn list_accounts(&self, org: &OrgId, app: AppId) -> Result<Vec<Account>, Error> {
+    pub fn list_accounts(&self, who: &Caller, app: AppId) -> Result<Vec<Account>, Error> {
+        let org = who.org();
         self.store
             .run(|r| r.list_accounts(org, app))?
             .ok_or(Error::NotFound(not_found::APP))
@@ -383,7 +497,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn get_account(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
+    pub fn get_account(&self, who: &Caller, app: AppId, id: AccountId) -> Result<Account, Error> {
+        let org = who.org();
         self.store.run(|r| live_account(r, org, app, id))
     }
 
@@ -393,11 +508,12 @@ impl<S: Store> Authd<S> {
     /// `NotFound`, storage failures.
     pub fn update_account(
         &self,
-        org: &OrgId,
+        who: &Caller,
         app: AppId,
         id: AccountId,
         patch: AccountPatch,
     ) -> Result<Account, Error> {
+        let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
             let mut account = locked_account(r, org, app, id)?;
@@ -405,6 +521,23 @@ impl<S: Store> Authd<S> {
             let description = patch.description.clone().apply(account.description().clone());
             account.set_labels(display_name, description, now);
             r.update_account(&account)?;
+            let details = [
+                ("app_id", Detail::from(app.to_string())),
+                (
+                    "display_name",
+                    Detail::from(account.display_name().as_ref().map(|d| d.as_str().to_owned())),
+                ),
+                (
+                    "description",
+                    Detail::from(account.description().as_ref().map(|d| d.as_str().to_owned())),
+                ),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AccountUpdate, ResourceType::Account, id.as_uuid(), &details),
+            )?;
             Ok(account)
         })
     }
@@ -413,12 +546,19 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn delete_account(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<(), Error> {
+    pub fn delete_account(&self, who: &Caller, app: AppId, id: AccountId) -> Result<(), Error> {
+        let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
             locked_account(r, org, app, id)?;
             r.apply_cascade(&CascadePlan::delete_account(org.clone(), id, at))?;
-            Ok(())
+            let details = [("app_id", Detail::from(app.to_string()))];
+            self.audit(
+                r,
+                who,
+                at,
+                (Action::AccountDelete, ResourceType::Account, id.as_uuid(), &details),
+            )
         })
     }
 
@@ -428,17 +568,22 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound`, `Paused`, `Conflict` (HOTP counter at its maximum), `SecretUnreadable`,
     /// storage failures.
-    pub fn generate_otp(&self, org: &OrgId, app: AppId, id: AccountId) -> Result<OtpCode, Error> {
+    pub fn generate_otp(&self, who: &Caller, app: AppId, id: AccountId) -> Result<OtpCode, Error> {
+        let org = who.org();
         let now = self.now();
+        // No transaction: the code's one write (its event, or the HOTP advance with its event)
+        // is atomic on its own.
         self.store.run(|r| {
             let material = r
                 .otp_material(org, app, id)?
                 .ok_or(Error::NotFound(not_found::ACCOUNT))?;
-            self.code_for(r, org, &material, now)
+            self.code_for(r, who, &material, now)
         })
     }
 
-    fn code_for(&self, r: &mut dyn Repo, org: &OrgId, m: &OtpMaterial, now: Timestamp) -> Result<OtpCode, Error> {
+    /// The code of an account whose material was just read, with its audit event.
+    fn code_for(&self, r: &mut dyn Repo, who: &Caller, m: &OtpMaterial, now: Timestamp) -> Result<OtpCode, Error> {
+        let org = who.org();
         if m.identity_status == Some(IdentityStatus::Paused) {
             return Err(Error::Paused);
         }
@@ -448,13 +593,25 @@ impl<S: Store> Authd<S> {
             .cipher
             .open(*a.id(), &m.sealed)
             .map_err(|_| Error::SecretUnreadable)?;
+        let details = [
+            ("app_id", Detail::from(a.app_id().to_string())),
+            ("otp_type", Detail::from(a.otp_type().as_str())),
+        ];
+        let event = self.event(
+            who,
+            now,
+            (Action::OtpGenerate, ResourceType::Account, a.id().as_uuid(), &details),
+        );
         let (code, valid_for_seconds) = match (a.otp_type(), a.period()) {
             (OtpType::Totp, Some(period)) => {
                 let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
                 let totp = otp::totp(*a.algorithm(), secret.expose(), t, *period, *a.digits());
+                // A TOTP code changes nothing: its event is the one write, atomic on its own.
+                r.insert_audit_event(&event)?;
                 (totp.code, Some(totp.valid_for_seconds))
             }
-            (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id())? {
+            // The advance and its event together (see the port), without a transaction here.
+            (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id(), &event)? {
                 HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
                 HotpAdvance::Exhausted => return Err(Error::Conflict("HOTP counter is at its maximum".into())),
                 HotpAdvance::Missing => return Err(Error::NotFound(not_found::ACCOUNT)),
@@ -477,7 +634,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `Conflict` (handle taken among live identities), storage failures.
-    pub fn create_identity(&self, org: &OrgId, handle: Handle) -> Result<Identity, Error> {
+    pub fn create_identity(&self, who: &Caller, handle: Handle) -> Result<Identity, Error> {
+        let org = who.org();
         let now = self.now();
         let identity = Identity::from_parts(IdentityParts {
             id: IdentityId::from_uuid(self.new_id()),
@@ -487,7 +645,21 @@ impl<S: Store> Authd<S> {
             created_at: now,
             updated_at: now,
         });
-        self.store.run(|r| r.insert_identity(&identity))?;
+        self.store.transaction(|r| {
+            r.insert_identity(&identity)?;
+            let details = [("agent_handle", Detail::from(identity.handle().as_str()))];
+            self.audit(
+                r,
+                who,
+                now,
+                (
+                    Action::IdentityCreate,
+                    ResourceType::Identity,
+                    identity.id().as_uuid(),
+                    &details,
+                ),
+            )
+        })?;
         Ok(identity)
     }
 
@@ -495,7 +667,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// Storage failures.
-    pub fn list_identities(&self, org: &OrgId) -> Result<Vec<Identity>, Error> {
+    pub fn list_identities(&self, who: &Caller) -> Result<Vec<Identity>, Error> {
+        let org = who.org();
         Ok(self.store.run(|r| r.list_identities(org))?)
     }
 
@@ -503,7 +676,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn get_identity(&self, org: &OrgId, handle: &Handle) -> Result<IdentityDetail, Error> {
+    pub fn get_identity(&self, who: &Caller, handle: &Handle) -> Result<IdentityDetail, Error> {
+        let org = who.org();
         self.store.run(|r| {
             let identity = live_identity(r, org, handle)?;
             let app = r.app_of_identity(org, *identity.id())?;
@@ -515,7 +689,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, `Conflict` (new handle taken), `BadRequest` (unknown status), storage failures.
-    pub fn update_identity(&self, org: &OrgId, handle: &Handle, patch: IdentityPatch) -> Result<Identity, Error> {
+    pub fn update_identity(&self, who: &Caller, handle: &Handle, patch: IdentityPatch) -> Result<Identity, Error> {
+        let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
             let mut identity = locked_identity(r, org, handle)?;
@@ -531,6 +706,7 @@ impl<S: Store> Authd<S> {
                 .map(IdentityStatus::parse)
                 .transpose()
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
+            let previous = identity.handle().as_str().to_owned();
             if let Some(new) = &patch.handle {
                 identity.set_handle(new.clone(), now);
             }
@@ -538,6 +714,22 @@ impl<S: Store> Authd<S> {
                 identity.set_status(s, now);
             }
             r.update_identity(&identity)?;
+            let details = [
+                ("agent_handle", Detail::from(identity.handle().as_str())),
+                ("previous_handle", Detail::from(previous)),
+                ("status", Detail::from(identity.status().as_str())),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (
+                    Action::IdentityUpdate,
+                    ResourceType::Identity,
+                    identity.id().as_uuid(),
+                    &details,
+                ),
+            )?;
             Ok(identity)
         })
     }
@@ -546,13 +738,28 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn delete_identity(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
+    pub fn delete_identity(&self, who: &Caller, handle: &Handle) -> Result<(), Error> {
+        let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
             let identity = locked_identity(r, org, handle)?;
             let app = linked_app(r, org, &identity)?.map(|a| *a.id());
             r.apply_cascade(&CascadePlan::delete_identity(org.clone(), *identity.id(), app, at))?;
-            Ok(())
+            let details = [
+                ("agent_handle", Detail::from(identity.handle().as_str())),
+                ("app_id", Detail::from(app.map(|a| a.to_string()))),
+            ];
+            self.audit(
+                r,
+                who,
+                at,
+                (
+                    Action::IdentityDelete,
+                    ResourceType::Identity,
+                    identity.id().as_uuid(),
+                    &details,
+                ),
+            )
         })
     }
 
@@ -561,7 +768,8 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound` (identity or app), `Conflict` (app linked elsewhere, or identity has another
     /// app), storage failures.
-    pub fn assign_app(&self, org: &OrgId, handle: &Handle, app_id: AppId) -> Result<IdentityDetail, Error> {
+    pub fn assign_app(&self, who: &Caller, handle: &Handle, app_id: AppId) -> Result<IdentityDetail, Error> {
+        let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
             let identity = locked_identity(r, org, handle)?;
@@ -587,6 +795,16 @@ impl<S: Store> Authd<S> {
             }
             app.set_identity(Some(*identity.id()), now);
             r.set_app_identity(&app)?;
+            let details = [
+                ("identity_id", Detail::from(identity.id().to_string())),
+                ("agent_handle", Detail::from(identity.handle().as_str())),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AppLink, ResourceType::App, app_id.as_uuid(), &details),
+            )?;
             Ok(IdentityDetail {
                 identity,
                 app: Some(app),
@@ -598,12 +816,23 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (identity), storage failures.
-    pub fn unlink_app(&self, org: &OrgId, handle: &Handle) -> Result<(), Error> {
+    pub fn unlink_app(&self, who: &Caller, handle: &Handle) -> Result<(), Error> {
+        let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
             let identity = locked_identity(r, org, handle)?;
             if let Some(app) = linked_app(r, org, &identity)? {
                 r.apply_cascade(&CascadePlan::unlink_app(org.clone(), *app.id(), at))?;
+                let details = [
+                    ("identity_id", Detail::from(identity.id().to_string())),
+                    ("agent_handle", Detail::from(identity.handle().as_str())),
+                ];
+                self.audit(
+                    r,
+                    who,
+                    at,
+                    (Action::AppUnlink, ResourceType::App, app.id().as_uuid(), &details),
+                )?;
             }
             Ok(())
         })
@@ -615,7 +844,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (app), `Paused`, `Conflict` (app not linked), storage failures.
-    pub fn enroll_instance(&self, org: &OrgId, app_id: AppId, input: NewInstance) -> Result<Enrollment, Error> {
+    pub fn enroll_instance(&self, who: &Caller, app_id: AppId, input: NewInstance) -> Result<Enrollment, Error> {
+        let org = who.org();
         let now = self.now();
         let id = InstanceId::from_uuid(self.new_id());
         let device_id = input.device_id.unwrap_or_else(|| DeviceId::from_uuid(self.new_id()));
@@ -640,6 +870,18 @@ impl<S: Store> Authd<S> {
                 deleted_at: None,
             });
             r.insert_instance(&instance, &hash)?;
+            let details = [
+                ("app_id", Detail::from(app_id.to_string())),
+                ("identity_id", Detail::from(identity.id().to_string())),
+                ("device_id", Detail::from(device_id.to_string())),
+                ("platform", Detail::from(instance.platform().as_str())),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::InstanceEnroll, ResourceType::Instance, id.as_uuid(), &details),
+            )?;
             Ok(instance)
         })?;
         Ok(Enrollment {
@@ -652,7 +894,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (app), storage failures.
-    pub fn list_instances(&self, org: &OrgId, app: AppId) -> Result<Vec<Instance>, Error> {
+    pub fn list_instances(&self, who: &Caller, app: AppId) -> Result<Vec<Instance>, Error> {
+        let org = who.org();
         self.store.run(|r| {
             live_app(r, org, app)?;
             Ok(r.list_instances(org, app)?)
@@ -663,7 +906,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn get_instance(&self, org: &OrgId, app: AppId, id: InstanceId) -> Result<Instance, Error> {
+    pub fn get_instance(&self, who: &Caller, app: AppId, id: InstanceId) -> Result<Instance, Error> {
+        let org = who.org();
         self.store
             .run(|r| r.instance(org, app, id)?.ok_or(Error::NotFound(not_found::INSTANCE)))
     }
@@ -672,13 +916,20 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound`, storage failures.
-    pub fn revoke_instance(&self, org: &OrgId, app: AppId, id: InstanceId) -> Result<(), Error> {
+    pub fn revoke_instance(&self, who: &Caller, app: AppId, id: InstanceId) -> Result<(), Error> {
+        let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
             r.lock_instance(org, app, id)?
                 .ok_or(Error::NotFound(not_found::INSTANCE))?;
             r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
-            Ok(())
+            let details = [("app_id", Detail::from(app.to_string()))];
+            self.audit(
+                r,
+                who,
+                at,
+                (Action::InstanceRevoke, ResourceType::Instance, id.as_uuid(), &details),
+            )
         })
     }
 
@@ -703,18 +954,24 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `Unauthorized`, `NotFound`, `Paused`, `Conflict` (HOTP exhausted), `SecretUnreadable`,
     /// storage failures.
-    pub fn device_generate_otp(&self, device_token: &str, account: AccountId) -> Result<OtpCode, Error> {
+    pub fn device_generate_otp(
+        &self,
+        device_token: &str,
+        account: AccountId,
+        request_id: Option<&RequestId>,
+    ) -> Result<OtpCode, Error> {
         let hash = device_hash(device_token)?;
         let now = self.now();
-        // No surrounding transaction: the HOTP advance and the touch are each atomic, and a
-        // device fetch must not take SQLite's write lock for its reads.
+        // No transaction: the code's write (see `generate_otp`) and the touch are each atomic,
+        // and a device fetch takes no lock for its reads.
         self.store.run(|r| {
             let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
             let i = &session.instance;
+            let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
             let material = r
                 .otp_material(i.org(), *i.app_id(), account)?
                 .ok_or(Error::NotFound(not_found::ACCOUNT))?;
-            let code = self.code_for(r, i.org(), &material, now)?;
+            let code = self.code_for(r, &who, &material, now)?;
             r.touch_instance(i.org(), *i.id(), now)?;
             Ok(code)
         })
@@ -727,7 +984,8 @@ impl<S: Store> Authd<S> {
     ///
     /// # Errors
     /// `NotFound` (either case), storage failures.
-    pub fn user_instances(&self, org: &OrgId, user: &str) -> Result<Vec<Instance>, Error> {
+    pub fn user_instances(&self, who: &Caller, user: &str) -> Result<Vec<Instance>, Error> {
+        let org = who.org();
         let gone = Error::NotFound(not_found::USER_APPS);
         let Ok(handle) = Handle::parse(user) else {
             return Err(gone);
@@ -750,7 +1008,8 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound` when no such instance was ever enrolled for that user (or ids are malformed),
     /// storage failures.
-    pub fn revoke_user_instance(&self, org: &OrgId, user: &str, instance: &str) -> Result<(), Error> {
+    pub fn revoke_user_instance(&self, who: &Caller, user: &str, instance: &str) -> Result<(), Error> {
+        let org = who.org();
         let gone = || Error::NotFound(not_found::USER_APP);
         let (Ok(handle), Some(id)) = (Handle::parse(user), InstanceId::parse(instance)) else {
             return Err(gone());
@@ -761,8 +1020,42 @@ impl<S: Store> Authd<S> {
             let inst = r.identity_instance_any(org, *identity.id(), id)?.ok_or_else(gone)?;
             if inst.deleted_at().is_none() {
                 r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
+                let details = [("app_id", Detail::from(inst.app_id().to_string()))];
+                self.audit(
+                    r,
+                    who,
+                    at,
+                    (Action::InstanceRevoke, ResourceType::Instance, id.as_uuid(), &details),
+                )?;
             }
             Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- audit trail
+
+    /// A page of the caller's organization's audit trail. Numbers every event committed so far
+    /// first, so a change the caller just made is listed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_audit_events(&self, who: &Caller, query: &AuditQuery) -> Result<AuditPage, Error> {
+        self.store.transaction(|r| Ok::<_, Error>(r.sequence_audit_events()?))?;
+        let events = self.store.run(|r| r.list_audit_events(who.org(), query))?;
+        let next = events.last().and_then(|e| e.seq).or(query.after);
+        Ok(AuditPage { events, next })
+    }
+
+    /// Deletes the audit events older than `retention` (numbering every committed event first;
+    /// each organization's newest event stays, so its numbering goes on). Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn purge_audit_events(&self, retention: RetentionDays) -> Result<u64, Error> {
+        let before = self.now().plus_seconds(-i64::from(retention.get()) * 86_400);
+        self.store.transaction(|r| {
+            r.sequence_audit_events()?;
+            Ok::<_, Error>(r.purge_audit_events(before)?)
         })
     }
 

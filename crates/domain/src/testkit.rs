@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::cascade::{CascadePlan, CascadeStep};
 use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTokenParts};
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
@@ -45,6 +46,7 @@ struct State {
     accounts: Vec<Row<(Account, SealedSecret)>>,
     instances: Vec<(Instance, TokenHash)>,
     tokens: Vec<(ServiceToken, TokenHash)>,
+    events: Vec<AuditEvent>,
 }
 
 /// An in-memory [`Store`]. `transaction` works on a copy and swaps it in on success, so a
@@ -347,7 +349,7 @@ impl Repo for State {
             }))
     }
 
-    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance> {
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance> {
         for r in &mut self.accounts {
             let a = &r.value.0;
             if r.deleted_at.is_none() && a.org() == org && *a.id() == id && *a.otp_type() == OtpType::Hotp {
@@ -360,6 +362,7 @@ impl Repo for State {
                 let mut p = a.clone().into_parts();
                 p.counter = Some(c + 1);
                 r.value.0 = Account::from_parts(p);
+                self.insert_audit_event(event)?;
                 return Ok(HotpAdvance::Use(c));
             }
         }
@@ -507,14 +510,75 @@ impl Repo for State {
             .collect())
     }
 
-    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<Option<OrgId>> {
         for (t, _) in &mut self.tokens {
             if *t.id() == id && t.revoked_at().is_none() {
                 *t = rebuild_token(t, |p| p.revoked_at = Some(at));
-                return Ok(true);
+                return Ok(Some(t.org().clone()));
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
+        if self.events.iter().any(|e| e.id == event.id) {
+            return Err(StoreError::Conflict(ConflictKind::Other));
+        }
+        self.events.push(AuditEvent {
+            seq: None,
+            ..event.clone()
+        });
+        Ok(())
+    }
+
+    fn sequence_audit_events(&mut self) -> StoreResult<u64> {
+        let mut pending: Vec<usize> = (0..self.events.len())
+            .filter(|&i| self.events[i].seq.is_none())
+            .collect();
+        pending.sort_by_key(|&i| self.events[i].id);
+        for &i in &pending {
+            let org = self.events[i].org.clone();
+            let last = self
+                .events
+                .iter()
+                .filter(|e| e.org == org)
+                .filter_map(|e| e.seq)
+                .max()
+                .unwrap_or(0);
+            self.events[i].seq = Some(last + 1);
+        }
+        Ok(pending.len() as u64)
+    }
+
+    fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let mut v: Vec<AuditEvent> = self
+            .events
+            .iter()
+            .filter(|e| &e.org == org)
+            .filter(|e| e.seq.is_some_and(|s| q.after.is_none_or(|a| s > a)))
+            .filter(|e| q.action.is_none_or(|a| e.action == a))
+            .filter(|e| q.resource_type.is_none_or(|t| e.resource_type == t))
+            .filter(|e| q.resource_id.is_none_or(|id| e.resource_id == id))
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| e.seq);
+        v.truncate(q.limit as usize);
+        Ok(v)
+    }
+
+    fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+        let newest: std::collections::HashMap<OrgId, u64> =
+            self.events.iter().fold(std::collections::HashMap::new(), |mut m, e| {
+                if let Some(s) = e.seq {
+                    let n = m.entry(e.org.clone()).or_insert(s);
+                    *n = (*n).max(s);
+                }
+                m
+            });
+        let before_len = self.events.len();
+        self.events
+            .retain(|e| !(e.at < before && e.seq.is_some_and(|s| newest.get(&e.org).is_some_and(|&n| s < n))));
+        Ok((before_len - self.events.len()) as u64)
     }
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
@@ -574,6 +638,15 @@ impl Clock for FixedClock {
 /// Sequential, time-ordered UUIDs (`0190…-7…-8…-…0001`, `…0002`, …).
 #[derive(Debug, Default)]
 pub struct SeqIds(AtomicU64);
+
+impl SeqIds {
+    /// Ids after `n` (`n + 1`, `n + 2`, ...): a second service on the same database (another
+    /// "replica" in a test) must not hand out the first one's ids.
+    #[must_use]
+    pub fn after(n: u64) -> Self {
+        Self(AtomicU64::new(n))
+    }
+}
 
 impl IdGenerator for SeqIds {
     fn new_uuid(&self) -> uuid::Uuid {
@@ -679,10 +752,15 @@ pub const TEST_KEY: [u8; 32] = [7; 32];
 /// A service over `store` with a fixed clock at [`START`], sequential ids, deterministic
 /// randomness and `cipher`.
 pub fn kit_with<S: Store>(store: S, cipher: Arc<dyn SecretCipher>) -> Kit<S> {
+    kit_with_ids(store, cipher, SeqIds::default())
+}
+
+/// [`kit_with`], with ids from `ids` (see [`SeqIds::after`]).
+pub fn kit_with_ids<S: Store>(store: S, cipher: Arc<dyn SecretCipher>, ids: SeqIds) -> Kit<S> {
     let clock = Arc::new(FixedClock::at(START));
     let deps = Deps {
         clock: clock.clone(),
-        ids: Arc::new(SeqIds::default()),
+        ids: Arc::new(ids),
         rng: Arc::new(SeqRandom::default()),
         cipher,
     };

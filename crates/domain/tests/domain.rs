@@ -52,6 +52,10 @@ mod contract {
         race_link_vs_delete_identity,
         race_double_deletes,
         race_updates_keep_both_changes,
+        audit_every_change_writes_one_event,
+        audit_failed_change_writes_nothing,
+        audit_cursor_never_skips_concurrent_commits,
+        audit_purge_keeps_recent_events,
     );
 }
 
@@ -59,6 +63,7 @@ mod use_cases {
     use std::sync::Arc;
 
     use domain::Error;
+    use domain::audit::{Actor, Caller};
     use domain::cascade::{CascadePlan, CascadeStep};
     use domain::ids::{AppId, IdentityId, OrgId};
     use domain::ports::{Clock, Store};
@@ -68,6 +73,10 @@ mod use_cases {
 
     fn org() -> OrgId {
         OrgId::new("org_a").unwrap()
+    }
+
+    fn caller() -> Caller {
+        Caller::new(org(), Actor::Cli)
     }
 
     fn uri(u: &str) -> NewAccount {
@@ -82,7 +91,7 @@ mod use_cases {
     fn uri_shape_is_invalid_before_app_existence() {
         let k = kit();
         let missing = AppId::from_uuid(uuid::Uuid::now_v7());
-        let r = k.authd.create_account(&org(), missing, uri("http://example.com"));
+        let r = k.authd.create_account(&caller(), missing, uri("http://example.com"));
         match r {
             Err(Error::Invalid(errs)) => assert_eq!(errs[0].loc, ["body", "otpauth_uri"]),
             other => panic!("expected Invalid, got {other:?}"),
@@ -95,12 +104,12 @@ mod use_cases {
         let missing = AppId::from_uuid(uuid::Uuid::now_v7());
         let bad = uri("otpauth://totp/x?secret=GEZDGNBV&digits=7");
         assert!(matches!(
-            k.authd.create_account(&org(), missing, bad.clone()),
+            k.authd.create_account(&caller(), missing, bad.clone()),
             Err(Error::NotFound(_))
         ));
-        let app = *k.authd.create_app(&org(), None).unwrap().id();
+        let app = *k.authd.create_app(&caller(), None).unwrap().id();
         assert!(matches!(
-            k.authd.create_account(&org(), app, bad),
+            k.authd.create_account(&caller(), app, bad),
             Err(Error::BadRequest(_))
         ));
     }
@@ -114,10 +123,14 @@ mod use_cases {
     #[test]
     fn wrong_master_key_is_unreadable_and_does_not_advance_hotp() {
         let k = kit();
-        let app = *k.authd.create_app(&org(), None).unwrap().id();
+        let app = *k.authd.create_app(&caller(), None).unwrap().id();
         let acc = *k
             .authd
-            .create_account(&org(), app, uri("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ&counter=3"))
+            .create_account(
+                &caller(),
+                app,
+                uri("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ&counter=3"),
+            )
             .unwrap()
             .id();
         // The same data seen through a service holding another key.
@@ -130,7 +143,7 @@ mod use_cases {
             .run(|r| r.otp_material(&org(), app, acc))
             .unwrap()
             .unwrap();
-        let app_row = k.authd.get_app(&org(), app).unwrap();
+        let app_row = k.authd.get_app(&caller(), app).unwrap();
         other.authd.store().run(|r| r.insert_app(&app_row)).unwrap();
         other
             .authd
@@ -138,26 +151,29 @@ mod use_cases {
             .run(|r| r.insert_account(&material.account, &material.sealed))
             .unwrap();
         assert!(matches!(
-            other.authd.generate_otp(&org(), app, acc),
+            other.authd.generate_otp(&caller(), app, acc),
             Err(Error::SecretUnreadable)
         ));
-        assert_eq!(*other.authd.get_account(&org(), app, acc).unwrap().counter(), Some(3));
+        assert_eq!(
+            *other.authd.get_account(&caller(), app, acc).unwrap().counter(),
+            Some(3)
+        );
         // With the right key the same row works.
-        assert!(k.authd.generate_otp(&org(), app, acc).is_ok());
+        assert!(k.authd.generate_otp(&caller(), app, acc).is_ok());
     }
 
     #[test]
     fn moved_ciphertext_does_not_open() {
         let k = kit();
-        let app = *k.authd.create_app(&org(), None).unwrap().id();
+        let app = *k.authd.create_app(&caller(), None).unwrap().id();
         let a = *k
             .authd
-            .create_account(&org(), app, uri("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ"))
+            .create_account(&caller(), app, uri("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ"))
             .unwrap()
             .id();
         let b = k
             .authd
-            .create_account(&org(), app, uri("otpauth://totp/b?secret=JBSWY3DPEHPK3PXP"))
+            .create_account(&caller(), app, uri("otpauth://totp/b?secret=JBSWY3DPEHPK3PXP"))
             .unwrap();
         let sealed_a = k
             .authd
@@ -171,7 +187,7 @@ mod use_cases {
         let moved = domain::entities::Account::from_parts(moved);
         k.authd.store().run(|r| r.insert_account(&moved, &sealed_a)).unwrap();
         assert!(matches!(
-            k.authd.generate_otp(&org(), app, *moved.id()),
+            k.authd.generate_otp(&caller(), app, *moved.id()),
             Err(Error::SecretUnreadable)
         ));
     }
@@ -215,7 +231,7 @@ mod use_cases {
     #[test]
     fn service_token_cache_serves_until_ttl_then_refuses_revoked() {
         let k = kit();
-        let (meta, plain) = k.authd.create_service_token(&org(), None).unwrap();
+        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
         k.authd.authenticate_service_token(plain.expose()).unwrap();
         // Revoke behind this process's back (as another replica would).
         k.authd
@@ -236,9 +252,9 @@ mod use_cases {
     #[test]
     fn revocation_in_this_process_is_immediate() {
         let k = kit();
-        let (meta, plain) = k.authd.create_service_token(&org(), None).unwrap();
+        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
         k.authd.authenticate_service_token(plain.expose()).unwrap();
-        k.authd.revoke_service_token(*meta.id()).unwrap();
+        k.authd.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
         assert!(matches!(
             k.authd.authenticate_service_token(plain.expose()),
             Err(Error::Unauthorized)
@@ -248,17 +264,19 @@ mod use_cases {
     #[test]
     fn handles_in_use_cases_strip_at() {
         let k = kit();
-        k.authd.create_identity(&org(), Handle::parse("@bot").unwrap()).unwrap();
+        k.authd
+            .create_identity(&caller(), Handle::parse("@bot").unwrap())
+            .unwrap();
         assert_eq!(
             k.authd
-                .get_identity(&org(), &Handle::parse("bot").unwrap())
+                .get_identity(&caller(), &Handle::parse("bot").unwrap())
                 .unwrap()
                 .identity
                 .handle()
                 .as_str(),
             "bot"
         );
-        assert!(k.authd.user_instances(&org(), "@bot").is_err());
+        assert!(k.authd.user_instances(&caller(), "@bot").is_err());
     }
 }
 

@@ -7,10 +7,11 @@
 //! blocking pool. Tokens without the right prefix are refused without any look-up, which is
 //! also what refuses a device token on a service path and a service token on the device API.
 
+use actix_web::HttpMessage as _;
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use domain::Authd;
-use domain::ids::OrgId;
+use domain::audit::{Actor, Caller, RequestId};
 use domain::ports::Store;
 use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
@@ -67,18 +68,24 @@ fn presented_service_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The organization of the caller's service token, or `401`.
-pub(crate) async fn service_org<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<OrgId, ApiError> {
+pub(crate) async fn service_caller<S: Store>(
+    req: &HttpRequest,
+    authd: &web::Data<Authd<S>>,
+) -> Result<Caller, ApiError> {
     let Some(token) = presented_service_token(req).filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX)) else {
         refused(req, Realm::Service, absent_or_malformed(req));
         return Err(ApiError::InvalidServiceToken);
     };
+    let caller = |p: domain::auth::Principal| {
+        Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_request_id(request_id(req))
+    };
     if let Some(principal) = authd.cached_principal(token) {
-        return Ok(principal.org);
+        return Ok(caller(principal));
     }
     let token = token.to_owned();
     let authd = authd.clone();
     match blocking(move || authd.authenticate_service_token(&token)).await {
-        Ok(principal) => Ok(principal.org),
+        Ok(principal) => Ok(caller(principal)),
         Err(ApiError::InvalidServiceToken) => {
             refused(req, Realm::Service, AuthFailure::Unknown);
             Err(ApiError::InvalidServiceToken)
@@ -102,4 +109,11 @@ pub(crate) fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
             Err(ApiError::InvalidDeviceToken)
         }
     }
+}
+
+/// The request's id, as [`crate::RequestLog`] gave it (none when the app runs without it).
+pub(crate) fn request_id(req: &HttpRequest) -> Option<RequestId> {
+    let ext = req.extensions();
+    let value = ext.get::<crate::log::RequestIdValue>()?;
+    RequestId::parse(value.0.to_str().ok()?)
 }

@@ -41,6 +41,7 @@
 //! | `/api/v1/device/accounts/{account_id}/generate-otp` | `POST` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps` | `GET` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}` | `DELETE` |
+//! | `/api/v1/audit/events` | `GET` |
 //! | `/healthz`, `/readyz`, `/metrics` | `GET` |
 //! | `/openapi.json`, `/docs`, `/docs/{asset}` (see [`openapi`]) | `GET` |
 //!
@@ -78,7 +79,7 @@ pub use error::{ApiError, OneWelcomeError};
 pub use handlers::not_found;
 pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
 
-use handlers::{accounts, apps, device, identities, instances, one_welcome, ops};
+use handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops};
 
 /// Route patterns.
 mod paths {
@@ -97,6 +98,7 @@ mod paths {
     pub(crate) const DEVICE_GENERATE_OTP: &str = "/api/v1/device/accounts/{account_id}/generate-otp";
     pub(crate) const USER_APPS: &str = "/oauth/api/v1/users/{user_id}/authentication/apps";
     pub(crate) const USER_APP: &str = "/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}";
+    pub(crate) const AUDIT_EVENTS: &str = "/api/v1/audit/events";
     pub(crate) const HEALTHZ: &str = "/healthz";
     pub(crate) const READYZ: &str = "/readyz";
     pub(crate) const METRICS: &str = "/metrics";
@@ -201,6 +203,8 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
         // OneWelcome end-user API
         .service(one_welcome_resource(USER_APPS, "GET").route(web::get().to(one_welcome::list::<S>)))
         .service(one_welcome_resource(USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)))
+        // authd extension: audit trail
+        .service(resource(AUDIT_EVENTS, "GET").route(web::get().to(audit::list::<S>)))
         // operations
         .service(resource(HEALTHZ, "GET").route(web::get().to(ops::healthz)))
         .service(resource(READYZ, "GET").route(web::get().to(ops::readyz::<S>)))

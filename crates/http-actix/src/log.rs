@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{Error, HttpRequest};
+use actix_web::{Error, HttpMessage as _, HttpRequest};
 
 /// The request id header: accepted from the client when sane, generated otherwise, and echoed
 /// on every response.
@@ -40,6 +40,10 @@ fn request_id(req: &ServiceRequest) -> HeaderValue {
     }
     HeaderValue::from_str(&new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
+
+/// The request's id, kept in its extensions for the handlers (the audit trail records it).
+#[derive(Clone)]
+pub(crate) struct RequestIdValue(pub(crate) HeaderValue);
 
 /// Target of the request events.
 pub const LOG_TARGET: &str = "authd::http";
@@ -95,6 +99,7 @@ where
         let start = Instant::now();
         let method = req.method().clone();
         let request_id = request_id(&req);
+        req.extensions_mut().insert(RequestIdValue(request_id.clone()));
         let span = tracing::info_span!(
             target: LOG_TARGET,
             "request",

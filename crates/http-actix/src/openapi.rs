@@ -77,6 +77,7 @@ pub(crate) use schemas::*;
         crate::handlers::device::generate_otp,
         crate::handlers::one_welcome::list,
         crate::handlers::one_welcome::revoke,
+        crate::handlers::audit::list,
         crate::handlers::ops::healthz,
         crate::handlers::ops::readyz,
         crate::handlers::ops::metrics,
@@ -112,6 +113,7 @@ pub(crate) use schemas::*;
         (name = "instances", description = "authd extension: devices enrolled for an app's identity"),
         (name = "device", description = "authd extension: the device API, authenticated with a device token"),
         (name = "onewelcome", description = "OneWelcome end-user API: every response carries `Cache-Control: no-store` and `Pragma: no-cache`"),
+        (name = "audit", description = "authd extension: the organization's audit trail"),
         (name = "operations", description = "Health, readiness, metrics and this document (no auth)"),
     ),
 )]
@@ -382,6 +384,7 @@ pub(crate) mod schemas {
     pub(crate) type App = crate::respond::AppDto<'static>;
     pub(crate) type Account = crate::respond::AccountDto<'static>;
     pub(crate) type Otp = crate::respond::OtpDto<'static>;
+    pub(crate) type AuditPage = crate::respond::AuditPageDto<'static>;
     pub(crate) type IdentitySummary = crate::respond::IdentityDto<'static>;
     pub(crate) type IdentityDetail = crate::respond::IdentityDetailDto<'static>;
     pub(crate) type Instance = crate::respond::InstanceDto<'static>;

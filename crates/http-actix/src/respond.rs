@@ -354,3 +354,95 @@ impl<'a> UserInstanceDto<'a> {
 pub(crate) struct UserInstancesDto<T> {
     pub(crate) authentication_app_instances: T,
 }
+
+/// Who made a change.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditActor)]
+pub(crate) struct ActorDto {
+    /// `service_token`, `device` or `cli`.
+    #[schema(examples("service_token"))]
+    kind: &'static str,
+    /// The service token's id, the instance's id, or `null` for the CLI.
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
+    id: Option<String>,
+}
+
+/// The record an event is about.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditResource)]
+pub(crate) struct ResourceDto {
+    /// `app`, `account`, `identity`, `instance` or `service_token`.
+    #[schema(rename = "type", examples("app"))]
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[schema(value_type = String, format = "uuid")]
+    id: String,
+}
+
+/// One audit event.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct AuditEventDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
+    id: String,
+    /// The organization.
+    org: &'a str,
+    /// Its number in the organization's trail: 1, 2, 3, ... without gaps, in commit order.
+    seq: u64,
+    /// When the change was made.
+    #[schema(value_type = String, format = DateTime)]
+    at: Disp<&'a domain::time::Timestamp>,
+    actor: ActorDto,
+    /// e.g. `app.create`, `identity.link_app`, `otp.generate`.
+    #[schema(examples("app.create"))]
+    action: &'static str,
+    resource: ResourceDto,
+    /// The request's `X-Request-Id` (`null` for the CLI).
+    #[schema(required = true)]
+    request_id: Option<&'a str>,
+    /// Ids, names and outcomes of the change; never a secret.
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+}
+
+impl<'a> AuditEventDto<'a> {
+    pub(crate) fn new(e: &'a domain::audit::AuditEvent) -> Self {
+        Self {
+            id: e.id.hyphenated().to_string(),
+            org: e.org.as_str(),
+            seq: e.seq.unwrap_or_default(),
+            at: Disp(&e.at),
+            actor: ActorDto {
+                kind: e.actor.kind(),
+                id: e.actor.id().map(|u| u.hyphenated().to_string()),
+            },
+            action: e.action.as_str(),
+            resource: ResourceDto {
+                kind: e.resource_type.as_str(),
+                id: e.resource_id.hyphenated().to_string(),
+            },
+            request_id: e.request_id.as_ref().map(domain::audit::RequestId::as_str),
+            details: serde_json::from_str(e.details.as_json()).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A page of the audit trail.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditPage)]
+pub(crate) struct AuditPageDto<'a> {
+    /// The events, oldest first.
+    events: Vec<AuditEventDto<'a>>,
+    /// Pass as `after` to read on (`null` when the trail is empty and no cursor was given).
+    #[schema(required = true, examples("42"))]
+    next: Option<String>,
+}
+
+impl<'a> AuditPageDto<'a> {
+    pub(crate) fn new(p: &'a domain::audit::AuditPage) -> Self {
+        Self {
+            events: p.events.iter().map(AuditEventDto::new).collect(),
+            next: p.next.map(|n| n.to_string()),
+        }
+    }
+}

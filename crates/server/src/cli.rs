@@ -78,6 +78,35 @@ pub enum Command {
     /// token command applies the migrations); 2 for an invalid configuration, 1 for an
     /// unreachable database.
     CheckConfig,
+    /// Read or prune the audit trail (every change, every code generated or verified).
+    ///
+    /// Like the token commands, these first run the pending migrations.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print an organization's audit events as JSON lines, oldest first, from a cursor.
+    Tail {
+        /// Organization id, e.g. `org_acme`.
+        #[arg(long)]
+        org: String,
+        /// Start after this cursor (an event's `seq`) [default: from the first event].
+        #[arg(long)]
+        after: Option<u64>,
+        /// Keep polling for new events (every second) until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Delete events older than the retention period (each organization's newest event is
+    /// kept, so its numbering goes on); prints how many were deleted.
+    Purge {
+        /// Keep the events of the last DAYS days (1 to 36500); they are never touched.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        older_than_days: u32,
+    },
 }
 
 /// `serve` options.
@@ -92,6 +121,10 @@ pub struct ServeOpts {
     /// Do not run pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Delete audit events older than this many days, at start and then hourly (1 to 36500;
+    /// the events of the last DAYS days are never touched) [default: keep every event].
+    #[arg(long, value_name = "DAYS", env = "AUTHD_AUDIT_RETENTION_DAYS", hide_env_values = true, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// `token` subcommands.

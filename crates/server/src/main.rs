@@ -1,6 +1,7 @@
 //! `authd`: the binary and composition root. The only crate that knows the domain, the storage
 //! adapter and the HTTP adapter together.
 
+mod audit_cmd;
 mod cli;
 mod config;
 mod logging;
@@ -82,6 +83,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // immediate transaction, so a `serve` starting meanwhile waits for it).
             migrate(&authd)?;
             token_cmd::run(&authd, cmd)
+        }
+        Command::Audit(cmd) => {
+            let (authd, _, _) = build(&cli)?;
+            migrate(&authd)?;
+            audit_cmd::run(&authd, cmd)
         }
         Command::CheckConfig => {
             let (authd, db, key) = build(&cli)?;

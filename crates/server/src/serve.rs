@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use domain::Authd;
+use domain::service::RetentionDays;
 use storage_diesel::DieselStore;
 
 use crate::cli::ServeOpts;
@@ -15,6 +16,27 @@ const DRAIN_SECONDS: u64 = 10;
 
 /// Between "stop accepting" and "stop": time for accepted connections to start their requests.
 const PAUSE_BEFORE_STOP: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How often the audit purge runs (when a retention is set).
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Purges audit events past the retention, now and then every [`PURGE_EVERY`], on a thread of
+/// its own (it never holds up a request). Every replica may run it: each purge is one
+/// statement, and a second one finds nothing left to delete.
+fn start_purger(authd: Arc<Authd<DieselStore>>, days: RetentionDays) {
+    let spawned = std::thread::Builder::new().name("audit-purge".into()).spawn(move || {
+        loop {
+            match authd.purge_audit_events(days) {
+                Ok(n) => tracing::info!(deleted = n, days = days.get(), "purged audit events past the retention"),
+                Err(e) => tracing::warn!(error = %e, "could not purge audit events; trying again later"),
+            }
+            std::thread::sleep(PURGE_EVERY);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the audit purge thread");
+    }
+}
 
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
 ///
@@ -30,6 +52,9 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     let store = authd.store().clone();
     let blocking_threads = blocking_threads(store.pool_state().max_size, workers);
     http_actix::metrics::set_extra(move |out| pool_metrics(&store, out));
+    if let Some(days) = opts.audit_retention_days.and_then(RetentionDays::new) {
+        start_purger(authd.clone(), days);
+    }
     actix_web::rt::System::new().block_on(async move {
         let data = authd.clone();
         let server = HttpServer::new(move || {

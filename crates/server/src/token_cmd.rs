@@ -1,6 +1,7 @@
 //! `authd token create|list|revoke`.
 
 use domain::Authd;
+use domain::audit::{Actor, Caller};
 use domain::ids::{OrgId, TokenId};
 use domain::values::TokenName;
 use storage_diesel::DieselStore;
@@ -26,7 +27,7 @@ pub fn run(authd: &Authd<DieselStore>, cmd: &TokenCommand) -> anyhow::Result<()>
                 .map(TokenName::parse)
                 .transpose()
                 .map_err(|e| ConfigError(format!("--name: {e}")))?;
-            let (meta, plain) = authd.create_service_token(&org, name)?;
+            let (meta, plain) = authd.create_service_token(&Caller::new(org.clone(), Actor::Cli), name)?;
             tracing::info!(token_id = %meta.id(), org = %org, "created service token");
             print_line(plain.expose());
         }
@@ -70,7 +71,7 @@ pub fn run(authd: &Authd<DieselStore>, cmd: &TokenCommand) -> anyhow::Result<()>
         }
         TokenCommand::Revoke { id } => {
             let id = TokenId::parse(id).ok_or_else(|| ConfigError("token id must be a UUID".into()))?;
-            authd.revoke_service_token(id)?;
+            authd.revoke_service_token(id, &Actor::Cli)?;
             tracing::info!(token_id = %id, "revoked service token");
         }
     }

@@ -83,6 +83,9 @@ macro_rules! for_each_scenario {
             health_and_readiness,
             request_log_uses_route_patterns,
             auth_failures_are_counted,
+            // audit trail
+            audit_events_shape_cursor_and_filters,
+            audit_events_record_devices_and_codes,
         }
     };
 }
@@ -137,6 +140,7 @@ const SCENARIO_SOURCES: &[&str] = &[
     include_str!("api/scenarios/device.rs"),
     include_str!("api/scenarios/one_welcome.rs"),
     include_str!("api/scenarios/cross_cutting.rs"),
+    include_str!("api/scenarios/audit.rs"),
 ];
 
 #[test]

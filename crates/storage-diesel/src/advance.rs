@@ -47,3 +47,56 @@ where
         Ok(())
     }
 }
+
+/// PostgreSQL only: [`AdvanceCounter`] and the insert of its audit event in one statement (a
+/// data-modifying `WITH`), so the counter never moves without its event and the hot path keeps
+/// one round trip without a transaction. The event is inserted only when the counter advanced.
+pub(crate) struct AdvanceCounterAudited<'a> {
+    pub(crate) advance: AdvanceCounter<'a>,
+    pub(crate) event: &'a crate::rows::NewAuditEvent<'a>,
+}
+
+impl QueryId for AdvanceCounterAudited<'_> {
+    type QueryId = AdvanceCounterAudited<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for AdvanceCounterAudited<'_> {
+    type SqlType = Nullable<BigInt>;
+}
+
+impl<Conn> RunQueryDsl<Conn> for AdvanceCounterAudited<'_> {}
+
+impl QueryFragment<diesel::pg::Pg> for AdvanceCounterAudited<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::Timestamp;
+        let e = self.event;
+        out.push_sql("WITH adv AS (");
+        self.advance.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), ev AS (INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, action, \
+             resource_type, resource_id, request_id, details) SELECT ",
+        );
+        out.push_bind_param::<Text, String>(&e.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(e.org_id)?;
+        out.push_sql(", NULL, ");
+        out.push_bind_param::<Timestamp, _>(&e.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(e.actor_kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.actor_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(e.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(e.resource_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, String>(&e.resource_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.request_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(e.details)?;
+        out.push_sql(" FROM adv) SELECT counter FROM adv");
+        Ok(())
+    }
+}

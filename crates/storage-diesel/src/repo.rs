@@ -5,6 +5,7 @@
 
 use diesel::dsl::{Eq, Filter, IsNull};
 use diesel::prelude::*;
+use domain::audit::{AuditEvent, AuditQuery};
 use domain::cascade::{CascadePlan, CascadeStep};
 use domain::entities::{Account, App, Identity, Instance, ServiceToken};
 use domain::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
@@ -16,10 +17,10 @@ use domain::values::{Description, DisplayName, Handle, IdentityStatus};
 
 use crate::pool::{AnyConnection, Conn, in_transaction};
 use crate::rows::{
-    AccountRow, AppRow, IdentityRow, InstanceRow, NewAccount, NewApp, NewIdentity, NewInstance, NewServiceToken,
-    ServiceTokenRow, corrupt, id_text, ts,
+    AccountRow, AppRow, AuditRow, IdentityRow, InstanceRow, NewAccount, NewApp, NewAuditEvent, NewIdentity,
+    NewInstance, NewServiceToken, ServiceTokenRow, corrupt, id_text, ts,
 };
-use crate::schema::{accounts, apps, identities, instances, service_tokens};
+use crate::schema::{accounts, apps, audit_events, identities, instances, service_tokens};
 
 /// The operations of one unit of work on one connection.
 pub(crate) struct DieselRepo<'c> {
@@ -83,6 +84,22 @@ macro_rules! lock_db {
         result.map_err(|e| repo.conn.fail(e))
     }};
 }
+
+/// Taken by the audit sequencer on PostgreSQL, released when its transaction ends.
+const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(7306296906616530946)";
+
+/// Numbers every unnumbered event: per organization, after its highest number, by id (UUID v7:
+/// creation order). The same text on both backends (SQLite has `UPDATE ... FROM` since 3.33).
+const SEQUENCE_EVENTS: &str = "UPDATE audit_events SET seq = numbered.seq \
+    FROM (SELECT e.id AS id, \
+                 COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
+                   + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.id) AS seq \
+          FROM audit_events e WHERE e.seq IS NULL) AS numbered \
+    WHERE audit_events.id = numbered.id";
+
+/// Deletes numbered events older than the bound, except each organization's newest.
+const PURGE_EVENTS: &str = "DELETE FROM audit_events WHERE seq IS NOT NULL AND at < $1 \
+    AND seq < (SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = audit_events.org_id)";
 
 /// `accounts` filtered by org and id.
 type AccountById<'a> = Filter<Filter<accounts::table, Eq<accounts::org_id, &'a str>>, Eq<accounts::id, &'a str>>;
@@ -440,18 +457,40 @@ impl Repo for DieselRepo<'_> {
         }))
     }
 
-    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId) -> StoreResult<HotpAdvance> {
+    fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance> {
         let id = id_text(id.as_uuid());
+        let row = NewAuditEvent::of(event);
+        let advance = crate::advance::AdvanceCounter {
+            org: org.as_str(),
+            id: &id,
+        };
         // One statement: concurrent callers (in any process) each get their own value. The
-        // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone.
-        let advanced = write_db!(self, |c| {
-            crate::advance::AdvanceCounter {
-                org: org.as_str(),
-                id: &id,
+        // counter never passes i64::MAX (= MAX_COUNTER); updated_at is left alone. Its event
+        // goes with it: in the surrounding transaction; else on PostgreSQL in the same statement,
+        // on SQLite in a transaction of its own (local, so it costs no round trip).
+        let advanced = if self.in_tx {
+            let next = db!(self, |c| advance.get_result::<Option<i64>>(c).optional())?;
+            if next.is_some() {
+                self.insert_audit_event(event)?;
             }
-            .get_result::<Option<i64>>(c)
-            .optional()
-        })?;
+            next
+        } else {
+            match &mut self.conn.inner {
+                AnyConnection::Postgresql(c) => {
+                    let both = crate::advance::AdvanceCounterAudited { advance, event: &row };
+                    let next = both.get_result::<Option<i64>>(c).optional();
+                    next.map_err(|e| self.conn.fail(e))?
+                }
+                AnyConnection::Sqlite(_) => in_transaction(self.conn, |conn| {
+                    let mut repo = DieselRepo::new(conn, true);
+                    let next = db!(&mut repo, |c| advance.get_result::<Option<i64>>(c).optional())?;
+                    if next.is_some() {
+                        repo.insert_audit_event(event)?;
+                    }
+                    Ok::<_, domain::ports::StoreError>(next)
+                })?,
+            }
+        };
         if let Some(next) = advanced {
             let used = next
                 .and_then(|n| n.checked_sub(1))
@@ -641,18 +680,79 @@ impl Repo for DieselRepo<'_> {
         rows.into_iter().map(ServiceTokenRow::into_entity).collect()
     }
 
-    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<bool> {
+    fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<Option<OrgId>> {
         let id = id_text(id.as_uuid());
-        let n = write_db!(self, |c| {
+        let org = write_db!(self, |c| {
             diesel::update(
                 service_tokens::table
                     .filter(service_tokens::id.eq(&id))
                     .filter(service_tokens::revoked_at.is_null()),
             )
             .set(service_tokens::revoked_at.eq(ts(at)))
-            .execute(c)
+            .returning(service_tokens::org_id)
+            .get_result::<String>(c)
+            .optional()
         })?;
-        Ok(n > 0)
+        org.map(|o| OrgId::new(o).map_err(|_| corrupt("service_tokens", "org_id")))
+            .transpose()
+    }
+
+    // ------------------------------------------------------------ audit trail
+
+    fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
+        let row = NewAuditEvent::of(event);
+        write_db!(self, |c| diesel::insert_into(audit_events::table)
+            .values(&row)
+            .execute(c))?;
+        Ok(())
+    }
+
+    fn sequence_audit_events(&mut self) -> StoreResult<u64> {
+        // One sequencer at a time across processes: on PostgreSQL an advisory lock held until
+        // the transaction ends; on SQLite the transaction already holds the write lock.
+        if let AnyConnection::Postgresql(c) = &mut self.conn.inner {
+            let locked = diesel::sql_query(SEQUENCER_LOCK).execute(c);
+            locked.map_err(|e| self.conn.fail(e))?;
+        }
+        let n = write_db!(self, |c| diesel::sql_query(SEQUENCE_EVENTS).execute(c))?;
+        Ok(n as u64)
+    }
+
+    fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let after = q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX)).unwrap_or(0);
+        let resource = q.resource_id.map(id_text);
+        db!(self, |c| {
+            let mut query = audit_events::table
+                .filter(audit_events::org_id.eq(org.as_str()))
+                .filter(audit_events::seq.gt(after))
+                .into_boxed();
+            if let Some(a) = q.action {
+                query = query.filter(audit_events::action.eq(a.as_str()));
+            }
+            if let Some(t) = q.resource_type {
+                query = query.filter(audit_events::resource_type.eq(t.as_str()));
+            }
+            if let Some(id) = &resource {
+                query = query.filter(audit_events::resource_id.eq(id.as_str()));
+            }
+            query
+                .order(audit_events::seq.asc())
+                .limit(i64::from(q.limit))
+                .select(AuditRow::as_select())
+                .load(c)
+        })?
+        .into_iter()
+        .map(AuditRow::into_event)
+        .collect()
+    }
+
+    fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+        let n = write_db!(self, |c| {
+            diesel::sql_query(PURGE_EVENTS)
+                .bind::<diesel::sql_types::Timestamp, _>(ts(before))
+                .execute(c)
+        })?;
+        Ok(n as u64)
     }
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {

@@ -3,6 +3,7 @@
 //! reported as a corrupt row ([`StoreError::Other`]), never silently mended.
 
 use diesel::prelude::*;
+use domain::audit::{Action, Actor, AuditEvent, Details, RequestId, ResourceType};
 use domain::entities::{
     Account, AccountParts, App, AppParts, Identity, IdentityParts, Instance, InstanceParts, ServiceToken,
     ServiceTokenParts,
@@ -17,7 +18,7 @@ use domain::values::{Description, DeviceName, DisplayName, Handle, IdentityStatu
 use time::PrimitiveDateTime;
 use uuid::Uuid;
 
-use crate::schema::{accounts, apps, identities, instances, service_tokens};
+use crate::schema::{accounts, apps, audit_events, identities, instances, service_tokens};
 
 /// A corrupt stored value: names the table and column, never the value.
 pub(crate) fn corrupt(table: &'static str, column: &'static str) -> StoreError {
@@ -386,6 +387,82 @@ impl<'a> NewServiceToken<'a> {
             created_at: ts(*t.created_at()),
             last_used_at: t.last_used_at().map(ts),
             revoked_at: t.revoked_at().map(ts),
+        }
+    }
+}
+
+/// An `audit_events` row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub(crate) struct AuditRow {
+    id: String,
+    org_id: String,
+    seq: Option<i64>,
+    at: PrimitiveDateTime,
+    actor_kind: String,
+    actor_id: Option<String>,
+    action: String,
+    resource_type: String,
+    resource_id: String,
+    request_id: Option<String>,
+    details: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_event(self) -> StoreResult<AuditEvent> {
+        const T: &str = "audit_events";
+        let actor_id = self.actor_id.as_deref().map(|s| uuid(s, T, "actor_id")).transpose()?;
+        Ok(AuditEvent {
+            id: uuid(&self.id, T, "id")?,
+            org: org(self.org_id, T)?,
+            seq: self
+                .seq
+                .map(|s| u64::try_from(s).map_err(|_| corrupt(T, "seq")))
+                .transpose()?,
+            at: from_ts(self.at),
+            actor: Actor::from_stored(&self.actor_kind, actor_id).ok_or_else(|| corrupt(T, "actor"))?,
+            action: Action::parse(&self.action).ok_or_else(|| corrupt(T, "action"))?,
+            resource_type: ResourceType::parse(&self.resource_type).ok_or_else(|| corrupt(T, "resource_type"))?,
+            resource_id: uuid(&self.resource_id, T, "resource_id")?,
+            request_id: self
+                .request_id
+                .map(|r| RequestId::parse(&r).ok_or_else(|| corrupt(T, "request_id")))
+                .transpose()?,
+            details: Details::from_stored(self.details),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+pub(crate) struct NewAuditEvent<'a> {
+    pub(crate) id: String,
+    pub(crate) org_id: &'a str,
+    pub(crate) seq: Option<i64>,
+    pub(crate) at: PrimitiveDateTime,
+    pub(crate) actor_kind: &'static str,
+    pub(crate) actor_id: Option<String>,
+    pub(crate) action: &'static str,
+    pub(crate) resource_type: &'static str,
+    pub(crate) resource_id: String,
+    pub(crate) request_id: Option<&'a str>,
+    pub(crate) details: &'a str,
+}
+
+impl<'a> NewAuditEvent<'a> {
+    pub(crate) fn of(e: &'a AuditEvent) -> Self {
+        Self {
+            id: id_text(e.id),
+            org_id: e.org.as_str(),
+            seq: None,
+            at: ts(e.at),
+            actor_kind: e.actor.kind(),
+            actor_id: e.actor.id().map(id_text),
+            action: e.action.as_str(),
+            resource_type: e.resource_type.as_str(),
+            resource_id: id_text(e.resource_id),
+            request_id: e.request_id.as_ref().map(RequestId::as_str),
+            details: e.details.as_json(),
         }
     }
 }

@@ -75,6 +75,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        org_id -> Text,
+        seq -> Nullable<BigInt>,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        request_id -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(identities, apps, accounts, instances);
 
 /// Index names the conflict mapping recognises (PostgreSQL reports them as the constraint).

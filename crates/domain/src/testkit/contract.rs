@@ -6,7 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod audit;
 mod races;
+
+pub use audit::{
+    audit_cursor_never_skips_concurrent_commits, audit_every_change_writes_one_event,
+    audit_failed_change_writes_nothing, audit_purge_keeps_recent_events,
+};
 
 pub use races::{
     race_children_vs_delete_app, race_double_deletes, race_enroll_vs_delete_identity, race_link_vs_delete_identity,
@@ -16,8 +22,9 @@ pub use races::{
 use std::collections::HashMap;
 
 use crate::Error;
+use crate::audit::{Actor, Caller};
 use crate::cascade::CascadePlan;
-use crate::ids::{AccountId, AppId, InstanceId, OrgId};
+use crate::ids::{AccountId, AppId, InstanceId, OrgId, TokenId};
 use crate::otp::{self, Algorithm, Digits, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
@@ -91,14 +98,45 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ("race_link_vs_delete_identity", race_link_vs_delete_identity::<S>),
         ("race_double_deletes", race_double_deletes::<S>),
         ("race_updates_keep_both_changes", race_updates_keep_both_changes::<S>),
+        (
+            "audit_every_change_writes_one_event",
+            audit_every_change_writes_one_event::<S>,
+        ),
+        (
+            "audit_failed_change_writes_nothing",
+            audit_failed_change_writes_nothing::<S>,
+        ),
+        (
+            "audit_cursor_never_skips_concurrent_commits",
+            audit_cursor_never_skips_concurrent_commits::<S>,
+        ),
+        ("audit_purge_keeps_recent_events", audit_purge_keeps_recent_events::<S>),
     ]
 }
 
 /// The secret of every scenario URI: "12345678901234567890" (the RFC 4226 test key).
 pub const RFC_SECRET_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-fn org(s: &str) -> OrgId {
-    OrgId::new(s).unwrap()
+/// An audit event about `resource` in `org` (for calling the port directly).
+pub fn test_event(org: &OrgId, resource: uuid::Uuid) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        org: org.clone(),
+        seq: None,
+        at: crate::time::Timestamp::from_offset(time::OffsetDateTime::from_unix_timestamp(1_773_835_200).unwrap()),
+        actor: Actor::Cli,
+        action: crate::audit::Action::OtpGenerate,
+        resource_type: crate::audit::ResourceType::Account,
+        resource_id: resource,
+        request_id: None,
+        details: crate::audit::Details::empty(),
+    }
+}
+
+/// A caller acting for organization `s` (through a service token of its own).
+fn org(s: &str) -> Caller {
+    let token = TokenId::from_uuid(uuid::Uuid::from_u128(u128::from(s.len() as u64) << 64 | 0x5eed));
+    Caller::new(OrgId::new(s).unwrap(), Actor::ServiceToken(token))
 }
 
 fn h(s: &str) -> Handle {
@@ -152,7 +190,7 @@ struct Fixture {
     device_token: String,
 }
 
-fn fixture<S: Store>(k: &Kit<S>, o: &OrgId, handle: &str) -> Fixture {
+fn fixture<S: Store>(k: &Kit<S>, o: &Caller, handle: &str) -> Fixture {
     let a = &k.authd;
     a.create_identity(o, h(handle)).unwrap();
     let app = *a.create_app(o, Some(&h(handle))).unwrap().id();
@@ -310,7 +348,7 @@ pub fn delete_app_cascades_with_one_timestamp<S: Store>(k: &Kit<S>) {
     assert!(identity.app.is_none(), "link cleared");
     let inst = a
         .store()
-        .run(|r| r.identity_instance_any(&o, *identity.identity.id(), f.instance))
+        .run(|r| r.identity_instance_any(o.org(), *identity.identity.id(), f.instance))
         .unwrap()
         .expect("instance row kept (soft delete)");
     assert_eq!(
@@ -404,12 +442,16 @@ pub fn hotp_sequence_and_exhaustion<S: Store>(k: &Kit<S>) {
     assert_conflict(a.generate_otp(&o, app, *top.id()), "counter at max");
     assert_eq!(*a.get_account(&o, app, *top.id()).unwrap().counter(), Some(max));
     assert_eq!(
-        a.store().run(|r| r.advance_hotp_counter(&o, *top.id())).unwrap(),
+        a.store()
+            .run(|r| r.advance_hotp_counter(o.org(), *top.id(), &test_event(o.org(), top.id().as_uuid())))
+            .unwrap(),
         HotpAdvance::Exhausted
     );
     let totp = a.create_account(&o, app, new_account(&totp_uri())).unwrap();
     assert_eq!(
-        a.store().run(|r| r.advance_hotp_counter(&o, *totp.id())).unwrap(),
+        a.store()
+            .run(|r| r.advance_hotp_counter(o.org(), *totp.id(), &test_event(o.org(), totp.id().as_uuid())))
+            .unwrap(),
         HotpAdvance::Missing
     );
 }
@@ -456,7 +498,7 @@ pub fn paused_identity_rules<S: Store>(k: &Kit<S>) {
     assert!(matches!(a.generate_otp(&o, f.app, f.hotp), Err(Error::Paused)));
     assert!(matches!(a.enroll_instance(&o, f.app, device()), Err(Error::Paused)));
     assert!(matches!(
-        a.device_generate_otp(&f.device_token, f.totp),
+        a.device_generate_otp(&f.device_token, f.totp, None),
         Err(Error::Paused)
     ));
     assert_eq!(a.device_list_accounts(&f.device_token).unwrap().len(), 2);
@@ -513,18 +555,18 @@ pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_a"));
     let (meta, plain) = a.create_service_token(&o, None).unwrap();
     let p = a.authenticate_service_token(plain.expose()).unwrap();
-    assert_eq!(p.org, o);
+    assert_eq!(&p.org, o.org());
     assert!(matches!(
         a.authenticate_service_token("authd_st_nope"),
         Err(Error::Unauthorized)
     ));
     assert!(matches!(a.authenticate_service_token(""), Err(Error::Unauthorized)));
-    let listed = a.list_service_tokens(Some(&o)).unwrap();
+    let listed = a.list_service_tokens(Some(o.org())).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].last_used_at().is_some(), "authentication records last use");
-    assert!(a.list_service_tokens(Some(&org("org_b"))).unwrap().is_empty());
-    a.revoke_service_token(*meta.id()).unwrap();
-    assert_not_found(a.revoke_service_token(*meta.id()), "second revoke");
+    assert!(a.list_service_tokens(Some(org("org_b").org())).unwrap().is_empty());
+    a.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
+    assert_not_found(a.revoke_service_token(*meta.id(), &Actor::Cli), "second revoke");
     k.clock.advance(crate::auth::CACHE_TTL_SECONDS + 1);
     assert!(matches!(
         a.authenticate_service_token(plain.expose()),
@@ -596,9 +638,12 @@ pub fn device_token_lifecycle<S: Store>(k: &Kit<S>) {
         .map(|x| *x.id())
         .collect();
     assert_eq!(mine, [f.totp, f.hotp]);
-    assert_not_found(a.device_generate_otp(&f.device_token, g.totp), "other app's account");
+    assert_not_found(
+        a.device_generate_otp(&f.device_token, g.totp, None),
+        "other app's account",
+    );
     k.clock.advance(3);
-    let code = a.device_generate_otp(&f.device_token, f.hotp).unwrap();
+    let code = a.device_generate_otp(&f.device_token, f.hotp, None).unwrap();
     assert_eq!(
         code.code,
         otp::hotp(Algorithm::Sha1, b"12345678901234567890", 0, Digits::new(6).unwrap())
@@ -612,7 +657,7 @@ pub fn device_token_lifecycle<S: Store>(k: &Kit<S>) {
     assert!(matches!(a.device_list_accounts("authd_st_x"), Err(Error::Unauthorized)));
     a.revoke_instance(&o, f.app, f.instance).unwrap();
     assert!(matches!(
-        a.device_generate_otp(&f.device_token, f.totp),
+        a.device_generate_otp(&f.device_token, f.totp, None),
         Err(Error::Unauthorized)
     ));
     assert!(
@@ -627,7 +672,7 @@ pub fn failed_transaction_changes_nothing<S: Store>(k: &Kit<S>) {
     let f = fixture(k, &o, "alice");
     let r: Result<(), Error> = a.store().transaction(|r| {
         r.apply_cascade(&CascadePlan::delete_app(
-            o.clone(),
+            o.org().clone(),
             f.app,
             crate::ports::Clock::now(k.clock.as_ref()),
         ))?;
@@ -676,7 +721,7 @@ pub fn sealed_secret_round_trip_and_no_plaintext<S: Store>(k: &Kit<S>) {
     let f = fixture(k, &o, "alice");
     let m = a
         .store()
-        .run(|r| r.otp_material(&o, f.app, f.totp))
+        .run(|r| r.otp_material(o.org(), f.app, f.totp))
         .unwrap()
         .expect("material");
     let plain = b"12345678901234567890";

@@ -94,7 +94,8 @@ pub(crate) async fn generate_otp<S: Store>(
             return Err(invalid.into());
         }
     };
-    let code = blocking(move || authd.device_generate_otp(&token, id))
+    let request_id = auth::request_id(&req);
+    let code = blocking(move || authd.device_generate_otp(&token, id, request_id.as_ref()))
         .await
         .map_err(|e| device_error(&req, e))?;
     metrics::record_otp(code.otp_type);

@@ -8,6 +8,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod apps;
+pub(crate) mod audit;
 pub(crate) mod device;
 pub(crate) mod identities;
 pub(crate) mod instances;
@@ -17,7 +18,7 @@ pub(crate) mod ops;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::Authd;
 use domain::FieldError;
-use domain::ids::OrgId;
+use domain::audit::Caller;
 use domain::ports::Store;
 
 use crate::auth;
@@ -41,12 +42,12 @@ where
 }
 
 /// The prologue of every service-token path: `413` for an announced oversized body, then the
-/// caller's organization (or `401`).
-pub(crate) async fn caller<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<OrgId, ApiError> {
+/// caller (its organization, its token, the request's id) or `401`.
+pub(crate) async fn caller<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<Caller, ApiError> {
     if body::announced_too_large(req) {
         return Err(ApiError::PayloadTooLarge);
     }
-    auth::service_org(req, authd).await
+    auth::service_caller(req, authd).await
 }
 
 /// Combines two shape checks (path ids, body), reporting every error of both at once.

@@ -199,6 +199,8 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("generate_device_otp", &[200, 401, 403, 404, 409, 422, 500]),
     ("list_user_authentication_apps", &[200, 401, 404]),
     ("delete_user_authentication_app", &[204, 401, 404]),
+    // authd extension (docs/API.md): the audit trail.
+    ("list_audit_events", &[200, 401, 422]),
     ("get_healthz", &[200]),
     ("get_readyz", &[200, 503]),
     ("get_metrics", &[200]),
@@ -479,7 +481,7 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
     let doc = doc();
     let kit = domain::testkit::kit();
     let authd = &kit.authd;
-    let org = OrgId::new("org_acme").expect("org");
+    let org = domain::audit::Caller::new(OrgId::new("org_acme").expect("org"), domain::audit::Actor::Cli);
     let bot = Handle::parse("bot").expect("handle");
 
     let identity = authd.create_identity(&org, bot.clone()).expect("identity");

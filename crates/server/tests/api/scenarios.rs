@@ -3,6 +3,7 @@
 
 mod accounts;
 mod apps;
+mod audit;
 mod cross_cutting;
 mod device;
 mod generate;
@@ -12,6 +13,7 @@ mod one_welcome;
 
 pub use accounts::*;
 pub use apps::*;
+pub use audit::*;
 pub use cross_cutting::*;
 pub use device::*;
 pub use generate::*;

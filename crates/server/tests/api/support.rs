@@ -397,7 +397,8 @@ pub async fn start<S: Store>(kit: Kit<S>) -> Api<S> {
 /// A new service token of `org`.
 pub fn token_of<S: Store>(authd: &Authd<S>, org: &str) -> String {
     let org = OrgId::new(org).expect("org id");
-    let (_, plain) = authd.create_service_token(&org, None).expect("token");
+    let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
+    let (_, plain) = authd.create_service_token(&cli, None).expect("token");
     plain.expose().to_owned()
 }
 

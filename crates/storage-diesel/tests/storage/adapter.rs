@@ -198,11 +198,21 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
         s.run(|r| r.insert_account(&account, &SealedSecret(vec![1, 2, 3])))
             .unwrap();
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(&org(), acc)).unwrap(),
+            s.run(|r| r.advance_hotp_counter(
+                &org(),
+                acc,
+                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
+            ))
+            .unwrap(),
             HotpAdvance::Use(41)
         );
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(&org(), acc)).unwrap(),
+            s.run(|r| r.advance_hotp_counter(
+                &org(),
+                acc,
+                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
+            ))
+            .unwrap(),
             HotpAdvance::Use(42)
         );
         let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
@@ -214,13 +224,22 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
         );
         let other = OrgId::new("org_x").unwrap();
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(&other, acc)).unwrap(),
+            s.run(|r| r.advance_hotp_counter(
+                &other,
+                acc,
+                &domain::testkit::contract::test_event(&other, uuid::Uuid::nil())
+            ))
+            .unwrap(),
             HotpAdvance::Missing,
             "another org's account"
         );
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(&org(), AccountId::from_uuid(uuid())))
-                .unwrap(),
+            s.run(|r| r.advance_hotp_counter(
+                &org(),
+                AccountId::from_uuid(uuid()),
+                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
+            ))
+            .unwrap(),
             HotpAdvance::Missing
         );
     });

@@ -15,8 +15,13 @@ on_both_backends!(hotp_400_generations_32_threads_two_pools);
 fn hotp_400_generations_32_threads_two_pools(which: Which) {
     with_db(which, |db| {
         let one = kit(store(db));
-        let two = kit(connect(db));
-        let o = OrgId::new("org_a").unwrap();
+        // Another process's ids: every replica's events must have ids of their own.
+        let two = domain::testkit::kit_with_ids(
+            connect(db),
+            std::sync::Arc::new(storage_diesel::XChaChaCipher::new(crate::support::KEY)),
+            domain::testkit::SeqIds::after(1 << 40),
+        );
+        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
         let app = *one.authd.create_app(&o, None).unwrap().id();
         let acc = *one
             .authd

@@ -153,7 +153,7 @@ fn sqlite_wal_is_checkpointed_by_the_store_and_stays_bounded() {
     let db = crate::support::sqlite();
     let k = crate::support::kit(crate::support::store(&db));
     let wal = std::path::PathBuf::from(format!("{}-wal", db.sqlite_path()));
-    let o = OrgId::new("org_wal").unwrap();
+    let o = domain::audit::Caller::new(OrgId::new("org_wal").unwrap(), domain::audit::Actor::Cli);
     let mut sizes = Vec::new();
     for _round in 0..6 {
         for _ in 0..500 {

@@ -68,4 +68,8 @@ contract_tests!(
     race_link_vs_delete_identity,
     race_double_deletes,
     race_updates_keep_both_changes,
+    audit_every_change_writes_one_event,
+    audit_failed_change_writes_nothing,
+    audit_cursor_never_skips_concurrent_commits,
+    audit_purge_keeps_recent_events,
 );

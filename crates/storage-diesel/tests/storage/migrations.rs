@@ -20,9 +20,16 @@ on_both_backends!(
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 3] = ["20261125000001", "20261125000002", "20261202000003"];
+const ALL: [&str; 4] = ["20261125000001", "20261125000002", "20261202000003", "20261202000005"];
 
-const TABLES: [&str; 5] = ["accounts", "apps", "identities", "instances", "service_tokens"];
+const TABLES: [&str; 6] = [
+    "accounts",
+    "apps",
+    "audit_events",
+    "identities",
+    "instances",
+    "service_tokens",
+];
 
 #[derive(QueryableByName, Debug, PartialEq, Eq)]
 struct Line {

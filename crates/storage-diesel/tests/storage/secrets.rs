@@ -29,7 +29,7 @@ fn sqlite_file_holds_no_secret_and_no_token() {
     let (service_token, device_token) = {
         let k = kit(store(&db));
         let a = &k.authd;
-        let o = OrgId::new("org_a").unwrap();
+        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
         a.create_identity(&o, Handle::parse("alice").unwrap()).unwrap();
         let app = *a.create_app(&o, Some(&Handle::parse("alice").unwrap())).unwrap().id();
         let totp = a

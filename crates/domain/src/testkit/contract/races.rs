@@ -9,7 +9,8 @@
 use std::sync::Barrier;
 
 use crate::Error;
-use crate::ids::{AppId, OrgId};
+use crate::audit::Caller;
+use crate::ids::AppId;
 use crate::ports::{HotpAdvance, Store};
 use crate::service::{AccountPatch, IdentityPatch};
 use crate::testkit::Kit;
@@ -74,7 +75,7 @@ fn is_conflict<T>(r: &Result<T, Error>) -> bool {
     matches!(r, Err(Error::Conflict(_)))
 }
 
-fn linked_app<S: Store>(k: &Kit<S>, o: &OrgId, handle: &str) -> AppId {
+fn linked_app<S: Store>(k: &Kit<S>, o: &Caller, handle: &str) -> AppId {
     k.authd.create_identity(o, h(handle)).unwrap();
     *k.authd.create_app(o, Some(&h(handle))).unwrap().id()
 }
@@ -146,7 +147,9 @@ pub fn race_children_vs_delete_app<S: Store>(k: &Kit<S>) {
                     });
                 }
                 Outcome::Account(Ok(acc)) => {
-                    let adv = a.store().run(|r| r.advance_hotp_counter(&o, *acc.id()));
+                    let adv = a.store().run(|r| {
+                        r.advance_hotp_counter(o.org(), *acc.id(), &super::test_event(o.org(), acc.id().as_uuid()))
+                    });
                     v.check(matches!(adv, Ok(HotpAdvance::Missing)), || {
                         format!("round {round}: an account created in the race is still live: {adv:?}")
                     });
@@ -156,7 +159,7 @@ pub fn race_children_vs_delete_app<S: Store>(k: &Kit<S>) {
                 Outcome::Delete(r) => v.check(r.is_ok(), || format!("round {round}: delete app: {r:?}")),
             }
         }
-        let left = a.store().run(|r| r.list_instances(&o, app)).unwrap();
+        let left = a.store().run(|r| r.list_instances(o.org(), app)).unwrap();
         v.check(left.is_empty(), || {
             format!("round {round}: {} live instance(s) of the deleted app", left.len())
         });
@@ -204,7 +207,7 @@ pub fn race_enroll_vs_delete_identity<S: Store>(k: &Kit<S>) {
         v.check(app_now.identity_id().is_none(), || {
             format!("round {round}: the app is still linked: {app_now:?}")
         });
-        let left = a.store().run(|r| r.list_instances(&o, app)).unwrap();
+        let left = a.store().run(|r| r.list_instances(o.org(), app)).unwrap();
         v.check(left.is_empty(), || {
             format!(
                 "round {round}: {} live instance(s) after the identity's delete",

@@ -74,10 +74,13 @@ pub async fn auth_401s<S: Store>(kit: Kit<S>) {
 
     // a revoked token stops working at once
     let org = OrgId::new(ORG).expect("org");
-    let (meta, plain) = api.authd.create_service_token(&org, None).expect("token");
+    let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
+    let (meta, plain) = api.authd.create_service_token(&cli, None).expect("token");
     let token = plain.expose().to_owned();
     api.get_bearer(APPS, &token).await.expect(200);
-    api.authd.revoke_service_token(*meta.id()).expect("revoke");
+    api.authd
+        .revoke_service_token(*meta.id(), &domain::audit::Actor::Cli)
+        .expect("revoke");
     invalid(api.get_bearer(APPS, &token).await);
     invalid(
         api.call(TestRequest::get().uri(APPS).insert_header(("X-Service-Token", token)))

@@ -1,0 +1,307 @@
+//! Audit-trail scenarios of the port contract: one event per change, written with the change
+//! (a failed change leaves none), numbered per organization without gaps, paged by a cursor
+//! that never skips an event committed late, purged without touching recent events.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::Error;
+use crate::audit::{Action, Actor, AuditEvent, AuditQuery, Caller, RequestId, ResourceType};
+use crate::ids::{OrgId, TokenId};
+use crate::ports::Store;
+use crate::service::{AccountPatch, IdentityPatch, RetentionDays};
+use crate::testkit::Kit;
+use crate::values::{DisplayName, Patch};
+
+use super::{RFC_SECRET_B32, device, h, hotp_uri, new_account, org, totp_uri};
+
+fn all_events<S: Store>(k: &Kit<S>, who: &Caller) -> Vec<AuditEvent> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = k
+            .authd
+            .list_audit_events(
+                who,
+                &AuditQuery {
+                    after,
+                    limit: 7,
+                    ..AuditQuery::default()
+                },
+            )
+            .unwrap();
+        if page.events.is_empty() {
+            return out;
+        }
+        after = page.next;
+        out.extend(page.events);
+    }
+}
+
+fn actions(events: &[AuditEvent]) -> Vec<Action> {
+    events.iter().map(|e| e.action).collect()
+}
+
+/// Every mutation writes exactly one event, with the caller, the request id and the record;
+/// reads write none; no event carries a secret or a token.
+pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
+    let a = &k.authd;
+    let token = TokenId::from_uuid(uuid::Uuid::from_u128(42));
+    let who = Caller::new(OrgId::new("org_audit").unwrap(), Actor::ServiceToken(token))
+        .with_request_id(RequestId::parse("req-1"));
+    let bob = a.create_identity(&who, h("bob")).unwrap();
+    let app = *a.create_app(&who, Some(&h("bob"))).unwrap().id();
+    let spare = *a.create_app(&who, None).unwrap().id();
+    let totp = *a.create_account(&who, app, new_account(&totp_uri())).unwrap().id();
+    let hotp = *a.create_account(&who, app, new_account(&hotp_uri(0))).unwrap().id();
+    let patch = AccountPatch {
+        display_name: Patch::Set(DisplayName::parse("Work").unwrap()),
+        description: Patch::Keep,
+    };
+    a.update_account(&who, app, totp, patch).unwrap();
+    a.generate_otp(&who, app, totp).unwrap();
+    a.generate_otp(&who, app, hotp).unwrap();
+    let enrolled = a.enroll_instance(&who, app, device()).unwrap();
+    let device_token = enrolled.device_token.expose().to_owned();
+    a.device_generate_otp(&device_token, hotp, RequestId::parse("req-dev").as_ref())
+        .unwrap();
+    // Reads write nothing.
+    a.get_app(&who, app).unwrap();
+    a.list_accounts(&who, app).unwrap();
+    a.device_list_accounts(&device_token).unwrap();
+    a.user_instances(&who, "bob").unwrap();
+    a.revoke_instance(&who, app, *enrolled.instance.id()).unwrap();
+    a.delete_account(&who, app, totp).unwrap();
+    let rename = IdentityPatch {
+        handle: Some(h("robert")),
+        status: Some("paused".into()),
+    };
+    a.update_identity(&who, &h("bob"), rename).unwrap();
+    a.unlink_app(&who, &h("robert")).unwrap();
+    a.assign_app(&who, &h("robert"), spare).unwrap();
+    a.delete_app(&who, app).unwrap();
+    a.delete_identity(&who, &h("robert")).unwrap();
+    let (meta, plain) = a
+        .create_service_token(&Caller::new(who.org().clone(), Actor::Cli), None)
+        .unwrap();
+    a.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
+
+    let events = all_events(k, &who);
+    use Action::*;
+    assert_eq!(
+        actions(&events),
+        [
+            IdentityCreate,
+            AppCreate,
+            AppCreate,
+            AccountCreate,
+            AccountCreate,
+            AccountUpdate,
+            OtpGenerate,
+            OtpGenerate,
+            InstanceEnroll,
+            OtpGenerate,
+            InstanceRevoke,
+            AccountDelete,
+            IdentityUpdate,
+            AppUnlink,
+            AppLink,
+            AppDelete,
+            IdentityDelete,
+            TokenCreate,
+            TokenRevoke,
+        ],
+        "one event per change, in order: {events:#?}"
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq.unwrap()).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "numbered 1..n");
+    for e in &events {
+        assert_eq!(e.org, *who.org());
+        let (actor, request) = match e.action {
+            TokenCreate | TokenRevoke => (Actor::Cli, None),
+            OtpGenerate if e.request_id.as_ref().map(RequestId::as_str) == Some("req-dev") => {
+                (Actor::Device(*enrolled.instance.id()), RequestId::parse("req-dev"))
+            }
+            _ => (Actor::ServiceToken(token), RequestId::parse("req-1")),
+        };
+        assert_eq!((&e.actor, &e.request_id), (&actor, &request), "{e:?}");
+        for secret in [
+            RFC_SECRET_B32,
+            "12345678901234567890",
+            device_token.as_str(),
+            plain.expose(),
+        ] {
+            assert!(!e.details.as_json().contains(secret), "a secret in {e:?}");
+        }
+    }
+    let first = &events[0];
+    assert_eq!(
+        (first.resource_type, first.resource_id),
+        (ResourceType::Identity, bob.id().as_uuid())
+    );
+    assert!(
+        first.details.as_json().contains("\"agent_handle\":\"bob\""),
+        "{first:?}"
+    );
+    let linked = &events[14];
+    assert_eq!(
+        (linked.resource_type, linked.resource_id),
+        (ResourceType::App, spare.as_uuid())
+    );
+    // Filters.
+    let only = |q: AuditQuery| k.authd.list_audit_events(&who, &q).unwrap().events;
+    assert_eq!(
+        actions(&only(AuditQuery {
+            action: Some(OtpGenerate),
+            ..AuditQuery::default()
+        })),
+        [OtpGenerate; 3]
+    );
+    let about_hotp = only(AuditQuery {
+        resource_id: Some(hotp.as_uuid()),
+        ..AuditQuery::default()
+    });
+    assert_eq!(actions(&about_hotp), [AccountCreate, OtpGenerate, OtpGenerate]);
+    let tokens = only(AuditQuery {
+        resource_type: Some(ResourceType::ServiceToken),
+        ..AuditQuery::default()
+    });
+    assert_eq!(actions(&tokens), [TokenCreate, TokenRevoke]);
+    // Another organization sees none of it.
+    assert!(all_events(k, &org("org_other")).is_empty());
+}
+
+/// A change that fails writes no event.
+pub fn audit_failed_change_writes_nothing<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    a.create_identity(&o, h("alice")).unwrap();
+    let app = *a.create_app(&o, Some(&h("alice"))).unwrap().id();
+    let before = all_events(k, &o).len();
+    assert!(matches!(a.create_identity(&o, h("alice")), Err(Error::Conflict(_))));
+    assert!(matches!(a.create_app(&o, Some(&h("nobody"))), Err(Error::NotFound(_))));
+    assert!(matches!(a.create_app(&o, Some(&h("alice"))), Err(Error::Conflict(_))));
+    let bad = new_account("otpauth://totp/x?secret=!!!");
+    assert!(matches!(a.create_account(&o, app, bad), Err(Error::BadRequest(_))));
+    let top = *a
+        .create_account(&o, app, new_account(&hotp_uri(crate::otp::MAX_COUNTER)))
+        .unwrap()
+        .id();
+    let after_create = all_events(k, &o).len();
+    assert_eq!(after_create, before + 1, "only the account that was created");
+    assert!(matches!(a.generate_otp(&o, app, top), Err(Error::Conflict(_))));
+    let pause = IdentityPatch {
+        handle: None,
+        status: Some("paused".into()),
+    };
+    a.update_identity(&o, &h("alice"), pause).unwrap();
+    assert!(matches!(a.generate_otp(&o, app, top), Err(Error::Paused)));
+    assert!(matches!(a.enroll_instance(&o, app, device()), Err(Error::Paused)));
+    a.delete_app(&o, app).unwrap();
+    assert!(matches!(a.delete_app(&o, app), Err(Error::NotFound(_))));
+    let events = all_events(k, &o);
+    assert_eq!(
+        actions(&events[after_create..]),
+        [Action::IdentityUpdate, Action::AppDelete],
+        "failed changes left no event"
+    );
+}
+
+/// Numbers are per organization and without gaps, and a reader paging with a cursor while many
+/// writers commit sees every event exactly once (none skipped, none twice).
+pub fn audit_cursor_never_skips_concurrent_commits<S: Store>(k: &Kit<S>) {
+    let a = &k.authd;
+    let (o1, o2) = (org("org_one"), org("org_two"));
+    let writers = 6;
+    let per = 15;
+    let done = AtomicBool::new(false);
+    // Two readers, so two sequencers run side by side too.
+    let seen: Vec<Vec<AuditEvent>> = std::thread::scope(|s| {
+        let read = || {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                // Read the flag before the page: when it is set, every write has committed, so
+                // an empty page after it means the reader is through.
+                let finished = done.load(Ordering::SeqCst);
+                let page = a
+                    .list_audit_events(
+                        &o1,
+                        &AuditQuery {
+                            after,
+                            limit: 5,
+                            ..AuditQuery::default()
+                        },
+                    )
+                    .unwrap();
+                if page.events.is_empty() && finished {
+                    return seen;
+                }
+                after = page.next;
+                seen.extend(page.events);
+            }
+        };
+        let readers = [s.spawn(read), s.spawn(read)];
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let (o1, o2) = (&o1, &o2);
+                s.spawn(move || {
+                    for i in 0..per {
+                        a.create_identity(o1, h(&format!("w{w}-{i}"))).unwrap();
+                        if i % 3 == 0 {
+                            a.create_app(o2, None).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        readers.map(|r| r.join().unwrap()).into_iter().collect()
+    });
+    let total = writers * per;
+    assert_eq!(seen[0], seen[1], "both readers read the same trail");
+    let seen = &seen[0];
+    let mut ids: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for e in seen {
+        *ids.entry(e.id).or_default() += 1;
+    }
+    assert!(ids.values().all(|&n| n == 1), "an event was read twice");
+    assert_eq!(seen.len(), total, "the reader saw every event of its organization");
+    let seqs: BTreeSet<u64> = seen.iter().map(|e| e.seq.unwrap()).collect();
+    assert_eq!(seqs, (1..=total as u64).collect(), "numbers 1..n without a gap");
+    let in_order: Vec<u64> = seen.iter().map(|e| e.seq.unwrap()).collect();
+    assert!(in_order.windows(2).all(|w| w[0] < w[1]), "read in number order");
+    let other: Vec<u64> = all_events(k, &o2).iter().map(|e| e.seq.unwrap()).collect();
+    assert_eq!(other, (1..=(writers * per.div_ceil(3)) as u64).collect::<Vec<_>>());
+}
+
+/// A purge removes only events older than the retention, keeps each organization's newest
+/// event, and numbering goes on after it.
+pub fn audit_purge_keeps_recent_events<S: Store>(k: &Kit<S>) {
+    let (a, o, other) = (&k.authd, org("org_a"), org("org_b"));
+    let start = crate::time::Timestamp::from_offset(time::OffsetDateTime::from_unix_timestamp(1_773_835_200).unwrap());
+    k.clock.set_to(start);
+    a.create_identity(&o, h("old1")).unwrap();
+    a.create_identity(&o, h("old2")).unwrap();
+    a.create_identity(&other, h("only")).unwrap();
+    k.clock.advance(40 * 86_400);
+    a.create_identity(&o, h("recent")).unwrap();
+    k.clock.advance(86_400);
+    let days = RetentionDays::new(30).unwrap();
+    assert_eq!(a.purge_audit_events(days).unwrap(), 2, "the two old events of org_a");
+    let left: Vec<(u64, String)> = all_events(k, &o)
+        .iter()
+        .map(|e| (e.seq.unwrap(), e.details.as_json().to_owned()))
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, 3);
+    let kept = all_events(k, &other);
+    assert_eq!(kept.len(), 1, "the newest event of an organization stays, however old");
+    a.create_identity(&o, h("after")).unwrap();
+    let seqs: Vec<u64> = all_events(k, &o).iter().map(|e| e.seq.unwrap()).collect();
+    assert_eq!(seqs, [3, 4], "numbering goes on after a purge");
+    assert_eq!(a.purge_audit_events(days).unwrap(), 0, "a second purge finds nothing");
+    assert!(RetentionDays::new(0).is_none());
+}
