@@ -10,6 +10,7 @@
 #        each request picks one at random, as the anchor's writes and reads spread over rows) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
 #        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
 #        SKIP_BUILD=1 (use the binaries already built) AUTHD_LOG=info (RUST_LOG of authd)
+#        AUTHD_BIN=<path> (measure this authd binary instead of target/release/authd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,7 +33,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --locked -p server >&2
   CARGO_TARGET_DIR="$ROOT/target/anchor" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
 fi
-AUTHD="$ROOT/target/release/authd"
+# AUTHD_BIN: another authd binary to measure (e.g. an earlier build, for before/after ratios).
+AUTHD=${AUTHD_BIN:-$ROOT/target/release/authd}
 LIMIT="$ROOT/target/anchor/release/limit"
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")
