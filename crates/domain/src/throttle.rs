@@ -54,7 +54,11 @@ pub fn retry_after_seconds(locked_until: Option<Timestamp>, now: Timestamp) -> O
     }
     let left = until.as_offset() - now.as_offset();
     let whole = left.whole_seconds();
-    let rounded = if left.subsec_nanoseconds() > 0 { whole + 1 } else { whole };
+    let rounded = if left.subsec_nanoseconds() > 0 {
+        whole + 1
+    } else {
+        whole
+    };
     Some(u64::try_from(rounded).unwrap_or(u64::MAX).max(1))
 }
 

@@ -474,6 +474,11 @@ pub(crate) mod schemas {
         display_name: Option<String>,
         #[schema(max_length = 4096)]
         description: Option<String>,
+        /// authd extension: TOTP steps on either side of the current one, or HOTP counters past
+        /// the stored one, that `verify` accepts. Absent or `null`: the default (TOTP 1, HOTP
+        /// 10). Not an integer in 0..=10: `422`.
+        #[schema(minimum = 0, maximum = 10)]
+        verify_window: Option<u8>,
     }
 
     /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
@@ -484,6 +489,9 @@ pub(crate) mod schemas {
         display_name: Option<String>,
         #[schema(max_length = 4096)]
         description: Option<String>,
+        /// authd extension: the verification window, 0..=10; `null` resets it to the default.
+        #[schema(minimum = 0, maximum = 10)]
+        verify_window: Option<u8>,
     }
 
     /// `POST /api/v1/identities`.

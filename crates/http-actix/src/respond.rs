@@ -142,6 +142,11 @@ pub(crate) struct AccountDto<'a> {
     /// The next counter to be used (HOTP); `null` for TOTP.
     #[schema(required = true)]
     counter: Option<u64>,
+    /// authd extension: how far `verify` looks around the expected code (TOTP: time steps on
+    /// either side of the current one; HOTP: counters past `counter`), 0..=10. The account's
+    /// own value, else the default (TOTP 1, HOTP 10).
+    #[schema(minimum = 0, maximum = 10)]
+    verify_window: u8,
     #[schema(value_type = crate::openapi::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
@@ -164,6 +169,7 @@ impl<'a> AccountDto<'a> {
             digits: a.digits().get(),
             period: a.period().map(|p| p.get()),
             counter: *a.counter(),
+            verify_window: a.effective_verify_window().get(),
             status: "active",
             created_at: Disp(a.created_at()),
             updated_at: Disp(a.updated_at()),

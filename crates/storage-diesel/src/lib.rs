@@ -35,6 +35,7 @@ mod repo;
 mod rows;
 mod schema;
 mod url;
+mod verify;
 
 use std::fmt;
 use std::path::Path;

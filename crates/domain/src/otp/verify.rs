@@ -204,7 +204,16 @@ mod tests {
         assert_eq!(CodeInput::parse(""), Err(CodeShapeError::Empty));
         assert_eq!(CodeInput::parse("12345678901"), Err(CodeShapeError::TooLong));
         assert_eq!(CodeInput::parse("٣".repeat(11).as_str()), Err(CodeShapeError::TooLong));
-        for bad in ["12345a", " 123456", "123456 ", "12 34", "-12345", "+12345", "١٢٣٤٥٦", "12\u{0}34"] {
+        for bad in [
+            "12345a",
+            " 123456",
+            "123456 ",
+            "12 34",
+            "-12345",
+            "+12345",
+            "١٢٣٤٥٦",
+            "12\u{0}34",
+        ] {
             assert_eq!(CodeInput::parse(bad), Err(CodeShapeError::NotDigits), "{bad:?}");
         }
     }
@@ -278,14 +287,32 @@ mod tests {
         let got = totp_match(Algorithm::Sha1, SEED_SHA1, 5, p30(), Digits::SIX, window(1), &c(0));
         assert_eq!(got, Some(0));
         // The far end of time does not overflow.
-        let got = totp_match(Algorithm::Sha1, SEED_SHA1, u64::MAX, Period::new(1).unwrap(), Digits::SIX, window(10), &c(u64::MAX));
+        let got = totp_match(
+            Algorithm::Sha1,
+            SEED_SHA1,
+            u64::MAX,
+            Period::new(1).unwrap(),
+            Digits::SIX,
+            window(10),
+            &c(u64::MAX),
+        );
         assert_eq!(got, Some(0));
     }
 
     #[test]
     fn totp_wrong_length_or_wrong_code_matches_nothing() {
         let t = 59;
-        let m = |s: &str| totp_match(Algorithm::Sha1, SEED_SHA1, t, p30(), Digits::EIGHT, window(10), &code(s));
+        let m = |s: &str| {
+            totp_match(
+                Algorithm::Sha1,
+                SEED_SHA1,
+                t,
+                p30(),
+                Digits::EIGHT,
+                window(10),
+                &code(s),
+            )
+        };
         assert_eq!(m("94287082"), Some(0));
         assert_eq!(m("287082"), None, "the 6-digit suffix is not the 8-digit code");
         assert_eq!(m("094287082"), None);
@@ -315,11 +342,25 @@ mod tests {
     fn hotp_look_ahead_stops_before_the_counter_limit() {
         let last = MAX_COUNTER - 1;
         let at_last = hotp(Algorithm::Sha256, SEED_SHA256, last, Digits::SIX);
-        let got = hotp_match(Algorithm::Sha256, SEED_SHA256, last - 3, u64::MAX, Digits::SIX, &code(&at_last));
+        let got = hotp_match(
+            Algorithm::Sha256,
+            SEED_SHA256,
+            last - 3,
+            u64::MAX,
+            Digits::SIX,
+            &code(&at_last),
+        );
         assert_eq!(got, Some(last));
         let at_max = hotp(Algorithm::Sha256, SEED_SHA256, MAX_COUNTER, Digits::SIX);
         if at_max != at_last {
-            let got = hotp_match(Algorithm::Sha256, SEED_SHA256, MAX_COUNTER, MAX_COUNTER, Digits::SIX, &code(&at_max));
+            let got = hotp_match(
+                Algorithm::Sha256,
+                SEED_SHA256,
+                MAX_COUNTER,
+                MAX_COUNTER,
+                Digits::SIX,
+                &code(&at_max),
+            );
             assert_eq!(got, None, "no code is ever generated for MAX_COUNTER");
         }
     }

@@ -501,6 +501,7 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
             otpauth_uri: uri.to_owned(),
             display_name: None,
             description: None,
+            verify_window: None,
         };
         let account = authd.create_account(&org, *app.id(), input).expect("account");
         assert_matches(&doc, "Account", &AccountDto::new(&account));

@@ -68,4 +68,10 @@ contract_tests!(
     race_link_vs_delete_identity,
     race_double_deletes,
     race_updates_keep_both_changes,
+    verify_totp_window_and_replay,
+    verify_throttle_delays_and_reset,
+    verify_hotp_look_ahead_moves_the_counter,
+    verify_existence_paused_and_device,
+    verify_race_one_valid_code_one_success,
+    verify_race_wrong_codes_lose_no_count,
 );

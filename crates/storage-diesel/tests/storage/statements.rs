@@ -64,6 +64,7 @@ fn request_path_statements(which: Which) {
             otpauth_uri: format!("otpauth://{t}/x?secret={RFC_SECRET_B32}"),
             display_name: None,
             description: None,
+            verify_window: None,
         };
         let totp = *a.create_account(&o, app, uri("totp")).unwrap().id();
         let hotp = *a.create_account(&o, app, uri("hotp")).unwrap().id();
