@@ -9,6 +9,7 @@ mod generate;
 mod identities;
 mod instances;
 mod one_welcome;
+mod verify;
 
 pub use accounts::*;
 pub use apps::*;
@@ -18,3 +19,4 @@ pub use generate::*;
 pub use identities::*;
 pub use instances::*;
 pub use one_welcome::*;
+pub use verify::*;
