@@ -15,6 +15,7 @@
 //! | `secrets` | no secret in the database file, the WAL or the logs; a wrong master key is a clean 500 |
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
+//! | `verify` | two replicas on one PostgreSQL: one valid code sent 16 times at once is accepted once; concurrent wrong codes lose no count |
 
 #[path = "system/support.rs"]
 mod support;
@@ -35,3 +36,5 @@ mod replicas;
 mod secrets;
 #[path = "system/shutdown.rs"]
 mod shutdown;
+#[path = "system/verify.rs"]
+mod verify;
