@@ -21,6 +21,21 @@ use diesel::{QueryResult, RunQueryDsl};
 use domain::throttle::LOCK_STEPS;
 use time::PrimitiveDateTime;
 
+/// The `CASE failed_attempts` arms before its `ELSE`: one per lock duration below the cap (fixed
+/// text, so the statement is the same for every schedule and is prepared once).
+const WHEN_ARMS: [&str; LOCK_STEPS - 1] = [
+    " WHEN 0 THEN ",
+    " WHEN 1 THEN ",
+    " WHEN 2 THEN ",
+    " WHEN 3 THEN ",
+    " WHEN 4 THEN ",
+    " WHEN 5 THEN ",
+    " WHEN 6 THEN ",
+    " WHEN 7 THEN ",
+    " WHEN 8 THEN ",
+    " WHEN 9 THEN ",
+];
+
 /// `... AND (locked_until IS NULL OR locked_until <= now)`: not locked at `now`.
 fn push_unlocked<'b, DB>(out: &mut AstPass<'_, 'b, DB>, now: &'b PrimitiveDateTime) -> QueryResult<()>
 where
@@ -145,15 +160,9 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE accounts SET failed_attempts = failed_attempts + 1, locked_until = CASE failed_attempts");
-        let (last, each) = self
-            .deadlines
-            .split_last()
-            .ok_or(diesel::result::Error::QueryBuilderError(
-                "an empty lock schedule".into(),
-            ))?;
-        for (before, deadline) in each.iter().enumerate() {
-            // `before` < 10: the SQL text is the same for every schedule.
-            out.push_sql(&format!(" WHEN {before} THEN "));
+        let [each @ .., last] = &self.deadlines;
+        for (arm, deadline) in WHEN_ARMS.iter().zip(each) {
+            out.push_sql(arm);
             out.push_bind_param::<Timestamp, PrimitiveDateTime>(deadline)?;
         }
         out.push_sql(" ELSE ");
