@@ -70,9 +70,18 @@ pub enum CodeShapeError {
 /// A code a user typed, to be verified: 1 to 10 ASCII digits. A string of digits of another
 /// length than the account's is a valid input that simply matches nothing.
 ///
-/// It is a credential: `Debug` does not print it, there is no `Display`, and it is wiped on drop.
-#[derive(Clone, PartialEq, Eq)]
+/// It is a credential: `Debug` does not print it, there is no `Display`, it is wiped on drop,
+/// and `==` compares in constant time ([`codes_equal`]).
+#[derive(Clone)]
 pub struct CodeInput(Zeroizing<String>);
+
+impl PartialEq for CodeInput {
+    fn eq(&self, other: &Self) -> bool {
+        codes_equal(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for CodeInput {}
 
 impl CodeInput {
     /// The longest accepted input, in characters.
