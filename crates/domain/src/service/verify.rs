@@ -172,12 +172,11 @@ impl<S: Store> Authd<S> {
                 None => decide_hotp(m, &secret, window.get(), code, &state)?,
             };
             let recorded = match decision {
-                Decision::AcceptStep { step, offset } => (r.record_verify_success_totp(org, *a.id(), step, now)?
-                    == SuccessRecord::Recorded)
-                    .then_some(Verification::Valid { matched_offset: offset }),
+                Decision::AcceptStep { step, offset } => {
+                    accepted(r.record_verify_success_totp(org, *a.id(), step, now)?, offset)
+                }
                 Decision::AcceptCounter { counter, offset } => {
-                    (r.record_verify_success_hotp(org, *a.id(), counter, now)? == SuccessRecord::Recorded)
-                        .then_some(Verification::Valid { matched_offset: offset })
+                    accepted(r.record_verify_success_hotp(org, *a.id(), counter, now)?, offset)
                 }
                 Decision::Fail(reason) => match r.record_verify_failure(org, *a.id(), &LockSchedule::at(now))? {
                     FailureRecord::Recorded { failed_attempts } => Some(Verification::Invalid {
@@ -200,6 +199,14 @@ impl<S: Store> Authd<S> {
         Err(internal(
             "the verification state changed under every attempt to record an outcome",
         ))
+    }
+}
+
+/// `Valid` when the success was recorded.
+fn accepted(record: SuccessRecord, offset: i64) -> Option<Verification> {
+    match record {
+        SuccessRecord::Recorded => Some(Verification::Valid { matched_offset: offset }),
+        SuccessRecord::Refused => None,
     }
 }
 
