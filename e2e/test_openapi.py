@@ -13,9 +13,13 @@ when unset. Normally run through e2e/run.sh, which starts a fresh authd and sets
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -30,7 +34,7 @@ AUTHD_TOKEN = os.environ.get("AUTHD_TOKEN", "")
 RUN = uuid.uuid4().hex[:10]
 
 # Every operation id is <verb>_<resource>, the resource in snake_case.
-VERBS = ("create", "list", "get", "update", "delete", "generate", "assign", "unlink", "enroll", "revoke")
+VERBS = ("create", "list", "get", "update", "delete", "generate", "assign", "unlink", "enroll", "revoke", "verify")
 OPERATION_ID = re.compile(r"^(%s)_[a-z]+(_[a-z]+)*$" % "|".join(VERBS))
 
 # The paths of shared/spec/HTTP-API.md, with the methods each one has.
@@ -56,6 +60,13 @@ CONTRACT = {
     "/openapi.json": {"get"},
     "/docs": {"get"},
 }
+
+def totp_now(secret_b32: str, digits: int = 6, period: int = 30) -> str:
+    """RFC 6238 (SHA-1) at the current time, independently of authd."""
+    mac = hmac.new(base64.b32decode(secret_b32), (int(time.time()) // period).to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(int.from_bytes(mac[offset:offset + 4], 'big') & 0x7FFFFFFF) % 10**digits:0{digits}d}"
+
 
 # Loopback traffic never goes through a proxy.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -214,6 +225,22 @@ def test_real_responses_are_declared_by_the_document(doc):
     dgen = "/api/v1/device/accounts/{account_id}/generate-otp"
     c.check("POST", dgen, f"/api/v1/device/accounts/{account['id']}/generate-otp", headers=device, expect=200)
 
+    # verification (authd extension): valid on the device, then a replay, then locked (429 with
+    # Retry-After); shape and existence errors
+    ver = A + "/{app_id}/accounts/{account_id}/verify"
+    dver = "/api/v1/device/accounts/{account_id}/verify"
+    code = {"otp_code": totp_now("JBSWY3DPEHPK3PXP")}
+    ok = c.check("POST", dver, f"/api/v1/device/accounts/{account['id']}/verify", body=code, headers=device, expect=200)
+    assert ok["valid"] is True, ok
+    again = c.check("POST", ver, f"{acc}/{account['id']}/verify", body=code, headers=svc, expect=200)
+    assert again == {"valid": False, "reason": "replayed", "remaining_attempts": 99}, again
+    c.check("POST", ver, f"{acc}/{account['id']}/verify", body=code, headers=svc, expect=429)
+    c.check("POST", dver, f"/api/v1/device/accounts/{account['id']}/verify", body=code, headers=device, expect=429)
+    c.check("POST", ver, f"{acc}/{account['id']}/verify", body={"otp_code": "12ab"}, headers=svc, expect=422)
+    c.check("POST", ver, f"{acc}/{nil}/verify", body=code, headers=svc, expect=404)
+    c.check("POST", ver, f"{acc}/{account['id']}/verify", body=code, expect=401)
+    c.check("POST", dver, f"/api/v1/device/accounts/{account['id']}/verify", body=code, headers=svc, expect=401)
+
     users = U.replace("{user_id}", handle)
     c.check("GET", U, users, headers=svc, expect=200)
     c.check("GET", U, users, expect=401)
@@ -223,12 +250,13 @@ def test_real_responses_are_declared_by_the_document(doc):
 
     c.check("PATCH", I + "/{agent_handle}", f"{I}/{handle}", body={"status": "paused"}, headers=svc, expect=200)
     c.check("POST", gen, f"{acc}/{account['id']}/generate-otp", headers=svc, expect=403)
+    c.check("POST", ver, f"{acc}/{hotp['id']}/verify", body={"otp_code": "12345678"}, headers=svc, expect=403)
     c.check("DELETE", I + "/{agent_handle}/authenticator_app", f"{I}/{handle}/authenticator_app", headers=svc, expect=204)
     c.check("DELETE", A + "/{app_id}", f"{A}/{app_id}", headers=svc, expect=204)
     c.check("DELETE", I + "/{agent_handle}", f"{I}/{handle}", headers=svc, expect=204)
     c.check("GET", I + "/{agent_handle}", f"{I}/{handle}", headers=svc, expect=404)
 
-    assert len(c.checked) >= 35, sorted(c.checked)  # distinct (method, path, status) seen
+    assert len(c.checked) >= 44, sorted(c.checked)  # distinct (method, path, status) seen
 
 
 # ---------------------------------------------------------------------------------------

@@ -757,6 +757,7 @@ APP_KEYS = {"id", "organization_id", "identity_id", "status", "created_at", "upd
 ACCOUNT_KEYS = {
     "id", "authenticator_app_id", "otp_type", "issuer", "account_name", "display_name",
     "description", "algorithm", "digits", "period", "counter", "status", "created_at", "updated_at",
+    "verify_window",  # authd extension (the SDK ignores unknown keys)
 }
 OTP_KEYS = {"otp_code", "valid_for_seconds", "otp_type", "algorithm", "digits", "period"}
 SUMMARY_KEYS = {"id", "organization_id", "agent_handle", "status", "created_at", "updated_at"}

@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             otpauth_uri: "otpauth://totp/Example:billing?secret=JBSWY3DPEHPK3PXP&issuer=Example".into(),
             display_name: None,
             description: None,
+            verify_window: None,
         },
     )?;
     let code = authd.generate_otp(&org, *app.id(), *account.id())?;

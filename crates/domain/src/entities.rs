@@ -2,7 +2,7 @@
 //! (`from_parts`), and everything else reads it through getters.
 
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
-use crate::otp::{Algorithm, Digits, OtpType, Period};
+use crate::otp::{Algorithm, Digits, OtpType, Period, VerifyWindow};
 use crate::time::Timestamp;
 use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Platform, TokenName};
 
@@ -133,6 +133,9 @@ entity!(
         period: Option<Period>,
         /// HOTP: the next counter to use (as last read); `None` for TOTP.
         counter: Option<u64>,
+        /// The verification window chosen for this account; `None` for the type's default (see
+        /// [`Account::effective_verify_window`]).
+        verify_window: Option<VerifyWindow>,
         /// Creation time.
         created_at: Timestamp,
         /// Last change.
@@ -150,6 +153,19 @@ impl Account {
         self.display_name = display_name;
         self.description = description;
         self.updated_at = at;
+    }
+
+    pub(crate) fn set_verify_window(&mut self, window: Option<VerifyWindow>, at: Timestamp) {
+        self.verify_window = window;
+        self.updated_at = at;
+    }
+
+    /// The window verifications of this account use: the chosen one, else the type's default
+    /// (TOTP 1 step either side, HOTP 10 counters ahead).
+    #[must_use]
+    pub fn effective_verify_window(&self) -> VerifyWindow {
+        self.verify_window
+            .unwrap_or_else(|| VerifyWindow::default_for(self.otp_type))
     }
 }
 

@@ -58,6 +58,7 @@ impl fmt::Display for Opaque {
 /// | `Paused` | 403 |
 /// | `Conflict` | 409 |
 /// | `BadRequest` | 400 |
+/// | `TooManyAttempts` | 429 (with `Retry-After`) |
 /// | `SecretUnreadable`, `Internal` | 500 (no detail) |
 /// | `Unavailable` | 503 |
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,13 @@ pub enum Error {
     /// A semantic failure (OTP parameters, an unknown status).
     #[error("{0}")]
     BadRequest(String),
+    /// Verification is locked after failed attempts (see [`crate::throttle`]); the caller may
+    /// try again in this many whole seconds (at least 1).
+    #[error("Too many failed attempts")]
+    TooManyAttempts {
+        /// Seconds until the lock ends, rounded up.
+        retry_after_seconds: u64,
+    },
     /// A stored secret could not be decrypted (wrong master key, moved ciphertext).
     #[error("stored secret cannot be decrypted")]
     SecretUnreadable,

@@ -19,6 +19,7 @@ pub mod otp;
 pub mod ports;
 pub mod service;
 pub mod system;
+pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod values;

@@ -1,7 +1,8 @@
 //! The OTP engine: RFC 4226 HOTP, RFC 6238 TOTP, base32 secrets and `otpauth://` URIs.
 //!
 //! Everything here is pure (no clock, no I/O): callers pass the current Unix time to [`totp`]
-//! and the stored counter to [`hotp`].
+//! and the stored counter to [`hotp`], and the same to [`totp_match`] / [`hotp_match`] to check
+//! a code a user typed ([`CodeInput`]) within a [`VerifyWindow`].
 //!
 //! Secrets are held in [`Secret`], which wipes its bytes on drop and never prints them
 //! (`Debug` is redacted, there is no `Display`). Error messages never contain a secret.
@@ -9,10 +10,12 @@
 mod base32;
 mod hotp;
 mod uri;
+mod verify;
 
 pub use base32::{Base32Error, Base32ErrorKind, Secret};
 pub use hotp::{Totp, hotp, totp};
 pub use uri::{MAX_URI_CHARS, OtpAuthUri, UriError};
+pub use verify::{CodeInput, CodeShapeError, VerifyWindow, codes_equal, hotp_match, totp_match};
 
 use std::fmt;
 

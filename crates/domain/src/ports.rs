@@ -14,6 +14,7 @@ use crate::entities::{Account, App, Identity, Instance, ServiceToken};
 use crate::error::Opaque;
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::Secret;
+use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 use crate::values::{Handle, IdentityStatus};
@@ -91,6 +92,54 @@ pub enum HotpAdvance {
     Exhausted,
     /// No live HOTP account has this id.
     Missing,
+}
+
+/// The verification state of an account (authd's columns of the account row): what replay
+/// protection and throttling decide on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VerificationState {
+    /// TOTP: the last time step a verification accepted; it and every earlier step are never
+    /// accepted again. `None` before the first success (and always for HOTP).
+    pub last_verified_step: Option<u64>,
+    /// Failed verifications since the last success.
+    pub failed_attempts: u32,
+    /// Verifications are refused until then; `None` when never locked or unlocked by a success.
+    pub locked_until: Option<Timestamp>,
+    /// HOTP: the stored counter, the next one to be used (verification and generation share
+    /// it); `None` for TOTP.
+    pub counter: Option<u64>,
+}
+
+/// Everything a verification needs about one account, read in one go.
+#[derive(Clone, Debug)]
+pub struct VerifyMaterial {
+    /// The account, its sealed secret and its identity's status.
+    pub otp: OtpMaterial,
+    /// Its verification state.
+    pub state: VerificationState,
+}
+
+/// Outcome of [`Repo::record_verify_success_totp`] and [`Repo::record_verify_success_hotp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuccessRecord {
+    /// The success was recorded (the step or counter is now used, the failures reset).
+    Recorded,
+    /// Nothing changed: the account is locked, the step or counter was used meanwhile, or no
+    /// live account of that type has this id. Read [`Repo::verification_state`] to tell which.
+    Refused,
+}
+
+/// Outcome of [`Repo::record_verify_failure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureRecord {
+    /// The failure was counted and the account locked by the schedule.
+    Recorded {
+        /// Consecutive failures, this one included.
+        failed_attempts: u32,
+    },
+    /// Nothing changed: the account is locked (or no live account has this id). Read
+    /// [`Repo::verification_state`] to tell which.
+    Refused,
 }
 
 /// A live device session: the instance a device token belongs to.
@@ -233,7 +282,7 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Option<Vec<Account>>>;
-    /// Writes a live account's display name, description and `updated_at`.
+    /// Writes a live account's display name, description, verification window and `updated_at`.
     ///
     /// # Errors
     /// Infrastructure only.
@@ -253,6 +302,72 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance>;
+
+    /// What [`Repo::otp_material`] reads, and the account's [`VerificationState`], in one read.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>>;
+    /// The verification state of a live account (its app is not looked at: deleting an app
+    /// deletes its accounts). Read again after a `record_verify_*` call was refused.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn verification_state(&mut self, org: &OrgId, id: AccountId) -> StoreResult<Option<VerificationState>>;
+    /// Records an accepted TOTP time step in **one conditional statement**: on the live TOTP
+    /// account, when no step at or after `step` was accepted before and the account is not
+    /// locked at `now` (`locked_until` null or `<= now`), sets `last_verified_step = step`,
+    /// `failed_attempts = 0`, `locked_until = null`; otherwise changes nothing. So of any number
+    /// of concurrent calls for one step (from any number of processes), at most one is
+    /// `Recorded`. Does not change `updated_at` (using an account is not editing it). When
+    /// `Recorded`, `event` is written with it, atomically (see [`Repo::advance_hotp_counter`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn record_verify_success_totp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        step: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord>;
+    /// Records an accepted HOTP counter in **one conditional statement**: on the live HOTP
+    /// account, when its counter is still at most `matched` and it is not locked at `now`, sets
+    /// `counter = matched + 1`, `failed_attempts = 0`, `locked_until = null`; otherwise changes
+    /// nothing. `matched` is below [`crate::otp::MAX_COUNTER`]. Of concurrent calls for one
+    /// counter, at most one is `Recorded`; a generation racing it gets a counter the success did
+    /// not use, or finds it moved past. Does not change `updated_at`. When `Recorded`, `event`
+    /// is written with it, atomically.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn record_verify_success_hotp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        matched: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord>;
+    /// Counts a failed verification in **one conditional statement**: on the live account, when
+    /// it is not locked at `schedule.now()`, adds one to `failed_attempts` and sets
+    /// `locked_until` to `schedule.deadline_after(new count)` (entry `min(old count, 10)` of
+    /// [`LockSchedule::deadlines`]), returning the new count; otherwise changes nothing. The
+    /// count is the database's (never a value read earlier), so concurrent failures are never
+    /// lost: each is either `Recorded` with its own count or `Refused` because an earlier one
+    /// locked the account. Does not change `updated_at`. When `Recorded`, `event` is written
+    /// with it, atomically.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn record_verify_failure(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        schedule: &LockSchedule,
+        event: &AuditEvent,
+    ) -> StoreResult<FailureRecord>;
 
     /// Inserts an instance and the hash of its device token.
     ///
@@ -372,8 +487,8 @@ pub trait Repo {
 ///   given (it is `FnMut` for that reason).
 /// - `run` gives the same operations without a surrounding transaction: every statement is
 ///   atomic on its own (autocommit). It serves reads and single-statement writes (the HOTP
-///   counter advance, `last_used_at` touches), saving the `BEGIN`/`COMMIT` round trips on the
-///   hot path. A cascade belongs in `transaction` (adapters must still apply a multi-step
+///   counter advance, `last_used_at` touches, the verification records), saving the
+///   `BEGIN`/`COMMIT` round trips on the hot path. A cascade belongs in `transaction` (adapters must still apply a multi-step
 ///   cascade atomically if called from `run`).
 pub trait Store: Send + Sync + 'static {
     /// Runs `f` on one connection, each statement committing on its own.

@@ -24,6 +24,11 @@
 //! | enroll instance | identity `Share`, then app `Share` | never for a deleted, paused or unlinked identity |
 //! | revoke instance | instance `Update` | a second revoke answers 404 |
 //! | OneWelcome revoke, token revoke | none | idempotent / one conditional statement |
+//! | verify a code | none | one conditional statement per outcome (see [`Authd::verify_otp`]) |
+
+mod verify;
+
+pub use verify::{FailureReason, Verification};
 
 use std::sync::Arc;
 
@@ -38,7 +43,7 @@ use crate::entities::{
 };
 use crate::error::{Error, Opaque, not_found};
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
-use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError};
+use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError, VerifyWindow};
 use crate::ports::{Clock, HotpAdvance, IdGenerator, Lock, OtpMaterial, RandomSource, Repo, SecretCipher, Store};
 use crate::time::Timestamp;
 use crate::token::{DEVICE_TOKEN_PREFIX, PlainToken, SERVICE_TOKEN_PREFIX, TokenHash};
@@ -67,6 +72,8 @@ pub struct NewAccount {
     pub display_name: Option<DisplayName>,
     /// Optional description.
     pub description: Option<Description>,
+    /// The verification window; `None` for the type's default.
+    pub verify_window: Option<VerifyWindow>,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -76,6 +83,7 @@ impl std::fmt::Debug for NewAccount {
             .field("otpauth_uri", &"<redacted>")
             .field("display_name", &self.display_name)
             .field("description", &self.description)
+            .field("verify_window", &self.verify_window)
             .finish()
     }
 }
@@ -87,6 +95,8 @@ pub struct AccountPatch {
     pub display_name: Patch<DisplayName>,
     /// New description, `Clear` for null, `Keep` when absent.
     pub description: Patch<Description>,
+    /// New verification window, `Clear` (null) for the type's default, `Keep` when absent.
+    pub verify_window: Patch<VerifyWindow>,
 }
 
 /// Input of [`Authd::update_identity`].
@@ -461,6 +471,7 @@ impl<S: Store> Authd<S> {
                 digits: uri.digits,
                 period: uri.period,
                 counter: uri.counter,
+                verify_window: input.verify_window,
                 created_at: now,
                 updated_at: now,
             });
@@ -502,7 +513,8 @@ impl<S: Store> Authd<S> {
         self.store.run(|r| live_account(r, org, app, id))
     }
 
-    /// Changes an account's display name and description (absent keeps, null clears).
+    /// Changes an account's display name, description and verification window (absent keeps,
+    /// null clears; a cleared window is the type's default again).
     ///
     /// # Errors
     /// `NotFound`, storage failures.
@@ -520,6 +532,8 @@ impl<S: Store> Authd<S> {
             let display_name = patch.display_name.clone().apply(account.display_name().clone());
             let description = patch.description.clone().apply(account.description().clone());
             account.set_labels(display_name, description, now);
+            let window = patch.verify_window.clone().apply(*account.verify_window());
+            account.set_verify_window(window, now);
             r.update_account(&account)?;
             let details = [
                 ("app_id", Detail::from(app.to_string())),

@@ -7,6 +7,7 @@
 
 pub mod contract;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -19,10 +20,12 @@ use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTok
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{MAX_COUNTER, OtpType, Secret};
 use crate::ports::{
-    CipherError, Clock, ConflictKind, DeviceSession, HotpAdvance, IdGenerator, Lock, OtpMaterial, RandomError,
-    RandomSource, Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult,
+    CipherError, Clock, ConflictKind, DeviceSession, FailureRecord, HotpAdvance, IdGenerator, Lock, OtpMaterial,
+    RandomError, RandomSource, Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord,
+    VerificationState, VerifyMaterial,
 };
 use crate::service::{Authd, Deps};
+use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 use crate::values::Handle;
@@ -47,6 +50,9 @@ struct State {
     instances: Vec<(Instance, TokenHash)>,
     tokens: Vec<(ServiceToken, TokenHash)>,
     events: Vec<AuditEvent>,
+    /// The verification columns of each account that has been verified (the default before
+    /// that); `counter` is not kept here, it is the account's.
+    verification: HashMap<AccountId, VerificationState>,
 }
 
 /// An in-memory [`Store`]. `transaction` works on a copy and swaps it in on success, so a
@@ -116,6 +122,26 @@ impl State {
                     p.updated_at = at;
                 });
             }
+        }
+    }
+
+    /// The live account `id` of `org`, if it is of `otp_type` (any type when `None`).
+    fn live_account_mut(&mut self, org: &OrgId, id: AccountId, otp_type: Option<OtpType>) -> Option<&mut Account> {
+        self.accounts
+            .iter_mut()
+            .find(|r| {
+                r.live()
+                    && r.value.0.org() == org
+                    && *r.value.0.id() == id
+                    && otp_type.is_none_or(|t| *r.value.0.otp_type() == t)
+            })
+            .map(|r| &mut r.value.0)
+    }
+
+    fn verification_of(&self, account: &Account) -> VerificationState {
+        VerificationState {
+            counter: *account.counter(),
+            ..self.verification.get(account.id()).copied().unwrap_or_default()
         }
     }
 
@@ -367,6 +393,92 @@ impl Repo for State {
             }
         }
         Ok(HotpAdvance::Missing)
+    }
+
+    fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>> {
+        Ok(self.otp_material(org, app, id)?.map(|otp| {
+            let state = self.verification_of(&otp.account);
+            VerifyMaterial { otp, state }
+        }))
+    }
+
+    fn verification_state(&mut self, org: &OrgId, id: AccountId) -> StoreResult<Option<VerificationState>> {
+        let account = self.live_account_mut(org, id, None).map(|a| a.clone());
+        Ok(account.map(|a| self.verification_of(&a)))
+    }
+
+    fn record_verify_success_totp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        step: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        if self.live_account_mut(org, id, Some(OtpType::Totp)).is_none() {
+            return Ok(SuccessRecord::Refused);
+        }
+        let v = self.verification.entry(id).or_default();
+        if v.last_verified_step.is_some_and(|last| last >= step) || v.locked_until.is_some_and(|u| u > now) {
+            return Ok(SuccessRecord::Refused);
+        }
+        v.last_verified_step = Some(step);
+        v.failed_attempts = 0;
+        v.locked_until = None;
+        self.insert_audit_event(event)?;
+        Ok(SuccessRecord::Recorded)
+    }
+
+    fn record_verify_success_hotp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        matched: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        let locked = self
+            .verification
+            .get(&id)
+            .is_some_and(|v| v.locked_until.is_some_and(|u| u > now));
+        let Some(account) = self.live_account_mut(org, id, Some(OtpType::Hotp)) else {
+            return Ok(SuccessRecord::Refused);
+        };
+        let next = matched.checked_add(1).filter(|n| *n <= MAX_COUNTER);
+        match (*account.counter(), next) {
+            (Some(counter), Some(next)) if counter <= matched && !locked => {
+                let mut p = account.clone().into_parts();
+                p.counter = Some(next);
+                *account = Account::from_parts(p);
+            }
+            _ => return Ok(SuccessRecord::Refused),
+        }
+        let v = self.verification.entry(id).or_default();
+        v.failed_attempts = 0;
+        v.locked_until = None;
+        self.insert_audit_event(event)?;
+        Ok(SuccessRecord::Recorded)
+    }
+
+    fn record_verify_failure(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        schedule: &LockSchedule,
+        event: &AuditEvent,
+    ) -> StoreResult<FailureRecord> {
+        if self.live_account_mut(org, id, None).is_none() {
+            return Ok(FailureRecord::Refused);
+        }
+        let v = self.verification.entry(id).or_default();
+        if v.locked_until.is_some_and(|u| u > schedule.now()) {
+            return Ok(FailureRecord::Refused);
+        }
+        v.failed_attempts = v.failed_attempts.saturating_add(1);
+        v.locked_until = Some(schedule.deadline_after(v.failed_attempts));
+        let failed_attempts = v.failed_attempts;
+        self.insert_audit_event(event)?;
+        Ok(FailureRecord::Recorded { failed_attempts })
     }
 
     fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {

@@ -132,6 +132,58 @@ pub(crate) fn patch_str<'a>(body: &'a Object, field: &str) -> Result<Patch<&'a s
     }
 }
 
+/// An integer in `min..=max` (absent from a body is the caller's to handle): pydantic's
+/// `int_type` for anything but a JSON integer (`1.0` and `"1"` included),
+/// `greater_than_equal` / `less_than_equal` outside the range.
+fn bounded_int(field: &str, v: &Value, min: u64, max: u64) -> Result<u64, FieldError> {
+    let below = || {
+        FieldError::new(
+            &loc(field),
+            format!("Input should be greater than or equal to {min}"),
+            "greater_than_equal",
+        )
+    };
+    let n = match v {
+        Value::Number(n) if n.is_u64() => n.as_u64().unwrap_or_default(),
+        Value::Number(n) if n.is_i64() => return Err(below()),
+        _ => {
+            return Err(FieldError::new(
+                &loc(field),
+                "Input should be a valid integer",
+                "int_type",
+            ));
+        }
+    };
+    if n < min {
+        return Err(below());
+    }
+    if n > max {
+        return Err(FieldError::new(
+            &loc(field),
+            format!("Input should be less than or equal to {max}"),
+            "less_than_equal",
+        ));
+    }
+    Ok(n)
+}
+
+/// An optional, nullable integer field in `min..=max` (absent or `null` → `None`).
+pub(crate) fn optional_int(body: &Object, field: &str, min: u64, max: u64) -> Result<Option<u64>, FieldError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => bounded_int(field, v, min, max).map(Some),
+    }
+}
+
+/// A PATCH integer field in `min..=max`: absent keeps, `null` clears, an integer sets.
+pub(crate) fn patch_int(body: &Object, field: &str, min: u64, max: u64) -> Result<Patch<u64>, FieldError> {
+    match body.get(field) {
+        None => Ok(Patch::Keep),
+        Some(Value::Null) => Ok(Patch::Clear),
+        Some(v) => bounded_int(field, v, min, max).map(Patch::Set),
+    }
+}
+
 /// A bounded text value (`DisplayName`, `Description`, `DeviceName`): lengths in Unicode scalar
 /// values, `string_too_short` / `string_too_long` like pydantic.
 pub(crate) fn text<T>(

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// `400`, with its message.
     #[error("{0}")]
     BadRequest(Cow<'static, str>),
+    /// `429`: verification is locked after failed attempts; `Retry-After` and
+    /// `retry_after_seconds` say when to try again (whole seconds, at least 1).
+    #[error("Too many failed attempts")]
+    TooManyAttempts(u64),
     /// `405`, with the methods the path has (sent as `Allow`).
     #[error("Method Not Allowed")]
     MethodNotAllowed(&'static str),
@@ -78,6 +82,7 @@ impl From<domain::Error> for ApiError {
             domain::Error::Paused => Self::Paused,
             domain::Error::Conflict(m) => Self::Conflict(m),
             domain::Error::BadRequest(m) => Self::BadRequest(Cow::Owned(m)),
+            domain::Error::TooManyAttempts { retry_after_seconds } => Self::TooManyAttempts(retry_after_seconds),
             domain::Error::SecretUnreadable => {
                 tracing::error!("stored OTP secret cannot be decrypted (wrong master key or moved ciphertext)");
                 Self::Internal
@@ -134,6 +139,18 @@ pub(crate) struct DetailBody<'a> {
     detail: Disp<&'a ApiError>,
 }
 
+/// `429 {"detail": "Too many failed attempts", "retry_after_seconds": N}` (sent with
+/// `Retry-After: N`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TooManyAttempts)]
+pub(crate) struct TooManyAttemptsBody<'a> {
+    #[schema(value_type = String, examples("Too many failed attempts"))]
+    detail: Disp<&'a ApiError>,
+    /// Whole seconds until the lock ends (rounded up, at least 1): the `Retry-After` value.
+    #[schema(minimum = 1)]
+    retry_after_seconds: u64,
+}
+
 /// `{"error": "<message>"}`: every error of the OneWelcome end-user API.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = OneWelcomeError)]
@@ -149,6 +166,7 @@ fn status_of(e: &ApiError) -> StatusCode {
         ApiError::Paused => StatusCode::FORBIDDEN,
         ApiError::Conflict(_) => StatusCode::CONFLICT,
         ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -158,8 +176,14 @@ fn status_of(e: &ApiError) -> StatusCode {
 
 fn builder(e: &ApiError) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status_of(e));
-    if let ApiError::MethodNotAllowed(allow) = e {
-        b.insert_header((header::ALLOW, *allow));
+    match e {
+        ApiError::MethodNotAllowed(allow) => {
+            b.insert_header((header::ALLOW, *allow));
+        }
+        ApiError::TooManyAttempts(secs) => {
+            b.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        _ => {}
     }
     b
 }
@@ -183,6 +207,13 @@ impl ResponseError for ApiError {
                             kind: e.kind,
                         })
                         .collect(),
+                },
+            ),
+            Self::TooManyAttempts(secs) => respond::json_with(
+                b,
+                &TooManyAttemptsBody {
+                    detail: Disp(self),
+                    retry_after_seconds: *secs,
                 },
             ),
             other => respond::json_with(b, &DetailBody { detail: Disp(other) }),

@@ -32,6 +32,7 @@
 //! | `/api/v1/authenticator/apps/{app_id}/accounts` | `GET`, `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}` | `GET`, `PATCH`, `DELETE` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp` | `POST` |
+//! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/verify` (authd extension) | `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/instances` | `GET`, `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/instances/{instance_id}` | `GET`, `DELETE` |
 //! | `/api/v1/identities` and `/api/v1/identities/` (both served, never redirected) | `GET`, `POST` |
@@ -39,6 +40,7 @@
 //! | `/api/v1/identities/{agent_handle}/authenticator_app` | `POST`, `DELETE` |
 //! | `/api/v1/device/accounts` | `GET` |
 //! | `/api/v1/device/accounts/{account_id}/generate-otp` | `POST` |
+//! | `/api/v1/device/accounts/{account_id}/verify` | `POST` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps` | `GET` |
 //! | `/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}` | `DELETE` |
 //! | `/api/v1/audit/events` | `GET` |
@@ -53,7 +55,7 @@
 //! Each handler parses the request into domain types, runs the whole use case in one
 //! `web::block` (never holding a pooled connection across an `.await`) and maps the result.
 //! Checks run in the contract's precedence: `413` (announced body size) → `401` → `422` (path
-//! ids and body shape) → the use case (`404` → `403` → `409` → `400`). Bodies are read raw (at
+//! ids and body shape) → the use case (`404` → `403` → `409` → `400`; `429` last, on verify). Bodies are read raw (at
 //! most [`MAX_BODY_BYTES`]) and parsed as JSON whatever the `Content-Type`.
 
 mod auth;
@@ -79,7 +81,7 @@ pub use error::{ApiError, OneWelcomeError};
 pub use handlers::not_found;
 pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
 
-use handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops};
+use handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, verify};
 
 /// Route patterns.
 mod paths {
@@ -88,6 +90,7 @@ mod paths {
     pub(crate) const ACCOUNTS: &str = "/api/v1/authenticator/apps/{app_id}/accounts";
     pub(crate) const ACCOUNT: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}";
     pub(crate) const GENERATE_OTP: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp";
+    pub(crate) const VERIFY_OTP: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/verify";
     pub(crate) const INSTANCES: &str = "/api/v1/authenticator/apps/{app_id}/instances";
     pub(crate) const INSTANCE: &str = "/api/v1/authenticator/apps/{app_id}/instances/{instance_id}";
     pub(crate) const IDENTITIES: &str = "/api/v1/identities";
@@ -96,6 +99,7 @@ mod paths {
     pub(crate) const IDENTITY_APP: &str = "/api/v1/identities/{agent_handle}/authenticator_app";
     pub(crate) const DEVICE_ACCOUNTS: &str = "/api/v1/device/accounts";
     pub(crate) const DEVICE_GENERATE_OTP: &str = "/api/v1/device/accounts/{account_id}/generate-otp";
+    pub(crate) const DEVICE_VERIFY_OTP: &str = "/api/v1/device/accounts/{account_id}/verify";
     pub(crate) const USER_APPS: &str = "/oauth/api/v1/users/{user_id}/authentication/apps";
     pub(crate) const USER_APP: &str = "/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}";
     pub(crate) const AUDIT_EVENTS: &str = "/api/v1/audit/events";
@@ -143,6 +147,7 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
     cfg.app_data(web::Data::from(authd))
         // Inkbox authenticator
         .service(resource(GENERATE_OTP, "POST").route(web::post().to(accounts::generate_otp::<S>)))
+        .service(resource(VERIFY_OTP, "POST").route(web::post().to(verify::verify_otp::<S>)))
         .service(
             resource(APPS, "GET, POST")
                 .route(web::get().to(apps::list::<S>))
@@ -200,6 +205,7 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
         // authd extension: device API
         .service(resource(DEVICE_ACCOUNTS, "GET").route(web::get().to(device::accounts::<S>)))
         .service(resource(DEVICE_GENERATE_OTP, "POST").route(web::post().to(device::generate_otp::<S>)))
+        .service(resource(DEVICE_VERIFY_OTP, "POST").route(web::post().to(verify::verify_device_otp::<S>)))
         // OneWelcome end-user API
         .service(one_welcome_resource(USER_APPS, "GET").route(web::get().to(one_welcome::list::<S>)))
         .service(one_welcome_resource(USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)))

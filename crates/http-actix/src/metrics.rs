@@ -5,6 +5,7 @@
 //! | `authd_http_requests_total` | counter | `route`, `method`, `status` | requests answered; `route` is the route pattern (`-` when none matched) |
 //! | `authd_http_request_duration_seconds` | histogram | `route`, `method`, `status` | time from the request reaching the app to the response being ready |
 //! | `authd_otp_codes_generated_total` | counter | `otp_type` | codes handed out (service and device API) |
+//! | `authd_otp_verifications_total` | counter | `result` (`valid`, `invalid`, `replayed`, `locked`) | codes verified (service and device API); `locked`: refused with `429` while throttled |
 //! | `authd_instances_enrolled_total` | counter | | successful enrollments |
 //! | `authd_instances_revoked_total` | counter | | successful revocation requests (extension and OneWelcome DELETE) |
 //! | `authd_auth_failures_total` | counter | `realm` (`service`, `device`), `reason` (`missing`, `malformed`, `unknown`) | refused credentials |
@@ -67,6 +68,41 @@ impl AuthFailure {
     }
 }
 
+/// The outcome of a verification, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VerifyResult {
+    /// `200 {"valid": true}`.
+    Valid,
+    /// `200 {"valid": false, "reason": "invalid"}`.
+    Invalid,
+    /// `200 {"valid": false, "reason": "replayed"}`.
+    Replayed,
+    /// `429`: the account was locked.
+    Locked,
+}
+
+impl VerifyResult {
+    const ALL: [Self; 4] = [Self::Valid, Self::Invalid, Self::Replayed, Self::Locked];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Replayed => "replayed",
+            Self::Locked => "locked",
+        }
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            Self::Valid => 0,
+            Self::Invalid => 1,
+            Self::Replayed => 2,
+            Self::Locked => 3,
+        }
+    }
+}
+
 /// Which credential was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Realm {
@@ -83,6 +119,8 @@ struct Metrics {
     revoked: AtomicU64,
     /// `[realm][reason]`.
     auth_failures: [[AtomicU64; 3]; 2],
+    /// By [`VerifyResult::index`].
+    verifications: [AtomicU64; 4],
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -166,6 +204,13 @@ pub(crate) fn record_otp(t: OtpType) {
     };
 }
 
+/// Records a verification's outcome.
+pub(crate) fn record_verification(r: VerifyResult) {
+    if let Some(c) = METRICS.verifications.get(r.index()) {
+        c.fetch_add(1, Relaxed);
+    }
+}
+
 /// Records a refused credential.
 pub(crate) fn record_auth_failure(realm: Realm, reason: AuthFailure) {
     let r = match realm {
@@ -246,6 +291,12 @@ pub fn render() -> String {
         "authd_otp_codes_generated_total{{otp_type=\"hotp\"}} {}",
         m.hotp.load(Relaxed)
     );
+    out.push_str("# HELP authd_otp_verifications_total OTP codes verified, by result.\n");
+    out.push_str("# TYPE authd_otp_verifications_total counter\n");
+    for r in VerifyResult::ALL {
+        let v = m.verifications.get(r.index()).map_or(0, |c| c.load(Relaxed));
+        let _ = writeln!(out, "authd_otp_verifications_total{{result=\"{}\"}} {v}", r.as_str());
+    }
     out.push_str("# HELP authd_instances_enrolled_total App instances enrolled.\n");
     out.push_str("# TYPE authd_instances_enrolled_total counter\n");
     let _ = writeln!(out, "authd_instances_enrolled_total {}", m.enrolled.load(Relaxed));

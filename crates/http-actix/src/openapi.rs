@@ -4,7 +4,7 @@
 //!
 //! - every handler carries a `#[utoipa::path]` naming the route constant `configure` registers it
 //!   under, its operation id (`<verb>_<resource>`), its request body and every status it
-//!   answers (the `ToResponse` types below are the shared ones: `401`, `413`, `422`, `500`);
+//!   answers (the `ToResponse` types below are the shared ones: `401`, `413`, `422`, `429`, `500`);
 //! - the response schemas are derived (`ToSchema`) from the DTOs that produce the bodies
 //!   (`respond.rs`, the error bodies of `error.rs`), so a field added to a DTO shows up here;
 //! - request bodies are parsed by hand (`body.rs`), so their schemas are the documentation-only
@@ -62,6 +62,7 @@ pub(crate) use schemas::*;
         crate::handlers::accounts::update,
         crate::handlers::accounts::delete,
         crate::handlers::accounts::generate_otp,
+        crate::handlers::verify::verify_otp,
         crate::handlers::instances::enroll,
         crate::handlers::instances::list,
         crate::handlers::instances::get,
@@ -75,6 +76,7 @@ pub(crate) use schemas::*;
         crate::handlers::identities::unlink_app,
         crate::handlers::device::accounts,
         crate::handlers::device::generate_otp,
+        crate::handlers::verify::verify_device_otp,
         crate::handlers::one_welcome::list,
         crate::handlers::one_welcome::revoke,
         crate::handlers::audit::list,
@@ -93,7 +95,8 @@ pub(crate) use schemas::*;
             OneWelcomeErrorBody,
             CreateAppRequest,
             UpdateAccountRequest,
-            UpdateIdentityRequest
+            UpdateIdentityRequest,
+            TooManyAttempts
         ),
         responses(
             ServiceUnauthorized,
@@ -102,6 +105,7 @@ pub(crate) use schemas::*;
             TooLarge,
             OneWelcomeTooLarge,
             Invalid,
+            Locked,
             InternalError
         ),
     ),
@@ -295,6 +299,22 @@ pub(crate) fn null_schema() -> utoipa::openapi::schema::Object {
     ObjectBuilder::new().schema_type(Type::Null).build()
 }
 
+/// The schema of a field that is always `true`.
+pub(crate) fn true_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+/// The schema of a field that is always `false`.
+pub(crate) fn false_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([false]))
+        .build()
+}
+
 // ------------------------------------------------------------------------- shared responses
 
 fn json_response(description: &str, schema: &str, example: serde_json::Value) -> Response {
@@ -359,6 +379,28 @@ shared_response!(
     "ValidationError",
     json!({"detail": [{"loc": ["path", "app_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]})
 );
+/// `429` on verify: the account is locked after failed attempts, with `Retry-After`.
+pub(crate) struct Locked;
+
+impl<'r> ToResponse<'r> for Locked {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = json_response(
+            "Locked after failed attempts (2^(n-1) seconds after the n-th in a row, at most 15 minutes); \
+             not counted as an attempt",
+            "TooManyAttempts",
+            json!({"detail": "Too many failed attempts", "retry_after_seconds": 4}),
+        );
+        response.headers.insert(
+            "Retry-After".to_owned(),
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+                .description(Some("Whole seconds until the lock ends (rounded up, at least 1)."))
+                .build(),
+        );
+        ("Locked", RefOr::T(response))
+    }
+}
+
 shared_response!(
     /// `500` (the cause is logged, never sent).
     InternalError => "Unexpected failure (e.g. a stored secret cannot be decrypted); the cause is logged, never sent",
@@ -385,6 +427,8 @@ pub(crate) mod schemas {
     pub(crate) type Account = crate::respond::AccountDto<'static>;
     pub(crate) type Otp = crate::respond::OtpDto<'static>;
     pub(crate) type AuditPage = crate::respond::AuditPageDto<'static>;
+    /// `429` on verify.
+    pub(crate) type TooManyAttempts = crate::error::TooManyAttemptsBody<'static>;
     pub(crate) type IdentitySummary = crate::respond::IdentityDto<'static>;
     pub(crate) type IdentityDetail = crate::respond::IdentityDetailDto<'static>;
     pub(crate) type Instance = crate::respond::InstanceDto<'static>;
@@ -404,6 +448,22 @@ pub(crate) mod schemas {
         /// `ok` (`/healthz`); `ready` or `unavailable` (`/readyz`).
         #[schema(examples("ok"))]
         status: String,
+    }
+
+    /// The `200` of a verification: valid, or refused (and counted).
+    #[derive(ToSchema)]
+    #[serde(untagged)]
+    pub(crate) enum Verification {
+        Valid(crate::respond::VerificationValidDto),
+        Failed(crate::respond::VerificationFailedDto),
+    }
+
+    /// Why a code was refused.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub(crate) enum FailureReason {
+        Invalid,
+        Replayed,
     }
 
     /// The state of a record. A read only ever returns live records: `active`.
@@ -477,6 +537,11 @@ pub(crate) mod schemas {
         display_name: Option<String>,
         #[schema(max_length = 4096)]
         description: Option<String>,
+        /// authd extension: TOTP steps on either side of the current one, or HOTP counters past
+        /// the stored one, that `verify` accepts. Absent or `null`: the default (TOTP 1, HOTP
+        /// 10). Not an integer in 0..=10: `422`.
+        #[schema(minimum = 0, maximum = 10)]
+        verify_window: Option<u8>,
     }
 
     /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
@@ -487,6 +552,18 @@ pub(crate) mod schemas {
         display_name: Option<String>,
         #[schema(max_length = 4096)]
         description: Option<String>,
+        /// authd extension: the verification window, 0..=10; `null` resets it to the default.
+        #[schema(minimum = 0, maximum = 10)]
+        verify_window: Option<u8>,
+    }
+
+    /// `POST .../verify`.
+    #[derive(ToSchema)]
+    pub(crate) struct VerifyRequest {
+        /// The code the user typed: 1 to 10 ASCII digits (anything else is `422`, not counted).
+        /// Digits of another length than the account's are simply `invalid`.
+        #[schema(min_length = 1, max_length = 10, pattern = "^[0-9]+$", examples("004512"))]
+        otp_code: String,
     }
 
     /// `POST /api/v1/identities`.

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use domain::entities::{Account, App, Identity, Instance};
-use domain::service::OtpCode;
+use domain::service::{OtpCode, Verification};
 use serde::{Serialize, Serializer};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -142,6 +142,11 @@ pub(crate) struct AccountDto<'a> {
     /// The next counter to be used (HOTP); `null` for TOTP.
     #[schema(required = true)]
     counter: Option<u64>,
+    /// authd extension: how far `verify` looks around the expected code (TOTP: time steps on
+    /// either side of the current one; HOTP: counters past `counter`), 0..=10. The account's
+    /// own value, else the default (TOTP 1, HOTP 10).
+    #[schema(minimum = 0, maximum = 10)]
+    verify_window: u8,
     #[schema(value_type = crate::openapi::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
@@ -164,6 +169,7 @@ impl<'a> AccountDto<'a> {
             digits: a.digits().get(),
             period: a.period().map(|p| p.get()),
             counter: *a.counter(),
+            verify_window: a.effective_verify_window().get(),
             status: "active",
             created_at: Disp(a.created_at()),
             updated_at: Disp(a.updated_at()),
@@ -198,6 +204,70 @@ impl<'a> OtpDto<'a> {
             algorithm: c.algorithm.as_str(),
             digits: c.digits.get(),
             period: c.period.map(|p| p.get()),
+        }
+    }
+}
+
+/// A successful verification.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerificationValid)]
+pub(crate) struct VerificationValidDto {
+    /// Always `true`.
+    #[schema(schema_with = crate::openapi::true_schema)]
+    valid: bool,
+    /// TOTP: the matching time step's offset from the current one (`-window..=window`, e.g.
+    /// `-1` for the previous step); HOTP: the matching counter's offset from the stored counter
+    /// (`0..=window`; the stored counter is now past it).
+    #[schema(minimum = -10, maximum = 10)]
+    matched_offset: i64,
+}
+
+/// A refused code: counted as a failed attempt (the account is now locked for a while).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = VerificationFailed)]
+pub(crate) struct VerificationFailedDto {
+    /// Always `false`.
+    #[schema(schema_with = crate::openapi::false_schema)]
+    valid: bool,
+    /// `invalid`: no step or counter of the window has this code; `replayed`: a TOTP step at or
+    /// before the last accepted one, or an HOTP counter already used.
+    #[schema(value_type = crate::openapi::FailureReason)]
+    reason: &'static str,
+    /// `max(0, 100 - consecutive failures)`.
+    #[schema(minimum = 0, maximum = 100)]
+    remaining_attempts: u32,
+}
+
+/// The body of a verification's `200`.
+pub(crate) enum VerificationDto {
+    Valid(VerificationValidDto),
+    Failed(VerificationFailedDto),
+}
+
+impl VerificationDto {
+    pub(crate) fn new(v: &Verification) -> Self {
+        match *v {
+            Verification::Valid { matched_offset } => Self::Valid(VerificationValidDto {
+                valid: true,
+                matched_offset,
+            }),
+            Verification::Invalid {
+                reason,
+                remaining_attempts,
+            } => Self::Failed(VerificationFailedDto {
+                valid: false,
+                reason: reason.as_str(),
+                remaining_attempts,
+            }),
+        }
+    }
+}
+
+impl Serialize for VerificationDto {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Valid(v) => v.serialize(s),
+            Self::Failed(f) => f.serialize(s),
         }
     }
 }

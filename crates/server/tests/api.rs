@@ -47,6 +47,13 @@ macro_rules! for_each_scenario {
             generate_hotp_counter_maximum,
             generate_paused_identity_403,
             generate_secret_unreadable_500,
+            // verification (authd extension)
+            verify_totp_bodies_replay_and_429,
+            verify_hotp_moves_the_counter,
+            verify_window_on_create_and_patch,
+            verify_shape_422_is_not_counted,
+            verify_precedence,
+            verify_on_the_device,
             // identities
             identities_create_both_paths,
             identities_create_errors,
@@ -141,6 +148,7 @@ const SCENARIO_SOURCES: &[&str] = &[
     include_str!("api/scenarios/one_welcome.rs"),
     include_str!("api/scenarios/cross_cutting.rs"),
     include_str!("api/scenarios/audit.rs"),
+    include_str!("api/scenarios/verify.rs"),
 ];
 
 #[test]

@@ -17,6 +17,7 @@
 //! | `cli` | the command line on a fresh database: token commands migrate first, `check-config` reports pending migrations read-only |
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
 //! | `races` | concurrent mutations (links, deletes, creations, renames) on two PostgreSQL replicas and on SQLite: race-free, invariants checked in the database |
+//! | `verify` | two replicas on one PostgreSQL: one valid code sent 16 times at once is accepted once; concurrent wrong codes lose no count |
 
 #[path = "system/support.rs"]
 mod support;
@@ -41,3 +42,5 @@ mod replicas;
 mod secrets;
 #[path = "system/shutdown.rs"]
 mod shutdown;
+#[path = "system/verify.rs"]
+mod verify;

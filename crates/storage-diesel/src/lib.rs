@@ -36,6 +36,7 @@ mod repo;
 mod rows;
 mod schema;
 mod url;
+mod verify;
 
 use std::fmt;
 use std::path::Path;

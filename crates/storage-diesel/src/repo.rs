@@ -1,5 +1,6 @@
 //! The [`Repo`] port on one pooled connection. Every request-path operation is one statement
-//! (the HOTP advance adds a second only when the first changed nothing), every query is
+//! (the HOTP advance adds a second only when the first changed nothing; so does a verification
+//! record, see `verify.rs`), every query is
 //! scoped by `org_id` (token look-ups excepted: they find the org from the hash), and only live
 //! rows are seen unless the port says otherwise.
 
@@ -8,9 +9,14 @@ use diesel::prelude::*;
 use domain::audit::{AuditEvent, AuditQuery};
 use domain::cascade::{CascadePlan, CascadeStep};
 use domain::entities::{Account, App, Identity, Instance, ServiceToken};
+use domain::error::Opaque;
 use domain::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use domain::otp::OtpType;
-use domain::ports::{DeviceSession, HotpAdvance, Lock, OtpMaterial, Repo, SealedSecret, StoreResult};
+use domain::ports::{
+    DeviceSession, FailureRecord, HotpAdvance, Lock, OtpMaterial, Repo, SealedSecret, StoreError, StoreResult,
+    SuccessRecord, VerificationState, VerifyMaterial,
+};
+use domain::throttle::LockSchedule;
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Description, DisplayName, Handle, IdentityStatus};
@@ -18,9 +24,10 @@ use domain::values::{Description, DisplayName, Handle, IdentityStatus};
 use crate::pool::{AnyConnection, Conn, in_transaction};
 use crate::rows::{
     AccountRow, AppRow, AuditRow, IdentityRow, InstanceRow, NewAccount, NewApp, NewAuditEvent, NewIdentity,
-    NewInstance, NewServiceToken, ServiceTokenRow, corrupt, id_text, ts,
+    NewInstance, NewServiceToken, ServiceTokenRow, VerificationColumns, corrupt, id_text, ts, verification_state,
 };
 use crate::schema::{accounts, apps, audit_events, identities, instances, service_tokens};
+use crate::verify::{RecordFailure, RecordHotpSuccess, RecordTotpSuccess};
 
 /// The operations of one unit of work on one connection.
 pub(crate) struct DieselRepo<'c> {
@@ -33,6 +40,45 @@ pub(crate) struct DieselRepo<'c> {
 impl<'c> DieselRepo<'c> {
     pub(crate) fn new(conn: &'c mut Conn, in_tx: bool) -> Self {
         Self { conn, in_tx }
+    }
+
+    /// Runs `record` (one conditional statement) and, when it recorded something, inserts
+    /// `event`: both in the surrounding transaction, or in one of their own (so a recorded
+    /// outcome never lacks its event).
+    fn with_event<T: Recorded>(
+        &mut self,
+        event: &AuditEvent,
+        record: impl Fn(&mut DieselRepo<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let both = |repo: &mut DieselRepo<'_>| {
+            let outcome = record(repo)?;
+            if outcome.recorded() {
+                repo.insert_audit_event(event)?;
+            }
+            Ok::<_, domain::ports::StoreError>(outcome)
+        };
+        if self.in_tx {
+            both(self)
+        } else {
+            in_transaction(self.conn, |conn| both(&mut DieselRepo::new(conn, true)))
+        }
+    }
+}
+
+/// Whether a conditional statement changed its row.
+trait Recorded {
+    fn recorded(&self) -> bool;
+}
+
+impl Recorded for SuccessRecord {
+    fn recorded(&self) -> bool {
+        matches!(self, Self::Recorded)
+    }
+}
+
+impl Recorded for FailureRecord {
+    fn recorded(&self) -> bool {
+        matches!(self, Self::Recorded { .. })
     }
 }
 
@@ -413,6 +459,7 @@ impl Repo for DieselRepo<'_> {
             .set((
                 accounts::display_name.eq(account.display_name().as_ref().map(DisplayName::as_str)),
                 accounts::description.eq(account.description().as_ref().map(Description::as_str)),
+                accounts::verify_window.eq(account.verify_window().map(|w| i32::from(w.get()))),
                 accounts::updated_at.eq(ts(*account.updated_at())),
             ))
             .execute(c)
@@ -508,6 +555,159 @@ impl Repo for DieselRepo<'_> {
         Ok(match current {
             Some(Some(_)) => HotpAdvance::Exhausted,
             _ => HotpAdvance::Missing,
+        })
+    }
+
+    // ------------------------------------------------------------ verification
+
+    fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>> {
+        let (app, id) = (id_text(app.as_uuid()), id_text(id.as_uuid()));
+        // `otp_material`'s one query, with the verification columns.
+        let row = db!(self, |c| {
+            accounts::table
+                .inner_join(
+                    apps::table.on(apps::org_id
+                        .eq(accounts::org_id)
+                        .and(apps::id.eq(accounts::app_id))
+                        .and(apps::deleted_at.is_null())),
+                )
+                .left_join(
+                    identities::table.on(identities::org_id
+                        .eq(apps::org_id)
+                        .and(identities::id.nullable().eq(apps::identity_id))
+                        .and(identities::deleted_at.is_null())),
+                )
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::app_id.eq(&app))
+                .filter(accounts::id.eq(&id))
+                .filter(accounts::deleted_at.is_null())
+                .select((
+                    AccountRow::as_select(),
+                    accounts::secret,
+                    identities::status.nullable(),
+                    (
+                        accounts::last_verified_step,
+                        accounts::failed_attempts,
+                        accounts::locked_until,
+                        accounts::counter,
+                    ),
+                ))
+                .get_result::<(AccountRow, Vec<u8>, Option<String>, VerificationColumns)>(c)
+                .optional()
+        })?;
+        let Some((account, secret, status, columns)) = row else {
+            return Ok(None);
+        };
+        let identity_status = status
+            .map(|s| IdentityStatus::parse(&s).map_err(|_| corrupt("identities", "status")))
+            .transpose()?;
+        Ok(Some(VerifyMaterial {
+            otp: OtpMaterial {
+                account: account.into_entity()?,
+                sealed: SealedSecret(secret),
+                identity_status,
+            },
+            state: verification_state(columns)?,
+        }))
+    }
+
+    fn verification_state(&mut self, org: &OrgId, id: AccountId) -> StoreResult<Option<VerificationState>> {
+        let id = id_text(id.as_uuid());
+        db!(self, |c| {
+            accounts::table
+                .filter(accounts::org_id.eq(org.as_str()))
+                .filter(accounts::id.eq(&id))
+                .filter(accounts::deleted_at.is_null())
+                .select((
+                    accounts::last_verified_step,
+                    accounts::failed_attempts,
+                    accounts::locked_until,
+                    accounts::counter,
+                ))
+                .get_result::<VerificationColumns>(c)
+                .optional()
+        })?
+        .map(verification_state)
+        .transpose()
+    }
+
+    fn record_verify_success_totp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        step: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        let id = id_text(id.as_uuid());
+        let step = i64::try_from(step).map_err(|_| out_of_range("time step"))?;
+        let statement = RecordTotpSuccess {
+            org: org.as_str(),
+            id: &id,
+            step,
+            now: ts(now),
+        };
+        self.with_event(event, |repo| {
+            let changed = db!(repo, |c| statement.execute(c))?;
+            Ok(if changed > 0 {
+                SuccessRecord::Recorded
+            } else {
+                SuccessRecord::Refused
+            })
+        })
+    }
+
+    fn record_verify_success_hotp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        matched: u64,
+        now: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        let id = id_text(id.as_uuid());
+        let next = matched
+            .checked_add(1)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| out_of_range("HOTP counter"))?;
+        let statement = RecordHotpSuccess {
+            org: org.as_str(),
+            id: &id,
+            next,
+            now: ts(now),
+        };
+        self.with_event(event, |repo| {
+            let changed = db!(repo, |c| statement.execute(c))?;
+            Ok(if changed > 0 {
+                SuccessRecord::Recorded
+            } else {
+                SuccessRecord::Refused
+            })
+        })
+    }
+
+    fn record_verify_failure(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        schedule: &LockSchedule,
+        event: &AuditEvent,
+    ) -> StoreResult<FailureRecord> {
+        let id = id_text(id.as_uuid());
+        let statement = RecordFailure {
+            org: org.as_str(),
+            id: &id,
+            now: ts(schedule.now()),
+            deadlines: schedule.deadlines().map(ts),
+        };
+        self.with_event(event, |repo| {
+            let counted = db!(repo, |c| statement.get_result::<i32>(c).optional())?;
+            match counted {
+                Some(n) => Ok(FailureRecord::Recorded {
+                    failed_attempts: u32::try_from(n).map_err(|_| corrupt("accounts", "failed_attempts"))?,
+                }),
+                None => Ok(FailureRecord::Refused),
+            }
         })
     }
 
@@ -833,4 +1033,10 @@ fn apply_steps(conn: &mut Conn, plan: &CascadePlan) -> StoreResult<()> {
         done.map_err(|e| conn.fail(e))?;
     }
     Ok(())
+}
+
+/// A value the domain handed over that the database's column cannot hold (never happens for
+/// values the domain produces: steps and counters stay far below `i64::MAX`).
+fn out_of_range(what: &'static str) -> StoreError {
+    StoreError::Other(Opaque::new(format!("{what} out of the stored range")))
 }

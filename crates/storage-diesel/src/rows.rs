@@ -10,8 +10,8 @@ use domain::entities::{
 };
 use domain::error::Opaque;
 use domain::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
-use domain::otp::{Algorithm, Digits, OtpType, Period};
-use domain::ports::{StoreError, StoreResult};
+use domain::otp::{Algorithm, Digits, OtpType, Period, VerifyWindow};
+use domain::ports::{StoreError, StoreResult, VerificationState};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Platform, TokenName};
@@ -164,6 +164,7 @@ pub(crate) struct AccountRow {
     digits: i32,
     period: Option<i32>,
     counter: Option<i64>,
+    verify_window: Option<i32>,
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
 }
@@ -207,6 +208,15 @@ impl AccountRow {
             digits,
             period,
             counter,
+            verify_window: self
+                .verify_window
+                .map(|w| {
+                    u64::try_from(w)
+                        .ok()
+                        .and_then(VerifyWindow::new)
+                        .ok_or_else(|| corrupt(T, "verify_window"))
+                })
+                .transpose()?,
             created_at: from_ts(self.created_at),
             updated_at: from_ts(self.updated_at),
         }))
@@ -228,6 +238,7 @@ pub(crate) struct NewAccount<'a> {
     pub(crate) digits: i32,
     pub(crate) period: Option<i32>,
     pub(crate) counter: Option<i64>,
+    pub(crate) verify_window: Option<i32>,
     pub(crate) secret: &'a [u8],
     pub(crate) created_at: PrimitiveDateTime,
     pub(crate) updated_at: PrimitiveDateTime,
@@ -255,11 +266,32 @@ impl<'a> NewAccount<'a> {
                 .counter()
                 .map(|c| i64::try_from(c).map_err(|_| corrupt(T, "counter")))
                 .transpose()?,
+            verify_window: a.verify_window().map(|w| i32::from(w.get())),
             secret,
             created_at: ts(*a.created_at()),
             updated_at: ts(*a.updated_at()),
         })
     }
+}
+
+/// The verification columns of an account row (and its counter), as stored.
+pub(crate) type VerificationColumns = (Option<i64>, i32, Option<PrimitiveDateTime>, Option<i64>);
+
+/// The domain's view of [`VerificationColumns`].
+pub(crate) fn verification_state(
+    (step, failed, locked, counter): VerificationColumns,
+) -> StoreResult<VerificationState> {
+    const T: &str = "accounts";
+    Ok(VerificationState {
+        last_verified_step: step
+            .map(|s| u64::try_from(s).map_err(|_| corrupt(T, "last_verified_step")))
+            .transpose()?,
+        failed_attempts: u32::try_from(failed).map_err(|_| corrupt(T, "failed_attempts"))?,
+        locked_until: locked.map(from_ts),
+        counter: counter
+            .map(|c| u64::try_from(c).map_err(|_| corrupt(T, "counter")))
+            .transpose()?,
+    })
 }
 
 // ------------------------------------------------------------------ instances

@@ -43,6 +43,10 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        verify_window -> Nullable<Integer>,
+        last_verified_step -> Nullable<BigInt>,
+        failed_attempts -> Integer,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod audit;
 mod races;
+mod verify;
 
 pub use audit::{
     audit_cursor_never_skips_concurrent_commits, audit_every_change_writes_one_event,
@@ -17,6 +18,11 @@ pub use audit::{
 pub use races::{
     race_children_vs_delete_app, race_double_deletes, race_enroll_vs_delete_identity, race_link_vs_delete_identity,
     race_links_have_one_winner, race_updates_keep_both_changes,
+};
+pub use verify::{
+    verify_existence_paused_and_device, verify_hotp_look_ahead_moves_the_counter,
+    verify_race_one_valid_code_one_success, verify_race_wrong_codes_lose_no_count, verify_throttle_delays_and_reset,
+    verify_totp_window_and_replay,
 };
 
 use std::collections::HashMap;
@@ -111,6 +117,27 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
             audit_cursor_never_skips_concurrent_commits::<S>,
         ),
         ("audit_purge_keeps_recent_events", audit_purge_keeps_recent_events::<S>),
+        ("verify_totp_window_and_replay", verify_totp_window_and_replay::<S>),
+        (
+            "verify_throttle_delays_and_reset",
+            verify_throttle_delays_and_reset::<S>,
+        ),
+        (
+            "verify_hotp_look_ahead_moves_the_counter",
+            verify_hotp_look_ahead_moves_the_counter::<S>,
+        ),
+        (
+            "verify_existence_paused_and_device",
+            verify_existence_paused_and_device::<S>,
+        ),
+        (
+            "verify_race_one_valid_code_one_success",
+            verify_race_one_valid_code_one_success::<S>,
+        ),
+        (
+            "verify_race_wrong_codes_lose_no_count",
+            verify_race_wrong_codes_lose_no_count::<S>,
+        ),
     ]
 }
 
@@ -156,6 +183,7 @@ fn new_account(uri: &str) -> NewAccount {
         otpauth_uri: uri.to_owned(),
         display_name: None,
         description: None,
+        verify_window: None,
     }
 }
 
@@ -538,6 +566,7 @@ pub fn account_patch_keep_clear_set<S: Store>(k: &Kit<S>) {
     let patch = AccountPatch {
         display_name: Patch::Clear,
         description: Patch::Set(Description::parse("new").unwrap()),
+        verify_window: Patch::Keep,
     };
     let changed = a.update_account(&o, app, *acc.id(), patch).unwrap();
     assert_eq!(*changed.display_name(), None);

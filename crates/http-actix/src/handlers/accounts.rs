@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::FieldError;
 use domain::ids::{AccountId, AppId};
+use domain::otp::VerifyWindow;
 use domain::ports::Store;
 use domain::service::{AccountPatch, NewAccount};
 use domain::values::{Description, DisplayName, Patch};
@@ -25,6 +26,25 @@ fn description(s: &str) -> Result<Description, FieldError> {
     body::text("description", s, 0, DESCRIPTION_MAX, Description::parse)
 }
 
+/// `verify_window`: an integer in `0..=10` (range checked here, so the conversion cannot fail).
+fn verify_window(n: u64) -> VerifyWindow {
+    VerifyWindow::new(n).unwrap_or(VerifyWindow::TOTP_DEFAULT)
+}
+
+fn window_field(b: &Object) -> Result<Option<VerifyWindow>, FieldError> {
+    body::optional_int(b, "verify_window", 0, u64::from(VerifyWindow::MAX)).map(|w| w.map(verify_window))
+}
+
+fn window_patch(b: &Object) -> Result<Patch<VerifyWindow>, FieldError> {
+    Ok(
+        match body::patch_int(b, "verify_window", 0, u64::from(VerifyWindow::MAX))? {
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
+            Patch::Set(n) => Patch::Set(verify_window(n)),
+        },
+    )
+}
+
 fn patch<T>(
     p: Result<Patch<&str>, FieldError>,
     parse: fn(&str) -> Result<T, FieldError>,
@@ -42,30 +62,35 @@ fn new_account(b: &Object) -> Result<NewAccount, Vec<FieldError>> {
     let uri = body::required_str(b, "otpauth_uri");
     let name = body::optional_str(b, "display_name").and_then(|s| s.map(display_name).transpose());
     let desc = body::optional_str(b, "description").and_then(|s| s.map(description).transpose());
-    match (uri, name, desc) {
-        (Ok(uri), Ok(display_name), Ok(description)) => Ok(NewAccount {
+    let window = window_field(b);
+    match (uri, name, desc, window) {
+        (Ok(uri), Ok(display_name), Ok(description), Ok(verify_window)) => Ok(NewAccount {
             otpauth_uri: uri.to_owned(),
             display_name,
             description,
+            verify_window,
         }),
-        (uri, name, desc) => Err(body::errors([uri.err(), name.err(), desc.err()])),
+        (uri, name, desc, window) => Err(body::errors([uri.err(), name.err(), desc.err(), window.err()])),
     }
 }
 
-/// The body of `PATCH /accounts/{account_id}`: absent keeps, `null` clears.
+/// The body of `PATCH /accounts/{account_id}`: absent keeps, `null` clears (for
+/// `verify_window`: back to the type's default).
 fn account_patch(b: &Object) -> Result<AccountPatch, Vec<FieldError>> {
     let name = patch(body::patch_str(b, "display_name"), display_name);
     let desc = patch(body::patch_str(b, "description"), description);
-    match (name, desc) {
-        (Ok(display_name), Ok(description)) => Ok(AccountPatch {
+    let window = window_patch(b);
+    match (name, desc, window) {
+        (Ok(display_name), Ok(description), Ok(verify_window)) => Ok(AccountPatch {
             display_name,
             description,
+            verify_window,
         }),
-        (name, desc) => Err(body::errors([name.err(), desc.err()])),
+        (name, desc, window) => Err(body::errors([name.err(), desc.err(), window.err()])),
     }
 }
 
-fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
+pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
     both(
         many(body::path_id(req, "app_id", AppId::parse)),
         many(body::path_id(req, "account_id", AccountId::parse)),
@@ -79,7 +104,7 @@ fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
     tag = "accounts",
     operation_id = "create_account",
     summary = "Add an account",
-    description = "Adds an OTP account from an `otpauth://` URI. The URI's shape is `422`; its parameters are checked after the app exists (`400`): secret missing, not base32 or empty; algorithm not sha1/sha256/sha512; digits not 6 or 8; period not in 1..=86400; counter not in 0..=9223372036854775807; a parameter empty or given twice.",
+    description = "Adds an OTP account from an `otpauth://` URI, with an optional `verify_window` (authd extension, an integer in 0..=10; absent or `null` for the default: 1 TOTP step either side, 10 HOTP counters ahead). The URI's shape is `422`; its parameters are checked after the app exists (`400`): secret missing, not base32 or empty; algorithm not sha1/sha256/sha512; digits not 6 or 8; period not in 1..=86400; counter not in 0..=9223372036854775807; a parameter empty or given twice.",
     params(crate::openapi::AppPath),
     request_body(content = crate::openapi::CreateAccountRequest),
     responses(
@@ -163,7 +188,7 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
     tag = "accounts",
     operation_id = "update_account",
     summary = "Update an account",
-    description = "Sets or clears `display_name` and `description`: a key present with `null` clears the field, an absent key leaves it.",
+    description = "Sets or clears `display_name`, `description` and `verify_window` (authd extension, an integer in 0..=10): a key present with `null` clears the field (`verify_window` back to the type's default), an absent key leaves it.",
     params(crate::openapi::AccountPath),
     request_body(content = ref("#/components/schemas/UpdateAccountRequest"), description = "Any subset of the fields; an empty body counts as `{}`"),
     responses(

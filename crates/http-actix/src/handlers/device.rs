@@ -16,7 +16,7 @@ use crate::respond::{self, AccountDto, OtpDto, Seq};
 
 /// The use cases report an unknown or revoked device token as `Unauthorized`, which on these
 /// paths is the device-token `401`.
-fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
+pub(crate) fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
     match e {
         ApiError::InvalidServiceToken => {
             auth::refused(req, Realm::Device, AuthFailure::Unknown);
@@ -26,7 +26,7 @@ fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
     }
 }
 
-fn prologue(req: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn prologue(req: &HttpRequest) -> Result<String, ApiError> {
     if body::announced_too_large(req) {
         return Err(ApiError::PayloadTooLarge);
     }

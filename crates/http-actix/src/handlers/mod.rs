@@ -14,6 +14,7 @@ pub(crate) mod identities;
 pub(crate) mod instances;
 pub(crate) mod one_welcome;
 pub(crate) mod ops;
+pub(crate) mod verify;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::Authd;

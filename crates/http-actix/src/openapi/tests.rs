@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::respond::{
     AccountDto, AppDto, EnrollmentDto, IdentityDetailDto, IdentityDto, InstanceDto, OtpDto, UserInstanceDto,
+    VerificationDto,
 };
 
 fn header_str<B>(res: &ServiceResponse<B>, name: header::HeaderName) -> String {
@@ -170,7 +171,8 @@ fn openapi_path_parameters_match_the_path_templates() {
 /// Every operation and the statuses `shared/spec/HTTP-API.md` documents for it: its table's
 /// (with `422` on every operation with UUID path ids or a body, and `500` where the table names
 /// it), plus the conventions' `413` ("a request body larger than 65,536 bytes, on any path"),
-/// added to every operation by the test.
+/// added to every operation by the test. The two verify operations are authd extensions
+/// (docs/API.md): generation's statuses less `409`, plus `429`.
 const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("create_app", &[201, 401, 404, 409, 422]),
     ("list_apps", &[200, 401]),
@@ -182,6 +184,7 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("update_account", &[200, 401, 404, 422]),
     ("delete_account", &[204, 401, 404, 422]),
     ("generate_otp", &[200, 401, 403, 404, 409, 422, 500]),
+    ("verify_otp", &[200, 401, 403, 404, 422, 429, 500]),
     ("create_identity", &[201, 401, 409, 422]),
     ("create_identity_slash", &[201, 401, 409, 422]),
     ("list_identities", &[200, 401]),
@@ -197,6 +200,7 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("revoke_instance", &[204, 401, 404, 422]),
     ("list_device_accounts", &[200, 401]),
     ("generate_device_otp", &[200, 401, 403, 404, 409, 422, 500]),
+    ("verify_device_otp", &[200, 401, 403, 404, 422, 429, 500]),
     ("list_user_authentication_apps", &[200, 401, 404]),
     ("delete_user_authentication_app", &[204, 401, 404]),
     // authd extension (docs/API.md): the audit trail.
@@ -291,6 +295,9 @@ fn openapi_error_bodies_are_of_the_path_family() {
                 "#/components/schemas/OneWelcomeError"
             } else if status == "422" {
                 "#/components/schemas/ValidationError"
+            } else if status == "429" {
+                // The Inkbox `{"detail"}` with the seconds to wait beside it.
+                "#/components/schemas/TooManyAttempts"
             } else {
                 "#/components/schemas/DetailError"
             };
@@ -503,11 +510,34 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
             otpauth_uri: uri.to_owned(),
             display_name: None,
             description: None,
+            verify_window: None,
         };
         let account = authd.create_account(&org, *app.id(), input).expect("account");
         assert_matches(&doc, "Account", &AccountDto::new(&account));
         let code = authd.generate_otp(&org, *app.id(), *account.id()).expect("code");
         assert_matches(&doc, "Otp", &OtpDto::new(&code));
+
+        // Verification: the HOTP code just generated is used (replayed), the TOTP one is valid.
+        let typed = domain::otp::CodeInput::parse(&code.code).expect("digits");
+        let verified = authd
+            .verify_otp(&org, *app.id(), *account.id(), &typed)
+            .expect("verification");
+        let (name, other) = match verified {
+            domain::service::Verification::Valid { .. } => ("VerificationValid", "VerificationFailed"),
+            domain::service::Verification::Invalid { .. } => ("VerificationFailed", "VerificationValid"),
+        };
+        let body = VerificationDto::new(&verified);
+        assert_matches(&doc, name, &body);
+        let value = serde_json::to_value(&body).expect("serializes");
+        assert!(check(&doc, &doc["components"]["schemas"][other], &value, other).is_err());
+        if let Err(e) = check(
+            &doc,
+            &doc["components"]["schemas"]["Verification"],
+            &value,
+            "Verification",
+        ) {
+            panic!("{e}: {value}");
+        }
     }
 
     let input = NewInstance {
@@ -524,6 +554,10 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
 
     let errors = [
         (json!({"detail": "Invalid service token"}), "DetailError"),
+        (
+            json!({"detail": "Too many failed attempts", "retry_after_seconds": 2}),
+            "TooManyAttempts",
+        ),
         (
             json!({"detail": [{"loc": ["body", "x"], "msg": "Field required", "type": "missing"}]}),
             "ValidationError",

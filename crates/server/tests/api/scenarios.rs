@@ -10,6 +10,7 @@ mod generate;
 mod identities;
 mod instances;
 mod one_welcome;
+mod verify;
 
 pub use accounts::*;
 pub use apps::*;
@@ -20,3 +21,4 @@ pub use generate::*;
 pub use identities::*;
 pub use instances::*;
 pub use one_welcome::*;
+pub use verify::*;

@@ -241,6 +241,7 @@ pub fn assert_account(v: &Value) {
             "digits",
             "period",
             "counter",
+            "verify_window",
             "status",
             "created_at",
             "updated_at",
@@ -248,6 +249,7 @@ pub fn assert_account(v: &Value) {
     );
     assert_uuid(&v["id"]);
     assert_uuid(&v["authenticator_app_id"]);
+    assert!(v["verify_window"].as_u64().is_some_and(|w| w <= 10), "{v}");
     assert!(v["account_name"].is_string());
     assert!(v["digits"].is_u64());
     assert_eq!(v["status"], "active");

@@ -44,6 +44,8 @@ enum Body {
     IdentityPatch,
     Link,
     Instance,
+    /// `{"otp_code"}` of the verify routes (authd extension).
+    Verify,
 }
 
 struct Route {
@@ -179,6 +181,14 @@ const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/api/v1/authenticator/apps/{app}/accounts/{acc}/verify",
+        &[200, 403, 404, 422, 429],
+        Auth::Service,
+        Some(Body::Verify),
+        false,
+    ),
+    r(
+        "POST",
         "/api/v1/authenticator/apps/{app}/instances",
         &[201, 403, 404, 409, 422],
         Auth::Service,
@@ -277,6 +287,14 @@ const ROUTES: &[Route] = &[
         false,
     ),
     r(
+        "POST",
+        "/api/v1/device/accounts/{acc}/verify",
+        &[200, 403, 404, 422, 429],
+        Auth::Device,
+        Some(Body::Verify),
+        false,
+    ),
+    r(
         "GET",
         "/oauth/api/v1/users/{handle}/authentication/apps",
         &[200, 404],
@@ -358,6 +376,7 @@ const IDENTITYPATCH_FIELDS: &[FieldSpec] = &[
     f("status", false, true, None),
 ];
 const LINK_FIELDS: &[FieldSpec] = &[f("authenticator_app_id", true, false, None)];
+const VERIFY_FIELDS: &[FieldSpec] = &[f("otp_code", true, false, Some(10))];
 const INSTANCE_FIELDS: &[FieldSpec] = &[
     f("device_name", true, false, Some(255)),
     f("platform", true, false, None),
@@ -373,6 +392,7 @@ fn fields(b: Body) -> &'static [FieldSpec] {
         Body::IdentityPatch => IDENTITYPATCH_FIELDS,
         Body::Link => LINK_FIELDS,
         Body::Instance => INSTANCE_FIELDS,
+        Body::Verify => VERIFY_FIELDS,
     }
 }
 
@@ -416,6 +436,7 @@ impl Fx {
             Body::IdentityPatch => json!({"status": "active"}),
             Body::Link => json!({"authenticator_app_id": self.v_app}),
             Body::Instance => json!({"device_name": "d", "platform": "WEB"}),
+            Body::Verify => json!({"otp_code": "123456"}),
         };
         match v {
             Value::Object(m) => m,

@@ -1,9 +1,10 @@
 //! `/metrics` of the real server: every documented series is there, including the database
-//! pool's (added by the server) and the OTP counters by type, and none carries an id or a token.
+//! pool's (added by the server), the OTP counters by type and the verifications by result, and
+//! none carries an id, a token or a code.
 
 use serde_json::json;
 
-use crate::support::{APPS, Cli, RFC_SECRET_B32, ServeOpts, Server, new_master_key, str_field};
+use crate::support::{APPS, Cli, RFC_SECRET_B32, ServeOpts, Server, hotp_rfc, new_master_key, str_field};
 
 fn value(text: &str, series: &str) -> f64 {
     text.lines()
@@ -41,6 +42,21 @@ fn metrics_expose_every_documented_series() {
         assert_eq!(api.post_empty(&format!("{accounts}/{hotp}/generate-otp")).status, 200);
     }
     assert_eq!(server.api("authd_st_unknown").get(APPS).status, 401);
+    // Verifications of the HOTP account (counter 2 now): valid, replayed, locked (429), then,
+    // once the 1 s lock is over, invalid.
+    let verify = format!("{accounts}/{hotp}/verify");
+    let code = hotp_rfc(2, 6);
+    let near: Vec<String> = (0..=13).map(|c| hotp_rfc(c, 6)).collect();
+    let wrong = (0..1000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .expect("a wrong code");
+    let verified = |c: &str| api.post(&verify, &json!({ "otp_code": c }));
+    assert_eq!(verified(&code).json()["valid"], true);
+    assert_eq!(verified(&code).json()["reason"], "replayed");
+    assert_eq!(verified(&code).status, 429);
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    assert_eq!(verified(&wrong).json()["reason"], "invalid");
 
     let r = server.api("").get("/metrics");
     assert_eq!(r.status, 200);
@@ -51,6 +67,13 @@ fn metrics_expose_every_documented_series() {
         value(&text, "authd_auth_failures_total{realm=\"service\",reason=\"unknown\"}"),
         1.0
     );
+    for result in ["valid", "invalid", "replayed", "locked"] {
+        assert_eq!(
+            value(&text, &format!("authd_otp_verifications_total{{result=\"{result}\"}}")),
+            1.0,
+            "{result}"
+        );
+    }
     assert_eq!(value(&text, "authd_db_pool_max_connections"), 4.0);
     assert!(value(&text, "authd_db_pool_connections") >= 1.0);
     for series in [
@@ -72,7 +95,14 @@ fn metrics_expose_every_documented_series() {
         ),
         3.0
     );
-    for secret in [app.as_str(), totp.as_str(), token.as_str(), RFC_SECRET_B32] {
-        assert!(!text.contains(secret), "an id, token or secret reached /metrics");
+    for secret in [
+        app.as_str(),
+        totp.as_str(),
+        token.as_str(),
+        RFC_SECRET_B32,
+        &code,
+        &wrong,
+    ] {
+        assert!(!text.contains(secret), "an id, token, secret or code reached /metrics");
     }
 }

@@ -215,6 +215,26 @@ fn secrets_never_leak_and_a_wrong_master_key_is_a_clean_500() {
         200,
         "OneWelcome list",
     );
+    // Typed codes (verify): a wrong one (counted) and one of the wrong shape (422) are never
+    // stored, logged or echoed.
+    let typed = "9081726354";
+    let typed_too_long = "90817263541234";
+    let verified = keep(
+        api.post(&format!("{accounts}/{a1}/verify"), &json!({"otp_code": typed})),
+        200,
+        "verify a wrong code",
+    );
+    assert_eq!(verified["reason"], "invalid", "{verified}");
+    keep(
+        api.post(&format!("{accounts}/{a1}/verify"), &json!({"otp_code": typed_too_long})),
+        422,
+        "verify a code of 14 digits",
+    );
+    secrets.push(("typed code".to_owned(), typed.as_bytes().to_vec()));
+    secrets.push((
+        "typed code of the wrong shape".to_owned(),
+        typed_too_long.as_bytes().to_vec(),
+    ));
     let counter_before = keep(api.get(&format!("{accounts}/{a2}")), 200, "HOTP account")["counter"].clone();
     assert_eq!(counter_before, 8);
 

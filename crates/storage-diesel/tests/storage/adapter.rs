@@ -72,6 +72,7 @@ fn hotp_account(id: AccountId, app: AppId, counter: u64) -> Account {
         digits: Digits::SIX,
         period: None,
         counter: Some(counter),
+        verify_window: None,
         created_at: at(0),
         updated_at: at(0),
     })

@@ -32,6 +32,7 @@ fn hotp_400_generations_32_threads_two_pools(which: Which) {
                     otpauth_uri: format!("otpauth://hotp/Acme:bob?secret={RFC_SECRET_B32}&counter=0"),
                     display_name: None,
                     description: None,
+                    verify_window: None,
                 },
             )
             .unwrap()

@@ -72,4 +72,10 @@ contract_tests!(
     audit_failed_change_writes_nothing,
     audit_cursor_never_skips_concurrent_commits,
     audit_purge_keeps_recent_events,
+    verify_totp_window_and_replay,
+    verify_throttle_delays_and_reset,
+    verify_hotp_look_ahead_moves_the_counter,
+    verify_existence_paused_and_device,
+    verify_race_one_valid_code_one_success,
+    verify_race_wrong_codes_lose_no_count,
 );

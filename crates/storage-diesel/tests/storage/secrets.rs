@@ -16,6 +16,7 @@ fn account(uri: String) -> NewAccount {
         otpauth_uri: uri,
         display_name: None,
         description: None,
+        verify_window: None,
     }
 }
 

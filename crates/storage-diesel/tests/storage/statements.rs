@@ -1,6 +1,7 @@
 //! What the request path sends to the database: `Store::run` opens no transaction, OTP
-//! generation is one read (plus one `UPDATE ... RETURNING` for HOTP), and `Store::transaction`
-//! is `BEGIN` (`BEGIN IMMEDIATE` on SQLite) ... `COMMIT`.
+//! generation is one read (plus one `UPDATE ... RETURNING` for HOTP), a verification one read
+//! plus one conditional `UPDATE` per outcome (none when locked), and `Store::transaction` is
+//! `BEGIN` (`BEGIN IMMEDIATE` on SQLite) ... `COMMIT`.
 //!
 //! Statements are recorded by a diesel instrumentation installed for every new connection,
 //! into a thread-local list that only the recording thread turns on (queries run on the
@@ -10,6 +11,7 @@ use std::cell::RefCell;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use domain::ids::OrgId;
+use domain::otp::{self, Algorithm, CodeInput, Digits};
 use domain::service::{NewAccount, NewInstance};
 use domain::testkit::contract::RFC_SECRET_B32;
 use domain::values::{DeviceName, Handle, Platform};
@@ -64,6 +66,7 @@ fn request_path_statements(which: Which) {
             otpauth_uri: format!("otpauth://{t}/x?secret={RFC_SECRET_B32}"),
             display_name: None,
             description: None,
+            verify_window: None,
         };
         let totp = *a.create_account(&o, app, uri("totp")).unwrap().id();
         let hotp = *a.create_account(&o, app, uri("hotp")).unwrap().id();
@@ -140,6 +143,56 @@ fn request_path_statements(which: Which) {
         assert!(d.iter().all(|s| !starts(s, "BEGIN") && !starts(s, "COMMIT")), "{d:#?}");
         assert!(starts(&d[2], "INSERT") && d[2].contains("audit_events"), "{d:#?}");
         assert_eq!(d.len(), 4, "{d:#?}");
+
+        // Verification: one read, then one conditional UPDATE per outcome, no transaction.
+        let code = |counter: u64| {
+            CodeInput::parse(&otp::hotp(
+                Algorithm::Sha1,
+                b"12345678901234567890",
+                counter,
+                Digits::SIX,
+            ))
+            .unwrap()
+        };
+        let step = u64::try_from(domain::testkit::START).unwrap() / 30;
+        let ok = statements(|| {
+            a.verify_otp(&o, app, totp, &code(step)).unwrap();
+        });
+        assert_eq!(ok.len(), 2, "a success: one read and one update {ok:#?}");
+        assert!(starts(&ok[0], "SELECT") && ok[0].contains("JOIN"), "{ok:#?}");
+        assert!(
+            starts(&ok[1], "UPDATE") && ok[1].contains("last_verified_step <") && ok[1].contains("locked_until <="),
+            "the success is conditional on the step and the lock {ok:#?}"
+        );
+        let replayed = statements(|| {
+            a.verify_otp(&o, app, totp, &code(step)).unwrap();
+        });
+        assert_eq!(replayed.len(), 2, "a failure: one read and one update {replayed:#?}");
+        assert!(
+            starts(&replayed[1], "UPDATE")
+                && replayed[1].contains("failed_attempts = failed_attempts + 1")
+                && replayed[1].contains("RETURNING failed_attempts"),
+            "{replayed:#?}"
+        );
+        let locked = statements(|| {
+            a.verify_otp(&o, app, totp, &code(step)).unwrap_err();
+        });
+        assert_eq!(locked.len(), 1, "locked: the read only {locked:#?}");
+        let hotp_ok = statements(|| {
+            a.verify_otp(&o, app, hotp, &code(2)).unwrap();
+        });
+        assert_eq!(hotp_ok.len(), 2, "{hotp_ok:#?}");
+        assert!(
+            starts(&hotp_ok[1], "UPDATE") && hotp_ok[1].contains("counter <"),
+            "{hotp_ok:#?}"
+        );
+        for s in ok.iter().chain(&replayed).chain(&locked).chain(&hotp_ok) {
+            assert!(
+                !starts(s, "BEGIN") && !starts(s, "COMMIT"),
+                "verify opens no transaction: {s}"
+            );
+            assert!(!s.contains("updated_at ="), "verifying is not editing: {s}");
+        }
         let w = statements(|| {
             a.delete_account(&o, app, hotp).unwrap();
         });

@@ -328,10 +328,12 @@ pub fn race_updates_keep_both_changes<S: Store>(k: &Kit<S>) {
         let name = AccountPatch {
             display_name: Patch::Set(DisplayName::parse("Work").unwrap()),
             description: Patch::Keep,
+            verify_window: Patch::Keep,
         };
         let desc = AccountPatch {
             display_name: Patch::Keep,
             description: Patch::Set(crate::values::Description::parse("the laptop").unwrap()),
+            verify_window: Patch::Keep,
         };
         let r = race(vec![
             Box::new(|| a.update_account(&o, app, acc, name).map(|_| ())),

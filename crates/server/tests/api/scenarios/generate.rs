@@ -144,6 +144,7 @@ pub async fn generate_secret_unreadable_500<S: Store>(kit: Kit<S>) {
         digits: Digits::SIX,
         period: None,
         counter: Some(0),
+        verify_window: None,
         created_at: now,
         updated_at: now,
     });

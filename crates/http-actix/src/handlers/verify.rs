@@ -1,0 +1,152 @@
+//! Verifying a code an end user typed (authd extension):
+//! `POST /api/v1/authenticator/apps/{app_id}/accounts/{account_id}/verify` (service token) and
+//! `POST /api/v1/device/accounts/{account_id}/verify` (device token), body
+//! `{"otp_code": "..."}`.
+//!
+//! - `200 {"valid": true, "matched_offset": k}`, or `200 {"valid": false, "reason":
+//!   "invalid" | "replayed", "remaining_attempts": N}` (a refused code is a counted attempt);
+//! - `429 {"detail": "Too many failed attempts", "retry_after_seconds": N}` with
+//!   `Retry-After: N` while the account is locked (not counted);
+//! - `422` for the body's shape (`otp_code` missing, not a string, empty, longer than 10
+//!   characters, not only digits: never counted); `401`, `404`, `403` as for generation.
+//!
+//! The typed code goes from the body into a [`CodeInput`] (redacted `Debug`, wiped on drop) and
+//! nowhere else: no log line, metric or error message carries it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::Authd;
+use domain::FieldError;
+use domain::ids::AccountId;
+use domain::otp::{CodeInput, CodeShapeError};
+use domain::ports::Store;
+use domain::service::{FailureReason, Verification};
+
+use super::{accounts, blocking, both, caller, device, many};
+use crate::body::{self, IfEmpty, Object};
+use crate::error::ApiError;
+use crate::metrics::{self, VerifyResult};
+use crate::respond::{self, VerificationDto};
+
+/// `otp_code`: a string of 1 to 10 ASCII digits (pydantic's messages; never the input).
+fn otp_code(b: &Object) -> Result<CodeInput, FieldError> {
+    let s = body::required_str(b, "otp_code")?;
+    CodeInput::parse(s).map_err(|e| {
+        let (msg, kind) = match e {
+            CodeShapeError::Empty => ("String should have at least 1 character", "string_too_short"),
+            CodeShapeError::TooLong => ("String should have at most 10 characters", "string_too_long"),
+            CodeShapeError::NotDigits => ("String should match pattern '^[0-9]+$'", "string_pattern_mismatch"),
+        };
+        FieldError::new(&["body", "otp_code"], msg, kind)
+    })
+}
+
+/// The request body (required: an empty body is `otp_code` missing).
+fn code_body(bytes: &[u8]) -> Result<CodeInput, Vec<FieldError>> {
+    many(body::object(bytes, IfEmpty::Missing).and_then(|b| otp_code(&b)))
+}
+
+/// The `200`, or the error; every outcome of a verification is counted in the metrics.
+fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiError> {
+    let counted = match &result {
+        Ok(Verification::Valid { .. }) => Some(VerifyResult::Valid),
+        Ok(Verification::Invalid {
+            reason: FailureReason::Invalid,
+            ..
+        }) => Some(VerifyResult::Invalid),
+        Ok(Verification::Invalid {
+            reason: FailureReason::Replayed,
+            ..
+        }) => Some(VerifyResult::Replayed),
+        Err(ApiError::TooManyAttempts(_)) => Some(VerifyResult::Locked),
+        Err(_) => None,
+    };
+    if let Some(r) = counted {
+        metrics::record_verification(r);
+    }
+    let v = result?;
+    Ok(respond::json(StatusCode::OK, &VerificationDto::new(&v)))
+}
+
+/// `POST /apps/{app_id}/accounts/{account_id}/verify`.
+#[utoipa::path(
+    post,
+    path = crate::paths::VERIFY_OTP,
+    tag = "accounts",
+    operation_id = "verify_otp",
+    summary = "Verify a code (authd extension)",
+    description = "Checks a code an end user typed. TOTP: the current time step and `verify_window` steps on either side (default 1); HOTP: the stored counter and `verify_window` counters past it (default 10), and a match at counter c moves the stored counter to c + 1 (generation shares it). A step or counter once accepted is never accepted again (`replayed`), also across replicas: of concurrent verifications of one code exactly one is valid.\n\nEvery refused code (`invalid` or `replayed`) is a failed attempt: after the n-th in a row the account is locked for 2^(n-1) seconds (1, 2, 4, ... at most 15 minutes); while locked every verification is `429` with `Retry-After`, and is not counted. `remaining_attempts` counts down from 100 to 0; at 0 the account stays usable, each further failure locking it for 15 minutes. A success resets the count. The body's shape (`422`) is never counted; a string of digits of another length than the account's is simply `invalid`.",
+    params(crate::openapi::AccountPath),
+    request_body(content = crate::openapi::VerifyRequest),
+    responses(
+        (status = 200, description = "The code was looked at: valid (and now used), or refused (and counted)", body = crate::openapi::Verification),
+        (status = 401, response = crate::openapi::ServiceUnauthorized),
+        (status = 403, description = "The identity is paused", body = crate::openapi::DetailError),
+        (status = 404, description = "App or account not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::Locked),
+        (status = 500, response = crate::openapi::InternalError),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
+pub(crate) async fn verify_otp<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let org = caller(&req, &authd).await?;
+    let path = accounts::ids(&req);
+    let bytes = body::read(payload).await?;
+    let ((app, id), code) = both(path, code_body(&bytes))?;
+    answer(blocking(move || authd.verify_otp(&org, app, id, &code)).await)
+}
+
+/// `POST /api/v1/device/accounts/{account_id}/verify`: as `verify_otp`; records `last_used_at`.
+#[utoipa::path(
+    post,
+    path = crate::paths::DEVICE_VERIFY_OTP,
+    tag = "device",
+    operation_id = "verify_device_otp",
+    summary = "Verify a code on the device",
+    description = "As `verify_otp`, for an account of the device's app; records the instance's `last_used_at` when the code was looked at (a `200`, valid or not).",
+    params(crate::openapi::DeviceAccountPath),
+    request_body(content = crate::openapi::VerifyRequest),
+    responses(
+        (status = 200, description = "The code was looked at: valid (and now used), or refused (and counted)", body = crate::openapi::Verification),
+        (status = 401, response = crate::openapi::DeviceUnauthorized),
+        (status = 403, description = "The identity is paused", body = crate::openapi::DetailError),
+        (status = 404, description = "Account not found", body = crate::openapi::DetailError),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 429, response = crate::openapi::Locked),
+        (status = 500, response = crate::openapi::InternalError),
+    ),
+    security(("device_bearer" = [])),
+)]
+pub(crate) async fn verify_device_otp<S: Store>(
+    req: HttpRequest,
+    payload: web::Payload,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let token = device::prologue(&req)?;
+    let id = many(body::path_id(&req, "account_id", AccountId::parse));
+    let bytes = body::read(payload).await?;
+    let (id, code) = match both(id, code_body(&bytes)) {
+        Ok(parsed) => parsed,
+        Err(invalid) => {
+            // 401 wins over 422: the token is checked (by the read-only listing, as for
+            // generation) before the shape is refused.
+            let authd = authd.clone();
+            blocking(move || authd.device_list_accounts(&token))
+                .await
+                .map_err(|e| device::device_error(&req, e))?;
+            return Err(invalid.into());
+        }
+    };
+    let request_id = crate::auth::request_id(&req);
+    let result = blocking(move || authd.device_verify_otp(&token, id, &code, request_id.as_ref()))
+        .await
+        .map_err(|e| device::device_error(&req, e));
+    answer(result)
+}

@@ -1,0 +1,176 @@
+//! The three statements that record the outcome of a verification, hand-written like the HOTP
+//! advance (`advance.rs`): fixed SQL with a static query id, so each pooled connection prepares
+//! each one once, and the same text on SQLite and PostgreSQL.
+//!
+//! Each is **one conditional `UPDATE`** of the account row whose `WHERE` is what the use case's
+//! decision assumed (the step or counter still unused, the account not locked), and whose `SET`
+//! computes from the row itself (`failed_attempts + 1`, the lock deadline chosen by the stored
+//! count), never from a value read earlier. On PostgreSQL a concurrent `UPDATE` of the same row
+//! waits for the first to commit and then re-checks the `WHERE` on the new row, so of two
+//! verifications of one code exactly one changes the row; on SQLite writers take turns anyway.
+//! The row count (or `RETURNING`) tells the use case whether its outcome was recorded.
+//!
+//! Timestamps compare correctly on SQLite too: they are stored as UTC text
+//! (`YYYY-MM-DD HH:MM:SS[.f...]`), which sorts like the instants it names.
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Integer, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+use domain::throttle::LOCK_STEPS;
+use time::PrimitiveDateTime;
+
+/// The `CASE failed_attempts` arms before its `ELSE`: one per lock duration below the cap (fixed
+/// text, so the statement is the same for every schedule and is prepared once).
+const WHEN_ARMS: [&str; LOCK_STEPS - 1] = [
+    " WHEN 0 THEN ",
+    " WHEN 1 THEN ",
+    " WHEN 2 THEN ",
+    " WHEN 3 THEN ",
+    " WHEN 4 THEN ",
+    " WHEN 5 THEN ",
+    " WHEN 6 THEN ",
+    " WHEN 7 THEN ",
+    " WHEN 8 THEN ",
+    " WHEN 9 THEN ",
+];
+
+/// `... AND (locked_until IS NULL OR locked_until <= now)`: not locked at `now`.
+fn push_unlocked<'b, DB>(out: &mut AstPass<'_, 'b, DB>, now: &'b PrimitiveDateTime) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<Timestamp>,
+    PrimitiveDateTime: ToSql<Timestamp, DB>,
+{
+    out.push_sql(" AND (locked_until IS NULL OR locked_until <= ");
+    out.push_bind_param::<Timestamp, PrimitiveDateTime>(now)?;
+    out.push_sql(")");
+    Ok(())
+}
+
+/// `WHERE org_id = .. AND id = .. AND deleted_at IS NULL`: the live account.
+fn push_live_account<'b, DB>(out: &mut AstPass<'_, 'b, DB>, org: &'b str, id: &'b str) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    out.push_sql(" WHERE org_id = ");
+    out.push_bind_param::<Text, str>(org)?;
+    out.push_sql(" AND id = ");
+    out.push_bind_param::<Text, str>(id)?;
+    out.push_sql(" AND deleted_at IS NULL");
+    Ok(())
+}
+
+/// `UPDATE accounts SET last_verified_step = step, failed_attempts = 0, locked_until = NULL
+/// WHERE <live TOTP account> AND (last_verified_step IS NULL OR last_verified_step < step) AND
+/// <not locked at now>`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordTotpSuccess<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) step: i64,
+    pub(crate) now: PrimitiveDateTime,
+}
+
+/// `UPDATE accounts SET counter = next, failed_attempts = 0, locked_until = NULL WHERE <live
+/// HOTP account> AND counter < next AND <not locked at now>` (`next` is the matched counter
+/// plus one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordHotpSuccess<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) next: i64,
+    pub(crate) now: PrimitiveDateTime,
+}
+
+/// `UPDATE accounts SET failed_attempts = failed_attempts + 1, locked_until = CASE
+/// failed_attempts WHEN 0 THEN d0 ... WHEN 9 THEN d9 ELSE d10 END WHERE <live account> AND <not
+/// locked at now> RETURNING failed_attempts` (`d` being the domain's `LockSchedule`; `SET`
+/// expressions see the row as it was, so the `CASE` picks the deadline of the new count).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordFailure<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) now: PrimitiveDateTime,
+    pub(crate) deadlines: [PrimitiveDateTime; LOCK_STEPS],
+}
+
+macro_rules! static_statement {
+    ($name:ident) => {
+        impl QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl<Conn> RunQueryDsl<Conn> for $name<'_> {}
+    };
+}
+
+static_statement!(RecordTotpSuccess);
+static_statement!(RecordHotpSuccess);
+static_statement!(RecordFailure);
+
+impl Query for RecordFailure<'_> {
+    type SqlType = Integer;
+}
+
+impl<DB> QueryFragment<DB> for RecordTotpSuccess<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    PrimitiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE accounts SET last_verified_step = ");
+        out.push_bind_param::<BigInt, i64>(&self.step)?;
+        out.push_sql(", failed_attempts = 0, locked_until = NULL");
+        push_live_account(&mut out, self.org, self.id)?;
+        out.push_sql(" AND otp_type = 'totp' AND (last_verified_step IS NULL OR last_verified_step < ");
+        out.push_bind_param::<BigInt, i64>(&self.step)?;
+        out.push_sql(")");
+        push_unlocked(&mut out, &self.now)
+    }
+}
+
+impl<DB> QueryFragment<DB> for RecordHotpSuccess<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    PrimitiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE accounts SET counter = ");
+        out.push_bind_param::<BigInt, i64>(&self.next)?;
+        out.push_sql(", failed_attempts = 0, locked_until = NULL");
+        push_live_account(&mut out, self.org, self.id)?;
+        out.push_sql(" AND otp_type = 'hotp' AND counter < ");
+        out.push_bind_param::<BigInt, i64>(&self.next)?;
+        push_unlocked(&mut out, &self.now)
+    }
+}
+
+impl<DB> QueryFragment<DB> for RecordFailure<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    PrimitiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE accounts SET failed_attempts = failed_attempts + 1, locked_until = CASE failed_attempts");
+        let [each @ .., last] = &self.deadlines;
+        for (arm, deadline) in WHEN_ARMS.iter().zip(each) {
+            out.push_sql(arm);
+            out.push_bind_param::<Timestamp, PrimitiveDateTime>(deadline)?;
+        }
+        out.push_sql(" ELSE ");
+        out.push_bind_param::<Timestamp, PrimitiveDateTime>(last)?;
+        out.push_sql(" END");
+        push_live_account(&mut out, self.org, self.id)?;
+        push_unlocked(&mut out, &self.now)?;
+        out.push_sql(" RETURNING failed_attempts");
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+-- Their CHECK constraints go with the columns.
+ALTER TABLE accounts DROP COLUMN locked_until;
+ALTER TABLE accounts DROP COLUMN failed_attempts;
+ALTER TABLE accounts DROP COLUMN last_verified_step;
+ALTER TABLE accounts DROP COLUMN verify_window;
