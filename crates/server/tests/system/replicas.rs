@@ -9,15 +9,16 @@ use serde_json::json;
 use crate::support::{APPS, Cli, PgDb, RFC_SECRET_B32, Req, ServeOpts, Server, hotp_rfc, new_master_key, str_field};
 
 /// A database, a temp dir, two replicas started one after the other (the first one migrates).
-struct Pair {
-    a: Server,
-    b: Server,
-    cli: Cli,
+pub(crate) struct Pair {
+    pub(crate) a: Server,
+    pub(crate) b: Server,
+    pub(crate) cli: Cli,
     _dir: tempfile::TempDir,
     _db: PgDb, // dropped last: the servers are killed first
 }
 
-fn start_pair(db: PgDb) -> Pair {
+/// Starts two replicas on `db` (also used by the `audit` module).
+pub(crate) fn start_pair(db: PgDb) -> Pair {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = new_master_key();
     let a = Server::start(&ServeOpts::new(&db.url, &key, dir.path(), "replica-a"));
