@@ -8,7 +8,7 @@
 //! | module | what |
 //! |---|---|
 //! | `replicas` | two replicas on one PostgreSQL: tokens, reads, revocation within 5 s, HOTP counters |
-//! | `crash` | SIGKILL under write load: every acknowledged write survives (SQLite, PostgreSQL) |
+//! | `crash` | SIGKILL under write load: every acknowledged write survives, each with exactly one creation event, and no event lacks its record (SQLite, PostgreSQL) |
 //! | `shutdown` | SIGTERM under load: in-flight requests complete, exit 0 within 10 s |
 //! | `outage` | the database goes away and comes back: fast 503s, no exit, recovery by itself |
 //! | `bad_input` | a seeded battery of hostile requests: never a 5xx, always JSON, documented statuses |
@@ -16,12 +16,15 @@
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
 //! | `cli` | the command line on a fresh database: token commands migrate first, `check-config` reports pending migrations read-only |
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
+//! | `audit` | the audit trail: readers paging with the cursor during writes on two PostgreSQL replicas see every event once, numbered 1..n, with its request id; `audit tail` matches the API and `audit purge` keeps recent events (SQLite) |
 //! | `races` | concurrent mutations (links, deletes, creations, renames) on two PostgreSQL replicas and on SQLite: race-free, invariants checked in the database |
 //! | `verify` | two replicas on one PostgreSQL: one valid code sent 16 times at once is accepted once; concurrent wrong codes lose no count |
 
 #[path = "system/support.rs"]
 mod support;
 
+#[path = "system/audit.rs"]
+mod audit;
 #[path = "system/bad_input.rs"]
 mod bad_input;
 #[path = "system/cli.rs"]

@@ -17,6 +17,7 @@ pub(crate) struct Pair {
     _db: PgDb, // dropped last: the servers are killed first
 }
 
+/// Starts two replicas on `db` (also used by the `audit` and `verify` modules).
 pub(crate) fn start_pair(db: PgDb) -> Pair {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = new_master_key();

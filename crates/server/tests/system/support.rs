@@ -1202,3 +1202,92 @@ pub fn sqlite_integrity(path: &Path) -> Option<String> {
     );
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Audit trail
+// ---------------------------------------------------------------------------------------------
+
+/// `/api/v1/audit/events`.
+pub const AUDIT_EVENTS: &str = "/api/v1/audit/events";
+
+/// One page of the trail: `GET /api/v1/audit/events?limit=LIMIT[&after=AFTER]`; checks the
+/// status (200), the shape (`events` array, `next` string or null) and the cursor (`next` is the
+/// last event's `seq`, or the cursor given when the page is empty). Returns the events and
+/// `next`, or the reason it is not such a page.
+pub fn audit_page(api: &Api, after: Option<&str>, limit: u32) -> Result<(Vec<Value>, Option<String>), String> {
+    let path = match after {
+        Some(a) => format!("{AUDIT_EVENTS}?after={a}&limit={limit}"),
+        None => format!("{AUDIT_EVENTS}?limit={limit}"),
+    };
+    let r = api.get(&path);
+    if r.status != 200 || !r.is_json() {
+        return Err(format!("GET {path} on {}: {} {}", api.addr, r.status, r.text()));
+    }
+    let v = r.json();
+    let Some(events) = v.get("events").and_then(Value::as_array).cloned() else {
+        return Err(format!("GET {path}: no `events` array in {v}"));
+    };
+    let next = match v.get("next") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Null) => None,
+        other => return Err(format!("GET {path}: `next` must be a string or null, got {other:?}")),
+    };
+    let expected = match events.last() {
+        Some(e) => match e.get("seq").and_then(Value::as_u64) {
+            Some(s) => Some(s.to_string()),
+            None => return Err(format!("GET {path}: an event without a numeric seq: {e}")),
+        },
+        None => after.map(str::to_owned),
+    };
+    if next != expected {
+        return Err(format!(
+            "GET {path}: `next` is {next:?}, expected {expected:?} (the last seq, or the cursor given)"
+        ));
+    }
+    if events.len() > limit as usize {
+        return Err(format!("GET {path}: {} events on a page of {limit}", events.len()));
+    }
+    Ok((events, next))
+}
+
+/// The whole trail of the token's organization: pages of 1000 from the start, passing `next`
+/// back as `after`, until an empty page (at most 1000 pages). Panics on a bad page.
+pub fn audit_trail(api: &Api) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..1000 {
+        let (events, next) = audit_page(api, after.as_deref(), 1000).unwrap_or_else(|e| panic!("{e}"));
+        if events.is_empty() {
+            return all;
+        }
+        all.extend(events);
+        after = next;
+    }
+    panic!("the audit trail did not end within 1000 pages");
+}
+
+/// An event's `seq`; panics without one.
+pub fn event_seq(e: &Value) -> u64 {
+    e.get("seq")
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("an event without a numeric seq: {e}"))
+}
+
+/// Checks that the events' `seq`s are exactly 1, 2, ..., n in this order; the first problem.
+pub fn check_seqs_gap_free(events: &[Value]) -> Result<(), String> {
+    for (i, e) in events.iter().enumerate() {
+        let want = i as u64 + 1;
+        match e.get("seq").and_then(Value::as_u64) {
+            Some(s) if s == want => {}
+            got => {
+                let prev = i.checked_sub(1).map(|p| &events[p]);
+                return Err(format!(
+                    "event #{i} of {} has seq {got:?}, expected {want} (1..n in page order, no gaps); \
+                     it: {e}; the one before: {prev:?}",
+                    events.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
