@@ -1,14 +1,16 @@
 //! The verify use cases: checking a code an end user typed, with a window, replay protection
 //! and throttling ([`crate::throttle`]), through the service API and the device API.
 //!
-//! Concurrency: no lock and no transaction. The use case reads the account and its
+//! Concurrency: no lock, and no transaction around the reads. The use case reads the account and its
 //! [`VerificationState`] once, decides, and records the outcome with **one conditional
 //! statement** ([`Repo::record_verify_success_totp`], [`Repo::record_verify_success_hotp`],
 //! [`Repo::record_verify_failure`]) whose condition is what the decision assumed (the step or
 //! counter still unused, the account not locked). When the statement changes nothing, someone
 //! else changed the row first: the state is read again and the code decided again against it,
 //! so two verifications of one valid code, on any number of replicas, give exactly one success,
-//! and concurrent failures are each counted by the database (never a count read earlier).
+//! and concurrent failures are each counted by the database (never a count read earlier). A
+//! recorded outcome goes to the audit trail with its record (the port writes both or neither);
+//! a locked account's refusal changes nothing and writes no event.
 
 use crate::Error;
 use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, RequestId, ResourceType};
@@ -94,7 +96,7 @@ impl<S: Store> Authd<S> {
     /// a failed attempt and locks the account for 2^(n-1) seconds after the n-th in a row (at
     /// most 15 minutes, see [`crate::throttle`]); a success resets the count.
     ///
-    /// No lock, no transaction: one read, then one conditional statement per outcome (see the
+    /// No lock: one read, then one conditional statement per outcome with its audit event (see the
     /// module documentation); the code is never stored, logged or put in an error.
     ///
     /// # Errors

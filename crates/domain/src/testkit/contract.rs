@@ -12,7 +12,7 @@ mod verify;
 
 pub use audit::{
     audit_cursor_never_skips_concurrent_commits, audit_every_change_writes_one_event,
-    audit_failed_change_writes_nothing, audit_purge_keeps_recent_events,
+    audit_failed_change_writes_nothing, audit_purge_keeps_recent_events, audit_verification_results_recorded,
 };
 
 pub use races::{
@@ -117,6 +117,10 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
             audit_cursor_never_skips_concurrent_commits::<S>,
         ),
         ("audit_purge_keeps_recent_events", audit_purge_keeps_recent_events::<S>),
+        (
+            "audit_verification_results_recorded",
+            audit_verification_results_recorded::<S>,
+        ),
         ("verify_totp_window_and_replay", verify_totp_window_and_replay::<S>),
         (
             "verify_throttle_delays_and_reset",

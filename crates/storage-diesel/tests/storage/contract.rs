@@ -72,6 +72,7 @@ contract_tests!(
     audit_failed_change_writes_nothing,
     audit_cursor_never_skips_concurrent_commits,
     audit_purge_keeps_recent_events,
+    audit_verification_results_recorded,
     verify_totp_window_and_replay,
     verify_throttle_delays_and_reset,
     verify_hotp_look_ahead_moves_the_counter,

@@ -144,7 +144,8 @@ fn request_path_statements(which: Which) {
         assert!(starts(&d[2], "INSERT") && d[2].contains("audit_events"), "{d:#?}");
         assert_eq!(d.len(), 4, "{d:#?}");
 
-        // Verification: one read, then one conditional UPDATE per outcome, no transaction.
+        // Verification: one read, then one conditional UPDATE per outcome with its audit event,
+        // the two in a transaction of their own (the read and a locked refusal take none).
         let code = |counter: u64| {
             CodeInput::parse(&otp::hotp(
                 Algorithm::Sha1,
@@ -154,52 +155,57 @@ fn request_path_statements(which: Which) {
             ))
             .unwrap()
         };
+        let begin = match db.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        let recorded = |v: &[String], what: &str| {
+            assert_eq!(v.len(), 5, "{what}: read, BEGIN, update, event, COMMIT {v:#?}");
+            assert!(starts(&v[0], "SELECT") && v[0].contains("JOIN"), "{v:#?}");
+            assert!(starts(&v[1], begin) && starts(&v[4], "COMMIT"), "{v:#?}");
+            assert!(
+                starts(&v[3], "INSERT") && v[3].contains("audit_events") && v[3].contains("otp.verify"),
+                "{v:#?}"
+            );
+        };
         let step = u64::try_from(domain::testkit::START).unwrap() / 30;
         let ok = statements(|| {
             a.verify_otp(&o, app, totp, &code(step)).unwrap();
         });
-        assert_eq!(ok.len(), 2, "a success: one read and one update {ok:#?}");
-        assert!(starts(&ok[0], "SELECT") && ok[0].contains("JOIN"), "{ok:#?}");
+        recorded(&ok, "a success");
         assert!(
-            starts(&ok[1], "UPDATE") && ok[1].contains("last_verified_step <") && ok[1].contains("locked_until <="),
+            starts(&ok[2], "UPDATE") && ok[2].contains("last_verified_step <") && ok[2].contains("locked_until <="),
             "the success is conditional on the step and the lock {ok:#?}"
         );
         let replayed = statements(|| {
             a.verify_otp(&o, app, totp, &code(step)).unwrap();
         });
-        assert_eq!(replayed.len(), 2, "a failure: one read and one update {replayed:#?}");
+        recorded(&replayed, "a failure");
         assert!(
-            starts(&replayed[1], "UPDATE")
-                && replayed[1].contains("failed_attempts = failed_attempts + 1")
-                && replayed[1].contains("RETURNING failed_attempts"),
+            starts(&replayed[2], "UPDATE")
+                && replayed[2].contains("failed_attempts = failed_attempts + 1")
+                && replayed[2].contains("RETURNING failed_attempts"),
             "{replayed:#?}"
         );
         let locked = statements(|| {
             a.verify_otp(&o, app, totp, &code(step)).unwrap_err();
         });
         assert_eq!(locked.len(), 1, "locked: the read only {locked:#?}");
+        assert!(starts(&locked[0], "SELECT"), "{locked:#?}");
         let hotp_ok = statements(|| {
             a.verify_otp(&o, app, hotp, &code(2)).unwrap();
         });
-        assert_eq!(hotp_ok.len(), 2, "{hotp_ok:#?}");
+        recorded(&hotp_ok, "an HOTP success");
         assert!(
-            starts(&hotp_ok[1], "UPDATE") && hotp_ok[1].contains("counter <"),
+            starts(&hotp_ok[2], "UPDATE") && hotp_ok[2].contains("counter <"),
             "{hotp_ok:#?}"
         );
-        for s in ok.iter().chain(&replayed).chain(&locked).chain(&hotp_ok) {
-            assert!(
-                !starts(s, "BEGIN") && !starts(s, "COMMIT"),
-                "verify opens no transaction: {s}"
-            );
+        for s in ok.iter().chain(&replayed).chain(&hotp_ok) {
             assert!(!s.contains("updated_at ="), "verifying is not editing: {s}");
         }
         let w = statements(|| {
             a.delete_account(&o, app, hotp).unwrap();
         });
-        let begin = match db.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
         assert!(
             starts(&w[0], begin),
             "a multi-statement write is one transaction: {w:#?}"

@@ -306,3 +306,39 @@ pub fn audit_purge_keeps_recent_events<S: Store>(k: &Kit<S>) {
     assert_eq!(a.purge_audit_events(days).unwrap(), 0, "a second purge finds nothing");
     assert!(RetentionDays::new(0).is_none());
 }
+
+/// Every recorded verification outcome is in the trail with its result; a refusal while locked
+/// (which changes nothing) is not.
+pub fn audit_verification_results_recorded<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let app = *a.create_app(&o, None).unwrap().id();
+    let acc = *a.create_account(&o, app, new_account(&totp_uri())).unwrap().id();
+    let code = a.generate_otp(&o, app, acc).unwrap().code;
+    let typed = crate::otp::CodeInput::parse(&code).unwrap();
+    let before = all_events(k, &o).len();
+    a.verify_otp(&o, app, acc, &typed).unwrap();
+    a.verify_otp(&o, app, acc, &typed).unwrap();
+    assert!(matches!(
+        a.verify_otp(&o, app, acc, &typed),
+        Err(Error::TooManyAttempts { .. })
+    ));
+    let events = all_events(k, &o);
+    let verified: Vec<&AuditEvent> = events[before..].iter().collect();
+    assert_eq!(
+        actions(&events[before..]),
+        [Action::OtpVerify, Action::OtpVerify],
+        "a valid and a replayed verification; the locked refusal wrote nothing"
+    );
+    assert!(
+        verified[0].details.as_json().contains("\"result\":\"valid\""),
+        "{verified:?}"
+    );
+    assert!(
+        verified[1].details.as_json().contains("\"result\":\"replayed\""),
+        "{verified:?}"
+    );
+    assert!(
+        !verified.iter().any(|e| e.details.as_json().contains(&code)),
+        "the code is not in the trail"
+    );
+}
