@@ -11,6 +11,7 @@
 #        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
 #        SKIP_BUILD=1 (use the binaries already built) AUTHD_LOG=info (RUST_LOG of authd)
 #        AUTHD_BIN=<path> (measure this authd binary instead of target/release/authd)
+#        VERIFY=0 (skip the verify runs: for a binary without the verify endpoint)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -120,23 +121,28 @@ for kind in ("totp", "hotp"):
             acc = post(base, {"otpauth_uri": f"otpauth://{kind}/Bench:{kind}{i}?secret=JBSWY3DPEHPK3PXP"})
             f.write(f"{base}/{acc}/generate-otp\n")
 PY
+  sed 's#/generate-otp$#/verify#' "$RUN/totp.txt" >"$RUN/verify.txt"
   local base="/api/v1/authenticator/apps/$app/accounts"
   if [ "$WARMUP" -gt 0 ]; then
     wrk_run warm "$PORT_A" get_row "$WARMUP" >/dev/null; wrk_run warm "$PORT_B" get_app "$WARMUP" >/dev/null
   fi
   for rep in $(seq 1 "$REPS"); do
     log "$be: repetition $rep/$REPS"
-    local lr la lt lw lc lh ll
+    local lr la lt lw lc lh ll lv
     lr=$(wrk_run "limit $be get_row" "$PORT_A" get_row "$DURATION"); echo "$lr"
     la=$(wrk_run "authd $be get_app" "$PORT_B" get_app "$DURATION"); echo "$la"
     lt=$(wrk_run "authd $be totp" "$PORT_B" totp "$DURATION"); echo "$lt"
     ll=$(wrk_run "authd $be list_accounts" "$PORT_B" list_accounts "$DURATION" "$base"); echo "$ll"
+    if [ "${VERIFY:-1}" = 1 ]; then
+      lv=$(wrk_run "authd $be verify" "$PORT_B" verify "$DURATION"); echo "$lv"
+    fi
     lw=$(wrk_run "limit $be post_row" "$PORT_A" post_row "$DURATION"); echo "$lw"
     lc=$(wrk_run "authd $be create_app" "$PORT_B" create_app "$DURATION"); echo "$lc"
     lh=$(wrk_run "authd $be hotp" "$PORT_B" hotp "$DURATION"); echo "$lh"
     ratio "$la" "$lr" "$be get_app/get_row"
     ratio "$lt" "$lr" "$be totp/get_row"
     ratio "$ll" "$lr" "$be list_accounts/get_row"
+    [ -n "${lv:-}" ] && ratio "$lv" "$lr" "$be verify/get_row"
     ratio "$lc" "$lw" "$be create_app/post_row"
     ratio "$lh" "$lw" "$be hotp/post_row"
   done
