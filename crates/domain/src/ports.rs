@@ -444,7 +444,12 @@ pub trait Repo {
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()>;
 
     /// Inserts an audit event, unnumbered (its `seq` is ignored). Called inside the unit of work
-    /// of the change it records, so both commit or neither does.
+    /// of the change it records, so both commit or neither does. Outside a transaction it is a
+    /// unit of work of its own, for an event that records no change (a TOTP code handed out):
+    /// committed when this returns, but an adapter may commit it without waiting for the
+    /// database's durable flush (PostgreSQL's asynchronous commit), so a crash of the database
+    /// server may lose the last fraction of a second of such events. A change's event is never
+    /// written this way.
     ///
     /// # Errors
     /// Infrastructure only.

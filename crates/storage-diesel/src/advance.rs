@@ -100,3 +100,81 @@ impl QueryFragment<diesel::pg::Pg> for AdvanceCounterAudited<'_> {
         Ok(())
     }
 }
+
+/// The insert of one audit event as a hand-written statement with a static query id, so each
+/// pooled connection prepares it once (the hot path writes one per code).
+pub(crate) struct InsertEvent<'a>(pub(crate) &'a crate::rows::NewAuditEvent<'a>);
+
+impl QueryId for InsertEvent<'_> {
+    type QueryId = InsertEvent<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertEvent<'_> {}
+
+/// The column list and values of [`InsertEvent`] (and of the event part of
+/// [`AdvanceCounterAudited`]), as `INSERT INTO audit_events (...) VALUES (...)`.
+macro_rules! insert_event_fragment {
+    ($backend:ty) => {
+        impl QueryFragment<$backend> for InsertEvent<'_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
+                use diesel::sql_types::Timestamp;
+                let e = self.0;
+                out.push_sql(
+                    "INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, action, \
+                     resource_type, resource_id, request_id, details) VALUES (",
+                );
+                out.push_bind_param::<Text, String>(&e.id)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, str>(e.org_id)?;
+                out.push_sql(", NULL, ");
+                out.push_bind_param::<Timestamp, _>(&e.at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, str>(e.actor_kind)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&e.actor_id)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, str>(e.action)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, str>(e.resource_type)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, String>(&e.resource_id)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&e.request_id)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, str>(e.details)?;
+                out.push_sql(")");
+                Ok(())
+            }
+        }
+    };
+}
+insert_event_fragment!(diesel::pg::Pg);
+insert_event_fragment!(diesel::sqlite::Sqlite);
+
+/// PostgreSQL only: [`InsertEvent`] as a transaction of its own with asynchronous commit
+/// (`synchronous_commit` off for this one statement, set inside it): committed and visible when
+/// it returns, without waiting for the WAL flush. For an event that records no change (a TOTP
+/// code): a crash of the database server, not of authd, may lose the last fraction of a second
+/// of them (up to three `wal_writer_delay`s); no change can lose its event this way.
+pub(crate) struct InsertEventAsync<'a>(pub(crate) InsertEvent<'a>);
+
+impl QueryId for InsertEventAsync<'_> {
+    type QueryId = InsertEventAsync<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for InsertEventAsync<'_> {
+    type SqlType = Text;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertEventAsync<'_> {}
+
+impl QueryFragment<diesel::pg::Pg> for InsertEventAsync<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("WITH ev AS (");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING 1) SELECT set_config('synchronous_commit', 'off', true) FROM ev");
+        Ok(())
+    }
+}

@@ -901,9 +901,17 @@ impl Repo for DieselRepo<'_> {
 
     fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
         let row = NewAuditEvent::of(event);
-        write_db!(self, |c| diesel::insert_into(audit_events::table)
-            .values(&row)
-            .execute(c))?;
+        let insert = crate::advance::InsertEvent(&row);
+        if !self.in_tx
+            && let AnyConnection::Postgresql(c) = &mut self.conn.inner
+        {
+            // An event of no change (see the port): its own transaction, committed without
+            // waiting for the WAL flush.
+            let done = crate::advance::InsertEventAsync(insert).get_result::<String>(c);
+            done.map_err(|e| self.conn.fail(e))?;
+            return Ok(());
+        }
+        write_db!(self, |c| insert.execute(c))?;
         Ok(())
     }
 

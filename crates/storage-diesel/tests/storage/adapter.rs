@@ -8,7 +8,7 @@ use domain::entities::{
 };
 use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
 use domain::otp::{Algorithm, Digits, OtpType};
-use domain::ports::{ConflictKind, HotpAdvance, SealedSecret, Store, StoreError};
+use domain::ports::{ConflictKind, HotpAdvance, Lock, SealedSecret, Store, StoreError};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Handle, IdentityStatus};
@@ -23,6 +23,7 @@ on_both_backends!(
     hotp_advance_is_one_statement_that_keeps_updated_at,
     exhausted_pool_fails_fast_as_unavailable,
     pool_state_and_ping,
+    a_deadlock_is_run_again_not_answered,
 );
 
 fn org() -> OrgId {
@@ -290,5 +291,58 @@ fn pool_state_and_ping(which: Which) {
         assert_eq!(s.backend(), db.backend);
         let shown = format!("{s:?}");
         assert!(shown.contains("DieselStore"), "{shown}");
+    });
+}
+
+/// Two transactions that lock two apps in opposite orders deadlock on PostgreSQL: the database
+/// aborts one (SQLSTATE 40P01) and the store runs that unit of work again, so both succeed and
+/// neither caller sees an error. (SQLite runs one writing transaction at a time: two cannot
+/// hold locks at once, so there is nothing to test there.)
+fn a_deadlock_is_run_again_not_answered(which: Which) {
+    if matches!(which, Which::Sqlite) {
+        return;
+    }
+    with_db(which, |db| {
+        let s = store(db);
+        let (a, b) = (AppId::from_uuid(uuid()), AppId::from_uuid(uuid()));
+        for id in [a, b] {
+            s.run(|r| r.insert_app(&app(id, None))).unwrap();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let runs = [
+            std::sync::atomic::AtomicUsize::new(0),
+            std::sync::atomic::AtomicUsize::new(0),
+        ];
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [(a, b), (b, a)]
+                .into_iter()
+                .enumerate()
+                .map(|(t, (first, second))| {
+                    let (s, barrier, runs) = (&s, &barrier, &runs);
+                    scope.spawn(move || {
+                        s.transaction(|r| {
+                            let run = runs[t].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            r.lock_app(&org(), first, Lock::Update)?;
+                            // Both hold their first lock before either asks for its second.
+                            if run == 0 {
+                                barrier.wait();
+                            }
+                            r.lock_app(&org(), second, Lock::Update)?;
+                            Ok(())
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            results.iter().all(Result::is_ok),
+            "both units of work succeed: {results:?}"
+        );
+        let total: usize = runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).sum();
+        assert_eq!(
+            total, 3,
+            "one of the two was aborted by the deadlock detector and ran again"
+        );
     });
 }
