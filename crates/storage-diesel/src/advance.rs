@@ -69,33 +69,10 @@ impl<Conn> RunQueryDsl<Conn> for AdvanceCounterAudited<'_> {}
 
 impl QueryFragment<diesel::pg::Pg> for AdvanceCounterAudited<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        use diesel::sql_types::Timestamp;
-        let e = self.event;
         out.push_sql("WITH adv AS (");
         self.advance.walk_ast(out.reborrow())?;
-        out.push_sql(
-            "), ev AS (INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, action, \
-             resource_type, resource_id, request_id, details) SELECT ",
-        );
-        out.push_bind_param::<Text, String>(&e.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, str>(e.org_id)?;
-        out.push_sql(", NULL, ");
-        out.push_bind_param::<Timestamp, _>(&e.at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, str>(e.actor_kind)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.actor_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, str>(e.action)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, str>(e.resource_type)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, String>(&e.resource_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&e.request_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, str>(e.details)?;
+        out.push_sql("), ev AS (INSERT INTO audit_events ");
+        push_event_columns_and_values(&mut out, self.event, "SELECT ")?;
         out.push_sql(" FROM adv) SELECT counter FROM adv");
         Ok(())
     }
@@ -112,37 +89,56 @@ impl QueryId for InsertEvent<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for InsertEvent<'_> {}
 
-/// The column list and values of [`InsertEvent`] (and of the event part of
-/// [`AdvanceCounterAudited`]), as `INSERT INTO audit_events (...) VALUES (...)`.
+/// `(<columns>) <lead><values>`: the column list and the bound values of an audit event, for
+/// `INSERT INTO audit_events ... VALUES (...)` ([`InsertEvent`]) and `... SELECT ... FROM adv`
+/// ([`AdvanceCounterAudited`]).
+fn push_event_columns_and_values<'b, DB>(
+    out: &mut AstPass<'_, 'b, DB>,
+    e: &'b crate::rows::NewAuditEvent<'b>,
+    lead: &str,
+) -> QueryResult<()>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<diesel::sql_types::Timestamp>,
+    str: diesel::serialize::ToSql<Text, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    Option<String>: diesel::serialize::ToSql<Nullable<Text>, DB>,
+    Option<&'b str>: diesel::serialize::ToSql<Nullable<Text>, DB>,
+    time::PrimitiveDateTime: diesel::serialize::ToSql<diesel::sql_types::Timestamp, DB>,
+{
+    use diesel::sql_types::Timestamp;
+    out.push_sql(
+        "(id, org_id, seq, at, actor_kind, actor_id, action, resource_type, resource_id, request_id, details) ",
+    );
+    out.push_sql(lead);
+    out.push_bind_param::<Text, String>(&e.id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, str>(e.org_id)?;
+    out.push_sql(", NULL, ");
+    out.push_bind_param::<Timestamp, _>(&e.at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, str>(e.actor_kind)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&e.actor_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, str>(e.action)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, str>(e.resource_type)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, String>(&e.resource_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&e.request_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, str>(e.details)?;
+    Ok(())
+}
+
+/// [`InsertEvent`] on each backend.
 macro_rules! insert_event_fragment {
     ($backend:ty) => {
         impl QueryFragment<$backend> for InsertEvent<'_> {
             fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
-                use diesel::sql_types::Timestamp;
-                let e = self.0;
-                out.push_sql(
-                    "INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, action, \
-                     resource_type, resource_id, request_id, details) VALUES (",
-                );
-                out.push_bind_param::<Text, String>(&e.id)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, str>(e.org_id)?;
-                out.push_sql(", NULL, ");
-                out.push_bind_param::<Timestamp, _>(&e.at)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, str>(e.actor_kind)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&e.actor_id)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, str>(e.action)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, str>(e.resource_type)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, String>(&e.resource_id)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&e.request_id)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, str>(e.details)?;
+                out.push_sql("INSERT INTO audit_events ");
+                push_event_columns_and_values(&mut out, self.0, "VALUES (")?;
                 out.push_sql(")");
                 Ok(())
             }
