@@ -134,14 +134,27 @@ macro_rules! lock_db {
 /// Taken by the audit sequencer on PostgreSQL, released when its transaction ends.
 const SEQUENCER_LOCK: &str = "SELECT pg_advisory_xact_lock(7306296906616530946)";
 
-/// Numbers every unnumbered event: per organization, after its highest number, by id (UUID v7:
-/// creation order). The same text on both backends (SQLite has `UPDATE ... FROM` since 3.33).
+/// Numbers every unnumbered event (PostgreSQL): per organization, after its highest number, by
+/// id (UUID v7: creation order).
 const SEQUENCE_EVENTS: &str = "UPDATE audit_events SET seq = numbered.seq \
     FROM (SELECT e.id AS id, \
                  COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
                    + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.id) AS seq \
           FROM audit_events e WHERE e.seq IS NULL) AS numbered \
     WHERE audit_events.id = numbered.id";
+
+/// [`SEQUENCE_EVENTS`] on SQLite: the unnumbered events are those after the sequencer's place,
+/// numbered in rowid (= commit) order.
+const SEQUENCE_EVENTS_SQLITE: &str = "UPDATE audit_events SET seq = numbered.seq \
+    FROM (SELECT e.pos AS pos, \
+                 COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
+                   + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.pos) AS seq \
+          FROM audit_events e WHERE e.pos > (SELECT last_pos FROM audit_sequencer)) AS numbered \
+    WHERE audit_events.pos = numbered.pos";
+
+/// Moves the SQLite sequencer's place past every event (all are numbered now).
+const ADVANCE_SEQUENCER_SQLITE: &str =
+    "UPDATE audit_sequencer SET last_pos = COALESCE((SELECT MAX(pos) FROM audit_events), last_pos)";
 
 /// Deletes numbered events older than the bound, except each organization's newest.
 const PURGE_EVENTS: &str = "DELETE FROM audit_events WHERE seq IS NOT NULL AND at < $1 \
@@ -918,12 +931,17 @@ impl Repo for DieselRepo<'_> {
     fn sequence_audit_events(&mut self) -> StoreResult<u64> {
         // One sequencer at a time across processes: on PostgreSQL an advisory lock held until
         // the transaction ends; on SQLite the transaction already holds the write lock.
-        if let AnyConnection::Postgresql(c) = &mut self.conn.inner {
-            let locked = diesel::sql_query(SEQUENCER_LOCK).execute(c);
-            locked.map_err(|e| self.conn.fail(e))?;
-        }
-        let n = write_db!(self, |c| diesel::sql_query(SEQUENCE_EVENTS).execute(c))?;
-        Ok(n as u64)
+        let n = match &mut self.conn.inner {
+            AnyConnection::Postgresql(c) => diesel::sql_query(SEQUENCER_LOCK)
+                .execute(c)
+                .and_then(|_| diesel::sql_query(SEQUENCE_EVENTS).execute(c)),
+            // One writer at a time: the events after the sequencer's place, by rowid, are the
+            // unnumbered ones, in commit order.
+            AnyConnection::Sqlite(c) => diesel::sql_query(SEQUENCE_EVENTS_SQLITE)
+                .execute(c)
+                .and_then(|n| diesel::sql_query(ADVANCE_SEQUENCER_SQLITE).execute(c).map(|_| n)),
+        };
+        Ok(n.map_err(|e| self.conn.fail(e))? as u64)
     }
 
     fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

@@ -1,4 +1,5 @@
--- The audit trail (PostgreSQL flavour; migrations/sqlite has the same stamp and shape).
+-- The audit trail (PostgreSQL flavour; migrations/sqlite has the same stamp and columns; it
+-- orders the unnumbered events by rowid instead of the index below, see there).
 --
 -- Every mutation inserts its event in its own transaction, unnumbered (seq NULL). The store's
 -- sequencer numbers committed events per organization afterwards (1, 2, 3, ... continuing after

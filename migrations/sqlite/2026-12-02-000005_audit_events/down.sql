@@ -1,1 +1,2 @@
+DROP TABLE audit_sequencer;
 DROP TABLE audit_events;
