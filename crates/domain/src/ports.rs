@@ -245,6 +245,13 @@ pub trait Repo {
     /// [`StoreError::Conflict`]`(IdentityHasApp)` when it is linked to an identity that already
     /// has a live app.
     fn insert_app(&mut self, app: &App) -> StoreResult<()>;
+    /// [`Repo::insert_app`] and the insert of its audit `event`: both or neither, inside a
+    /// transaction or not (outside one the adapter makes the pair atomic itself, as for
+    /// [`Repo::advance_hotp_counter`]).
+    ///
+    /// # Errors
+    /// As [`Repo::insert_app`].
+    fn insert_app_with_event(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()>;
     /// The live app with this id.
     ///
     /// # Errors

@@ -370,21 +370,15 @@ impl<S: Store> Authd<S> {
                 updated_at: now,
             })
         };
-        let created = |r: &mut dyn Repo, app: &App| {
+        let insert = |r: &mut dyn Repo, app: &App| {
             let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
-            self.audit(
-                r,
-                who,
-                now,
-                (Action::AppCreate, ResourceType::App, id.as_uuid(), &details),
-            )
+            let event = self.event(who, now, (Action::AppCreate, ResourceType::App, id.as_uuid(), &details));
+            Ok::<_, Error>(r.insert_app_with_event(app, &event)?)
         };
         let Some(handle) = handle else {
+            // An unlinked app and its event: one atomic write, no transaction needed.
             let app = new(None);
-            self.store.transaction(|r| {
-                r.insert_app(&app)?;
-                created(r, &app)
-            })?;
+            self.store.run(|r| insert(r, &app))?;
             return Ok(app);
         };
         self.store.transaction(|r| {
@@ -393,8 +387,7 @@ impl<S: Store> Authd<S> {
                 return Err(identity_has_app());
             }
             let app = new(Some(*identity.id()));
-            r.insert_app(&app)?;
-            created(r, &app)?;
+            insert(r, &app)?;
             Ok(app)
         })
     }

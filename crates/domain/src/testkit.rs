@@ -242,6 +242,12 @@ impl Repo for State {
         self.instance(org, app, id)
     }
 
+    fn insert_app_with_event(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
+        // The store's one mutex makes the pair atomic.
+        self.insert_app(app)?;
+        self.insert_audit_event(event)
+    }
+
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         if let Some(iid) = app.identity_id()
             && self

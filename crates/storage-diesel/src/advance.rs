@@ -174,3 +174,42 @@ impl QueryFragment<diesel::pg::Pg> for InsertEventAsync<'_> {
         Ok(())
     }
 }
+
+/// PostgreSQL only: the insert of an app and of its audit event in one statement (a
+/// data-modifying `WITH`), so creating an app costs one round trip and no transaction.
+pub(crate) struct InsertAppAudited<'a> {
+    pub(crate) app: &'a crate::rows::NewApp<'a>,
+    pub(crate) event: &'a crate::rows::NewAuditEvent<'a>,
+}
+
+impl QueryId for InsertAppAudited<'_> {
+    type QueryId = InsertAppAudited<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for InsertAppAudited<'_> {
+    type SqlType = Text;
+}
+
+impl<Conn> RunQueryDsl<Conn> for InsertAppAudited<'_> {}
+
+impl QueryFragment<diesel::pg::Pg> for InsertAppAudited<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::Timestamp;
+        let a = self.app;
+        out.push_sql("WITH a AS (INSERT INTO apps (id, org_id, identity_id, created_at, updated_at) VALUES (");
+        out.push_bind_param::<Text, String>(&a.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(a.org_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&a.identity_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&a.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&a.updated_at)?;
+        out.push_sql(") RETURNING id), ev AS (INSERT INTO audit_events ");
+        push_event_columns_and_values(&mut out, self.event, "SELECT ")?;
+        out.push_sql(" FROM a) SELECT id FROM a");
+        Ok(())
+    }
+}

@@ -332,6 +332,27 @@ impl Repo for DieselRepo<'_> {
 
     // ------------------------------------------------------------ apps
 
+    fn insert_app_with_event(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
+        if self.in_tx {
+            self.insert_app(app)?;
+            return self.insert_audit_event(event);
+        }
+        match &mut self.conn.inner {
+            // One statement (a data-modifying `WITH`), as the HOTP advance.
+            AnyConnection::Postgresql(c) => {
+                let (row, ev) = (NewApp::of(app), NewAuditEvent::of(event));
+                let done = crate::advance::InsertAppAudited { app: &row, event: &ev }.get_result::<String>(c);
+                done.map_err(|e| self.conn.fail(e))?;
+                Ok(())
+            }
+            AnyConnection::Sqlite(_) => in_transaction(self.conn, |conn| {
+                let mut repo = DieselRepo::new(conn, true);
+                repo.insert_app(app)?;
+                repo.insert_audit_event(event)
+            }),
+        }
+    }
+
     fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         let row = NewApp::of(app);
         write_db!(self, |c| diesel::insert_into(apps::table).values(&row).execute(c))?;
