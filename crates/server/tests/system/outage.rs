@@ -183,6 +183,8 @@ fn database_outage_gives_fast_503s_and_recovers_without_restart() {
     let samples = Mutex::new(Vec::<Sample>::new());
     let done = AtomicBool::new(false);
     let (mut cut_at, mut restore_at, mut recovered_after) = (None, None, None);
+    // When the cut began: a request that ended while `proxy.cut()` ran may have seen it.
+    let mut cut_began = None;
     let probes = Mutex::new(Vec::<(u32, &str, Result<Resp, String>)>::new());
     std::thread::scope(|s| {
         for t in 0..4usize {
@@ -218,6 +220,7 @@ fn database_outage_gives_fast_503s_and_recovers_without_restart() {
         }
         std::thread::sleep(Duration::from_secs(1));
 
+        cut_began = Some(Instant::now());
         proxy.cut();
         let t_cut = Instant::now();
         cut_at = Some(t_cut);
@@ -282,6 +285,7 @@ fn database_outage_gives_fast_503s_and_recovers_without_restart() {
         done.store(true, Ordering::SeqCst);
     });
     let (cut_at, restore_at) = (cut_at.expect("cut"), restore_at.expect("restore"));
+    let cut_began = cut_began.expect("cut");
     eprintln!("outage: recovered {recovered_after:?} after the restore");
 
     // The process never exited.
@@ -328,7 +332,7 @@ fn database_outage_gives_fast_503s_and_recovers_without_restart() {
             Ok(r) => format!("{} {} in {:?}", r.status, r.text(), r.elapsed),
             Err(e) => e.clone(),
         };
-        let (phase, good) = if smp.started < cut_at && smp.ended <= cut_at {
+        let (phase, good) = if smp.started < cut_began && smp.ended <= cut_began {
             before += 1;
             ("before the cut", smp.outcome.as_ref().is_ok_and(ok_status))
         } else if smp.started < cut_at + CUT_GRACE {
