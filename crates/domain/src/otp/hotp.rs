@@ -74,13 +74,24 @@ pub fn totp(alg: Algorithm, secret: &[u8], unix_seconds: u64, period: Period, di
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SEED_SHA1: &[u8] = b"12345678901234567890";
-    const SEED_SHA256: &[u8] = b"12345678901234567890123456789012";
-    const SEED_SHA512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+    /// The RFC 4226 / RFC 6238 test seeds (also used by `verify`'s tests).
+    pub(crate) const SEED_SHA1: &[u8] = b"12345678901234567890";
+    pub(crate) const SEED_SHA256: &[u8] = b"12345678901234567890123456789012";
+    pub(crate) const SEED_SHA512: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    /// RFC 6238 appendix B: (time, SHA-1, SHA-256, SHA-512 codes at 8 digits).
+    pub(crate) const RFC6238_VECTORS: [(u64, &str, &str, &str); 6] = [
+        (59, "94287082", "46119246", "90693936"),
+        (1_111_111_109, "07081804", "68084774", "25091201"),
+        (1_111_111_111, "14050471", "67062674", "99943326"),
+        (1_234_567_890, "89005924", "91819424", "93441116"),
+        (2_000_000_000, "69279037", "90698825", "38618901"),
+        (20_000_000_000, "65353130", "77737706", "47863826"),
+    ];
 
     fn period(p: u64) -> Period {
         Period::new(p).unwrap()
@@ -129,15 +140,7 @@ mod tests {
 
     #[test]
     fn rfc6238_appendix_b() {
-        let vectors: [(u64, &str, &str, &str); 6] = [
-            (59, "94287082", "46119246", "90693936"),
-            (1_111_111_109, "07081804", "68084774", "25091201"),
-            (1_111_111_111, "14050471", "67062674", "99943326"),
-            (1_234_567_890, "89005924", "91819424", "93441116"),
-            (2_000_000_000, "69279037", "90698825", "38618901"),
-            (20_000_000_000, "65353130", "77737706", "47863826"),
-        ];
-        for (t, sha1, sha256, sha512) in vectors {
+        for (t, sha1, sha256, sha512) in RFC6238_VECTORS {
             for (alg, seed, code) in [
                 (Algorithm::Sha1, SEED_SHA1, sha1),
                 (Algorithm::Sha256, SEED_SHA256, sha256),
