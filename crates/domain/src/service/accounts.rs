@@ -1,0 +1,276 @@
+//! OTP accounts of an app: import from an `otpauth://` URI, list, get, update, delete, and code generation.
+
+use crate::audit::{Action, Caller, Detail, ResourceType};
+use crate::cascade::CascadePlan;
+use crate::entities::{Account, AccountParts};
+use crate::error::{Error, not_found};
+use crate::ids::{AccountId, AppId};
+use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError, VerifyWindow};
+use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
+use crate::time::Timestamp;
+use crate::values::{Description, DisplayName, IdentityStatus, Patch};
+
+use super::{Authd, internal, live_account, locked_account};
+
+/// Input of [`Authd::create_account`].
+#[derive(Clone)]
+pub struct NewAccount {
+    /// The `otpauth://` URI, as given (it is parsed here, so that a shape error answers before
+    /// a missing app and an OTP parameter error after it).
+    pub otpauth_uri: String,
+    /// Optional display name.
+    pub display_name: Option<DisplayName>,
+    /// Optional description.
+    pub description: Option<Description>,
+    /// The verification window; `None` for the type's default.
+    pub verify_window: Option<VerifyWindow>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    /// The URI carries the secret: it is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("otpauth_uri", &"<redacted>")
+            .field("display_name", &self.display_name)
+            .field("description", &self.description)
+            .field("verify_window", &self.verify_window)
+            .finish()
+    }
+}
+
+/// Input of [`Authd::update_account`].
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    /// New display name, `Clear` for null, `Keep` when absent.
+    pub display_name: Patch<DisplayName>,
+    /// New description, `Clear` for null, `Keep` when absent.
+    pub description: Patch<Description>,
+    /// New verification window, `Clear` (null) for the type's default, `Keep` when absent.
+    pub verify_window: Patch<VerifyWindow>,
+}
+
+/// A generated code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpCode {
+    /// The zero-padded code.
+    pub code: String,
+    /// TOTP: seconds until the step ends (1..=period); HOTP: `None`.
+    pub valid_for_seconds: Option<u32>,
+    /// The account's type.
+    pub otp_type: OtpType,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+    /// Its digits.
+    pub digits: Digits,
+    /// Its period (TOTP).
+    pub period: Option<Period>,
+}
+
+impl<S: Store> Authd<S> {
+    /// Imports an OTP account from an `otpauth://` URI into an app.
+    ///
+    /// # Errors
+    /// `Invalid` (URI shape), `NotFound` (app), `BadRequest` (OTP parameters), storage failures.
+    pub fn create_account(&self, who: &Caller, app: AppId, input: NewAccount) -> Result<Account, Error> {
+        let org = who.org();
+        let parsed = match OtpAuthUri::parse(&input.otpauth_uri) {
+            Err(UriError::Shape(m)) => return Err(Error::invalid(&["body", "otpauth_uri"], m, "value_error")),
+            other => other,
+        };
+        let id = AccountId::from_uuid(self.new_id());
+        let now = self.now();
+        self.store.transaction(|r| {
+            r.lock_app(org, app, Lock::Share)?
+                .ok_or(Error::NotFound(not_found::APP))?;
+            let uri = parsed.as_ref().map_err(|e| Error::BadRequest(e.to_string()))?;
+            let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
+            let account = Account::from_parts(AccountParts {
+                id,
+                org: org.clone(),
+                app_id: app,
+                otp_type: uri.otp_type,
+                issuer: uri.issuer.clone(),
+                account_name: uri.account_name.clone(),
+                display_name: input.display_name.clone(),
+                description: input.description.clone(),
+                algorithm: uri.algorithm,
+                digits: uri.digits,
+                period: uri.period,
+                counter: uri.counter,
+                verify_window: input.verify_window,
+                created_at: now,
+                updated_at: now,
+            });
+            r.insert_account(&account, &sealed)?;
+            let details = [
+                ("app_id", Detail::from(app.to_string())),
+                ("otp_type", Detail::from(account.otp_type().as_str())),
+                ("issuer", Detail::from(account.issuer().clone())),
+                ("algorithm", Detail::from(account.algorithm().as_str())),
+                ("digits", Detail::from(i64::from(account.digits().get()))),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AccountCreate, ResourceType::Account, id.as_uuid(), &details),
+            )?;
+            Ok(account)
+        })
+    }
+
+    /// The live accounts of a live app, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` (app), storage failures.
+    pub fn list_accounts(&self, who: &Caller, app: AppId) -> Result<Vec<Account>, Error> {
+        let org = who.org();
+        self.store
+            .run(|r| r.list_accounts(org, app))?
+            .ok_or(Error::NotFound(not_found::APP))
+    }
+
+    /// One live account of a live app.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn get_account(&self, who: &Caller, app: AppId, id: AccountId) -> Result<Account, Error> {
+        let org = who.org();
+        self.store.run(|r| live_account(r, org, app, id))
+    }
+
+    /// Changes an account's display name, description and verification window (absent keeps,
+    /// null clears; a cleared window is the type's default again).
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn update_account(
+        &self,
+        who: &Caller,
+        app: AppId,
+        id: AccountId,
+        patch: AccountPatch,
+    ) -> Result<Account, Error> {
+        let org = who.org();
+        let now = self.now();
+        self.store.transaction(|r| {
+            let mut account = locked_account(r, org, app, id)?;
+            let display_name = patch.display_name.clone().apply(account.display_name().clone());
+            let description = patch.description.clone().apply(account.description().clone());
+            account.set_labels(display_name, description, now);
+            let window = patch.verify_window.clone().apply(*account.verify_window());
+            account.set_verify_window(window, now);
+            r.update_account(&account)?;
+            let details = [
+                ("app_id", Detail::from(app.to_string())),
+                (
+                    "display_name",
+                    Detail::from(account.display_name().as_ref().map(|d| d.as_str().to_owned())),
+                ),
+                (
+                    "description",
+                    Detail::from(account.description().as_ref().map(|d| d.as_str().to_owned())),
+                ),
+            ];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AccountUpdate, ResourceType::Account, id.as_uuid(), &details),
+            )?;
+            Ok(account)
+        })
+    }
+
+    /// Deletes one account.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn delete_account(&self, who: &Caller, app: AppId, id: AccountId) -> Result<(), Error> {
+        let org = who.org();
+        let at = self.now();
+        self.store.transaction(|r| {
+            locked_account(r, org, app, id)?;
+            r.apply_cascade(&CascadePlan::delete_account(org.clone(), id, at))?;
+            let details = [("app_id", Detail::from(app.to_string()))];
+            self.audit(
+                r,
+                who,
+                at,
+                (Action::AccountDelete, ResourceType::Account, id.as_uuid(), &details),
+            )
+        })
+    }
+
+    /// Generates the account's current code. HOTP advances the counter atomically (a failure
+    /// before the advance, such as an unreadable secret, leaves it unchanged).
+    ///
+    /// # Errors
+    /// `NotFound`, `Paused`, `Conflict` (HOTP counter at its maximum), `SecretUnreadable`,
+    /// storage failures.
+    pub fn generate_otp(&self, who: &Caller, app: AppId, id: AccountId) -> Result<OtpCode, Error> {
+        let org = who.org();
+        let now = self.now();
+        // No transaction: the code's one write (its event, or the HOTP advance with its event)
+        // is atomic on its own.
+        self.store.run(|r| {
+            let material = r
+                .otp_material(org, app, id)?
+                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+            self.code_for(r, who, &material, now)
+        })
+    }
+
+    /// The code of an account whose material was just read, with its audit event.
+    pub(super) fn code_for(
+        &self,
+        r: &mut dyn Repo,
+        who: &Caller,
+        m: &OtpMaterial,
+        now: Timestamp,
+    ) -> Result<OtpCode, Error> {
+        let org = who.org();
+        if m.identity_status == Some(IdentityStatus::Paused) {
+            return Err(Error::Paused);
+        }
+        let a = &m.account;
+        let secret = self
+            .deps
+            .cipher
+            .open(*a.id(), &m.sealed)
+            .map_err(|_| Error::SecretUnreadable)?;
+        let details = [
+            ("app_id", Detail::from(a.app_id().to_string())),
+            ("otp_type", Detail::from(a.otp_type().as_str())),
+        ];
+        let event = self.event(
+            who,
+            now,
+            (Action::OtpGenerate, ResourceType::Account, a.id().as_uuid(), &details),
+        );
+        let (code, valid_for_seconds) = match (a.otp_type(), a.period()) {
+            (OtpType::Totp, Some(period)) => {
+                let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
+                let totp = otp::totp(*a.algorithm(), secret.expose(), t, *period, *a.digits());
+                // A TOTP code changes nothing: its event is the one write, atomic on its own.
+                r.insert_audit_event(&event)?;
+                (totp.code, Some(totp.valid_for_seconds))
+            }
+            // The advance and its event together (see the port), without a transaction here.
+            (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id(), &event)? {
+                HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
+                HotpAdvance::Exhausted => return Err(Error::Conflict("HOTP counter is at its maximum".into())),
+                HotpAdvance::Missing => return Err(Error::NotFound(not_found::ACCOUNT)),
+            },
+            (OtpType::Totp, None) => return Err(internal("TOTP account without a period")),
+        };
+        Ok(OtpCode {
+            code,
+            valid_for_seconds,
+            otp_type: *a.otp_type(),
+            algorithm: *a.algorithm(),
+            digits: *a.digits(),
+            period: *a.period(),
+        })
+    }
+}

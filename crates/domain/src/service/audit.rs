@@ -1,0 +1,52 @@
+//! The audit trail: reading a page of an organization's events, and the retention purge.
+
+use crate::audit::{AuditPage, AuditQuery, Caller};
+use crate::error::Error;
+use crate::ports::Store;
+
+use super::Authd;
+
+/// How many days of audit events a purge keeps (1..=36500): a purge never touches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    /// `None` outside 1..=36500.
+    #[must_use]
+    pub fn new(days: u32) -> Option<Self> {
+        (1..=36_500).contains(&days).then_some(Self(days))
+    }
+
+    /// The number of days.
+    #[must_use]
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<S: Store> Authd<S> {
+    /// A page of the caller's organization's audit trail. Numbers every event committed so far
+    /// first, so a change the caller just made is listed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn list_audit_events(&self, who: &Caller, query: &AuditQuery) -> Result<AuditPage, Error> {
+        self.store.transaction(|r| Ok::<_, Error>(r.sequence_audit_events()?))?;
+        let events = self.store.run(|r| r.list_audit_events(who.org(), query))?;
+        let next = events.last().and_then(|e| e.seq).or(query.after);
+        Ok(AuditPage { events, next })
+    }
+
+    /// Deletes the audit events older than `retention` (numbering every committed event first;
+    /// each organization's newest event stays, so its numbering goes on). Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn purge_audit_events(&self, retention: RetentionDays) -> Result<u64, Error> {
+        let before = self.now().plus_seconds(-i64::from(retention.get()) * 86_400);
+        self.store.transaction(|r| {
+            r.sequence_audit_events()?;
+            Ok::<_, Error>(r.purge_audit_events(before)?)
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! The device API: an instance lists its app's accounts and generates codes with its device token.
+
+use crate::audit::{Actor, Caller, RequestId};
+use crate::entities::Account;
+use crate::error::{Error, not_found};
+use crate::ids::AccountId;
+use crate::ports::Store;
+
+use super::{Authd, OtpCode, device_hash};
+
+impl<S: Store> Authd<S> {
+    /// The accounts a device may see (its app's live accounts). Allowed while paused.
+    ///
+    /// # Errors
+    /// `Unauthorized` (unknown or revoked device token), storage failures.
+    pub fn device_list_accounts(&self, device_token: &str) -> Result<Vec<Account>, Error> {
+        let hash = device_hash(device_token)?;
+        self.store.run(|r| {
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let i = &session.instance;
+            // A live instance implies a live app (deleting the app revokes its instances).
+            Ok(r.list_accounts(i.org(), *i.app_id())?.unwrap_or_default())
+        })
+    }
+
+    /// A code for one of the device's app's accounts; records the instance's `last_used_at`.
+    ///
+    /// # Errors
+    /// `Unauthorized`, `NotFound`, `Paused`, `Conflict` (HOTP exhausted), `SecretUnreadable`,
+    /// storage failures.
+    pub fn device_generate_otp(
+        &self,
+        device_token: &str,
+        account: AccountId,
+        request_id: Option<&RequestId>,
+    ) -> Result<OtpCode, Error> {
+        let hash = device_hash(device_token)?;
+        let now = self.now();
+        // No transaction: the code's write (see `generate_otp`) and the touch are each atomic,
+        // and a device fetch takes no lock for its reads.
+        self.store.run(|r| {
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let i = &session.instance;
+            let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
+            let material = r
+                .otp_material(i.org(), *i.app_id(), account)?
+                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+            let code = self.code_for(r, &who, &material, now)?;
+            r.touch_instance(i.org(), *i.id(), now)?;
+            Ok(code)
+        })
+    }
+}
