@@ -29,7 +29,7 @@ fmt:
     cargo fmt --all
 
 lint:
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features
 
 # What CI runs
 ci:

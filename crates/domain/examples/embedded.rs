@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         code.code,
         code.valid_for_seconds.unwrap_or(0)
     );
-    #[allow(clippy::print_stdout)]
+    #[expect(clippy::print_stdout, reason = "an example shows its output")]
     {
         println!("{out}");
     }

@@ -21,7 +21,7 @@ use std::fmt;
 
 /// Largest HOTP counter value: counters are `0..=i64::MAX` (they are stored in a signed
 /// 64-bit database column).
-pub const MAX_COUNTER: u64 = i64::MAX as u64;
+pub const MAX_COUNTER: u64 = i64::MAX.unsigned_abs();
 
 /// The two kinds of one-time password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,13 +162,11 @@ impl Period {
 
     /// `Some` for `1..=86400`, `None` otherwise.
     #[must_use]
-    pub const fn new(seconds: u64) -> Option<Self> {
-        if seconds >= Self::MIN as u64 && seconds <= Self::MAX as u64 {
-            // In range, so the cast is lossless.
-            Some(Self(seconds as u32))
-        } else {
-            None
-        }
+    pub fn new(seconds: u64) -> Option<Self> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (Self::MIN..=Self::MAX).contains(s))
+            .map(Self)
     }
 
     /// The period in seconds, in `1..=86400`.

@@ -650,22 +650,24 @@ impl Repo for State {
     }
 
     fn sequence_audit_events(&mut self) -> StoreResult<u64> {
-        let mut pending: Vec<usize> = (0..self.events.len())
-            .filter(|&i| self.events[i].seq.is_none())
-            .collect();
-        pending.sort_by_key(|&i| self.events[i].id);
-        for &i in &pending {
-            let org = self.events[i].org.clone();
-            let last = self
-                .events
-                .iter()
-                .filter(|e| e.org == org)
-                .filter_map(|e| e.seq)
-                .max()
-                .unwrap_or(0);
-            self.events[i].seq = Some(last + 1);
+        // Unnumbered events in id order (ids are time-ordered: the order they were written).
+        let mut pending: Vec<uuid::Uuid> = self.events.iter().filter(|e| e.seq.is_none()).map(|e| e.id).collect();
+        pending.sort_unstable();
+        let mut last: HashMap<OrgId, u64> = HashMap::new();
+        for e in &self.events {
+            if let Some(s) = e.seq {
+                let n = last.entry(e.org.clone()).or_insert(s);
+                *n = (*n).max(s);
+            }
         }
-        Ok(pending.len() as u64)
+        for id in &pending {
+            if let Some(e) = self.events.iter_mut().find(|e| e.id == *id) {
+                let n = last.entry(e.org.clone()).or_insert(0);
+                *n += 1;
+                e.seq = Some(*n);
+            }
+        }
+        Ok(count(pending.len()))
     }
 
     fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
@@ -680,23 +682,22 @@ impl Repo for State {
             .cloned()
             .collect();
         v.sort_by_key(|e| e.seq);
-        v.truncate(q.limit as usize);
+        v.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
         Ok(v)
     }
 
     fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64> {
-        let newest: std::collections::HashMap<OrgId, u64> =
-            self.events.iter().fold(std::collections::HashMap::new(), |mut m, e| {
-                if let Some(s) = e.seq {
-                    let n = m.entry(e.org.clone()).or_insert(s);
-                    *n = (*n).max(s);
-                }
-                m
-            });
+        let newest: HashMap<OrgId, u64> = self.events.iter().fold(HashMap::new(), |mut m, e| {
+            if let Some(s) = e.seq {
+                let n = m.entry(e.org.clone()).or_insert(s);
+                *n = (*n).max(s);
+            }
+            m
+        });
         let before_len = self.events.len();
         self.events
             .retain(|e| !(e.at < before && e.seq.is_some_and(|s| newest.get(&e.org).is_some_and(|&n| s < n))));
-        Ok((before_len - self.events.len()) as u64)
+        Ok(count(before_len - self.events.len()))
     }
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
@@ -892,4 +893,9 @@ pub fn kit_with_ids<S: Store>(store: S, cipher: Arc<dyn SecretCipher>, ids: SeqI
 #[must_use]
 pub fn kit() -> Kit {
     kit_with(InMemoryStore::new(), Arc::new(TestCipher::new(TEST_KEY)))
+}
+
+/// A number of rows, as the ports count them.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

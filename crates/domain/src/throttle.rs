@@ -93,8 +93,9 @@ impl LockSchedule {
     /// until.
     #[must_use]
     pub fn deadline_after(&self, failures: u32) -> Timestamp {
-        let k = usize::try_from(failures.saturating_sub(1)).map_or(LOCK_STEPS - 1, |k| k.min(LOCK_STEPS - 1));
-        self.deadlines[k]
+        let k = usize::try_from(failures.saturating_sub(1)).unwrap_or(usize::MAX);
+        let [.., cap] = self.deadlines;
+        self.deadlines.get(k).copied().unwrap_or(cap)
     }
 
     /// Every deadline, by the number of consecutive failures *before* the new one: an adapter

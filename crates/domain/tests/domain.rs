@@ -1,7 +1,8 @@
 //! Domain tests that need no database: the port contract on the in-memory store, and use-case
 //! rules that do not depend on storage.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::tests_outside_test_module, reason = "an integration-test crate is all tests")]
+#![expect(clippy::unwrap_used, reason = "a test panics when it fails")]
 
 mod contract {
     use domain::testkit::{InMemoryStore, contract, kit};

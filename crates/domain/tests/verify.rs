@@ -2,7 +2,8 @@
 //! scenarios (`testkit::contract::verify`) do not pin down, such as step boundaries, what is
 //! (not) counted, and that a typed code never shows up anywhere.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::tests_outside_test_module, reason = "an integration-test crate is all tests")]
+#![expect(clippy::unwrap_used, reason = "a test panics when it fails")]
 
 use std::sync::Arc;
 

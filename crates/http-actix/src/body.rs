@@ -36,7 +36,7 @@ pub(crate) fn announced_too_large(req: &HttpRequest) -> bool {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > MAX_BODY_BYTES))
 }
 
 /// Reads the whole body, at most [`MAX_BODY_BYTES`] (also when no `Content-Length` was sent).

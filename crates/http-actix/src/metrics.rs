@@ -35,8 +35,7 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&self, micros: u64) {
-        #[allow(clippy::cast_precision_loss)]
-        let secs = micros as f64 / 1e6;
+        let secs = std::time::Duration::from_micros(micros).as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
             self.buckets.get(i).map(|b| b.fetch_add(1, Relaxed));
         }
@@ -274,8 +273,7 @@ pub fn render() -> String {
             out,
             "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
         );
-        #[allow(clippy::cast_precision_loss)]
-        let sum = h.sum_micros.load(Relaxed) as f64 / 1e6;
+        let sum = std::time::Duration::from_micros(h.sum_micros.load(Relaxed)).as_secs_f64();
         let _ = writeln!(out, "authd_http_request_duration_seconds_sum{{{labels}}} {sum}");
         let _ = writeln!(out, "authd_http_request_duration_seconds_count{{{labels}}} {count}");
     }

@@ -338,9 +338,8 @@ macro_rules! shared_response {
 
         impl<'r> ToResponse<'r> for $name {
             fn response() -> (&'r str, RefOr<Response>) {
-                #[allow(unused_mut)]
-                let mut response = json_response($description, $schema, $example);
-                $($then(&mut response);)?
+                let response = json_response($description, $schema, $example);
+                $(let mut response = response; $then(&mut response);)?
                 (stringify!($name), RefOr::T(response))
             }
         }

@@ -33,7 +33,7 @@ pub fn run(authd: &Authd<DieselStore>, cmd: &AuditCommand) -> anyhow::Result<()>
                     print_line(&event_line(e));
                 }
                 cursor = page.next;
-                if page.events.len() < MAX_PAGE as usize {
+                if u32::try_from(page.events.len()).is_ok_and(|n| n < MAX_PAGE) {
                     if !*follow {
                         return Ok(());
                     }

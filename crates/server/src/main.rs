@@ -21,6 +21,10 @@ use zeroize::Zeroizing;
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, DbConfig, KeySource, MasterKey};
 
+#[expect(
+    clippy::print_stderr,
+    reason = "a CLI error that ends the process goes to stderr, by design"
+)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = logging::init(cli.global.log_format);
@@ -145,7 +149,7 @@ fn migrate(authd: &Authd<DieselStore>) -> anyhow::Result<()> {
 }
 
 /// Writes one line to stdout (the CLI's only output channel for results).
-#[allow(clippy::print_stdout)]
+#[expect(clippy::print_stdout, reason = "the CLI's results go to stdout, by design")]
 pub(crate) fn print_line(s: &str) {
     println!("{s}");
 }

@@ -45,7 +45,7 @@ fn start_purger(authd: Arc<Authd<DieselStore>>, days: RetentionDays) {
 pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) -> anyhow::Result<()> {
     let workers = opts.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        |w| w as usize,
+        |w| usize::try_from(w).unwrap_or(usize::MAX),
     );
     let bind = opts.bind.clone();
     let url = storage_diesel::redact_url(&db.url);
@@ -102,7 +102,10 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
 /// checkout has timed out and no connection is left, the store refuses at once (503) until a
 /// connection is back.
 fn blocking_threads(pool_max: u32, workers: usize) -> usize {
-    (pool_max as usize).div_ceil(workers.max(1)).max(1)
+    usize::try_from(pool_max)
+        .unwrap_or(usize::MAX)
+        .div_ceil(workers.max(1))
+        .max(1)
 }
 
 async fn wait_for_signal() {

@@ -7,11 +7,20 @@
 //!
 //! ```ignore
 //! api_tests!(memory, || domain::testkit::kit());
-//! api_tests!(sqlite, || sqlite_kit());   // `Fn() -> Kit<S>` or `Fn() -> (Kit<S>, Guard)`
+//! api_tests!(sqlite, crate::api::backends::sqlite);   // `Fn() -> Kit<S>` or `Fn() -> (Kit<S>, Guard)`
 //! ```
 //!
 //! The one list of scenarios is [`for_each_scenario!`]; `every_scenario_is_listed` fails when
 //! a `pub async fn` of the scenario files is missing from it.
+
+#![expect(
+    clippy::tests_outside_test_module,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    clippy::print_stderr,
+    reason = "test code: a failing check panics with its message, and skips are printed"
+)]
 
 mod api {
     pub mod backends;
@@ -110,8 +119,6 @@ macro_rules! api_tests {
 macro_rules! api_tests_for {
     ($backend:ident, $make:expr ; $($name:ident),* $(,)?) => {
         mod $backend {
-            #[allow(unused_imports)]
-            use super::*;
             $(
                 #[actix_web::test]
                 async fn $name() {

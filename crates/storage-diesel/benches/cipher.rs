@@ -1,5 +1,10 @@
 //! Micro-benchmarks of secret encryption at rest (not run in CI): `cargo bench -p storage-diesel`.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test code: a failing check panics with its message, and skips are printed"
+)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

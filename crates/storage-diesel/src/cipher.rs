@@ -99,8 +99,6 @@ impl SecretCipher for XChaChaCipher {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use super::*;
 
     fn id(n: u128) -> AccountId {

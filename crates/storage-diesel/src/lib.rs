@@ -354,8 +354,7 @@ impl DieselStore {
             idle: s.idle_connections,
             max_size: self.pool.max_size(),
             waits: self.waits.waits.load(Relaxed),
-            #[allow(clippy::cast_precision_loss)]
-            wait_seconds: self.waits.wait_micros.load(Relaxed) as f64 / 1e6,
+            wait_seconds: std::time::Duration::from_micros(self.waits.wait_micros.load(Relaxed)).as_secs_f64(),
             timeouts: self.waits.timeouts.load(Relaxed),
         }
     }

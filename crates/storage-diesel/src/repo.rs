@@ -962,7 +962,7 @@ impl Repo for DieselRepo<'_> {
                 .execute(c)
                 .and_then(|n| diesel::sql_query(ADVANCE_SEQUENCER_SQLITE).execute(c).map(|_| n)),
         };
-        Ok(n.map_err(|e| self.conn.fail(e))? as u64)
+        Ok(rows(n.map_err(|e| self.conn.fail(e))?))
     }
 
     fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
@@ -999,7 +999,7 @@ impl Repo for DieselRepo<'_> {
                 .bind::<diesel::sql_types::Timestamp, _>(ts(before))
                 .execute(c)
         })?;
-        Ok(n as u64)
+        Ok(rows(n))
     }
 
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
@@ -1086,4 +1086,9 @@ fn apply_steps(conn: &mut Conn, plan: &CascadePlan) -> StoreResult<()> {
 /// values the domain produces: steps and counters stay far below `i64::MAX`).
 fn out_of_range(what: &'static str) -> StoreError {
     StoreError::Other(Opaque::new(format!("{what} out of the stored range")))
+}
+
+/// A number of rows diesel reports, as the ports count them.
+fn rows(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

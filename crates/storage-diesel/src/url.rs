@@ -140,7 +140,7 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
+        let hex = |b: u8| char::from(b).to_digit(16);
         match (
             bytes.get(i),
             bytes.get(i + 1).copied().and_then(hex),
@@ -201,8 +201,6 @@ pub(crate) fn with_connect_timeout(url: &str, timeout: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
 
     #[test]

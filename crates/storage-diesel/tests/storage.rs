@@ -3,7 +3,15 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without a reachable PostgreSQL the
 //! PostgreSQL tests print `SKIPPED: ...` and pass, unless `CI` is set: then they fail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::tests_outside_test_module,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    clippy::print_stderr,
+    reason = "test code: a failing check panics with its message, and skips are printed"
+)]
 
 /// For each `fn name(which: Which)` of the invoking module: a `sqlite::name` and a
 /// `postgres::name` test.

@@ -76,7 +76,8 @@ impl Secret {
             bits += 5;
             if bits >= 8 {
                 bits -= 8;
-                out.push(((buffer >> bits) & 0xff) as u8);
+                let [low, _] = (buffer >> bits).to_le_bytes();
+                out.push(low);
                 buffer &= (1u16 << bits) - 1;
             }
         }
@@ -159,7 +160,6 @@ impl Base32ErrorKind {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

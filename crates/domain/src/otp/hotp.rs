@@ -16,6 +16,10 @@ pub struct Totp {
 }
 
 /// HMAC of `message` under `key`, reduced by RFC 4226 dynamic truncation to a 31-bit value.
+#[expect(
+    clippy::expect_used,
+    reason = "HMAC takes keys of any length: `new_from_slice` cannot fail"
+)]
 fn truncated_hmac(alg: Algorithm, key: &[u8], message: &[u8]) -> u32 {
     // One concrete HMAC type per arm (hmac 0.13 makes a generic version awkward).
     match alg {
@@ -73,7 +77,6 @@ pub fn totp(alg: Algorithm, secret: &[u8], unix_seconds: u64, period: Period, di
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -102,9 +105,9 @@ pub(crate) mod tests {
         let expected = [
             "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489",
         ];
-        for (counter, code) in expected.iter().enumerate() {
+        for (counter, code) in (0u64..).zip(&expected) {
             assert_eq!(
-                hotp(Algorithm::Sha1, SEED_SHA1, counter as u64, Digits::SIX),
+                hotp(Algorithm::Sha1, SEED_SHA1, counter, Digits::SIX),
                 *code,
                 "counter {counter}"
             );
@@ -126,13 +129,13 @@ pub(crate) mod tests {
             673_399_871,
             645_520_489,
         ];
-        for (counter, value) in truncated.iter().enumerate() {
+        for (counter, value) in (0u64..).zip(&truncated) {
             assert_eq!(
-                truncated_hmac(Algorithm::Sha1, SEED_SHA1, &(counter as u64).to_be_bytes()),
+                truncated_hmac(Algorithm::Sha1, SEED_SHA1, &(counter).to_be_bytes()),
                 *value
             );
             assert_eq!(
-                hotp(Algorithm::Sha1, SEED_SHA1, counter as u64, Digits::EIGHT),
+                hotp(Algorithm::Sha1, SEED_SHA1, counter, Digits::EIGHT),
                 format!("{:08}", value % 100_000_000)
             );
         }
@@ -191,7 +194,7 @@ pub(crate) mod tests {
         let d = |t| totp(Algorithm::Sha1, SEED_SHA1, t, day, Digits::SIX).valid_for_seconds;
         assert_eq!(d(86_400), 86_400);
         assert_eq!(d(86_399), 1);
-        assert_eq!(d(u64::MAX), 86_400 - (u64::MAX % 86_400) as u32);
+        assert_eq!(d(u64::MAX), 86_400 - u32::try_from(u64::MAX % 86_400).unwrap());
     }
 
     #[test]

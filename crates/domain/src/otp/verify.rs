@@ -28,13 +28,8 @@ impl VerifyWindow {
 
     /// `Some` for `0..=10`, `None` otherwise.
     #[must_use]
-    pub const fn new(n: u64) -> Option<Self> {
-        if n <= Self::MAX as u64 {
-            // At most 10, so the cast is lossless.
-            Some(Self(n as u8))
-        } else {
-            None
-        }
+    pub fn new(n: u64) -> Option<Self> {
+        u8::try_from(n).ok().filter(|n| *n <= Self::MAX).map(Self)
     }
 
     /// The default of an account of this type.
@@ -175,7 +170,6 @@ pub fn hotp_match(alg: Algorithm, secret: &[u8], from: u64, to: u64, digits: Dig
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -324,8 +318,7 @@ mod tests {
             "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489",
         ];
         let m = |from, to, c: &str| hotp_match(Algorithm::Sha1, SEED_SHA1, from, to, Digits::SIX, &code(c));
-        for (counter, c) in codes.iter().enumerate() {
-            let counter = counter as u64;
+        for (counter, c) in (0u64..).zip(&codes) {
             assert_eq!(m(0, 9, c), Some(counter), "{c}");
             assert_eq!(m(counter, counter, c), Some(counter));
             if counter > 0 {

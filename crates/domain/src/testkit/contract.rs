@@ -4,7 +4,13 @@
 //!
 //! Each scenario takes a fresh [`Kit`] and panics (with a message) when the store breaks a rule.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    reason = "scenarios are tests run by other crates: a broken rule panics with its message"
+)]
 
 mod audit;
 mod races;

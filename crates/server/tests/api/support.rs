@@ -1,7 +1,7 @@
 //! Test harness: the application composed exactly as the server does it (`http_actix::app`),
 //! in-process through `actix_web::test`, plus request builders, fixtures and shape assertions.
 
-#![allow(dead_code)]
+#![expect(dead_code, reason = "each scenario module uses a different part of this file")]
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,7 +5,7 @@
 //! Every process started here is owned by a [`Proc`], which kills it by PID when dropped (also
 //! on panic). Every PostgreSQL database is owned by a [`PgDb`], which drops it `WITH (FORCE)`.
 
-#![allow(dead_code)] // each test module uses a different part of this file
+#![expect(dead_code, reason = "each test module uses a different part of this file")]
 
 use std::fmt::Write as _;
 use std::fs::{self, File};

@@ -25,7 +25,7 @@ pub struct TestDb {
 }
 
 enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(tempfile::TempDir),
     Postgres { admin_url: String, name: String },
 }
 
