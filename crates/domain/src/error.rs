@@ -1,30 +1,12 @@
-//! The one error type of every use case. Each variant maps onto exactly one HTTP status of the
-//! wire contract; the HTTP adapter does that mapping and nothing else.
+//! The one error type of every use case, typed: each variant says *what* went wrong in the
+//! domain's words (which resource was not found, which rule a change ran into, which
+//! credential was refused). How that reads on the wire (statuses, messages, the two error
+//! envelopes) is the HTTP adapter's business alone (`http-actix/src/error.rs`); the `Display`
+//! texts here are for logs and the CLI.
 
 use std::fmt;
 
-/// One field-level validation failure, in the FastAPI style the Inkbox clients expect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldError {
-    /// Where: e.g. `["body", "otpauth_uri"]` or `["path", "app_id"]`.
-    pub loc: Vec<String>,
-    /// A human message; never echoes a secret.
-    pub msg: String,
-    /// A machine-readable kind, e.g. `value_error`, `missing`, `string_type`.
-    pub kind: &'static str,
-}
-
-impl FieldError {
-    /// A failure located at `loc`.
-    #[must_use]
-    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
-        Self {
-            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
-            msg: msg.into(),
-            kind,
-        }
-    }
-}
+use crate::otp::UriError;
 
 /// An opaque infrastructure failure: its text goes to the log, never to a client.
 pub struct Opaque(Box<dyn std::error::Error + Send + Sync>);
@@ -48,42 +30,93 @@ impl fmt::Display for Opaque {
     }
 }
 
+/// What a use case looked for and did not find (absent, deleted, or in another organization:
+/// the three are never told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// An authenticator app.
+    App,
+    /// An OTP account of an app.
+    Account,
+    /// An identity (by handle).
+    Identity,
+    /// An app instance of an app.
+    Instance,
+    /// A service token (CLI).
+    ServiceToken,
+    /// OneWelcome: the user (identity) has no live authentication app (instance), or does not
+    /// exist.
+    UserAuthenticationApps,
+    /// OneWelcome: no such authentication app (instance) was ever enrolled for the user.
+    UserAuthenticationApp,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::App => "authenticator app",
+            Self::Account => "account",
+            Self::Identity => "identity",
+            Self::Instance => "app instance",
+            Self::ServiceToken => "service token",
+            Self::UserAuthenticationApps => "user's authentication apps",
+            Self::UserAuthenticationApp => "user's authentication app",
+        })
+    }
+}
+
+/// Which rule forbids a change. The storage port reports the uniqueness rules it enforces
+/// ([`ConflictKind::HandleTaken`], [`ConflictKind::IdentityHasApp`], [`ConflictKind::Unique`]);
+/// the use cases add the state rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConflictKind {
+    /// Another live identity of the org has this handle.
+    HandleTaken,
+    /// The identity already has a live app.
+    IdentityHasApp,
+    /// The app is linked to another identity.
+    AppLinkedElsewhere,
+    /// Any other unique key (e.g. a duplicate id).
+    Unique,
+    /// Enrolling an instance needs the app to be linked to an identity.
+    AppNotLinked,
+    /// The HOTP counter is at its maximum: no further code can be generated.
+    HotpCounterExhausted,
+}
+
+/// Which kind of credential was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Realm {
+    /// A service token (every path but the device API).
+    Service,
+    /// A device token (the device API).
+    Device,
+}
+
 /// Everything a use case can answer besides success.
-///
-/// | variant | HTTP |
-/// |---|---|
-/// | `Unauthorized` | 401 |
-/// | `Invalid` | 422 |
-/// | `NotFound` | 404 |
-/// | `Paused` | 403 |
-/// | `Conflict` | 409 |
-/// | `BadRequest` | 400 |
-/// | `TooManyAttempts` | 429 (with `Retry-After`) |
-/// | `SecretUnreadable`, `Internal` | 500 (no detail) |
-/// | `Unavailable` | 503 |
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Missing, unknown or revoked credential.
-    #[error("unauthorized")]
-    Unauthorized,
-    /// The request's shape is wrong (types, lengths, path ids, URI shape).
-    #[error("invalid request: {0:?}")]
-    Invalid(Vec<FieldError>),
+    /// Missing, unknown or revoked credential of that realm.
+    #[error("unauthorized ({0:?} credential)")]
+    Unauthorized(Realm),
     /// The record does not exist, is deleted, or belongs to another organization.
-    #[error("{0}")]
-    NotFound(&'static str),
+    #[error("{0} not found")]
+    NotFound(Resource),
     /// The identity the app is linked to is paused.
-    #[error("Identity is paused")]
+    #[error("identity is paused")]
     Paused,
     /// A uniqueness or state rule forbids the change.
+    #[error("conflict: {0:?}")]
+    Conflict(ConflictKind),
+    /// The `otpauth://` URI is refused: its overall shape, or one of its OTP parameters.
     #[error("{0}")]
-    Conflict(String),
-    /// A semantic failure (OTP parameters, an unknown status).
-    #[error("{0}")]
-    BadRequest(String),
+    Uri(UriError),
+    /// An identity status other than `active` or `paused`.
+    #[error("unknown identity status")]
+    UnknownStatus,
     /// Verification is locked after failed attempts (see [`crate::throttle`]); the caller may
     /// try again in this many whole seconds (at least 1).
-    #[error("Too many failed attempts")]
+    #[error("too many failed attempts")]
     TooManyAttempts {
         /// Seconds until the lock ends, rounded up.
         retry_after_seconds: u64,
@@ -97,30 +130,4 @@ pub enum Error {
     /// Any other infrastructure failure.
     #[error("internal error: {0}")]
     Internal(Opaque),
-}
-
-impl Error {
-    /// A single-field 422.
-    #[must_use]
-    pub fn invalid(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
-        Self::Invalid(vec![FieldError::new(loc, msg, kind)])
-    }
-}
-
-/// Not-found messages, shared so the HTTP layer and tests agree.
-pub mod not_found {
-    /// App.
-    pub const APP: &str = "Authenticator app not found";
-    /// Account.
-    pub const ACCOUNT: &str = "Authenticator account not found";
-    /// Identity.
-    pub const IDENTITY: &str = "Identity not found";
-    /// Instance.
-    pub const INSTANCE: &str = "App instance not found";
-    /// OneWelcome list.
-    pub const USER_APPS: &str = "No authentication apps found";
-    /// OneWelcome delete.
-    pub const USER_APP: &str = "Authentication app not found";
-    /// Service token (CLI).
-    pub const TOKEN: &str = "Service token not found";
 }

@@ -27,5 +27,5 @@ pub mod values;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use error::{Error, FieldError};
+pub use error::Error;
 pub use service::Authd;

@@ -19,21 +19,14 @@ use crate::time::Timestamp;
 use crate::token::TokenHash;
 use crate::values::{Handle, IdentityStatus};
 
-/// Which uniqueness rule a write ran into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConflictKind {
-    /// Another live identity of the org has this handle.
-    HandleTaken,
-    /// The identity already has a live app.
-    IdentityHasApp,
-    /// Any other unique key (e.g. a duplicate id).
-    Other,
-}
+pub use crate::error::ConflictKind;
 
 /// Failures of the storage port.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule refused the write (a unique violation in SQL terms).
+    /// A uniqueness rule refused the write (a unique violation in SQL terms): one of
+    /// [`ConflictKind::HandleTaken`], [`ConflictKind::IdentityHasApp`] or
+    /// [`ConflictKind::Unique`], never a state rule.
     #[error("conflict: {0:?}")]
     Conflict(ConflictKind),
     /// The database cannot be reached, no connection could be had in time, or a lock could not
@@ -48,11 +41,7 @@ pub enum StoreError {
 impl From<StoreError> for crate::Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(ConflictKind::HandleTaken) => Self::Conflict("Agent handle already taken".into()),
-            StoreError::Conflict(ConflictKind::IdentityHasApp) => {
-                Self::Conflict("Identity already has an authenticator app".into())
-            }
-            StoreError::Conflict(ConflictKind::Other) => Self::Conflict("Conflict".into()),
+            StoreError::Conflict(kind) => Self::Conflict(kind),
             StoreError::Unavailable(o) => Self::Unavailable(o),
             StoreError::Other(o) => Self::Internal(o),
         }

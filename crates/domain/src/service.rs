@@ -8,8 +8,9 @@
 //! `audit`.
 //!
 //! Precedence when a request fails in several ways (the HTTP adapter has already answered 401
-//! and shape 422s): shape (`Invalid`) → existence (`NotFound`) → `Paused` → `Conflict` →
-//! `BadRequest`.
+//! and the request-shape 422s): the URI's shape ([`Error::Uri`]) → existence (`NotFound`) →
+//! `Paused` → `Conflict` → the values checked against stored state (the URI's OTP parameters,
+//! an identity status).
 //!
 //! Concurrency: a use case that reads, decides, then writes runs in [`Store::transaction`] and
 //! locks the rows it decides on ([`Lock`], in the port's order: identity, then app, then account
@@ -53,7 +54,7 @@ use std::sync::Arc;
 use crate::audit::{Action, AuditEvent, Caller, Detail, Details, ResourceType};
 use crate::auth::TokenCache;
 use crate::entities::{Account, App, Identity};
-use crate::error::{Error, Opaque, not_found};
+use crate::error::{ConflictKind, Error, Opaque, Realm, Resource};
 use crate::ids::{AccountId, AppId, OrgId};
 use crate::ports::{Clock, IdGenerator, Lock, RandomSource, Repo, SecretCipher, Store};
 use crate::time::Timestamp;
@@ -143,34 +144,34 @@ impl<S: Store> Authd<S> {
 }
 
 fn identity_has_app() -> Error {
-    Error::Conflict("Identity already has an authenticator app".into())
+    Error::Conflict(ConflictKind::IdentityHasApp)
 }
 
 fn device_hash(token: &str) -> Result<TokenHash, Error> {
     if token.starts_with(DEVICE_TOKEN_PREFIX) {
         Ok(TokenHash::of(token))
     } else {
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     }
 }
 
 fn live_app(r: &mut dyn Repo, org: &OrgId, id: AppId) -> Result<App, Error> {
-    r.app(org, id)?.ok_or(Error::NotFound(not_found::APP))
+    r.app(org, id)?.ok_or(Error::NotFound(Resource::App))
 }
 
 fn live_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
-    r.account(org, app, id)?.ok_or(Error::NotFound(not_found::ACCOUNT))
+    r.account(org, app, id)?.ok_or(Error::NotFound(Resource::Account))
 }
 
 /// The live identity with this handle, locked for update.
 fn locked_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
     r.lock_identity_by_handle(org, handle, Lock::Update)?
-        .ok_or(Error::NotFound(not_found::IDENTITY))
+        .ok_or(Error::NotFound(Resource::Identity))
 }
 
 /// The live account, locked for update.
 fn locked_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
-    r.lock_account(org, app, id)?.ok_or(Error::NotFound(not_found::ACCOUNT))
+    r.lock_account(org, app, id)?.ok_or(Error::NotFound(Resource::Account))
 }
 
 /// The app linked to an identity the caller holds locked, locked for update too. Nobody can
@@ -186,5 +187,5 @@ fn linked_app(r: &mut dyn Repo, org: &OrgId, identity: &Identity) -> Result<Opti
 
 fn live_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
     r.identity_by_handle(org, handle)?
-        .ok_or(Error::NotFound(not_found::IDENTITY))
+        .ok_or(Error::NotFound(Resource::Identity))
 }

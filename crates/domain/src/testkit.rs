@@ -164,7 +164,7 @@ impl Repo for State {
             return Err(StoreError::Conflict(if taken {
                 ConflictKind::HandleTaken
             } else {
-                ConflictKind::Other
+                ConflictKind::Unique
             }));
         }
         self.identities.push(Row {
@@ -258,7 +258,7 @@ impl Repo for State {
             return Err(StoreError::Conflict(ConflictKind::IdentityHasApp));
         }
         if self.apps.iter().any(|r| r.value.id() == app.id()) {
-            return Err(StoreError::Conflict(ConflictKind::Other));
+            return Err(StoreError::Conflict(ConflictKind::Unique));
         }
         self.apps.push(Row {
             value: app.clone(),
@@ -316,7 +316,7 @@ impl Repo for State {
 
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         if self.accounts.iter().any(|r| r.value.0.id() == account.id()) {
-            return Err(StoreError::Conflict(ConflictKind::Other));
+            return Err(StoreError::Conflict(ConflictKind::Unique));
         }
         self.accounts.push(Row {
             value: (account.clone(), sealed.clone()),
@@ -493,7 +493,7 @@ impl Repo for State {
             .iter()
             .any(|(i, h)| i.id() == instance.id() || h == token)
         {
-            return Err(StoreError::Conflict(ConflictKind::Other));
+            return Err(StoreError::Conflict(ConflictKind::Unique));
         }
         self.instances.push((instance.clone(), *token));
         Ok(())
@@ -605,7 +605,7 @@ impl Repo for State {
 
     fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
         if self.tokens.iter().any(|(t, h)| t.id() == token.id() || h == hash) {
-            return Err(StoreError::Conflict(ConflictKind::Other));
+            return Err(StoreError::Conflict(ConflictKind::Unique));
         }
         self.tokens.push((token.clone(), *hash));
         Ok(())
@@ -640,7 +640,7 @@ impl Repo for State {
 
     fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
         if self.events.iter().any(|e| e.id == event.id) {
-            return Err(StoreError::Conflict(ConflictKind::Other));
+            return Err(StoreError::Conflict(ConflictKind::Unique));
         }
         self.events.push(AuditEvent {
             seq: None,

@@ -3,10 +3,35 @@
 
 use std::fmt;
 
-/// Why a value was refused. The message is client-facing (it never echoes the input).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidValue(pub &'static str);
+/// Why a value was refused (never echoing the input). The wire wording of each reason, with
+/// the field's name, is the HTTP adapter's; `Display` is for the CLI and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    /// Empty where a value is required.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than `max` characters (Unicode scalar values).
+    #[error("must be at most {max} characters")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// Contains U+0000.
+    #[error("must not contain U+0000")]
+    ContainsNul,
+    /// A handle whose first character is not an ASCII letter or digit.
+    #[error("must start with a letter or digit")]
+    BadFirstChar,
+    /// A handle with a character outside `[A-Za-z0-9._-]`.
+    #[error("may contain only letters, digits, '.', '_' and '-'")]
+    BadChar,
+    /// Not one of the names the value may take.
+    #[error("must be one of {}", .allowed.join(", "))]
+    NotOneOf {
+        /// The names, in documentation order.
+        allowed: &'static [&'static str],
+    },
+}
 
 fn char_len(s: &str) -> usize {
     s.chars().count()
@@ -18,6 +43,11 @@ fn char_len(s: &str) -> usize {
 pub struct Handle(String);
 
 impl Handle {
+    /// The longest handle (ASCII, so characters and bytes agree), `@` not counted.
+    pub const MAX_CHARS: usize = 255;
+    /// The pattern a handle (without `@`) matches, as documented in OpenAPI.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
+
     /// Parses a handle, stripping one leading `@`.
     ///
     /// # Errors
@@ -27,19 +57,15 @@ impl Handle {
         let s = input.strip_prefix('@').unwrap_or(input);
         let mut bytes = s.bytes();
         match bytes.next() {
-            None => return Err(InvalidValue("agent_handle must not be empty")),
-            Some(b) if !b.is_ascii_alphanumeric() => {
-                return Err(InvalidValue("agent_handle must start with a letter or digit"));
-            }
+            None => return Err(InvalidValue::Empty),
+            Some(b) if !b.is_ascii_alphanumeric() => return Err(InvalidValue::BadFirstChar),
             Some(_) => {}
         }
-        if s.len() > 255 {
-            return Err(InvalidValue("agent_handle must be at most 255 characters"));
+        if s.len() > Self::MAX_CHARS {
+            return Err(InvalidValue::TooLong { max: Self::MAX_CHARS });
         }
         if !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-            return Err(InvalidValue(
-                "agent_handle may contain only letters, digits, '.', '_' and '-'",
-            ));
+            return Err(InvalidValue::BadChar);
         }
         Ok(Self(s.to_owned()))
     }
@@ -64,12 +90,17 @@ impl fmt::Debug for Handle {
 }
 
 macro_rules! bounded_text {
-    ($(#[$doc:meta])* $name:ident, $non_empty:literal, $max:expr, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $non_empty:literal, $max:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, Debug)]
         pub struct $name(String);
 
         impl $name {
+            /// The fewest characters (Unicode scalar values) accepted.
+            pub const MIN_CHARS: usize = if $non_empty { 1 } else { 0 };
+            /// The most characters (Unicode scalar values) accepted.
+            pub const MAX_CHARS: usize = $max;
+
             /// Validates the length (in Unicode scalar values) and refuses U+0000.
             ///
             /// # Errors
@@ -77,19 +108,14 @@ macro_rules! bounded_text {
             pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
                 let s = s.into();
                 if s.contains('\0') {
-                    return Err(InvalidValue(concat!($field, " must not contain U+0000")));
+                    return Err(InvalidValue::ContainsNul);
                 }
                 let n = char_len(&s);
-                if $non_empty && n == 0 {
-                    return Err(InvalidValue(concat!($field, " must not be empty")));
+                if n < Self::MIN_CHARS {
+                    return Err(InvalidValue::Empty);
                 }
-                if n > $max {
-                    return Err(InvalidValue(concat!(
-                        $field,
-                        " must be at most ",
-                        stringify!($max),
-                        " characters"
-                    )));
+                if n > Self::MAX_CHARS {
+                    return Err(InvalidValue::TooLong { max: Self::MAX_CHARS });
                 }
                 Ok(Self(s))
             }
@@ -105,19 +131,19 @@ macro_rules! bounded_text {
 
 bounded_text!(
     /// An account's display name: at most 255 characters.
-    DisplayName, false, 255, "display_name"
+    DisplayName, false, 255
 );
 bounded_text!(
     /// An account's description: at most 4096 characters.
-    Description, false, 4096, "description"
+    Description, false, 4096
 );
 bounded_text!(
     /// An instance's device name: 1-255 characters.
-    DeviceName, true, 255, "device_name"
+    DeviceName, true, 255
 );
 bounded_text!(
     /// A service token's optional name (CLI): 1-255 characters.
-    TokenName, true, 255, "name"
+    TokenName, true, 255
 );
 
 /// The platform an app instance runs on. Case-insensitive on input, upper-case on output.
@@ -151,6 +177,9 @@ impl Platform {
         Self::Other,
     ];
 
+    /// The wire names of [`Self::ALL`], in the same order.
+    pub const NAMES: [&'static str; 7] = ["ANDROID", "IOS", "WEB", "WINDOWS", "MACOS", "LINUX", "OTHER"];
+
     /// Parses a platform name, case-insensitively, with no trimming.
     ///
     /// # Errors
@@ -159,9 +188,7 @@ impl Platform {
         Self::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or(InvalidValue(
-                "platform must be one of ANDROID, IOS, WEB, WINDOWS, MACOS, LINUX, OTHER",
-            ))
+            .ok_or(InvalidValue::NotOneOf { allowed: &Self::NAMES })
     }
 
     /// The upper-case wire name.
@@ -189,6 +216,9 @@ pub enum IdentityStatus {
 }
 
 impl IdentityStatus {
+    /// The wire names, in documentation order.
+    pub const NAMES: [&'static str; 2] = ["active", "paused"];
+
     /// Parses `active` or `paused` (exactly, lower-case).
     ///
     /// # Errors
@@ -197,7 +227,7 @@ impl IdentityStatus {
         match s {
             "active" => Ok(Self::Active),
             "paused" => Ok(Self::Paused),
-            _ => Err(InvalidValue("status must be 'active' or 'paused'")),
+            _ => Err(InvalidValue::NotOneOf { allowed: &Self::NAMES }),
         }
     }
 
@@ -277,6 +307,32 @@ mod tests {
         assert_eq!(Platform::parse("IOS").map(Platform::as_str), Ok("IOS"));
         assert!(Platform::parse(" android").is_err());
         assert!(Platform::parse("BLACKBERRY").is_err());
+    }
+
+    #[test]
+    fn platform_names_are_the_wire_names_in_order() {
+        assert_eq!(Platform::ALL.map(Platform::as_str), Platform::NAMES);
+        assert_eq!(
+            [IdentityStatus::Active, IdentityStatus::Paused].map(IdentityStatus::as_str),
+            IdentityStatus::NAMES
+        );
+    }
+
+    #[test]
+    fn reasons_are_typed() {
+        assert_eq!(Handle::parse(&"a".repeat(256)), Err(InvalidValue::TooLong { max: 255 }));
+        assert_eq!(Handle::parse("-a"), Err(InvalidValue::BadFirstChar));
+        assert_eq!(Handle::parse("a!"), Err(InvalidValue::BadChar));
+        assert_eq!(DeviceName::parse(""), Err(InvalidValue::Empty));
+        assert_eq!(
+            Description::parse("x".repeat(4097)),
+            Err(InvalidValue::TooLong { max: 4096 })
+        );
+        assert_eq!(DisplayName::parse("\0"), Err(InvalidValue::ContainsNul));
+        assert_eq!(
+            Platform::parse("x").map_err(|e| e.to_string()),
+            Err("must be one of ANDROID, IOS, WEB, WINDOWS, MACOS, LINUX, OTHER".to_owned())
+        );
     }
 
     #[test]

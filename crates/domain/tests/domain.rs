@@ -73,7 +73,9 @@ mod use_cases {
     use domain::Error;
     use domain::audit::{Actor, Caller};
     use domain::cascade::{CascadePlan, CascadeStep};
+    use domain::error::{Realm, Resource};
     use domain::ids::{AppId, IdentityId, OrgId};
+    use domain::otp::UriError;
     use domain::ports::{Clock, Store};
     use domain::service::NewAccount;
     use domain::testkit::{InMemoryStore, TestCipher, kit, kit_with};
@@ -102,7 +104,7 @@ mod use_cases {
         let missing = AppId::from_uuid(uuid::Uuid::now_v7());
         let r = k.authd.create_account(&caller(), missing, uri("http://example.com"));
         match r {
-            Err(Error::Invalid(errs)) => assert_eq!(errs[0].loc, ["body", "otpauth_uri"]),
+            Err(Error::Uri(UriError::Shape(_))) => {}
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
@@ -114,12 +116,12 @@ mod use_cases {
         let bad = uri("otpauth://totp/x?secret=GEZDGNBV&digits=7");
         assert!(matches!(
             k.authd.create_account(&caller(), missing, bad.clone()),
-            Err(Error::NotFound(_))
+            Err(Error::NotFound(Resource::App))
         ));
         let app = *k.authd.create_app(&caller(), None).unwrap().id();
         assert!(matches!(
             k.authd.create_account(&caller(), app, bad),
-            Err(Error::BadRequest(_))
+            Err(Error::Uri(UriError::Parameter(_)))
         ));
     }
 
@@ -254,7 +256,7 @@ mod use_cases {
         k.clock.advance(domain::auth::CACHE_TTL_SECONDS);
         assert!(matches!(
             k.authd.authenticate_service_token(plain.expose()),
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized(Realm::Service))
         ));
     }
 
@@ -266,7 +268,7 @@ mod use_cases {
         k.authd.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
         assert!(matches!(
             k.authd.authenticate_service_token(plain.expose()),
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized(Realm::Service))
         ));
     }
 

@@ -17,7 +17,8 @@ use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
 use crate::error::ApiError;
 use crate::handlers::blocking;
-use crate::metrics::{self, AuthFailure, Realm};
+use crate::metrics::{self, AuthFailure};
+use domain::error::Realm;
 
 /// Counts and logs a refused credential: realm, reason and the peer address, never the
 /// presented token (nor any part of it).
@@ -74,7 +75,7 @@ pub(crate) async fn service_caller<S: Store>(
 ) -> Result<Caller, ApiError> {
     let Some(token) = presented_service_token(req).filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX)) else {
         refused(req, Realm::Service, absent_or_malformed(req));
-        return Err(ApiError::InvalidServiceToken);
+        return Err(ApiError::unauthorized(Realm::Service));
     };
     let caller = |p: domain::auth::Principal| {
         Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_request_id(request_id(req))
@@ -86,9 +87,9 @@ pub(crate) async fn service_caller<S: Store>(
     let authd = authd.clone();
     match blocking(move || authd.authenticate_service_token(&token)).await {
         Ok(principal) => Ok(caller(principal)),
-        Err(ApiError::InvalidServiceToken) => {
+        Err(e @ ApiError::Domain(domain::Error::Unauthorized(_))) => {
             refused(req, Realm::Service, AuthFailure::Unknown);
-            Err(ApiError::InvalidServiceToken)
+            Err(e)
         }
         Err(e) => Err(e),
     }
@@ -106,7 +107,7 @@ pub(crate) fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
                 AuthFailure::Missing
             };
             refused(req, Realm::Device, reason);
-            Err(ApiError::InvalidDeviceToken)
+            Err(ApiError::unauthorized(Realm::Device))
         }
     }
 }

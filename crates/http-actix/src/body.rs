@@ -8,11 +8,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
-use domain::FieldError;
 use domain::values::{InvalidValue, Patch};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
 /// The largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 65_536;
@@ -45,7 +44,7 @@ pub(crate) async fn read(payload: web::Payload) -> Result<web::Bytes, ApiError> 
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
-            Err(ApiError::BadRequest("Request body could not be read".into()))
+            Err(ApiError::BodyUnreadable)
         }
         Err(_) => Err(ApiError::PayloadTooLarge),
     }
@@ -211,12 +210,12 @@ pub(crate) fn text<T>(
             "string_too_long",
         ));
     }
-    parse(s.to_owned()).map_err(|e| FieldError::new(&loc(field), e.0, "value_error"))
+    parse(s.to_owned()).map_err(|e| FieldError::value(&loc(field), e, "value_error"))
 }
 
 /// A value parsed by a domain parser whose failure is a plain `value_error`.
 pub(crate) fn value<T>(field: &str, parsed: Result<T, InvalidValue>, kind: &'static str) -> Result<T, FieldError> {
-    parsed.map_err(|e| FieldError::new(&loc(field), e.0, kind))
+    parsed.map_err(|e| FieldError::value(&loc(field), e, kind))
 }
 
 /// A UUID in a body.

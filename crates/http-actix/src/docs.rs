@@ -124,6 +124,6 @@ pub(crate) async fn asset(req: HttpRequest) -> HttpResponse {
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
             .body(a.bytes.clone()),
-        None => ApiError::route_not_found().error_response(),
+        None => ApiError::RouteNotFound.error_response(),
     }
 }

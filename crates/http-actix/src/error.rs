@@ -8,81 +8,117 @@
 //!   `Content-Type: application/json;charset=UTF-8`, `Cache-Control: no-store` and
 //!   `Pragma: no-cache`.
 //!
+//! This module is the only place that knows statuses, error messages and the two envelopes: the
+//! domain's errors say what went wrong in its own terms ([`domain::error`]), the handlers
+//! return them unchanged, and [`status_of`] / [`detail`] give each its status and wording.
+//!
 //! A `500` never carries its cause: the cause is logged (tracing, level `error`) where the
 //! domain error is converted, and the client sees exactly `Internal server error`.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
-use domain::FieldError;
+use domain::error::{ConflictKind, Realm, Resource};
+use domain::otp::UriError;
+use domain::values::InvalidValue;
 use serde::Serialize;
-use std::borrow::Cow;
 
 use crate::respond::{self, Disp};
 
-/// An error of the Inkbox family (and of the authd extensions and operational paths).
+/// One field-level validation failure, in the FastAPI style the Inkbox clients expect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where: e.g. `["body", "otpauth_uri"]` or `["path", "app_id"]`.
+    pub loc: Vec<String>,
+    /// A human message; never echoes a secret.
+    pub msg: String,
+    /// A machine-readable kind, e.g. `value_error`, `missing`, `string_type`.
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    /// A failure located at `loc`.
+    #[must_use]
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: loc.iter().map(|s| (*s).to_owned()).collect(),
+            msg: msg.into(),
+            kind,
+        }
+    }
+
+    /// A domain value refused at `loc` (last element: the field's wire name), with the
+    /// reason's wire wording and the given pydantic type (`value_error`, `enum`).
+    #[must_use]
+    pub fn value(loc: &[&str], reason: InvalidValue, kind: &'static str) -> Self {
+        let field = loc.last().copied().unwrap_or("value");
+        Self::new(loc, value_message(field, reason), kind)
+    }
+}
+
+/// The wire wording of a refused value of the field `field`.
+fn value_message(field: &str, reason: InvalidValue) -> String {
+    match reason {
+        InvalidValue::Empty => format!("{field} must not be empty"),
+        InvalidValue::TooLong { max } => format!("{field} must be at most {max} characters"),
+        InvalidValue::ContainsNul => format!("{field} must not contain U+0000"),
+        InvalidValue::BadFirstChar => format!("{field} must start with a letter or digit"),
+        InvalidValue::BadChar => format!("{field} may contain only letters, digits, '.', '_' and '-'"),
+        InvalidValue::NotOneOf { allowed } => format!("{field} must be one of {}", allowed.join(", ")),
+    }
+}
+
+/// An error of the Inkbox family (and of the authd extensions and operational paths): a use
+/// case's [`domain::Error`], or a failure of the request itself that no use case saw.
 ///
-/// Each variant is one status; `Display` is the client-facing message (never a cause, never a
-/// secret).
-#[derive(Debug, thiserror::Error)]
+/// Each is one status; `Display` is the client-facing message (never a cause, never a secret).
+/// Infrastructure failures have been logged (with their cause) when they became an `ApiError`
+/// and carry nothing.
+#[derive(Debug)]
 pub enum ApiError {
-    /// `401`: missing, unknown or revoked service token (or a device token on a service path).
-    #[error("Invalid service token")]
-    InvalidServiceToken,
-    /// `401`: missing, unknown or revoked device token on the device API.
-    #[error("Invalid device token")]
-    InvalidDeviceToken,
-    /// `422`: the request's shape (path ids, body) is wrong.
-    #[error("Unprocessable Entity")]
+    /// A use case's answer: `401`, `403`, `404`, `409`, `400` or `429`.
+    Domain(domain::Error),
+    /// `422`: the request's shape (path ids, body, query) is wrong.
     Invalid(Vec<FieldError>),
-    /// `404`, with its message (e.g. `Authenticator app not found`, or `Not Found` for a route).
-    #[error("{0}")]
-    NotFound(Cow<'static, str>),
-    /// `403`: the identity is paused.
-    #[error("Identity is paused")]
-    Paused,
-    /// `409`, with its message.
-    #[error("{0}")]
-    Conflict(String),
-    /// `400`, with its message.
-    #[error("{0}")]
-    BadRequest(Cow<'static, str>),
-    /// `429`: verification is locked after failed attempts; `Retry-After` and
-    /// `retry_after_seconds` say when to try again (whole seconds, at least 1).
-    #[error("Too many failed attempts")]
-    TooManyAttempts(u64),
+    /// `404 Not Found`: no route has this path.
+    RouteNotFound,
     /// `405`, with the methods the path has (sent as `Allow`).
-    #[error("Method Not Allowed")]
     MethodNotAllowed(&'static str),
     /// `413`: the body is larger than 65,536 bytes.
-    #[error("Request body too large")]
     PayloadTooLarge,
+    /// `400`: the body could not be read (a broken chunked encoding, say).
+    BodyUnreadable,
     /// `503`: the database cannot be reached (the cause has been logged).
-    #[error("Service unavailable")]
     Unavailable,
     /// `500` (the cause has been logged).
-    #[error("Internal server error")]
     Internal,
 }
 
 impl ApiError {
-    /// `404 {"detail": "Not Found"}`, the answer for an unknown path.
-    pub(crate) const fn route_not_found() -> Self {
-        Self::NotFound(Cow::Borrowed("Not Found"))
+    /// `401` of the realm (no credential, or one of the wrong form).
+    pub(crate) const fn unauthorized(realm: Realm) -> Self {
+        Self::Domain(domain::Error::Unauthorized(realm))
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&detail(self))
     }
 }
 
 impl From<domain::Error> for ApiError {
-    /// Maps each domain variant onto its status. Infrastructure causes are logged here, at the
-    /// one place where they are dropped.
+    /// Keeps the domain's answer; infrastructure causes are logged here, at the one place where
+    /// they are dropped. A refused URI shape is a `422` on `otpauth_uri`.
     fn from(e: domain::Error) -> Self {
         match e {
-            domain::Error::Unauthorized => Self::InvalidServiceToken,
-            domain::Error::Invalid(errors) => Self::Invalid(errors),
-            domain::Error::NotFound(m) => Self::NotFound(Cow::Borrowed(m)),
-            domain::Error::Paused => Self::Paused,
-            domain::Error::Conflict(m) => Self::Conflict(m),
-            domain::Error::BadRequest(m) => Self::BadRequest(Cow::Owned(m)),
-            domain::Error::TooManyAttempts { retry_after_seconds } => Self::TooManyAttempts(retry_after_seconds),
+            domain::Error::Uri(UriError::Shape(m)) => {
+                Self::Invalid(vec![FieldError::new(&["body", "otpauth_uri"], m, "value_error")])
+            }
             domain::Error::SecretUnreadable => {
                 tracing::error!("stored OTP secret cannot be decrypted (wrong master key or moved ciphertext)");
                 Self::Internal
@@ -95,6 +131,7 @@ impl From<domain::Error> for ApiError {
                 tracing::error!(error = %cause, "internal error");
                 Self::Internal
             }
+            other => Self::Domain(other),
         }
     }
 }
@@ -109,6 +146,80 @@ impl From<FieldError> for ApiError {
     fn from(error: FieldError) -> Self {
         Self::Invalid(vec![error])
     }
+}
+
+/// The status of each error: the whole table of the wire contract's error statuses.
+fn status_of(e: &ApiError) -> StatusCode {
+    use domain::Error as D;
+    match e {
+        ApiError::Domain(d) => match d {
+            D::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            D::NotFound(_) => StatusCode::NOT_FOUND,
+            D::Paused => StatusCode::FORBIDDEN,
+            D::Conflict(_) => StatusCode::CONFLICT,
+            D::Uri(UriError::Shape(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            D::Uri(UriError::Parameter(_)) | D::UnknownStatus => StatusCode::BAD_REQUEST,
+            D::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            D::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            D::SecretUnreadable | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+        ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
+        ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+const fn not_found_message(r: Resource) -> &'static str {
+    match r {
+        Resource::App => "Authenticator app not found",
+        Resource::Account => "Authenticator account not found",
+        Resource::Identity => "Identity not found",
+        Resource::Instance => "App instance not found",
+        Resource::ServiceToken => "Service token not found",
+        Resource::UserAuthenticationApps => "No authentication apps found",
+        Resource::UserAuthenticationApp => "Authentication app not found",
+    }
+}
+
+const fn conflict_message(k: ConflictKind) -> &'static str {
+    match k {
+        ConflictKind::HandleTaken => "Agent handle already taken",
+        ConflictKind::IdentityHasApp => "Identity already has an authenticator app",
+        ConflictKind::AppLinkedElsewhere => "Authenticator app is linked to another identity",
+        ConflictKind::Unique => "Conflict",
+        ConflictKind::AppNotLinked => "Authenticator app is not linked to an identity",
+        ConflictKind::HotpCounterExhausted => "HOTP counter is at its maximum",
+    }
+}
+
+/// The `detail` of the Inkbox envelope: every error message of the wire contract.
+fn detail(e: &ApiError) -> Cow<'_, str> {
+    use domain::Error as D;
+    Cow::Borrowed(match e {
+        ApiError::Domain(d) => match d {
+            D::Unauthorized(Realm::Service) => "Invalid service token",
+            D::Unauthorized(Realm::Device) => "Invalid device token",
+            D::NotFound(r) => not_found_message(*r),
+            D::Paused => "Identity is paused",
+            D::Conflict(k) => conflict_message(*k),
+            D::Uri(u) => return Cow::Borrowed(u.message()),
+            D::UnknownStatus => "status must be 'active' or 'paused'",
+            D::TooManyAttempts { .. } => "Too many failed attempts",
+            D::Unavailable(_) => "Service unavailable",
+            D::SecretUnreadable | D::Internal(_) => "Internal server error",
+        },
+        ApiError::Invalid(_) => "Unprocessable Entity",
+        ApiError::RouteNotFound => "Not Found",
+        ApiError::MethodNotAllowed(_) => "Method Not Allowed",
+        ApiError::PayloadTooLarge => "Request body too large",
+        ApiError::BodyUnreadable => "Request body could not be read",
+        ApiError::Unavailable => "Service unavailable",
+        ApiError::Internal => "Internal server error",
+    })
 }
 
 /// One item of a `422` list.
@@ -158,30 +269,14 @@ pub(crate) struct ErrorBody<'a> {
     error: &'a str,
 }
 
-fn status_of(e: &ApiError) -> StatusCode {
-    match e {
-        ApiError::InvalidServiceToken | ApiError::InvalidDeviceToken => StatusCode::UNAUTHORIZED,
-        ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Paused => StatusCode::FORBIDDEN,
-        ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-        ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-        ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 fn builder(e: &ApiError) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status_of(e));
     match e {
         ApiError::MethodNotAllowed(allow) => {
             b.insert_header((header::ALLOW, *allow));
         }
-        ApiError::TooManyAttempts(secs) => {
-            b.insert_header((header::RETRY_AFTER, secs.to_string()));
+        ApiError::Domain(domain::Error::TooManyAttempts { retry_after_seconds }) => {
+            b.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
         }
         _ => {}
     }
@@ -209,11 +304,11 @@ impl ResponseError for ApiError {
                         .collect(),
                 },
             ),
-            Self::TooManyAttempts(secs) => respond::json_with(
+            Self::Domain(domain::Error::TooManyAttempts { retry_after_seconds }) => respond::json_with(
                 b,
                 &TooManyAttemptsBody {
                     detail: Disp(self),
-                    retry_after_seconds: *secs,
+                    retry_after_seconds: *retry_after_seconds,
                 },
             ),
             other => respond::json_with(b, &DetailBody { detail: Disp(other) }),
@@ -230,11 +325,8 @@ pub struct OneWelcomeError(#[from] pub ApiError);
 
 fn one_welcome_message(e: &ApiError) -> Cow<'_, str> {
     match e {
-        ApiError::InvalidServiceToken | ApiError::InvalidDeviceToken => Cow::Borrowed("Unauthorized"),
-        ApiError::NotFound(m) => Cow::Borrowed(m),
-        ApiError::Conflict(m) => Cow::Borrowed(m),
-        ApiError::BadRequest(m) => Cow::Borrowed(m),
-        other => Cow::Owned(other.to_string()),
+        ApiError::Domain(domain::Error::Unauthorized(_)) => Cow::Borrowed("Unauthorized"),
+        other => detail(other),
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 use actix_web::http::StatusCode;
+use domain::error::Realm;
 use domain::otp::OtpType;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -100,13 +101,6 @@ impl VerifyResult {
             Self::Locked => 3,
         }
     }
-}
-
-/// Which credential was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Realm {
-    Service,
-    Device,
 }
 
 #[derive(Default)]

@@ -323,6 +323,6 @@ fn conflict_kind(info: &(dyn DatabaseErrorInformation + Send + Sync)) -> Conflic
     } else if constraint == APP_IDENTITY_INDEX || message.contains("apps.identity_id") {
         ConflictKind::IdentityHasApp
     } else {
-        ConflictKind::Other
+        ConflictKind::Unique
     }
 }

@@ -3,7 +3,7 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{Account, AccountParts};
-use crate::error::{Error, not_found};
+use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError, VerifyWindow};
 use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
@@ -70,19 +70,19 @@ impl<S: Store> Authd<S> {
     /// Imports an OTP account from an `otpauth://` URI into an app.
     ///
     /// # Errors
-    /// `Invalid` (URI shape), `NotFound` (app), `BadRequest` (OTP parameters), storage failures.
+    /// `Uri` (its shape, checked first), `NotFound` (app), `Uri` (its OTP parameters, checked after the app), storage failures.
     pub fn create_account(&self, who: &Caller, app: AppId, input: NewAccount) -> Result<Account, Error> {
         let org = who.org();
         let parsed = match OtpAuthUri::parse(&input.otpauth_uri) {
-            Err(UriError::Shape(m)) => return Err(Error::invalid(&["body", "otpauth_uri"], m, "value_error")),
+            Err(e @ UriError::Shape(_)) => return Err(Error::Uri(e)),
             other => other,
         };
         let id = AccountId::from_uuid(self.new_id());
         let now = self.now();
         self.store.transaction(|r| {
             r.lock_app(org, app, Lock::Share)?
-                .ok_or(Error::NotFound(not_found::APP))?;
-            let uri = parsed.as_ref().map_err(|e| Error::BadRequest(e.to_string()))?;
+                .ok_or(Error::NotFound(Resource::App))?;
+            let uri = parsed.as_ref().map_err(|e| Error::Uri(e.clone()))?;
             let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
             let account = Account::from_parts(AccountParts {
                 id,
@@ -127,7 +127,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         self.store
             .run(|r| r.list_accounts(org, app))?
-            .ok_or(Error::NotFound(not_found::APP))
+            .ok_or(Error::NotFound(Resource::App))
     }
 
     /// One live account of a live app.
@@ -216,7 +216,7 @@ impl<S: Store> Authd<S> {
         self.store.run(|r| {
             let material = r
                 .otp_material(org, app, id)?
-                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+                .ok_or(Error::NotFound(Resource::Account))?;
             self.code_for(r, who, &material, now)
         })
     }
@@ -259,8 +259,8 @@ impl<S: Store> Authd<S> {
             // The advance and its event together (see the port), without a transaction here.
             (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id(), &event)? {
                 HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
-                HotpAdvance::Exhausted => return Err(Error::Conflict("HOTP counter is at its maximum".into())),
-                HotpAdvance::Missing => return Err(Error::NotFound(not_found::ACCOUNT)),
+                HotpAdvance::Exhausted => return Err(Error::Conflict(ConflictKind::HotpCounterExhausted)),
+                HotpAdvance::Missing => return Err(Error::NotFound(Resource::Account)),
             },
             (OtpType::Totp, None) => return Err(internal("TOTP account without a period")),
         };

@@ -3,7 +3,7 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{App, AppParts};
-use crate::error::{Error, not_found};
+use crate::error::{Error, Resource};
 use crate::ids::AppId;
 use crate::ports::{Lock, Repo, Store};
 use crate::values::Handle;
@@ -78,7 +78,7 @@ impl<S: Store> Authd<S> {
         self.store.transaction(|r| {
             let app = r
                 .lock_app(org, id, Lock::Update)?
-                .ok_or(Error::NotFound(not_found::APP))?;
+                .ok_or(Error::NotFound(Resource::App))?;
             r.apply_cascade(&CascadePlan::delete_app(org.clone(), id, at))?;
             let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
             self.audit(

@@ -2,7 +2,7 @@
 
 use crate::audit::{Actor, Caller, RequestId};
 use crate::entities::Account;
-use crate::error::{Error, not_found};
+use crate::error::{Error, Realm, Resource};
 use crate::ids::AccountId;
 use crate::ports::Store;
 
@@ -16,7 +16,7 @@ impl<S: Store> Authd<S> {
     pub fn device_list_accounts(&self, device_token: &str) -> Result<Vec<Account>, Error> {
         let hash = device_hash(device_token)?;
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
             let i = &session.instance;
             // A live instance implies a live app (deleting the app revokes its instances).
             Ok(r.list_accounts(i.org(), *i.app_id())?.unwrap_or_default())
@@ -39,12 +39,12 @@ impl<S: Store> Authd<S> {
         // No transaction: the code's write (see `generate_otp`) and the touch are each atomic,
         // and a device fetch takes no lock for its reads.
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
             let i = &session.instance;
             let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
             let material = r
                 .otp_material(i.org(), *i.app_id(), account)?
-                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+                .ok_or(Error::NotFound(Resource::Account))?;
             let code = self.code_for(r, &who, &material, now)?;
             r.touch_instance(i.org(), *i.id(), now)?;
             Ok(code)

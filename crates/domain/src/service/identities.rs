@@ -3,7 +3,7 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{App, Identity, IdentityParts};
-use crate::error::{Error, not_found};
+use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AppId, IdentityId};
 use crate::ports::{Lock, Store};
 use crate::values::{Handle, IdentityStatus};
@@ -87,7 +87,7 @@ impl<S: Store> Authd<S> {
     /// Renames and/or pauses/unpauses an identity.
     ///
     /// # Errors
-    /// `NotFound`, `Conflict` (new handle taken), `BadRequest` (unknown status), storage failures.
+    /// `NotFound`, `Conflict` (new handle taken), `UnknownStatus`, storage failures.
     pub fn update_identity(&self, who: &Caller, handle: &Handle, patch: IdentityPatch) -> Result<Identity, Error> {
         let org = who.org();
         let now = self.now();
@@ -97,14 +97,14 @@ impl<S: Store> Authd<S> {
                 && new != identity.handle()
                 && r.identity_by_handle(org, new)?.is_some()
             {
-                return Err(Error::Conflict("Agent handle already taken".into()));
+                return Err(Error::Conflict(ConflictKind::HandleTaken));
             }
             let status = patch
                 .status
                 .as_deref()
                 .map(IdentityStatus::parse)
                 .transpose()
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
+                .map_err(|_| Error::UnknownStatus)?;
             let previous = identity.handle().as_str().to_owned();
             if let Some(new) = &patch.handle {
                 identity.set_handle(new.clone(), now);
@@ -174,7 +174,7 @@ impl<S: Store> Authd<S> {
             let identity = locked_identity(r, org, handle)?;
             let mut app = r
                 .lock_app(org, app_id, Lock::Update)?
-                .ok_or(Error::NotFound(not_found::APP))?;
+                .ok_or(Error::NotFound(Resource::App))?;
             match app.identity_id() {
                 Some(linked) if linked == identity.id() => {
                     return Ok(IdentityDetail {
@@ -183,9 +183,7 @@ impl<S: Store> Authd<S> {
                     });
                 }
                 Some(_) => {
-                    return Err(Error::Conflict(
-                        "Authenticator app is linked to another identity".into(),
-                    ));
+                    return Err(Error::Conflict(ConflictKind::AppLinkedElsewhere));
                 }
                 None => {}
             }

@@ -3,7 +3,7 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{Identity, Instance, InstanceParts};
-use crate::error::{Error, not_found};
+use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AppId, DeviceId, InstanceId, OrgId};
 use crate::ports::{Lock, Repo, Store};
 use crate::token::{DEVICE_TOKEN_PREFIX, PlainToken};
@@ -101,7 +101,7 @@ impl<S: Store> Authd<S> {
     pub fn get_instance(&self, who: &Caller, app: AppId, id: InstanceId) -> Result<Instance, Error> {
         let org = who.org();
         self.store
-            .run(|r| r.instance(org, app, id)?.ok_or(Error::NotFound(not_found::INSTANCE)))
+            .run(|r| r.instance(org, app, id)?.ok_or(Error::NotFound(Resource::Instance)))
     }
 
     /// Revokes an instance: its device token stops working at once.
@@ -113,7 +113,7 @@ impl<S: Store> Authd<S> {
         let at = self.now();
         self.store.transaction(|r| {
             r.lock_instance(org, app, id)?
-                .ok_or(Error::NotFound(not_found::INSTANCE))?;
+                .ok_or(Error::NotFound(Resource::Instance))?;
             r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
             let details = [("app_id", Detail::from(app.to_string()))];
             self.audit(
@@ -135,7 +135,7 @@ impl<S: Store> Authd<S> {
 /// new identity is locked after it: out of order, so on a database that detects the resulting
 /// deadlock the adapter retries the whole transaction ([`Store::transaction`]).
 fn enrollment_identity(r: &mut dyn Repo, org: &OrgId, app_id: AppId) -> Result<Identity, Error> {
-    let not_linked = || Error::Conflict("Authenticator app is not linked to an identity".into());
+    let not_linked = || Error::Conflict(ConflictKind::AppNotLinked);
     let mut linked = *live_app(r, org, app_id)?.identity_id();
     // Two rounds at most: after the first, the app is locked and its link final.
     for _ in 0..2 {
@@ -143,7 +143,7 @@ fn enrollment_identity(r: &mut dyn Repo, org: &OrgId, app_id: AppId) -> Result<I
         let identity = r.lock_identity_by_id(org, identity_id, Lock::Share)?;
         let app = r
             .lock_app(org, app_id, Lock::Share)?
-            .ok_or(Error::NotFound(not_found::APP))?;
+            .ok_or(Error::NotFound(Resource::App))?;
         if *app.identity_id() == Some(identity_id) {
             // Linked to an identity that is gone: not linked to a live one (deleting an
             // identity unlinks its app, so only rows written before that rule can show it).

@@ -3,7 +3,7 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::Instance;
-use crate::error::{Error, not_found};
+use crate::error::{Error, Resource};
 use crate::ids::InstanceId;
 use crate::ports::Store;
 use crate::values::Handle;
@@ -18,7 +18,7 @@ impl<S: Store> Authd<S> {
     /// `NotFound` (either case), storage failures.
     pub fn user_instances(&self, who: &Caller, user: &str) -> Result<Vec<Instance>, Error> {
         let org = who.org();
-        let gone = Error::NotFound(not_found::USER_APPS);
+        let gone = Error::NotFound(Resource::UserAuthenticationApps);
         let Ok(handle) = Handle::parse(user) else {
             return Err(gone);
         };
@@ -28,7 +28,7 @@ impl<S: Store> Authd<S> {
             };
             let list = r.list_identity_instances(org, *identity.id())?;
             if list.is_empty() {
-                Err(Error::NotFound(not_found::USER_APPS))
+                Err(Error::NotFound(Resource::UserAuthenticationApps))
             } else {
                 Ok(list)
             }
@@ -42,7 +42,7 @@ impl<S: Store> Authd<S> {
     /// storage failures.
     pub fn revoke_user_instance(&self, who: &Caller, user: &str, instance: &str) -> Result<(), Error> {
         let org = who.org();
-        let gone = || Error::NotFound(not_found::USER_APP);
+        let gone = || Error::NotFound(Resource::UserAuthenticationApp);
         let (Ok(handle), Some(id)) = (Handle::parse(user), InstanceId::parse(instance)) else {
             return Err(gone());
         };

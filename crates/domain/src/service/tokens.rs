@@ -3,7 +3,7 @@
 use crate::audit::{Action, Actor, Caller, Detail, ResourceType};
 use crate::auth::Principal;
 use crate::entities::{ServiceToken, ServiceTokenParts};
-use crate::error::{Error, not_found};
+use crate::error::{Error, Realm, Resource};
 use crate::ids::{OrgId, TokenId};
 use crate::ports::Store;
 use crate::token::{PlainToken, SERVICE_TOKEN_PREFIX, TokenHash};
@@ -60,7 +60,7 @@ impl<S: Store> Authd<S> {
     /// `Unauthorized` for a missing, unknown or revoked token; storage failures.
     pub fn authenticate_service_token(&self, presented: &str) -> Result<Principal, Error> {
         if !presented.starts_with(SERVICE_TOKEN_PREFIX) {
-            return Err(Error::Unauthorized);
+            return Err(Error::Unauthorized(Realm::Service));
         }
         let hash = TokenHash::of(presented);
         let now = self.now();
@@ -74,7 +74,7 @@ impl<S: Store> Authd<S> {
             }
             Ok::<_, Error>(t)
         })?;
-        let token = token.ok_or(Error::Unauthorized)?;
+        let token = token.ok_or(Error::Unauthorized(Realm::Service))?;
         let principal = Principal {
             org: token.org().clone(),
             token_id: *token.id(),
@@ -125,7 +125,7 @@ impl<S: Store> Authd<S> {
         if revoked {
             Ok(())
         } else {
-            Err(Error::NotFound(not_found::TOKEN))
+            Err(Error::NotFound(Resource::ServiceToken))
         }
     }
 }

@@ -15,7 +15,7 @@
 use crate::Error;
 use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, RequestId, ResourceType};
 use crate::entities::Account;
-use crate::error::not_found;
+use crate::error::{Realm, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, CodeInput, OtpType, Secret};
 use crate::ports::{FailureRecord, Repo, Store, SuccessRecord, VerificationState, VerifyMaterial};
@@ -108,7 +108,7 @@ impl<S: Store> Authd<S> {
         self.store.run(|r| {
             let material = r
                 .verify_material(who.org(), app, id)?
-                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+                .ok_or(Error::NotFound(Resource::Account))?;
             self.verify_with(r, who, &material, code, now)
         })
     }
@@ -128,12 +128,12 @@ impl<S: Store> Authd<S> {
         let hash = device_hash(device_token)?;
         let now = self.now();
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized)?;
+            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
             let i = &session.instance;
             let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
             let material = r
                 .verify_material(i.org(), *i.app_id(), account)?
-                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+                .ok_or(Error::NotFound(Resource::Account))?;
             let verification = self.verify_with(r, &who, &material, code, now)?;
             r.touch_instance(i.org(), *i.id(), now)?;
             Ok(verification)
@@ -204,7 +204,7 @@ impl<S: Store> Authd<S> {
             // (gone: 404; locked meanwhile: 429, not counted) and decide again.
             state = r
                 .verification_state(org, *a.id())?
-                .ok_or(Error::NotFound(not_found::ACCOUNT))?;
+                .ok_or(Error::NotFound(Resource::Account))?;
             unlocked(&state, now)?;
         }
         Err(internal(

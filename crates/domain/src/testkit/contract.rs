@@ -36,7 +36,9 @@ use std::collections::HashMap;
 use crate::Error;
 use crate::audit::{Actor, Caller};
 use crate::cascade::CascadePlan;
+use crate::error::{ConflictKind, Realm};
 use crate::ids::{AccountId, AppId, InstanceId, OrgId, TokenId};
+use crate::otp::UriError;
 use crate::otp::{self, Algorithm, Digits, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
@@ -380,7 +382,7 @@ pub fn delete_app_cascades_with_one_timestamp<S: Store>(k: &Kit<S>) {
     assert!(a.list_apps(&o).unwrap().is_empty());
     assert!(matches!(
         a.device_list_accounts(&f.device_token),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
     let identity = a.get_identity(&o, &h("alice")).unwrap();
     assert!(identity.app.is_none(), "link cleared");
@@ -411,7 +413,7 @@ pub fn unlink_revokes_instances_keeps_app_and_accounts<S: Store>(k: &Kit<S>) {
     assert!(a.list_instances(&o, f.app).unwrap().is_empty());
     assert!(matches!(
         a.device_list_accounts(&f.device_token),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
     assert_conflict(a.enroll_instance(&o, f.app, device()), "enroll on unlinked app");
     a.generate_otp(&o, f.app, f.totp).expect("unlinked app still generates");
@@ -429,7 +431,7 @@ pub fn delete_identity_unlinks_and_revokes<S: Store>(k: &Kit<S>) {
     assert!(a.list_instances(&o, f.app).unwrap().is_empty());
     assert!(matches!(
         a.device_list_accounts(&f.device_token),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
     a.create_identity(&o, h("alice")).unwrap();
     assert_not_found(a.user_instances(&o, "alice"), "re-created identity is a new user");
@@ -551,7 +553,7 @@ pub fn paused_identity_rules<S: Store>(k: &Kit<S>) {
     };
     assert!(matches!(
         a.update_identity(&o, &h("alice"), bad),
-        Err(Error::BadRequest(_))
+        Err(Error::UnknownStatus)
     ));
     let resume = IdentityPatch {
         handle: None,
@@ -597,9 +599,12 @@ pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
     assert_eq!(&p.org, o.org());
     assert!(matches!(
         a.authenticate_service_token("authd_st_nope"),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Service))
     ));
-    assert!(matches!(a.authenticate_service_token(""), Err(Error::Unauthorized)));
+    assert!(matches!(
+        a.authenticate_service_token(""),
+        Err(Error::Unauthorized(Realm::Service))
+    ));
     let listed = a.list_service_tokens(Some(o.org())).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].last_used_at().is_some(), "authentication records last use");
@@ -609,7 +614,7 @@ pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
     k.clock.advance(crate::auth::CACHE_TTL_SECONDS + 1);
     assert!(matches!(
         a.authenticate_service_token(plain.expose()),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Service))
     ));
     assert!(a.list_service_tokens(None).unwrap()[0].revoked_at().is_some());
 }
@@ -644,7 +649,7 @@ pub fn onewelcome_user_instances<S: Store>(k: &Kit<S>) {
     assert_not_found(a.get_instance(&o, f.app, f.instance), "revoked instance");
     assert!(matches!(
         a.device_list_accounts(&f.device_token),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
 }
 
@@ -691,13 +696,16 @@ pub fn device_token_lifecycle<S: Store>(k: &Kit<S>) {
     assert_eq!(*inst.last_used_at(), Some(crate::ports::Clock::now(k.clock.as_ref())));
     assert!(matches!(
         a.device_list_accounts("authd_dev_unknown"),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
-    assert!(matches!(a.device_list_accounts("authd_st_x"), Err(Error::Unauthorized)));
+    assert!(matches!(
+        a.device_list_accounts("authd_st_x"),
+        Err(Error::Unauthorized(Realm::Device))
+    ));
     a.revoke_instance(&o, f.app, f.instance).unwrap();
     assert!(matches!(
         a.device_generate_otp(&f.device_token, f.totp, None),
-        Err(Error::Unauthorized)
+        Err(Error::Unauthorized(Realm::Device))
     ));
     assert!(
         a.device_list_accounts(&g.device_token).is_ok(),
@@ -715,7 +723,7 @@ pub fn failed_transaction_changes_nothing<S: Store>(k: &Kit<S>) {
             f.app,
             crate::ports::Clock::now(k.clock.as_ref()),
         ))?;
-        Err(Error::Conflict("abort".into()))
+        Err(Error::Conflict(ConflictKind::Unique))
     });
     assert!(r.is_err());
     a.get_app(&o, f.app).expect("app survives a rolled-back cascade");
@@ -725,7 +733,7 @@ pub fn failed_transaction_changes_nothing<S: Store>(k: &Kit<S>) {
     let before = a.list_accounts(&o, f.app).unwrap().len();
     assert!(matches!(
         a.create_account(&o, f.app, new_account("otpauth://totp/x?secret=GEZDGNBV&digits=7")),
-        Err(Error::BadRequest(_))
+        Err(Error::Uri(UriError::Parameter(_)))
     ));
     assert_eq!(a.list_accounts(&o, f.app).unwrap().len(), before);
 }

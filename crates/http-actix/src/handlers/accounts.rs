@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::FieldError;
 use domain::ids::{AccountId, AppId};
 use domain::otp::VerifyWindow;
 use domain::ports::Store;
@@ -12,7 +11,7 @@ use domain::values::{Description, DisplayName, Patch};
 
 use super::{blocking, both, caller, many};
 use crate::body::{self, IfEmpty, Object};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
 const DISPLAY_NAME_MAX: usize = 255;

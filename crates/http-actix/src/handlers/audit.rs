@@ -3,12 +3,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::FieldError;
 use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::ports::Store;
 
 use super::{blocking, caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::respond::{self, AuditPageDto};
 
 /// The query string: every parameter optional, unknown ones ignored, every bad one reported.

@@ -11,19 +11,15 @@ use super::blocking;
 use crate::auth;
 use crate::body;
 use crate::error::ApiError;
-use crate::metrics::{self, AuthFailure, Realm};
+use crate::metrics::{self, AuthFailure};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
-/// The use cases report an unknown or revoked device token as `Unauthorized`, which on these
-/// paths is the device-token `401`.
+/// Counts and logs an unknown or revoked device token the use case refused.
 pub(crate) fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
-    match e {
-        ApiError::InvalidServiceToken => {
-            auth::refused(req, Realm::Device, AuthFailure::Unknown);
-            ApiError::InvalidDeviceToken
-        }
-        other => other,
+    if let ApiError::Domain(domain::Error::Unauthorized(realm)) = &e {
+        auth::refused(req, *realm, AuthFailure::Unknown);
     }
+    e
 }
 
 pub(crate) fn prologue(req: &HttpRequest) -> Result<String, ApiError> {

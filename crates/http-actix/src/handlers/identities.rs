@@ -1,12 +1,9 @@
 //! `/api/v1/identities[/]`, `/api/v1/identities/{agent_handle}[/authenticator_app]`.
 
-use std::borrow::Cow;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::FieldError;
-use domain::error::not_found;
+use domain::error::Resource;
 use domain::ids::AppId;
 use domain::ports::Store;
 use domain::service::IdentityPatch;
@@ -14,7 +11,7 @@ use domain::values::Handle;
 
 use super::{blocking, caller};
 use crate::body::{self, IfEmpty, Object};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
 
 fn handle(field: &str, s: &str) -> Result<Handle, FieldError> {
@@ -26,7 +23,7 @@ fn path_handle(req: &HttpRequest) -> Result<Handle, ApiError> {
     req.match_info()
         .get("agent_handle")
         .and_then(|h| Handle::parse(h).ok())
-        .ok_or(ApiError::NotFound(Cow::Borrowed(not_found::IDENTITY)))
+        .ok_or(ApiError::Domain(domain::Error::NotFound(Resource::Identity)))
 }
 
 /// The body of `PATCH /{agent_handle}`: both keys optional (`null` is taken as absent: neither

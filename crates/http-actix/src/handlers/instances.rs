@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::FieldError;
 use domain::ids::{AppId, DeviceId, InstanceId};
 use domain::ports::Store;
 use domain::service::NewInstance;
@@ -11,7 +10,7 @@ use domain::values::{DeviceName, Platform};
 
 use super::{blocking, both, caller, many};
 use crate::body::{self, IfEmpty, Object};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
 
 const DEVICE_NAME_MAX: usize = 255;

@@ -18,13 +18,12 @@ pub(crate) mod verify;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::Authd;
-use domain::FieldError;
 use domain::audit::Caller;
 use domain::ports::Store;
 
 use crate::auth;
 use crate::body;
-use crate::error::{ApiError, OneWelcomeError};
+use crate::error::{ApiError, FieldError, OneWelcomeError};
 
 /// Runs one use case on actix's blocking pool. A failed (panicked or cancelled) task is a `500`,
 /// logged.
@@ -93,7 +92,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     let error = if body::announced_too_large(&req) {
         ApiError::PayloadTooLarge
     } else {
-        ApiError::route_not_found()
+        ApiError::RouteNotFound
     };
     if req.path().starts_with("/oauth/") {
         OneWelcomeError(error).error_response()

@@ -16,7 +16,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::FieldError;
 use domain::ids::AccountId;
 use domain::otp::{CodeInput, CodeShapeError};
 use domain::ports::Store;
@@ -24,7 +23,7 @@ use domain::service::{FailureReason, Verification};
 
 use super::{accounts, blocking, both, caller, device, many};
 use crate::body::{self, IfEmpty, Object};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::metrics::{self, VerifyResult};
 use crate::respond::{self, VerificationDto};
 
@@ -58,7 +57,7 @@ fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiErr
             reason: FailureReason::Replayed,
             ..
         }) => Some(VerifyResult::Replayed),
-        Err(ApiError::TooManyAttempts(_)) => Some(VerifyResult::Locked),
+        Err(ApiError::Domain(domain::Error::TooManyAttempts { .. })) => Some(VerifyResult::Locked),
         Err(_) => None,
     };
     if let Some(r) = counted {

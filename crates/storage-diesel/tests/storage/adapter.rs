@@ -99,7 +99,7 @@ fn unique_violations_name_their_rule(which: Which) {
         );
         assert_eq!(
             conflict(s.run(|r| r.insert_identity(&identity(alice, "carol")))),
-            ConflictKind::Other,
+            ConflictKind::Unique,
             "duplicate id"
         );
         let mut renamed = identity(bob, "alice").into_parts();
@@ -124,7 +124,7 @@ fn unique_violations_name_their_rule(which: Which) {
         );
         assert_eq!(
             conflict(s.run(|r| r.insert_app(&app(app1, None)))),
-            ConflictKind::Other,
+            ConflictKind::Unique,
             "duplicate id"
         );
 
@@ -143,7 +143,7 @@ fn unique_violations_name_their_rule(which: Which) {
             .unwrap();
         assert_eq!(
             conflict(s.run(|r| r.insert_service_token(&token(TokenId::from_uuid(uuid())), &hash))),
-            ConflictKind::Other,
+            ConflictKind::Unique,
             "duplicate token hash"
         );
     });
@@ -155,7 +155,7 @@ fn run_autocommits_and_transaction_rolls_back(which: Which) {
         let kept = IdentityId::from_uuid(uuid());
         let r: Result<(), StoreError> = s.run(|r| {
             r.insert_identity(&identity(kept, "kept"))?;
-            Err(StoreError::Conflict(ConflictKind::Other))
+            Err(StoreError::Conflict(ConflictKind::Unique))
         });
         assert!(r.is_err());
         assert!(
@@ -165,7 +165,7 @@ fn run_autocommits_and_transaction_rolls_back(which: Which) {
         let gone = IdentityId::from_uuid(uuid());
         let r: Result<(), StoreError> = s.transaction(|r| {
             r.insert_identity(&identity(gone, "gone"))?;
-            Err(StoreError::Conflict(ConflictKind::Other))
+            Err(StoreError::Conflict(ConflictKind::Unique))
         });
         assert!(r.is_err());
         assert!(

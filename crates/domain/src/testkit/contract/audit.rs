@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::Error;
 use crate::audit::{Action, Actor, AuditEvent, AuditQuery, Caller, RequestId, ResourceType};
+use crate::error::{ConflictKind, Resource};
 use crate::ids::{OrgId, TokenId};
+use crate::otp::UriError;
 use crate::ports::Store;
 use crate::service::{AccountPatch, IdentityPatch, RetentionDays};
 use crate::testkit::Kit;
@@ -179,10 +181,19 @@ pub fn audit_failed_change_writes_nothing<S: Store>(k: &Kit<S>) {
     let app = *a.create_app(&o, Some(&h("alice"))).unwrap().id();
     let before = all_events(k, &o).len();
     assert!(matches!(a.create_identity(&o, h("alice")), Err(Error::Conflict(_))));
-    assert!(matches!(a.create_app(&o, Some(&h("nobody"))), Err(Error::NotFound(_))));
-    assert!(matches!(a.create_app(&o, Some(&h("alice"))), Err(Error::Conflict(_))));
+    assert!(matches!(
+        a.create_app(&o, Some(&h("nobody"))),
+        Err(Error::NotFound(Resource::Identity))
+    ));
+    assert!(matches!(
+        a.create_app(&o, Some(&h("alice"))),
+        Err(Error::Conflict(ConflictKind::IdentityHasApp))
+    ));
     let bad = new_account("otpauth://totp/x?secret=!!!");
-    assert!(matches!(a.create_account(&o, app, bad), Err(Error::BadRequest(_))));
+    assert!(matches!(
+        a.create_account(&o, app, bad),
+        Err(Error::Uri(UriError::Parameter(_)))
+    ));
     let top = *a
         .create_account(&o, app, new_account(&hotp_uri(crate::otp::MAX_COUNTER)))
         .unwrap()

@@ -10,6 +10,7 @@ use std::sync::Barrier;
 
 use crate::Error;
 use crate::audit::Caller;
+use crate::error::Realm;
 use crate::ids::AppId;
 use crate::ports::{HotpAdvance, Store};
 use crate::service::{AccountPatch, IdentityPatch};
@@ -142,7 +143,7 @@ pub fn race_children_vs_delete_app<S: Store>(k: &Kit<S>) {
                 Outcome::Enroll(Ok(e)) => {
                     let token = e.device_token.expose().to_owned();
                     let works = a.device_list_accounts(&token);
-                    v.check(matches!(works, Err(Error::Unauthorized)), || {
+                    v.check(matches!(works, Err(Error::Unauthorized(Realm::Device))), || {
                         format!("round {round}: a device token enrolled in the race still works: {works:?}")
                     });
                 }
@@ -196,7 +197,7 @@ pub fn race_enroll_vs_delete_identity<S: Store>(k: &Kit<S>) {
             match e {
                 Ok(Some(token)) => {
                     let works = a.device_list_accounts(token);
-                    v.check(matches!(works, Err(Error::Unauthorized)), || {
+                    v.check(matches!(works, Err(Error::Unauthorized(Realm::Device))), || {
                         format!("round {round}: a device enrolled in the race still works: {works:?}")
                     });
                 }

@@ -8,6 +8,7 @@ use std::sync::Barrier;
 
 use crate::Error;
 use crate::audit::Caller;
+use crate::error::{Realm, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, CodeInput, Digits, Period, VerifyWindow};
 use crate::ports::{Clock, Store, VerificationState};
@@ -77,9 +78,9 @@ fn assert_verified(got: Result<Verification, Error>, want: Result<Verification, 
             Err(Error::TooManyAttempts { retry_after_seconds: g }),
             Err(Error::TooManyAttempts { retry_after_seconds: w }),
         ) => g == w,
-        (Err(Error::NotFound(_)), Err(Error::NotFound(_)))
-        | (Err(Error::Paused), Err(Error::Paused))
-        | (Err(Error::Unauthorized), Err(Error::Unauthorized)) => true,
+        (Err(Error::NotFound(g)), Err(Error::NotFound(w))) => g == w,
+        (Err(Error::Unauthorized(g)), Err(Error::Unauthorized(w))) => g == w,
+        (Err(Error::Paused), Err(Error::Paused)) => true,
         _ => false,
     };
     assert!(same, "{what}: got {got:?}, want {want:?}");
@@ -383,13 +384,13 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
     let any = totp_at_step(s);
     assert_verified(
         a.verify_otp(&org("org_x"), f.app, f.totp, &any),
-        Err(Error::NotFound("")),
+        Err(Error::NotFound(Resource::Account)),
         "other org",
     );
     let other = *a.create_app(&o, None).unwrap().id();
     assert_verified(
         a.verify_otp(&o, other, f.totp, &any),
-        Err(Error::NotFound("")),
+        Err(Error::NotFound(Resource::Account)),
         "other app",
     );
 
@@ -449,12 +450,12 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
     let g = fixture(k, &o, "bob");
     assert_verified(
         a.device_verify_otp(&f.device_token, g.totp, &any, None),
-        Err(Error::NotFound("")),
+        Err(Error::NotFound(Resource::Account)),
         "device, another app's account",
     );
     assert_verified(
         a.device_verify_otp("authd_dev_unknown", f.totp, &any, None),
-        Err(Error::Unauthorized),
+        Err(Error::Unauthorized(Realm::Device)),
         "unknown device token",
     );
 
@@ -462,7 +463,7 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
     a.delete_account(&o, f.app, f.totp).unwrap();
     assert_verified(
         a.verify_otp(&o, f.app, f.totp, &any),
-        Err(Error::NotFound("")),
+        Err(Error::NotFound(Resource::Account)),
         "deleted account",
     );
     let gone = a.store().run(|r| r.verification_state(o.org(), f.totp)).unwrap();
