@@ -1,5 +1,5 @@
 //! The use cases: one method per operation of the wire contract. Each runs in one unit of work
-//! (see [`Store`]) and answers with the one [`Error`] type, whose variants map onto statuses.
+//! (see [`Store`]) and answers with the one [`Error`] type, whose variants say what went wrong in the domain's terms.
 //!
 //! [`Authd`] is defined here with what every use case shares (time, ids, the audit event of a
 //! change, the lookups that answer `NotFound`); the use cases are split by resource, one file
