@@ -9,6 +9,21 @@ use crate::ports::Store;
 use super::{Authd, OtpCode, device_hash};
 
 impl<S: Store> Authd<S> {
+    /// Checks a device token alone (one look-up, nothing written): for an adapter that must
+    /// refuse a bad credential before it refuses a malformed request, without running a use
+    /// case.
+    ///
+    /// # Errors
+    /// `Unauthorized` (unknown or revoked device token), storage failures.
+    pub fn authenticate_device(&self, device_token: &str) -> Result<(), Error> {
+        let hash = device_hash(device_token)?;
+        self.store.run(|r| {
+            r.device_by_token(&hash)?
+                .map(|_| ())
+                .ok_or(Error::Unauthorized(Realm::Device))
+        })
+    }
+
     /// The accounts a device may see (its app's live accounts). Allowed while paused.
     ///
     /// # Errors

@@ -702,9 +702,18 @@ pub fn device_token_lifecycle<S: Store>(k: &Kit<S>) {
         a.device_list_accounts("authd_st_x"),
         Err(Error::Unauthorized(Realm::Device))
     ));
+    a.authenticate_device(&f.device_token).expect("a live instance's token");
+    assert!(matches!(
+        a.authenticate_device("authd_dev_unknown"),
+        Err(Error::Unauthorized(Realm::Device))
+    ));
     a.revoke_instance(&o, f.app, f.instance).unwrap();
     assert!(matches!(
         a.device_generate_otp(&f.device_token, f.totp, None),
+        Err(Error::Unauthorized(Realm::Device))
+    ));
+    assert!(matches!(
+        a.authenticate_device(&f.device_token),
         Err(Error::Unauthorized(Realm::Device))
     ));
     assert!(

@@ -81,10 +81,9 @@ pub(crate) async fn generate_otp<S: Store>(
     let id = match body::path_id(&req, "account_id", AccountId::parse) {
         Ok(id) => id,
         Err(invalid) => {
-            // 401 wins over 422: the token must be checked before the path id is refused. The
-            // domain has no separate device-token check, so the (read-only) listing does it.
+            // 401 wins over 422: the token is checked (one look-up) before the path id is refused.
             let authd = authd.clone();
-            blocking(move || authd.device_list_accounts(&token))
+            blocking(move || authd.authenticate_device(&token))
                 .await
                 .map_err(|e| device_error(&req, e))?;
             return Err(invalid.into());

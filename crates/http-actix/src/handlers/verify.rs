@@ -134,10 +134,9 @@ pub(crate) async fn verify_device_otp<S: Store>(
     let (id, code) = match both(id, code_body(&bytes)) {
         Ok(parsed) => parsed,
         Err(invalid) => {
-            // 401 wins over 422: the token is checked (by the read-only listing, as for
-            // generation) before the shape is refused.
+            // 401 wins over 422: the token is checked (one look-up) before the shape is refused.
             let authd = authd.clone();
-            blocking(move || authd.device_list_accounts(&token))
+            blocking(move || authd.authenticate_device(&token))
                 .await
                 .map_err(|e| device::device_error(&req, e))?;
             return Err(invalid.into());
