@@ -1,7 +1,7 @@
 """End-to-end test of GET /openapi.json and GET /docs against a running authd.
 
 - The document is a valid OpenAPI 3.1 document (openapi-spec-validator), its operation ids
-  are `<verb>_<resource>`, and it has every path of shared/spec/HTTP-API.md.
+  are `<verb>_<resource>`, and it has every path of docs/HTTP-API.md.
 - Real responses of the server (one walk through the API with a service token and a device
   token) are declared by the document: their status is listed for the operation and their body
   validates against the declared schema (JSON Schema 2020-12, the dialect of OpenAPI 3.1).
@@ -37,7 +37,7 @@ RUN = uuid.uuid4().hex[:10]
 VERBS = ("create", "list", "get", "update", "delete", "generate", "assign", "unlink", "enroll", "revoke", "verify")
 OPERATION_ID = re.compile(r"^(%s)_[a-z]+(_[a-z]+)*$" % "|".join(VERBS))
 
-# The paths of shared/spec/HTTP-API.md, with the methods each one has.
+# The paths of docs/HTTP-API.md, with the methods each one has.
 CONTRACT = {
     "/api/v1/authenticator/apps": {"get", "post"},
     "/api/v1/authenticator/apps/{app_id}": {"get", "delete"},

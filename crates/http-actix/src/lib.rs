@@ -1,6 +1,6 @@
 //! # authd's HTTP adapter (actix-web)
 //!
-//! Serves the wire contract of `shared/spec/HTTP-API.md` over the use cases of
+//! Serves the wire contract of `docs/HTTP-API.md` over the use cases of
 //! [`domain::Authd`]: the Inkbox authenticator and identities API, the authd extensions
 //! (instances, device API), the OneWelcome end-user API and the health probes.
 //!

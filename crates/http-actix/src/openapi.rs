@@ -18,7 +18,7 @@
 //! `docs/openapi.json` is the committed copy; the `openapi_document_matches_the_snapshot` test
 //! fails when the code drifts from it (regenerate with `AUTHD_BLESS=1 cargo test -p http-actix
 //! openapi`). The other tests check that the document and `configure` serve the same (path,
-//! method) pairs, and that every operation lists the statuses `shared/spec/HTTP-API.md`
+//! method) pairs, and that every operation lists the statuses `docs/HTTP-API.md`
 //! documents for it.
 
 use std::sync::LazyLock;

@@ -1,4 +1,4 @@
-//! API tests: the whole HTTP contract (`shared/spec/HTTP-API.md`), in-process through
+//! API tests: the whole HTTP contract (`docs/HTTP-API.md`), in-process through
 //! `actix_web::test`, over the app composed exactly as the server composes it.
 //!
 //! Every scenario is an `async fn name<S: Store>(kit: Kit<S>)` in [`scenarios`], so the same

@@ -168,7 +168,7 @@ fn openapi_path_parameters_match_the_path_templates() {
 
 // ------------------------------------------------------------------------- 3. ids and statuses
 
-/// Every operation and the statuses `shared/spec/HTTP-API.md` documents for it: its table's
+/// Every operation and the statuses `docs/HTTP-API.md` documents for it: its table's
 /// (with `422` on every operation with UUID path ids or a body, and `500` where the table names
 /// it), plus the conventions' `413` ("a request body larger than 65,536 bytes, on any path"),
 /// added to every operation by the test. The two verify operations are authd extensions

@@ -1,4 +1,4 @@
-//! Hostile input against every route of HTTP-API.md: never a 5xx, always a JSON body of the
+//! Hostile input against every route of docs/HTTP-API.md: never a 5xx, always a JSON body of the
 //! route's family, a status the route documents, and the server keeps working.
 //!
 //! Three parts: deterministic passes whose status the contract fixes exactly (request-shape
@@ -51,7 +51,7 @@ enum Body {
 struct Route {
     method: &'static str,
     path: &'static str,
-    /// Every status HTTP-API.md documents for this route (success and errors; `401` is added
+    /// Every status docs/HTTP-API.md documents for this route (success and errors; `401` is added
     /// for authenticated routes, `413` for oversize bodies, `405` for other methods).
     ok: &'static [u16],
     family: Family,

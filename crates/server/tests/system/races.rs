@@ -4,7 +4,7 @@
 //!
 //! Each scenario runs a number of rounds. A round creates fresh records (unique handles), then
 //! starts N threads that wait on one [`Barrier`] and each send one request; the statuses and
-//! bodies are checked against the contract (HTTP-API.md, PRODUCT.md), then the state is read
+//! bodies are checked against the contract (docs/HTTP-API.md, docs/PRODUCT.md), then the state is read
 //! back through the API, the device API and the database itself. Violations are counted per
 //! scenario across all rounds (a round does not stop at the first one); after every scenario the
 //! global invariants of the data are checked straight in the database. One summary line per
