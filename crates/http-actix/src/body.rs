@@ -8,7 +8,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
-use domain::values::{InvalidValue, Patch};
+use domain::values::InvalidValue;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
@@ -83,7 +83,8 @@ fn loc(field: &str) -> [&str; 2] {
     ["body", field]
 }
 
-fn missing(field: &str) -> FieldError {
+/// `missing`: a required key is absent.
+pub(crate) fn missing(field: &str) -> FieldError {
     FieldError::new(&loc(field), "Field required", "missing")
 }
 
@@ -103,38 +104,18 @@ fn checked<'a>(field: &str, s: &'a str) -> Result<&'a str, FieldError> {
     }
 }
 
-/// A required string field (absent → `missing`; `null` or another type → `string_type`).
-pub(crate) fn required_str<'a>(body: &'a Object, field: &str) -> Result<&'a str, FieldError> {
-    match body.get(field) {
-        None => Err(missing(field)),
-        Some(Value::String(s)) => checked(field, s),
-        Some(_) => Err(not_a_string(field)),
-    }
-}
-
-/// An optional, nullable string field (absent or `null` → `None`).
-pub(crate) fn optional_str<'a>(body: &'a Object, field: &str) -> Result<Option<&'a str>, FieldError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => checked(field, s).map(Some),
-        Some(_) => Err(not_a_string(field)),
-    }
-}
-
-/// A PATCH string field: absent keeps, `null` clears, a string sets.
-pub(crate) fn patch_str<'a>(body: &'a Object, field: &str) -> Result<Patch<&'a str>, FieldError> {
-    match body.get(field) {
-        None => Ok(Patch::Keep),
-        Some(Value::Null) => Ok(Patch::Clear),
-        Some(Value::String(s)) => checked(field, s).map(Patch::Set),
-        Some(_) => Err(not_a_string(field)),
+/// A string value (`string_type` for anything else, `null` included; U+0000 refused).
+pub(crate) fn string<'a>(field: &str, v: &'a Value) -> Result<&'a str, FieldError> {
+    match v {
+        Value::String(s) => checked(field, s),
+        _ => Err(not_a_string(field)),
     }
 }
 
 /// An integer in `min..=max` (absent from a body is the caller's to handle): pydantic's
 /// `int_type` for anything but a JSON integer (`1.0` and `"1"` included),
 /// `greater_than_equal` / `less_than_equal` outside the range.
-fn bounded_int(field: &str, v: &Value, min: u64, max: u64) -> Result<u64, FieldError> {
+pub(crate) fn bounded_int(field: &str, v: &Value, min: u64, max: u64) -> Result<u64, FieldError> {
     let below = || {
         FieldError::new(
             &loc(field),
@@ -164,23 +145,6 @@ fn bounded_int(field: &str, v: &Value, min: u64, max: u64) -> Result<u64, FieldE
         ));
     }
     Ok(n)
-}
-
-/// An optional, nullable integer field in `min..=max` (absent or `null` → `None`).
-pub(crate) fn optional_int(body: &Object, field: &str, min: u64, max: u64) -> Result<Option<u64>, FieldError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => bounded_int(field, v, min, max).map(Some),
-    }
-}
-
-/// A PATCH integer field in `min..=max`: absent keeps, `null` clears, an integer sets.
-pub(crate) fn patch_int(body: &Object, field: &str, min: u64, max: u64) -> Result<Patch<u64>, FieldError> {
-    match body.get(field) {
-        None => Ok(Patch::Keep),
-        Some(Value::Null) => Ok(Patch::Clear),
-        Some(v) => bounded_int(field, v, min, max).map(Patch::Set),
-    }
 }
 
 /// A bounded text value (`DisplayName`, `Description`, `DeviceName`): lengths in Unicode scalar
@@ -229,9 +193,4 @@ pub(crate) fn path_id<T>(req: &HttpRequest, name: &str, parse: fn(&str) -> Optio
         .get(name)
         .and_then(parse)
         .ok_or_else(|| FieldError::new(&["path", name], "Input should be a valid UUID", "uuid_parsing"))
-}
-
-/// Every error of a list of results, in order.
-pub(crate) fn errors<const N: usize>(items: [Option<FieldError>; N]) -> Vec<FieldError> {
-    items.into_iter().flatten().collect()
 }

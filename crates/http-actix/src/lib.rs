@@ -66,6 +66,7 @@ mod handlers;
 mod log;
 pub mod metrics;
 pub mod openapi;
+mod request;
 mod respond;
 
 use std::sync::Arc;

@@ -7,9 +7,8 @@
 //!   answers (the `ToResponse` types below are the shared ones: `401`, `413`, `422`, `429`, `500`);
 //! - the response schemas are derived (`ToSchema`) from the DTOs that produce the bodies
 //!   (`respond.rs`, the error bodies of `error.rs`), so a field added to a DTO shows up here;
-//! - request bodies are parsed by hand (`body.rs`), so their schemas are the documentation-only
-//!   structs of `schemas` (below), which restate the rules of the parsers in `handlers/*.rs`
-//!   (nothing checks that they agree: change both together);
+//! - the request bodies' schemas come from the same declarations that parse them
+//!   (`request.rs`), so a body's fields, nullability and limits cannot drift from its parser;
 //! - two [`Modify`]s add what is a rule of a family rather than of one handler:
 //!   `/api/v1/identities/` (the same handlers as `/api/v1/identities`, ids suffixed `_slash`)
 //!   and the `Cache-Control` / `Pragma` headers of every OneWelcome response; a third adds the
@@ -513,98 +512,11 @@ pub(crate) mod schemas {
 
     // ------------------------------------------------------------------- request bodies
 
-    /// `POST /api/v1/authenticator/apps`. An empty body counts as `{}`.
-    #[derive(ToSchema)]
-    pub(crate) struct CreateAppRequest {
-        /// Links the new app to this identity (`null` or absent: unlinked).
-        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", examples("bot"))]
-        agent_handle: Option<String>,
-    }
-
-    /// `POST .../accounts`.
-    #[derive(ToSchema)]
-    pub(crate) struct CreateAccountRequest {
-        /// `otpauth://totp/...` or `otpauth://hotp/...` (scheme and type case-insensitive). Its
-        /// parameters (`secret`, `algorithm`, `digits`, `period`, `counter`) are checked after the
-        /// app exists: a bad one is `400`.
-        #[schema(
-            max_length = 2048,
-            examples("otpauth://totp/GitHub:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=GitHub")
-        )]
-        otpauth_uri: String,
-        #[schema(max_length = 255)]
-        display_name: Option<String>,
-        #[schema(max_length = 4096)]
-        description: Option<String>,
-        /// authd extension: TOTP steps on either side of the current one, or HOTP counters past
-        /// the stored one, that `verify` accepts. Absent or `null`: the default (TOTP 1, HOTP
-        /// 10). Not an integer in 0..=10: `422`.
-        #[schema(minimum = 0, maximum = 10)]
-        verify_window: Option<u8>,
-    }
-
-    /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
-    /// an absent key leaves it. An empty body counts as `{}`.
-    #[derive(ToSchema)]
-    pub(crate) struct UpdateAccountRequest {
-        #[schema(max_length = 255)]
-        display_name: Option<String>,
-        #[schema(max_length = 4096)]
-        description: Option<String>,
-        /// authd extension: the verification window, 0..=10; `null` resets it to the default.
-        #[schema(minimum = 0, maximum = 10)]
-        verify_window: Option<u8>,
-    }
-
-    /// `POST .../verify`.
-    #[derive(ToSchema)]
-    pub(crate) struct VerifyRequest {
-        /// The code the user typed: 1 to 10 ASCII digits (anything else is `422`, not counted).
-        /// Digits of another length than the account's are simply `invalid`.
-        #[schema(min_length = 1, max_length = 10, pattern = "^[0-9]+$", examples("004512"))]
-        otp_code: String,
-    }
-
-    /// `POST /api/v1/identities`.
-    #[derive(ToSchema)]
-    pub(crate) struct CreateIdentityRequest {
-        /// The new identity's handle (one leading `@` is stripped).
-        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", examples("bot"))]
-        agent_handle: String,
-    }
-
-    /// `PATCH /api/v1/identities/{agent_handle}`: rename and/or pause; `null` counts as absent.
-    /// An empty body counts as `{}`.
-    #[derive(ToSchema)]
-    pub(crate) struct UpdateIdentityRequest {
-        /// A new handle.
-        #[schema(pattern = "^@?[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
-        agent_handle: Option<String>,
-        /// `active` or `paused` (another string is `400`).
-        #[schema(value_type = Option<IdentityStatus>)]
-        status: Option<String>,
-    }
-
-    /// `POST /api/v1/identities/{agent_handle}/authenticator_app`.
-    #[derive(ToSchema)]
-    pub(crate) struct AssignAppRequest {
-        #[schema(format = "uuid")]
-        authenticator_app_id: String,
-    }
-
-    /// `POST .../instances`.
-    #[derive(ToSchema)]
-    pub(crate) struct EnrollInstanceRequest {
-        #[schema(min_length = 1, max_length = 255, examples("Alice's Pixel"))]
-        device_name: String,
-        /// `ANDROID`, `IOS`, `WEB`, `WINDOWS`, `MACOS`, `LINUX` or `OTHER`, case-insensitive (not
-        /// trimmed).
-        #[schema(examples("ANDROID"))]
-        platform: String,
-        /// Generated when absent or `null`.
-        #[schema(format = "uuid")]
-        device_id: Option<String>,
-    }
+    // Declared once, with their parsers, in `request.rs`.
+    pub(crate) use crate::request::{
+        AssignAppRequest, CreateAccountRequest, CreateAppRequest, CreateIdentityRequest, EnrollInstanceRequest,
+        UpdateAccountRequest, UpdateIdentityRequest, VerifyRequest,
+    };
 
     // ------------------------------------------------------------------- path parameters
 

@@ -4,88 +4,29 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::ids::{AccountId, AppId};
-use domain::otp::VerifyWindow;
 use domain::ports::Store;
 use domain::service::{AccountPatch, NewAccount};
-use domain::values::{Description, DisplayName, Patch};
 
 use super::{blocking, both, caller, many};
-use crate::body::{self, IfEmpty, Object};
+use crate::body;
 use crate::error::{ApiError, FieldError};
+use crate::request::{CreateAccountRequest, UpdateAccountRequest};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
-const DISPLAY_NAME_MAX: usize = 255;
-const DESCRIPTION_MAX: usize = 4096;
-
-fn display_name(s: &str) -> Result<DisplayName, FieldError> {
-    body::text("display_name", s, 0, DISPLAY_NAME_MAX, DisplayName::parse)
-}
-
-fn description(s: &str) -> Result<Description, FieldError> {
-    body::text("description", s, 0, DESCRIPTION_MAX, Description::parse)
-}
-
-/// `verify_window`: an integer in `0..=10` (range checked here, so the conversion cannot fail).
-fn verify_window(n: u64) -> VerifyWindow {
-    VerifyWindow::new(n).unwrap_or(VerifyWindow::TOTP_DEFAULT)
-}
-
-fn window_field(b: &Object) -> Result<Option<VerifyWindow>, FieldError> {
-    body::optional_int(b, "verify_window", 0, u64::from(VerifyWindow::MAX)).map(|w| w.map(verify_window))
-}
-
-fn window_patch(b: &Object) -> Result<Patch<VerifyWindow>, FieldError> {
-    Ok(
-        match body::patch_int(b, "verify_window", 0, u64::from(VerifyWindow::MAX))? {
-            Patch::Keep => Patch::Keep,
-            Patch::Clear => Patch::Clear,
-            Patch::Set(n) => Patch::Set(verify_window(n)),
-        },
-    )
-}
-
-fn patch<T>(
-    p: Result<Patch<&str>, FieldError>,
-    parse: fn(&str) -> Result<T, FieldError>,
-) -> Result<Patch<T>, FieldError> {
-    match p? {
-        Patch::Keep => Ok(Patch::Keep),
-        Patch::Clear => Ok(Patch::Clear),
-        Patch::Set(s) => parse(s).map(Patch::Set),
+fn new_account(r: CreateAccountRequest) -> NewAccount {
+    NewAccount {
+        otpauth_uri: r.otpauth_uri,
+        display_name: r.display_name,
+        description: r.description,
+        verify_window: r.verify_window,
     }
 }
 
-/// The body of `POST /accounts`. The URI's own shape is checked by the use case (it answers
-/// `422` for the shape before `404` for the app, and `400` for OTP parameters after it).
-fn new_account(b: &Object) -> Result<NewAccount, Vec<FieldError>> {
-    let uri = body::required_str(b, "otpauth_uri");
-    let name = body::optional_str(b, "display_name").and_then(|s| s.map(display_name).transpose());
-    let desc = body::optional_str(b, "description").and_then(|s| s.map(description).transpose());
-    let window = window_field(b);
-    match (uri, name, desc, window) {
-        (Ok(uri), Ok(display_name), Ok(description), Ok(verify_window)) => Ok(NewAccount {
-            otpauth_uri: uri.to_owned(),
-            display_name,
-            description,
-            verify_window,
-        }),
-        (uri, name, desc, window) => Err(body::errors([uri.err(), name.err(), desc.err(), window.err()])),
-    }
-}
-
-/// The body of `PATCH /accounts/{account_id}`: absent keeps, `null` clears (for
-/// `verify_window`: back to the type's default).
-fn account_patch(b: &Object) -> Result<AccountPatch, Vec<FieldError>> {
-    let name = patch(body::patch_str(b, "display_name"), display_name);
-    let desc = patch(body::patch_str(b, "description"), description);
-    let window = window_patch(b);
-    match (name, desc, window) {
-        (Ok(display_name), Ok(description), Ok(verify_window)) => Ok(AccountPatch {
-            display_name,
-            description,
-            verify_window,
-        }),
-        (name, desc, window) => Err(body::errors([name.err(), desc.err(), window.err()])),
+fn account_patch(r: UpdateAccountRequest) -> AccountPatch {
+    AccountPatch {
+        display_name: r.display_name,
+        description: r.description,
+        verify_window: r.verify_window,
     }
 }
 
@@ -124,7 +65,7 @@ pub(crate) async fn create<S: Store>(
     let org = caller(&req, &authd).await?;
     let app = many(body::path_id(&req, "app_id", AppId::parse));
     let bytes = body::read(payload).await?;
-    let input = many(body::object(&bytes, IfEmpty::Missing)).and_then(|b| new_account(&b));
+    let input = CreateAccountRequest::parse(&bytes).map(new_account);
     let (app, input) = both(app, input)?;
     let account = blocking(move || authd.create_account(&org, app, input)).await?;
     Ok(respond::json(StatusCode::CREATED, &AccountDto::new(&account)))
@@ -207,7 +148,7 @@ pub(crate) async fn update<S: Store>(
     let org = caller(&req, &authd).await?;
     let path = ids(&req);
     let bytes = body::read(payload).await?;
-    let input = many(body::object(&bytes, IfEmpty::EmptyObject)).and_then(|b| account_patch(&b));
+    let input = UpdateAccountRequest::parse(&bytes).map(account_patch);
     let ((app, id), patch) = both(path, input)?;
     let account = blocking(move || authd.update_account(&org, app, id, patch)).await?;
     Ok(respond::json(StatusCode::OK, &AccountDto::new(&account)))

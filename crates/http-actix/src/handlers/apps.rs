@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::ids::AppId;
 use domain::ports::Store;
-use domain::values::Handle;
 
 use super::{blocking, caller};
-use crate::body::{self, IfEmpty};
+use crate::body;
 use crate::error::ApiError;
+use crate::request::CreateAppRequest;
 use crate::respond::{self, AppDto, Seq};
 
 /// `POST /apps`: `{}` or `{"agent_handle": "bot"}` (optional, nullable, `@` stripped).
@@ -38,10 +38,7 @@ pub(crate) async fn create<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
-    let b = body::object(&bytes, IfEmpty::EmptyObject)?;
-    let handle = body::optional_str(&b, "agent_handle")?
-        .map(|h| body::value("agent_handle", Handle::parse(h), "value_error"))
-        .transpose()?;
+    let handle = CreateAppRequest::parse(&bytes)?.agent_handle;
     let app = blocking(move || authd.create_app(&org, handle.as_ref())).await?;
     Ok(respond::json(StatusCode::CREATED, &AppDto::new(&app)))
 }

@@ -4,19 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::error::Resource;
-use domain::ids::AppId;
 use domain::ports::Store;
 use domain::service::IdentityPatch;
 use domain::values::Handle;
 
 use super::{blocking, caller};
-use crate::body::{self, IfEmpty, Object};
-use crate::error::{ApiError, FieldError};
+use crate::body;
+use crate::error::ApiError;
+use crate::request::{AssignAppRequest, CreateIdentityRequest, UpdateIdentityRequest};
 use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
-
-fn handle(field: &str, s: &str) -> Result<Handle, FieldError> {
-    body::value(field, Handle::parse(s), "value_error")
-}
 
 /// The handle in the path, `@` stripped; one that is not a valid handle is simply not found.
 fn path_handle(req: &HttpRequest) -> Result<Handle, ApiError> {
@@ -24,21 +20,6 @@ fn path_handle(req: &HttpRequest) -> Result<Handle, ApiError> {
         .get("agent_handle")
         .and_then(|h| Handle::parse(h).ok())
         .ok_or(ApiError::Domain(domain::Error::NotFound(Resource::Identity)))
-}
-
-/// The body of `PATCH /{agent_handle}`: both keys optional (`null` is taken as absent: neither
-/// field can be cleared). The status is validated by the use case (`400`, after `404`/`409`).
-fn identity_patch(b: &Object) -> Result<IdentityPatch, Vec<FieldError>> {
-    let new_handle =
-        body::optional_str(b, "agent_handle").and_then(|h| h.map(|h| handle("agent_handle", h)).transpose());
-    let status = body::optional_str(b, "status");
-    match (new_handle, status) {
-        (Ok(handle), Ok(status)) => Ok(IdentityPatch {
-            handle,
-            status: status.map(str::to_owned),
-        }),
-        (h, s) => Err(body::errors([h.err(), s.err()])),
-    }
 }
 
 /// `POST /api/v1/identities[/]`: `{"agent_handle": "bot"}`.
@@ -66,8 +47,7 @@ pub(crate) async fn create<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
-    let b = body::object(&bytes, IfEmpty::Missing)?;
-    let handle = handle("agent_handle", body::required_str(&b, "agent_handle")?)?;
+    let handle = CreateIdentityRequest::parse(&bytes)?.agent_handle;
     let identity = blocking(move || authd.create_identity(&org, handle)).await?;
     Ok(respond::json(StatusCode::CREATED, &IdentityDto::new(&identity)))
 }
@@ -145,8 +125,11 @@ pub(crate) async fn update<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
-    let b = body::object(&bytes, IfEmpty::EmptyObject)?;
-    let patch = identity_patch(&b)?;
+    let r = UpdateIdentityRequest::parse(&bytes)?;
+    let patch = IdentityPatch {
+        handle: r.agent_handle,
+        status: r.status,
+    };
     let handle = path_handle(&req)?;
     let identity = blocking(move || authd.update_identity(&org, &handle, patch)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDto::new(&identity)))
@@ -204,12 +187,7 @@ pub(crate) async fn assign_app<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
-    let b = body::object(&bytes, IfEmpty::Missing)?;
-    let app = body::uuid(
-        "authenticator_app_id",
-        body::required_str(&b, "authenticator_app_id")?,
-        AppId::parse,
-    )?;
+    let app = AssignAppRequest::parse(&bytes)?.authenticator_app_id;
     let handle = path_handle(&req)?;
     let detail = blocking(move || authd.assign_app(&org, &handle, app)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))

@@ -3,33 +3,21 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::ids::{AppId, DeviceId, InstanceId};
+use domain::ids::{AppId, InstanceId};
 use domain::ports::Store;
 use domain::service::NewInstance;
-use domain::values::{DeviceName, Platform};
 
 use super::{blocking, both, caller, many};
-use crate::body::{self, IfEmpty, Object};
+use crate::body;
 use crate::error::{ApiError, FieldError};
+use crate::request::EnrollInstanceRequest;
 use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
 
-const DEVICE_NAME_MAX: usize = 255;
-
-/// The body of `POST /instances`: `device_name` (1..=255 chars), `platform` (case-insensitive,
-/// not trimmed), `device_id` (optional, nullable UUID).
-fn new_instance(b: &Object) -> Result<NewInstance, Vec<FieldError>> {
-    let name = body::required_str(b, "device_name")
-        .and_then(|s| body::text("device_name", s, 1, DEVICE_NAME_MAX, DeviceName::parse));
-    let platform = body::required_str(b, "platform").and_then(|s| body::value("platform", Platform::parse(s), "enum"));
-    let device_id = body::optional_str(b, "device_id")
-        .and_then(|s| s.map(|s| body::uuid("device_id", s, DeviceId::parse)).transpose());
-    match (name, platform, device_id) {
-        (Ok(device_name), Ok(platform), Ok(device_id)) => Ok(NewInstance {
-            device_name,
-            platform,
-            device_id,
-        }),
-        (n, p, d) => Err(body::errors([n.err(), p.err(), d.err()])),
+fn new_instance(r: EnrollInstanceRequest) -> NewInstance {
+    NewInstance {
+        device_name: r.device_name,
+        platform: r.platform,
+        device_id: r.device_id,
     }
 }
 
@@ -69,7 +57,7 @@ pub(crate) async fn enroll<S: Store>(
     let org = caller(&req, &authd).await?;
     let app = many(body::path_id(&req, "app_id", AppId::parse));
     let bytes = body::read(payload).await?;
-    let input = many(body::object(&bytes, IfEmpty::Missing)).and_then(|b| new_instance(&b));
+    let input = EnrollInstanceRequest::parse(&bytes).map(new_instance);
     let (app, input) = both(app, input)?;
     let enrollment = blocking(move || authd.enroll_instance(&org, app, input)).await?;
     Ok(respond::json(StatusCode::CREATED, &EnrollmentDto::new(&enrollment)))

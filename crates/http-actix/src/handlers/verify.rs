@@ -17,32 +17,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::ids::AccountId;
-use domain::otp::{CodeInput, CodeShapeError};
+use domain::otp::CodeInput;
 use domain::ports::Store;
 use domain::service::{FailureReason, Verification};
 
 use super::{accounts, blocking, both, caller, device, many};
-use crate::body::{self, IfEmpty, Object};
+use crate::body;
 use crate::error::{ApiError, FieldError};
 use crate::metrics::{self, VerifyResult};
+use crate::request::VerifyRequest;
 use crate::respond::{self, VerificationDto};
-
-/// `otp_code`: a string of 1 to 10 ASCII digits (pydantic's messages; never the input).
-fn otp_code(b: &Object) -> Result<CodeInput, FieldError> {
-    let s = body::required_str(b, "otp_code")?;
-    CodeInput::parse(s).map_err(|e| {
-        let (msg, kind) = match e {
-            CodeShapeError::Empty => ("String should have at least 1 character", "string_too_short"),
-            CodeShapeError::TooLong => ("String should have at most 10 characters", "string_too_long"),
-            CodeShapeError::NotDigits => ("String should match pattern '^[0-9]+$'", "string_pattern_mismatch"),
-        };
-        FieldError::new(&["body", "otp_code"], msg, kind)
-    })
-}
 
 /// The request body (required: an empty body is `otp_code` missing).
 fn code_body(bytes: &[u8]) -> Result<CodeInput, Vec<FieldError>> {
-    many(body::object(bytes, IfEmpty::Missing).and_then(|b| otp_code(&b)))
+    VerifyRequest::parse(bytes).map(|r| r.otp_code)
 }
 
 /// The `200`, or the error; every outcome of a verification is counted in the metrics.

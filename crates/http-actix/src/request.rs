@@ -1,0 +1,510 @@
+//! Request bodies: one declaration each, which both parses the body and documents it in OpenAPI.
+//!
+//! [`request_body!`] turns a declaration such as
+//!
+//! ```ignore
+//! request_body! {
+//!     /// `PATCH .../accounts/{account_id}`: ...
+//!     UpdateAccountRequest (if empty: EmptyObject) {
+//!         display_name: Patch<Text<DisplayName>>,
+//!         /// authd extension: the verification window, ...
+//!         verify_window: Patch<Window>,
+//!     }
+//! }
+//! ```
+//!
+//! into a struct of parsed domain values (`display_name: Patch<DisplayName>`), a `parse` that
+//! reports every field's error at once, and a `utoipa::ToSchema` whose properties, `required`
+//! list, nullability and limits come from the same field types. A field's type says how its key
+//! may appear ([`Required`], [`Optional`]: absent or `null` is `None`, [`Patch`]: absent keeps,
+//! `null` clears) and which [`Rule`] its value follows; the rules take their limits from the
+//! domain's constants (`DisplayName::MAX_CHARS`, `VerifyWindow::MAX`, `MAX_URI_CHARS`, ...),
+//! so a limit is written once.
+//!
+//! Why this is hand-written rather than `#[derive(Deserialize, Validate, ToSchema)]`: the wire
+//! contract is FastAPI's, and neither serde nor `validator` can express it. serde stops at the
+//! first error while the contract lists every field's; serde's `Option` merges an absent key
+//! with `null`, which PATCH must tell apart; pydantic's error types (`missing`, `string_type`,
+//! `int_type` for `1.0`, `string_too_long` counted in characters) and messages are not theirs;
+//! and utoipa's derive takes only literals for `max_length`/`maximum`, not the domain's
+//! constants. The shape checks themselves (JSON object, string, integer range, length) are the
+//! field-level helpers of [`crate::body`].
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use domain::ids::{AppId, DeviceId};
+use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
+use domain::values::{self, Description, DeviceName, DisplayName, Handle, InvalidValue, Platform};
+use serde_json::Value;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
+
+use crate::body::{self, Object};
+use crate::error::FieldError;
+
+/// What a field's value (present, and for [`Optional`] and [`Patch`] not `null`) must be, and
+/// how it is documented.
+pub(crate) trait Rule {
+    /// The parsed value.
+    type Out;
+    /// Parses the value of the field `field`.
+    fn parse(field: &str, v: &Value) -> Result<Self::Out, FieldError>;
+    /// The value's schema.
+    fn shape(nullable: bool) -> Shape;
+}
+
+/// A value's schema: inline, or a reference to a named component.
+pub(crate) enum Shape {
+    /// An inline schema (its type already says whether `null` is allowed).
+    Inline(Box<ObjectBuilder>),
+    /// A `$ref` to `#/components/schemas/<name>`.
+    Ref(&'static str),
+}
+
+fn inline(o: ObjectBuilder) -> Shape {
+    Shape::Inline(Box::new(o))
+}
+
+fn of_type(t: Type, nullable: bool) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(if nullable {
+        SchemaType::from_iter([t, Type::Null])
+    } else {
+        SchemaType::new(t)
+    })
+}
+
+/// How a field's key may appear in the body.
+pub(crate) trait Presence {
+    /// The parsed field.
+    type Out;
+    /// Whether the key is required.
+    const REQUIRED: bool;
+    /// Whether `null` is accepted.
+    const NULLABLE: bool;
+    /// Reads the field `field` of the body.
+    fn read(b: &Object, field: &str) -> Result<Self::Out, FieldError>;
+}
+
+/// The key is required (absent: `missing`); `null` is refused by the rule like any other wrong
+/// type.
+pub(crate) struct Required<R>(PhantomData<R>);
+
+impl<R: Rule> Presence for Required<R> {
+    type Out = R::Out;
+    const REQUIRED: bool = true;
+    const NULLABLE: bool = false;
+    fn read(b: &Object, field: &str) -> Result<R::Out, FieldError> {
+        match b.get(field) {
+            None => Err(body::missing(field)),
+            Some(v) => R::parse(field, v),
+        }
+    }
+}
+
+/// The key is optional; absent and `null` both mean "not given".
+pub(crate) struct Optional<R>(PhantomData<R>);
+
+impl<R: Rule> Presence for Optional<R> {
+    type Out = Option<R::Out>;
+    const REQUIRED: bool = false;
+    const NULLABLE: bool = true;
+    fn read(b: &Object, field: &str) -> Result<Option<R::Out>, FieldError> {
+        match b.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => R::parse(field, v).map(Some),
+        }
+    }
+}
+
+/// A PATCH field: absent keeps, `null` clears, a value sets.
+pub(crate) struct Patch<R>(PhantomData<R>);
+
+impl<R: Rule> Presence for Patch<R> {
+    type Out = values::Patch<R::Out>;
+    const REQUIRED: bool = false;
+    const NULLABLE: bool = true;
+    fn read(b: &Object, field: &str) -> Result<values::Patch<R::Out>, FieldError> {
+        match b.get(field) {
+            None => Ok(values::Patch::Keep),
+            Some(Value::Null) => Ok(values::Patch::Clear),
+            Some(v) => R::parse(field, v).map(values::Patch::Set),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ the rules
+
+/// A domain text value with a length range in Unicode scalar values.
+pub(crate) trait BoundedText: Sized {
+    /// Fewest characters.
+    const MIN: usize;
+    /// Most characters.
+    const MAX: usize;
+    /// The domain's parser.
+    fn parse(s: String) -> Result<Self, InvalidValue>;
+}
+
+macro_rules! bounded_text {
+    ($($t:ty),*) => {$(
+        impl BoundedText for $t {
+            const MIN: usize = <$t>::MIN_CHARS;
+            const MAX: usize = <$t>::MAX_CHARS;
+            fn parse(s: String) -> Result<Self, InvalidValue> {
+                <$t>::parse(s)
+            }
+        }
+    )*};
+}
+bounded_text!(DisplayName, Description, DeviceName);
+
+/// A string of `T::MIN..=T::MAX` characters, parsed into `T` (`string_too_short`,
+/// `string_too_long`).
+pub(crate) struct Text<T>(PhantomData<T>);
+
+impl<T: BoundedText> Rule for Text<T> {
+    type Out = T;
+    fn parse(field: &str, v: &Value) -> Result<T, FieldError> {
+        body::text(field, body::string(field, v)?, T::MIN, T::MAX, T::parse)
+    }
+    fn shape(nullable: bool) -> Shape {
+        let o = of_type(Type::String, nullable).max_length(Some(T::MAX));
+        inline(if T::MIN > 0 { o.min_length(Some(T::MIN)) } else { o })
+    }
+}
+
+/// An identity handle (one leading `@` stripped; `value_error`).
+pub(crate) struct HandleRule;
+
+impl Rule for HandleRule {
+    type Out = Handle;
+    fn parse(field: &str, v: &Value) -> Result<Handle, FieldError> {
+        body::value(field, Handle::parse(body::string(field, v)?), "value_error")
+    }
+    fn shape(nullable: bool) -> Shape {
+        let pattern = format!("^@?[A-Za-z0-9][A-Za-z0-9._-]{{0,{}}}$", Handle::MAX_CHARS - 1);
+        inline(of_type(Type::String, nullable).pattern(Some(pattern)))
+    }
+}
+
+/// An `otpauth://` URI, passed on as text: the use case parses it (its shape is `422`, its
+/// parameters `400` after the app is found).
+pub(crate) struct OtpAuthUriText;
+
+impl Rule for OtpAuthUriText {
+    type Out = String;
+    fn parse(field: &str, v: &Value) -> Result<String, FieldError> {
+        body::string(field, v).map(str::to_owned)
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(of_type(Type::String, nullable).max_length(Some(MAX_URI_CHARS)))
+    }
+}
+
+/// A typed code: 1 to [`CodeInput::MAX_CHARS`] ASCII digits (pydantic's messages; never the
+/// input).
+pub(crate) struct Code;
+
+impl Rule for Code {
+    type Out = CodeInput;
+    fn parse(field: &str, v: &Value) -> Result<CodeInput, FieldError> {
+        CodeInput::parse(body::string(field, v)?).map_err(|e| {
+            let (msg, kind) = match e {
+                CodeShapeError::Empty => (
+                    Cow::Borrowed("String should have at least 1 character"),
+                    "string_too_short",
+                ),
+                CodeShapeError::TooLong => (
+                    Cow::Owned(format!(
+                        "String should have at most {} characters",
+                        CodeInput::MAX_CHARS
+                    )),
+                    "string_too_long",
+                ),
+                CodeShapeError::NotDigits => (
+                    Cow::Borrowed("String should match pattern '^[0-9]+$'"),
+                    "string_pattern_mismatch",
+                ),
+            };
+            FieldError::new(&["body", field], msg, kind)
+        })
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(
+            of_type(Type::String, nullable)
+                .min_length(Some(1))
+                .max_length(Some(CodeInput::MAX_CHARS))
+                .pattern(Some("^[0-9]+$")),
+        )
+    }
+}
+
+/// `verify_window`: an integer in `0..=VerifyWindow::MAX`.
+pub(crate) struct Window;
+
+impl Rule for Window {
+    type Out = VerifyWindow;
+    fn parse(field: &str, v: &Value) -> Result<VerifyWindow, FieldError> {
+        let n = body::bounded_int(field, v, 0, u64::from(VerifyWindow::MAX))?;
+        // In range, so the conversion cannot fail.
+        Ok(VerifyWindow::new(n).unwrap_or(VerifyWindow::TOTP_DEFAULT))
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(
+            of_type(Type::Integer, nullable)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                .minimum(Some(0))
+                .maximum(Some(VerifyWindow::MAX)),
+        )
+    }
+}
+
+/// A platform name, case-insensitive, not trimmed (pydantic's `enum`).
+pub(crate) struct PlatformName;
+
+impl Rule for PlatformName {
+    type Out = Platform;
+    fn parse(field: &str, v: &Value) -> Result<Platform, FieldError> {
+        body::value(field, Platform::parse(body::string(field, v)?), "enum")
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(of_type(Type::String, nullable))
+    }
+}
+
+/// An identity status, passed on as text: the use case checks it (`400`, after `404`/`409`).
+pub(crate) struct StatusText;
+
+impl Rule for StatusText {
+    type Out = String;
+    fn parse(field: &str, v: &Value) -> Result<String, FieldError> {
+        body::string(field, v).map(str::to_owned)
+    }
+    fn shape(_nullable: bool) -> Shape {
+        Shape::Ref("IdentityStatus")
+    }
+}
+
+/// A UUID naming a record (`uuid_parsing`).
+pub(crate) struct Uuid<T>(PhantomData<T>);
+
+/// An id parsed from any form the `uuid` crate accepts.
+pub(crate) trait UuidId: Sized {
+    /// The domain's parser.
+    fn parse(s: &str) -> Option<Self>;
+}
+
+impl UuidId for AppId {
+    fn parse(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+}
+
+impl UuidId for DeviceId {
+    fn parse(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+}
+
+impl<T: UuidId> Rule for Uuid<T> {
+    type Out = T;
+    fn parse(field: &str, v: &Value) -> Result<T, FieldError> {
+        body::uuid(field, body::string(field, v)?, T::parse)
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(of_type(Type::String, nullable).format(Some(SchemaFormat::Custom("uuid".to_owned()))))
+    }
+}
+
+// ------------------------------------------------------------------------- the declarations
+
+/// A doc comment's text as utoipa renders it: lines without their leading space, joined by
+/// newlines; `None` when there is none.
+fn doc(lines: &[&str]) -> Option<String> {
+    (!lines.is_empty()).then(|| {
+        lines
+            .iter()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// A field's schema: its rule's shape, with its description and examples.
+fn property(shape: Shape, nullable: bool, description: Option<String>, examples: &[&str]) -> RefOr<Schema> {
+    match shape {
+        Shape::Inline(o) => {
+            let o = (*o).description(description);
+            let o = if examples.is_empty() {
+                o
+            } else {
+                o.examples(examples.iter().copied())
+            };
+            RefOr::T(Schema::Object(o.build()))
+        }
+        Shape::Ref(name) => {
+            let mut r = Ref::from_schema_name(name);
+            r.description = description.unwrap_or_default();
+            if nullable {
+                RefOr::T(Schema::OneOf(
+                    OneOfBuilder::new()
+                        .item(ObjectBuilder::new().schema_type(Type::Null))
+                        .item(r)
+                        .build(),
+                ))
+            } else {
+                RefOr::Ref(r)
+            }
+        }
+    }
+}
+
+/// Declares a request body: the struct of its parsed fields, its `parse`, and its schema (see
+/// the module docs).
+macro_rules! request_body {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident (if empty: $empty:ident) {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $(#[example = $ex:literal])?
+                $field:ident: $presence:ident<$rule:ty>,
+            )+
+        }
+    ) => {
+        $(#[doc = $doc])*
+        pub(crate) struct $name {
+            $(
+                $(#[doc = $fdoc])*
+                pub(crate) $field: <$presence<$rule> as Presence>::Out,
+            )+
+        }
+
+        impl $name {
+            /// Parses the body, reporting every field's error (in declaration order).
+            pub(crate) fn parse(bytes: &[u8]) -> Result<Self, Vec<FieldError>> {
+                let b = body::object(bytes, body::IfEmpty::$empty).map_err(|e| vec![e])?;
+                $( let $field = <$presence<$rule> as Presence>::read(&b, stringify!($field)); )+
+                match ($($field,)+) {
+                    ($(Ok($field),)+) => Ok(Self { $($field,)+ }),
+                    ($($field,)+) => Err([$($field.err(),)+].into_iter().flatten().collect()),
+                }
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let mut o = ObjectBuilder::new().schema_type(Type::Object).description(doc(&[$($doc),*]));
+                $(
+                    o = o.property(
+                        stringify!($field),
+                        property(
+                            <$rule as Rule>::shape(<$presence<$rule> as Presence>::NULLABLE),
+                            <$presence<$rule> as Presence>::NULLABLE,
+                            doc(&[$($fdoc),*]),
+                            &[$($ex)?],
+                        ),
+                    );
+                    if <$presence<$rule> as Presence>::REQUIRED {
+                        o = o.required(stringify!($field));
+                    }
+                )+
+                RefOr::T(Schema::Object(o.build()))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+request_body! {
+    /// `POST /api/v1/authenticator/apps`. An empty body counts as `{}`.
+    CreateAppRequest (if empty: EmptyObject) {
+        /// Links the new app to this identity (`null` or absent: unlinked).
+        #[example = "bot"]
+        agent_handle: Optional<HandleRule>,
+    }
+}
+
+request_body! {
+    /// `POST .../accounts`.
+    CreateAccountRequest (if empty: Missing) {
+        /// `otpauth://totp/...` or `otpauth://hotp/...` (scheme and type case-insensitive). Its
+        /// parameters (`secret`, `algorithm`, `digits`, `period`, `counter`) are checked after the
+        /// app exists: a bad one is `400`.
+        #[example = "otpauth://totp/GitHub:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=GitHub"]
+        otpauth_uri: Required<OtpAuthUriText>,
+        display_name: Optional<Text<DisplayName>>,
+        description: Optional<Text<Description>>,
+        /// authd extension: TOTP steps on either side of the current one, or HOTP counters past
+        /// the stored one, that `verify` accepts. Absent or `null`: the default (TOTP 1, HOTP
+        /// 10). Not an integer in 0..=10: `422`.
+        verify_window: Optional<Window>,
+    }
+}
+
+request_body! {
+    /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
+    /// an absent key leaves it. An empty body counts as `{}`.
+    UpdateAccountRequest (if empty: EmptyObject) {
+        display_name: Patch<Text<DisplayName>>,
+        description: Patch<Text<Description>>,
+        /// authd extension: the verification window, 0..=10; `null` resets it to the default.
+        verify_window: Patch<Window>,
+    }
+}
+
+request_body! {
+    /// `POST .../verify`.
+    VerifyRequest (if empty: Missing) {
+        /// The code the user typed: 1 to 10 ASCII digits (anything else is `422`, not counted).
+        /// Digits of another length than the account's are simply `invalid`.
+        #[example = "004512"]
+        otp_code: Required<Code>,
+    }
+}
+
+request_body! {
+    /// `POST /api/v1/identities`.
+    CreateIdentityRequest (if empty: Missing) {
+        /// The new identity's handle (one leading `@` is stripped).
+        #[example = "bot"]
+        agent_handle: Required<HandleRule>,
+    }
+}
+
+request_body! {
+    /// `PATCH /api/v1/identities/{agent_handle}`: rename and/or pause; `null` counts as absent.
+    /// An empty body counts as `{}`.
+    UpdateIdentityRequest (if empty: EmptyObject) {
+        /// A new handle.
+        agent_handle: Optional<HandleRule>,
+        /// `active` or `paused` (another string is `400`).
+        status: Optional<StatusText>,
+    }
+}
+
+request_body! {
+    /// `POST /api/v1/identities/{agent_handle}/authenticator_app`.
+    AssignAppRequest (if empty: Missing) {
+        authenticator_app_id: Required<Uuid<AppId>>,
+    }
+}
+
+request_body! {
+    /// `POST .../instances`.
+    EnrollInstanceRequest (if empty: Missing) {
+        #[example = "Alice's Pixel"]
+        device_name: Required<Text<DeviceName>>,
+        /// `ANDROID`, `IOS`, `WEB`, `WINDOWS`, `MACOS`, `LINUX` or `OTHER`, case-insensitive (not
+        /// trimmed).
+        #[example = "ANDROID"]
+        platform: Required<PlatformName>,
+        /// Generated when absent or `null`.
+        device_id: Optional<Uuid<DeviceId>>,
+    }
+}
