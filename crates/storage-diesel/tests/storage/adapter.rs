@@ -7,7 +7,7 @@ use domain::entities::{
     Account, AccountParts, App, AppParts, Identity, IdentityParts, ServiceToken, ServiceTokenParts,
 };
 use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
-use domain::otp::{Algorithm, Digits, OtpType};
+use domain::otp::{Algorithm, Digits, OtpKind};
 use domain::ports::{ConflictKind, HotpAdvance, Lock, SealedSecret, Store, StoreError};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
@@ -64,15 +64,13 @@ fn hotp_account(id: AccountId, app: AppId, counter: u64) -> Account {
         id,
         org: org(),
         app_id: app,
-        otp_type: OtpType::Hotp,
+        kind: OtpKind::Hotp { counter },
         issuer: None,
         account_name: "bob".into(),
         display_name: None,
         description: None,
         algorithm: Algorithm::Sha1,
         digits: Digits::SIX,
-        period: None,
-        counter: Some(counter),
         verify_window: None,
         created_at: at(0),
         updated_at: at(0),
@@ -218,7 +216,7 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
             HotpAdvance::Use(42)
         );
         let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
-        assert_eq!(*read.counter(), Some(43));
+        assert_eq!(*read.kind(), OtpKind::Hotp { counter: 43 });
         assert_eq!(
             read.updated_at(),
             account.updated_at(),
