@@ -263,6 +263,38 @@ mod tests {
     }
 
     #[test]
+    fn otp_kind_tag_fields_and_columns() {
+        let p30 = Period::DEFAULT;
+        let totp = OtpKind::Totp { period: p30 };
+        let hotp = OtpKind::Hotp { counter: 7 };
+        assert_eq!(totp.otp_type(), OtpType::Totp);
+        assert_eq!(hotp.otp_type(), OtpType::Hotp);
+        assert_eq!((totp.period(), totp.counter()), (Some(p30), None));
+        assert_eq!((hotp.period(), hotp.counter()), (None, Some(7)));
+        for kind in [totp, hotp] {
+            assert_eq!(
+                OtpKind::from_columns(kind.otp_type(), kind.period(), kind.counter()),
+                Some(kind)
+            );
+        }
+        // Columns that contradict the type.
+        for (t, period, counter) in [
+            (OtpType::Totp, None, None),
+            (OtpType::Totp, None, Some(7)),
+            (OtpType::Totp, Some(p30), Some(7)),
+            (OtpType::Hotp, None, None),
+            (OtpType::Hotp, Some(p30), None),
+            (OtpType::Hotp, Some(p30), Some(7)),
+        ] {
+            assert_eq!(
+                OtpKind::from_columns(t, period, counter),
+                None,
+                "{t} {period:?} {counter:?}"
+            );
+        }
+    }
+
+    #[test]
     fn algorithm_parse_and_as_str() {
         for (s, a) in [
             ("sha1", Algorithm::Sha1),
