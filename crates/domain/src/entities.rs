@@ -2,7 +2,7 @@
 //! (`from_parts`), and everything else reads it through getters.
 
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
-use crate::otp::{Algorithm, Digits, OtpType, Period, VerifyWindow};
+use crate::otp::{Algorithm, Digits, OtpKind, OtpType, VerifyWindow};
 use crate::time::Timestamp;
 use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Platform, TokenName};
 
@@ -115,8 +115,8 @@ entity!(
         org: OrgId,
         /// The app holding it.
         app_id: AppId,
-        /// TOTP or HOTP.
-        otp_type: OtpType,
+        /// TOTP with its step, or HOTP with the next counter to use (as last read).
+        kind: OtpKind,
         /// The issuer from the URI, if any.
         issuer: Option<String>,
         /// The account name from the URI label.
@@ -129,10 +129,6 @@ entity!(
         algorithm: Algorithm,
         /// 6 or 8.
         digits: Digits,
-        /// TOTP step in seconds; `None` for HOTP.
-        period: Option<Period>,
-        /// HOTP: the next counter to use (as last read); `None` for TOTP.
-        counter: Option<u64>,
         /// The verification window chosen for this account; `None` for the type's default (see
         /// [`Account::effective_verify_window`]).
         verify_window: Option<VerifyWindow>,
@@ -160,12 +156,18 @@ impl Account {
         self.updated_at = at;
     }
 
+    /// TOTP or HOTP (the tag of [`Account::kind`]).
+    #[must_use]
+    pub const fn otp_type(&self) -> OtpType {
+        self.kind.otp_type()
+    }
+
     /// The window verifications of this account use: the chosen one, else the type's default
     /// (TOTP 1 step either side, HOTP 10 counters ahead).
     #[must_use]
     pub fn effective_verify_window(&self) -> VerifyWindow {
         self.verify_window
-            .unwrap_or_else(|| VerifyWindow::default_for(self.otp_type))
+            .unwrap_or_else(|| VerifyWindow::default_for(self.kind.otp_type()))
     }
 }
 

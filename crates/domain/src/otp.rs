@@ -61,6 +61,63 @@ impl fmt::Display for OtpType {
     }
 }
 
+/// What kind of one-time password an account or URI produces, with the state only that kind
+/// has: the TOTP time step, or the HOTP counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OtpKind {
+    /// Time-based (RFC 6238).
+    Totp {
+        /// The time step.
+        period: Period,
+    },
+    /// Counter-based (RFC 4226).
+    Hotp {
+        /// The next counter to use (as last read), at most [`MAX_COUNTER`].
+        counter: u64,
+    },
+}
+
+impl OtpKind {
+    /// The fieldless tag: [`OtpType::Totp`] or [`OtpType::Hotp`].
+    #[must_use]
+    pub const fn otp_type(&self) -> OtpType {
+        match self {
+            Self::Totp { .. } => OtpType::Totp,
+            Self::Hotp { .. } => OtpType::Hotp,
+        }
+    }
+
+    /// The TOTP period; `None` for HOTP.
+    #[must_use]
+    pub const fn period(&self) -> Option<Period> {
+        match self {
+            Self::Totp { period } => Some(*period),
+            Self::Hotp { .. } => None,
+        }
+    }
+
+    /// The HOTP counter; `None` for TOTP.
+    #[must_use]
+    pub const fn counter(&self) -> Option<u64> {
+        match self {
+            Self::Totp { .. } => None,
+            Self::Hotp { counter } => Some(*counter),
+        }
+    }
+
+    /// Rebuilds a kind from its tag and the two optional columns it is stored as. `None` when
+    /// they contradict: TOTP without a period, HOTP without a counter, or a field of the other
+    /// kind present.
+    #[must_use]
+    pub const fn from_columns(otp_type: OtpType, period: Option<Period>, counter: Option<u64>) -> Option<Self> {
+        match (otp_type, period, counter) {
+            (OtpType::Totp, Some(period), None) => Some(Self::Totp { period }),
+            (OtpType::Hotp, None, Some(counter)) => Some(Self::Hotp { counter }),
+            _ => None,
+        }
+    }
+}
+
 /// The HMAC hash function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Algorithm {
@@ -203,6 +260,38 @@ mod tests {
         assert_eq!(OtpType::Totp.as_str(), "totp");
         assert_eq!(OtpType::Hotp.as_str(), "hotp");
         assert_eq!(OtpType::Hotp.to_string(), "hotp");
+    }
+
+    #[test]
+    fn otp_kind_tag_fields_and_columns() {
+        let p30 = Period::DEFAULT;
+        let totp = OtpKind::Totp { period: p30 };
+        let hotp = OtpKind::Hotp { counter: 7 };
+        assert_eq!(totp.otp_type(), OtpType::Totp);
+        assert_eq!(hotp.otp_type(), OtpType::Hotp);
+        assert_eq!((totp.period(), totp.counter()), (Some(p30), None));
+        assert_eq!((hotp.period(), hotp.counter()), (None, Some(7)));
+        for kind in [totp, hotp] {
+            assert_eq!(
+                OtpKind::from_columns(kind.otp_type(), kind.period(), kind.counter()),
+                Some(kind)
+            );
+        }
+        // Columns that contradict the type.
+        for (t, period, counter) in [
+            (OtpType::Totp, None, None),
+            (OtpType::Totp, None, Some(7)),
+            (OtpType::Totp, Some(p30), Some(7)),
+            (OtpType::Hotp, None, None),
+            (OtpType::Hotp, Some(p30), None),
+            (OtpType::Hotp, Some(p30), Some(7)),
+        ] {
+            assert_eq!(
+                OtpKind::from_columns(t, period, counter),
+                None,
+                "{t} {period:?} {counter:?}"
+            );
+        }
     }
 
     #[test]

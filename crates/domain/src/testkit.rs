@@ -18,7 +18,7 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::cascade::{CascadePlan, CascadeStep};
 use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTokenParts};
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
-use crate::otp::{MAX_COUNTER, OtpType, Secret};
+use crate::otp::{MAX_COUNTER, OtpKind, OtpType, Secret};
 use crate::ports::{
     CipherError, Clock, ConflictKind, DeviceSession, FailureRecord, HotpAdvance, IdGenerator, Lock, OtpMaterial,
     RandomError, RandomSource, Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord,
@@ -133,14 +133,14 @@ impl State {
                 r.live()
                     && r.value.0.org() == org
                     && *r.value.0.id() == id
-                    && otp_type.is_none_or(|t| *r.value.0.otp_type() == t)
+                    && otp_type.is_none_or(|t| r.value.0.otp_type() == t)
             })
             .map(|r| &mut r.value.0)
     }
 
     fn verification_of(&self, account: &Account) -> VerificationState {
         VerificationState {
-            counter: *account.counter(),
+            counter: account.kind().counter(),
             ..self.verification.get(account.id()).copied().unwrap_or_default()
         }
     }
@@ -354,7 +354,8 @@ impl Repo for State {
         for r in &mut self.accounts {
             if r.live() && r.value.0.org() == account.org() && r.value.0.id() == account.id() {
                 let mut p = account.clone().into_parts();
-                p.counter = *r.value.0.counter();
+                // The kind (and so the counter) is never edited: keep the stored one.
+                p.kind = *r.value.0.kind();
                 r.value.0 = Account::from_parts(p);
             }
         }
@@ -384,15 +385,16 @@ impl Repo for State {
     fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance> {
         for r in &mut self.accounts {
             let a = &r.value.0;
-            if r.deleted_at.is_none() && a.org() == org && *a.id() == id && *a.otp_type() == OtpType::Hotp {
-                let Some(c) = *a.counter() else {
-                    return Ok(HotpAdvance::Missing);
-                };
+            if r.deleted_at.is_none()
+                && a.org() == org
+                && *a.id() == id
+                && let OtpKind::Hotp { counter: c } = *a.kind()
+            {
                 if c >= MAX_COUNTER {
                     return Ok(HotpAdvance::Exhausted);
                 }
                 let mut p = a.clone().into_parts();
-                p.counter = Some(c + 1);
+                p.kind = OtpKind::Hotp { counter: c + 1 };
                 r.value.0 = Account::from_parts(p);
                 self.insert_audit_event(event)?;
                 return Ok(HotpAdvance::Use(c));
@@ -451,10 +453,10 @@ impl Repo for State {
             return Ok(SuccessRecord::Refused);
         };
         let next = matched.checked_add(1).filter(|n| *n <= MAX_COUNTER);
-        match (*account.counter(), next) {
-            (Some(counter), Some(next)) if counter <= matched && !locked => {
+        match (*account.kind(), next) {
+            (OtpKind::Hotp { counter }, Some(next)) if counter <= matched && !locked => {
                 let mut p = account.clone().into_parts();
-                p.counter = Some(next);
+                p.kind = OtpKind::Hotp { counter: next };
                 *account = Account::from_parts(p);
             }
             _ => return Ok(SuccessRecord::Refused),

@@ -166,7 +166,7 @@ mod use_cases {
             Err(Error::SecretUnreadable)
         ));
         assert_eq!(
-            *other.authd.get_account(&caller(), app, acc).unwrap().counter(),
+            other.authd.get_account(&caller(), app, acc).unwrap().kind().counter(),
             Some(3)
         );
         // With the right key the same row works.

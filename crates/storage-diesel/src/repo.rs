@@ -586,10 +586,12 @@ impl Repo for DieselRepo<'_> {
                 .get_result::<Option<i64>>(c)
                 .optional()
         })?;
-        Ok(match current {
-            Some(Some(_)) => HotpAdvance::Exhausted,
-            _ => HotpAdvance::Missing,
-        })
+        match current {
+            Some(Some(_)) => Ok(HotpAdvance::Exhausted),
+            // A live HOTP row without a counter: corrupt, not a missing account.
+            Some(None) => Err(corrupt("accounts", "counter")),
+            None => Ok(HotpAdvance::Missing),
+        }
     }
 
     // ------------------------------------------------------------ verification

@@ -10,7 +10,7 @@ use domain::entities::{
 };
 use domain::error::Opaque;
 use domain::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
-use domain::otp::{Algorithm, Digits, OtpType, Period, VerifyWindow};
+use domain::otp::{Algorithm, Digits, OtpKind, OtpType, Period, VerifyWindow};
 use domain::ports::{StoreError, StoreResult, VerificationState};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
@@ -189,11 +189,21 @@ impl AccountRow {
             .counter
             .map(|c| u64::try_from(c).map_err(|_| corrupt(T, "counter")))
             .transpose()?;
+        let otp_type = OtpType::parse(&self.otp_type).ok_or_else(|| corrupt(T, "otp_type"))?;
+        // TOTP rows have a period and no counter, HOTP rows the reverse; anything else is corrupt.
+        let kind = OtpKind::from_columns(otp_type, period, counter).ok_or_else(|| {
+            // The column that contradicts the type: a missing or stray period, else the counter.
+            let column = match (otp_type, period) {
+                (OtpType::Totp, None) | (OtpType::Hotp, Some(_)) => "period",
+                (OtpType::Totp, Some(_)) | (OtpType::Hotp, None) => "counter",
+            };
+            corrupt(T, column)
+        })?;
         Ok(Account::from_parts(AccountParts {
             id: AccountId::from_uuid(uuid(&self.id, T, "id")?),
             org: org(self.org_id, T)?,
             app_id: AppId::from_uuid(uuid(&self.app_id, T, "app_id")?),
-            otp_type: OtpType::parse(&self.otp_type).ok_or_else(|| corrupt(T, "otp_type"))?,
+            kind,
             issuer: self.issuer,
             account_name: self.account_name,
             display_name: self
@@ -206,8 +216,6 @@ impl AccountRow {
                 .transpose()?,
             algorithm: Algorithm::parse(&self.algorithm).ok_or_else(|| corrupt(T, "algorithm"))?,
             digits,
-            period,
-            counter,
             verify_window: self
                 .verify_window
                 .map(|w| {
@@ -259,10 +267,12 @@ impl<'a> NewAccount<'a> {
             algorithm: a.algorithm().as_str(),
             digits: i32::from(a.digits().get()),
             period: a
+                .kind()
                 .period()
                 .map(|p| i32::try_from(p.get()).map_err(|_| corrupt(T, "period")))
                 .transpose()?,
             counter: a
+                .kind()
                 .counter()
                 .map(|c| i64::try_from(c).map_err(|_| corrupt(T, "counter")))
                 .transpose()?,

@@ -35,7 +35,7 @@ use std::fmt::Write as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use zeroize::Zeroizing;
 
-use super::{Algorithm, Digits, MAX_COUNTER, OtpType, Period, Secret};
+use super::{Algorithm, Digits, MAX_COUNTER, OtpKind, OtpType, Period, Secret};
 
 /// Longest accepted URI, in Unicode scalar values.
 pub const MAX_URI_CHARS: usize = 2048;
@@ -72,8 +72,9 @@ fn parameter(message: &str) -> UriError {
 /// A parsed `otpauth://` URI. `Debug` does not print the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpAuthUri {
-    /// TOTP or HOTP.
-    pub otp_type: OtpType,
+    /// TOTP with its period (default 30 s), or HOTP with its counter (default 0, at most
+    /// [`MAX_COUNTER`]).
+    pub kind: OtpKind,
     /// The `issuer` parameter, else the label prefix, else `None`. Never `Some("")` from `parse`.
     pub issuer: Option<String>,
     /// The account part of the label (possibly empty).
@@ -84,10 +85,6 @@ pub struct OtpAuthUri {
     pub algorithm: Algorithm,
     /// Default 6.
     pub digits: Digits,
-    /// `Some` for TOTP (default 30 s), `None` for HOTP.
-    pub period: Option<Period>,
-    /// `Some` for HOTP (default 0, at most [`MAX_COUNTER`]), `None` for TOTP.
-    pub counter: Option<u64>,
 }
 
 /// Characters percent-encoded on emission: everything but RFC 3986 "unreserved".
@@ -279,7 +276,7 @@ impl OtpAuthUri {
                 .ok_or_else(|| parameter("digits must be 6 or 8"))?,
         };
 
-        let (period, counter) = match otp_type {
+        let kind = match otp_type {
             OtpType::Totp => {
                 let period = match raw.period {
                     None => Period::DEFAULT,
@@ -287,7 +284,7 @@ impl OtpAuthUri {
                         .and_then(Period::new)
                         .ok_or_else(|| parameter("period must be an integer in 1..=86400"))?,
                 };
-                (Some(period), None)
+                OtpKind::Totp { period }
             }
             OtpType::Hotp => {
                 let counter = match raw.counter {
@@ -296,7 +293,7 @@ impl OtpAuthUri {
                         .filter(|n| *n <= MAX_COUNTER)
                         .ok_or_else(|| parameter("counter must be an integer in 0..=9223372036854775807"))?,
                 };
-                (None, Some(counter))
+                OtpKind::Hotp { counter }
             }
         };
 
@@ -312,14 +309,12 @@ impl OtpAuthUri {
         };
 
         Ok(Self {
-            otp_type,
+            kind,
             issuer,
             account_name,
             secret,
             algorithm,
             digits,
-            period,
-            counter,
         })
     }
 
@@ -328,8 +323,8 @@ impl OtpAuthUri {
     /// unreserved characters; the secret is upper-case unpadded base32; the algorithm is
     /// upper-case (`SHA1`), as authenticator apps expect.
     ///
-    /// `Some("")` as issuer is written as no issuer; a missing period (TOTP) or counter (HOTP)
-    /// is written as its default. For every value `parse` returns, `parse(to_uri(x)) == x`.
+    /// `Some("")` as issuer is written as no issuer. For every value `parse` returns,
+    /// `parse(to_uri(x)) == x`.
     ///
     /// The returned string contains the secret: do not log it, and wipe it if you can.
     #[must_use]
@@ -337,7 +332,7 @@ impl OtpAuthUri {
         let issuer = self.issuer.as_deref().filter(|i| !i.is_empty());
 
         let mut head = String::from("otpauth://");
-        head.push_str(self.otp_type.as_str());
+        head.push_str(self.kind.otp_type().as_str());
         head.push('/');
         match issuer {
             Some(issuer) => {
@@ -363,9 +358,9 @@ impl OtpAuthUri {
             self.algorithm.as_uri_str(),
             self.digits.get()
         );
-        let _ = match self.otp_type {
-            OtpType::Totp => write!(tail, "&period={}", self.period.unwrap_or(Period::DEFAULT).get()),
-            OtpType::Hotp => write!(tail, "&counter={}", self.counter.unwrap_or(0)),
+        let _ = match self.kind {
+            OtpKind::Totp { period } => write!(tail, "&period={}", period.get()),
+            OtpKind::Hotp { counter } => write!(tail, "&counter={counter}"),
         };
 
         // Exact capacity: the string holding the secret is never reallocated (no stray copies).
@@ -657,14 +652,14 @@ mod tests {
                     },
                     Ok(p),
                 ) => {
-                    assert_eq!(p.otp_type, otp_type, "{uri}");
+                    assert_eq!(p.kind.otp_type(), otp_type, "{uri}");
                     assert_eq!(p.issuer.as_deref(), issuer, "{uri}");
                     assert_eq!(p.account_name, account, "{uri}");
                     assert_eq!(p.secret.expose(), secret, "{uri}");
                     assert_eq!(p.algorithm, algorithm, "{uri}");
                     assert_eq!(p.digits.get(), digits, "{uri}");
-                    assert_eq!(p.period.map(Period::get), period, "{uri}");
-                    assert_eq!(p.counter, counter, "{uri}");
+                    assert_eq!(p.kind.period().map(Period::get), period, "{uri}");
+                    assert_eq!(p.kind.counter(), counter, "{uri}");
                     // Canonical emission parses back to the same value.
                     assert_eq!(OtpAuthUri::parse(&p.to_uri()).unwrap(), p, "{uri}");
                 }
@@ -841,14 +836,18 @@ mod tests {
         )
             .prop_map(
                 |(is_totp, issuer, account, secret, algorithm, eight, period, counter)| OtpAuthUri {
-                    otp_type: if is_totp { OtpType::Totp } else { OtpType::Hotp },
+                    kind: if is_totp {
+                        OtpKind::Totp {
+                            period: Period::new(period).unwrap(),
+                        }
+                    } else {
+                        OtpKind::Hotp { counter }
+                    },
                     issuer,
                     account_name: account,
                     secret: Secret::from_bytes(secret).unwrap(),
                     algorithm,
                     digits: if eight { Digits::EIGHT } else { Digits::SIX },
-                    period: is_totp.then(|| Period::new(period).unwrap()),
-                    counter: (!is_totp).then_some(counter),
                 },
             )
     }

@@ -5,7 +5,7 @@ use crate::cascade::CascadePlan;
 use crate::entities::{Account, AccountParts};
 use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AccountId, AppId};
-use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpType, Period, UriError, VerifyWindow};
+use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpKind, OtpType, Period, UriError, VerifyWindow};
 use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
 use crate::time::Timestamp;
 use crate::values::{Description, DisplayName, IdentityStatus, Patch};
@@ -88,15 +88,13 @@ impl<S: Store> Authd<S> {
                 id,
                 org: org.clone(),
                 app_id: app,
-                otp_type: uri.otp_type,
+                kind: uri.kind,
                 issuer: uri.issuer.clone(),
                 account_name: uri.account_name.clone(),
                 display_name: input.display_name.clone(),
                 description: input.description.clone(),
                 algorithm: uri.algorithm,
                 digits: uri.digits,
-                period: uri.period,
-                counter: uri.counter,
                 verify_window: input.verify_window,
                 created_at: now,
                 updated_at: now,
@@ -248,29 +246,28 @@ impl<S: Store> Authd<S> {
             now,
             (Action::OtpGenerate, ResourceType::Account, a.id().as_uuid(), &details),
         );
-        let (code, valid_for_seconds) = match (a.otp_type(), a.period()) {
-            (OtpType::Totp, Some(period)) => {
+        let (code, valid_for_seconds) = match *a.kind() {
+            OtpKind::Totp { period } => {
                 let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
-                let totp = otp::totp(*a.algorithm(), secret.expose(), t, *period, *a.digits());
+                let totp = otp::totp(*a.algorithm(), secret.expose(), t, period, *a.digits());
                 // A TOTP code changes nothing: its event is the one write, atomic on its own.
                 r.insert_audit_event(&event)?;
                 (totp.code, Some(totp.valid_for_seconds))
             }
             // The advance and its event together (see the port), without a transaction here.
-            (OtpType::Hotp, _) => match r.advance_hotp_counter(org, *a.id(), &event)? {
+            OtpKind::Hotp { .. } => match r.advance_hotp_counter(org, *a.id(), &event)? {
                 HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
                 HotpAdvance::Exhausted => return Err(Error::Conflict(ConflictKind::HotpCounterExhausted)),
                 HotpAdvance::Missing => return Err(Error::NotFound(Resource::Account)),
             },
-            (OtpType::Totp, None) => return Err(internal("TOTP account without a period")),
         };
         Ok(OtpCode {
             code,
             valid_for_seconds,
-            otp_type: *a.otp_type(),
+            otp_type: a.otp_type(),
             algorithm: *a.algorithm(),
             digits: *a.digits(),
-            period: *a.period(),
+            period: a.kind().period(),
         })
     }
 }

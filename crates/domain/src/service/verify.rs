@@ -17,7 +17,7 @@ use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, RequestId, Resourc
 use crate::entities::Account;
 use crate::error::{Realm, Resource};
 use crate::ids::{AccountId, AppId};
-use crate::otp::{self, CodeInput, OtpType, Secret};
+use crate::otp::{self, CodeInput, OtpKind, Secret};
 use crate::ports::{FailureRecord, Repo, Store, SuccessRecord, VerificationState, VerifyMaterial};
 use crate::throttle::{self, LockSchedule};
 use crate::time::Timestamp;
@@ -162,16 +162,15 @@ impl<S: Store> Authd<S> {
             .open(*a.id(), &m.otp.sealed)
             .map_err(|_| Error::SecretUnreadable)?;
         let window = a.effective_verify_window();
-        let totp = match (a.otp_type(), a.period()) {
-            (OtpType::Totp, Some(period)) => {
+        let totp = match *a.kind() {
+            OtpKind::Totp { period } => {
                 let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
                 Some(TotpMatch {
                     current_step: t / u64::from(period.get()),
-                    offset: otp::totp_match(*a.algorithm(), secret.expose(), t, *period, *a.digits(), window, code),
+                    offset: otp::totp_match(*a.algorithm(), secret.expose(), t, period, *a.digits(), window, code),
                 })
             }
-            (OtpType::Totp, None) => return Err(internal("TOTP account without a period")),
-            (OtpType::Hotp, _) => None,
+            OtpKind::Hotp { .. } => None,
         };
         for _ in 0..ROUNDS {
             let decision = match totp {

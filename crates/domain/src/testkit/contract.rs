@@ -39,7 +39,7 @@ use crate::cascade::CascadePlan;
 use crate::error::{ConflictKind, Realm};
 use crate::ids::{AccountId, AppId, InstanceId, OrgId, TokenId};
 use crate::otp::UriError;
-use crate::otp::{self, Algorithm, Digits, OtpType, Period, Secret};
+use crate::otp::{self, Algorithm, Digits, OtpKind, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
 use crate::testkit::Kit;
@@ -464,8 +464,7 @@ pub fn hotp_sequence_and_exhaustion<S: Store>(k: &Kit<S>) {
             )),
         )
         .unwrap();
-    assert_eq!(*acc.counter(), Some(5));
-    assert_eq!(*acc.period(), None);
+    assert_eq!(*acc.kind(), OtpKind::Hotp { counter: 5 });
     for c in 5..8 {
         let code = a.generate_otp(&o, app, *acc.id()).unwrap();
         assert_eq!(
@@ -475,12 +474,12 @@ pub fn hotp_sequence_and_exhaustion<S: Store>(k: &Kit<S>) {
         assert_eq!(code.valid_for_seconds, None);
         assert_eq!(code.otp_type, OtpType::Hotp);
     }
-    assert_eq!(*a.get_account(&o, app, *acc.id()).unwrap().counter(), Some(8));
+    assert_eq!(a.get_account(&o, app, *acc.id()).unwrap().kind().counter(), Some(8));
     let max = otp::MAX_COUNTER;
     let top = a.create_account(&o, app, new_account(&hotp_uri(max - 1))).unwrap();
     a.generate_otp(&o, app, *top.id()).expect("last usable counter");
     assert_conflict(a.generate_otp(&o, app, *top.id()), "counter at max");
-    assert_eq!(*a.get_account(&o, app, *top.id()).unwrap().counter(), Some(max));
+    assert_eq!(a.get_account(&o, app, *top.id()).unwrap().kind().counter(), Some(max));
     assert_eq!(
         a.store()
             .run(|r| r.advance_hotp_counter(o.org(), *top.id(), &test_event(o.org(), top.id().as_uuid())))
@@ -521,7 +520,7 @@ pub fn totp_matches_engine<S: Store>(k: &Kit<S>) {
     assert_eq!(code.code, expect.code);
     assert_eq!(code.valid_for_seconds, Some(60 - (1_111_111_109 % 60)));
     assert_eq!(code.period, Period::new(60));
-    assert_eq!(*a.get_account(&o, app, *acc.id()).unwrap().counter(), None);
+    assert_eq!(a.get_account(&o, app, *acc.id()).unwrap().kind().counter(), None);
 }
 
 /// A paused identity's app can neither generate codes nor enroll; listing is allowed.
@@ -543,7 +542,7 @@ pub fn paused_identity_rules<S: Store>(k: &Kit<S>) {
     ));
     assert_eq!(a.device_list_accounts(&f.device_token).unwrap().len(), 2);
     assert_eq!(
-        *a.get_account(&o, f.app, f.hotp).unwrap().counter(),
+        a.get_account(&o, f.app, f.hotp).unwrap().kind().counter(),
         Some(0),
         "paused generation does not advance"
     );
@@ -831,7 +830,10 @@ pub fn hotp_concurrent_counters_unique<S: Store>(k: &Kit<S>) {
             .or_default() += 1;
     }
     assert_eq!(got, want, "codes are exactly HOTP(0..{total})");
-    assert_eq!(*a.get_account(&o, app, acc).unwrap().counter(), Some(total as u64));
+    assert_eq!(
+        a.get_account(&o, app, acc).unwrap().kind().counter(),
+        Some(total as u64)
+    );
 }
 
 /// Timestamps read back equal the ones written, with sub-second precision.

@@ -3,16 +3,17 @@
 
 use std::time::{Duration, Instant};
 
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use domain::entities::{
     Account, AccountParts, App, AppParts, Identity, IdentityParts, ServiceToken, ServiceTokenParts,
 };
 use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
-use domain::otp::{Algorithm, Digits, OtpType};
+use domain::otp::{Algorithm, Digits, OtpKind, Period};
 use domain::ports::{ConflictKind, HotpAdvance, Lock, SealedSecret, Store, StoreError};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Handle, IdentityStatus};
-use storage_diesel::{DieselStore, PoolOptions};
+use storage_diesel::{Backend, DieselStore, PoolOptions};
 
 use crate::support::{TestDb, Which, store, with_db};
 
@@ -21,6 +22,7 @@ on_both_backends!(
     run_autocommits_and_transaction_rolls_back,
     foreign_keys_are_enforced,
     hotp_advance_is_one_statement_that_keeps_updated_at,
+    kind_columns_that_contradict_the_type_are_a_corrupt_row,
     exhausted_pool_fails_fast_as_unavailable,
     pool_state_and_ping,
     a_deadlock_is_run_again_not_answered,
@@ -64,19 +66,40 @@ fn hotp_account(id: AccountId, app: AppId, counter: u64) -> Account {
         id,
         org: org(),
         app_id: app,
-        otp_type: OtpType::Hotp,
+        kind: OtpKind::Hotp { counter },
         issuer: None,
         account_name: "bob".into(),
         display_name: None,
         description: None,
         algorithm: Algorithm::Sha1,
         digits: Digits::SIX,
-        period: None,
-        counter: Some(counter),
         verify_window: None,
         created_at: at(0),
         updated_at: at(0),
     })
+}
+
+/// Runs one statement changing one row on a connection of its own, around the adapter and
+/// without the CHECK constraints (SQLite ignores them on that connection; on PostgreSQL the
+/// test database loses the accounts table's type/period/counter constraint).
+fn unchecked(db: &TestDb, sql: &str) {
+    let n = match db.backend {
+        Backend::Sqlite => {
+            let mut c = SqliteConnection::establish(db.sqlite_path()).unwrap();
+            diesel::sql_query("PRAGMA ignore_check_constraints = ON")
+                .execute(&mut c)
+                .unwrap();
+            diesel::sql_query(sql).execute(&mut c)
+        }
+        Backend::Postgres => {
+            let mut c = PgConnection::establish(&db.url).unwrap();
+            diesel::sql_query("ALTER TABLE accounts DROP CONSTRAINT IF EXISTS accounts_check")
+                .execute(&mut c)
+                .unwrap();
+            diesel::sql_query(sql).execute(&mut c)
+        }
+    };
+    assert_eq!(n.unwrap(), 1, "{sql}");
 }
 
 fn conflict(r: Result<(), StoreError>) -> ConflictKind {
@@ -218,7 +241,7 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
             HotpAdvance::Use(42)
         );
         let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
-        assert_eq!(*read.counter(), Some(43));
+        assert_eq!(*read.kind(), OtpKind::Hotp { counter: 43 });
         assert_eq!(
             read.updated_at(),
             account.updated_at(),
@@ -255,6 +278,70 @@ fn tight_pool(db: &TestDb) -> DieselStore {
     let s = DieselStore::connect(&db.url, opts).unwrap();
     s.migrate().unwrap();
     s
+}
+
+/// The schema's CHECK ties `period` and `counter` to `otp_type`; should a row still contradict
+/// it (TOTP without a period or with a counter, HOTP without a counter or with a period), it is
+/// read as a corrupt row naming the column, never mended with a default.
+fn kind_columns_that_contradict_the_type_are_a_corrupt_row(which: Which) {
+    with_db(which, |db| {
+        let s = store(db);
+        let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
+        s.run(|r| r.insert_app(&app(a, None))).unwrap();
+        s.run(|r| r.insert_account(&hotp_account(acc, a, 7), &SealedSecret(vec![1, 2, 3])))
+            .unwrap();
+        let set = |columns: &str| unchecked(db, &format!("UPDATE accounts SET {columns} WHERE id = '{acc}'"));
+        let corrupt = |column: &str| {
+            let want = format!("storage failure: corrupt row in accounts: invalid {column}");
+            for (what, got) in [
+                ("account", s.run(|r| r.account(&org(), a, acc)).map(|_| ())),
+                ("list_accounts", s.run(|r| r.list_accounts(&org(), a)).map(|_| ())),
+                ("otp_material", s.run(|r| r.otp_material(&org(), a, acc)).map(|_| ())),
+                (
+                    "verify_material",
+                    s.run(|r| r.verify_material(&org(), a, acc)).map(|_| ()),
+                ),
+            ] {
+                match got {
+                    Err(e @ StoreError::Other(_)) => assert_eq!(e.to_string(), want, "{what}"),
+                    other => panic!("{what}: expected a corrupt row ({want}), got {other:?}"),
+                }
+            }
+        };
+
+        set("counter = NULL");
+        corrupt("counter"); // HOTP without a counter
+        let advance = s.run(|r| {
+            r.advance_hotp_counter(
+                &org(),
+                acc,
+                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil()),
+            )
+        });
+        assert!(
+            matches!(advance, Err(StoreError::Other(_))),
+            "a HOTP row without a counter is corrupt, not missing: {advance:?}"
+        );
+        set("period = 30, counter = 7");
+        corrupt("period"); // HOTP with a period
+        set("otp_type = 'totp', period = NULL, counter = NULL");
+        corrupt("period"); // TOTP without a period
+        set("period = 30, counter = 7");
+        corrupt("counter"); // TOTP with a counter
+
+        // Consistent again: read as such.
+        set("counter = NULL");
+        let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
+        assert_eq!(
+            *read.kind(),
+            OtpKind::Totp {
+                period: Period::new(30).unwrap()
+            }
+        );
+        set("otp_type = 'hotp', period = NULL, counter = 7");
+        let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
+        assert_eq!(*read.kind(), OtpKind::Hotp { counter: 7 });
+    });
 }
 
 fn exhausted_pool_fails_fast_as_unavailable(which: Which) {

@@ -68,7 +68,7 @@ fn hotp_400_generations_32_threads_two_pools(which: Which) {
         }
         assert_eq!(got, want, "the codes are exactly HOTP(0..{TOTAL})");
         assert_eq!(
-            *two.authd.get_account(&o, app, acc).unwrap().counter(),
+            two.authd.get_account(&o, app, acc).unwrap().kind().counter(),
             Some(TOTAL as u64)
         );
     });

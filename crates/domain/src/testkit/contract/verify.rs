@@ -293,7 +293,7 @@ pub fn verify_hotp_look_ahead_moves_the_counter<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_v"));
     let app = *a.create_app(&o, None).unwrap().id();
     let acc = *a.create_account(&o, app, new_account(&hotp_uri(0))).unwrap().id();
-    let counter = |k: &Kit<S>| *k.authd.get_account(&o, app, acc).unwrap().counter();
+    let counter = |k: &Kit<S>| k.authd.get_account(&o, app, acc).unwrap().kind().counter();
     assert_eq!(a.get_account(&o, app, acc).unwrap().effective_verify_window().get(), 10);
 
     assert_verified(a.verify_otp(&o, app, acc, &hotp_at(3)), valid(3), "counter 3 of 0..=10");
@@ -366,7 +366,7 @@ pub fn verify_hotp_look_ahead_moves_the_counter<S: Store>(k: &Kit<S>) {
         valid(0),
         "the last counter",
     );
-    assert_eq!(*a.get_account(&o, app, top).unwrap().counter(), Some(max));
+    assert_eq!(a.get_account(&o, app, top).unwrap().kind().counter(), Some(max));
     assert_verified(
         a.verify_otp(&o, app, top, &hotp_at(max - 1)),
         refused(FailureReason::Replayed, 99),
@@ -446,7 +446,7 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
         valid(0),
         "device, HOTP",
     );
-    assert_eq!(*a.get_account(&o, f.app, f.hotp).unwrap().counter(), Some(1));
+    assert_eq!(a.get_account(&o, f.app, f.hotp).unwrap().kind().counter(), Some(1));
     let g = fixture(k, &o, "bob");
     assert_verified(
         a.device_verify_otp(&f.device_token, g.totp, &any, None),

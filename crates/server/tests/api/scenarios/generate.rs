@@ -3,7 +3,7 @@
 use actix_web::test::TestRequest;
 use domain::entities::{Account, AccountParts};
 use domain::ids::{AccountId, AppId, OrgId};
-use domain::otp::{Algorithm, Digits, OtpType, Secret};
+use domain::otp::{Algorithm, Digits, OtpKind, Secret};
 use domain::ports::{SecretCipher, Store};
 use domain::testkit::{Kit, START, TestCipher};
 use domain::time::Timestamp;
@@ -135,15 +135,13 @@ pub async fn generate_secret_unreadable_500<S: Store>(kit: Kit<S>) {
         id,
         org: OrgId::new(ORG).expect("org"),
         app_id: AppId::parse(&app).expect("app id"),
-        otp_type: OtpType::Hotp,
+        kind: OtpKind::Hotp { counter: 0 },
         issuer: None,
         account_name: "sealed elsewhere".into(),
         display_name: None,
         description: None,
         algorithm: Algorithm::Sha1,
         digits: Digits::SIX,
-        period: None,
-        counter: Some(0),
         verify_window: None,
         created_at: now,
         updated_at: now,
