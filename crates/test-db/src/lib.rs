@@ -17,6 +17,9 @@
 //! PostgreSQL tests never skip.
 //!
 //! SQLite: [`SqliteDatabase`], a database file in a fresh temporary directory.
+//!
+//! Templates of older migrations are left on the server (a concurrent run of another checkout
+//! may still clone them); drop them by hand: `DROP DATABASE authd_template_<hash>`.
 
 #![expect(
     clippy::panic,
