@@ -7,7 +7,7 @@ default:
 run:
     cargo run --release -- serve
 
-# The whole test suite (SQLite always; PostgreSQL at AUTHD_TEST_POSTGRES_URL or the local default)
+# The whole test suite (SQLite always; PostgreSQL when AUTHD_TEST_POSTGRES_URL is set, else skipped)
 test:
     cargo test --workspace
 

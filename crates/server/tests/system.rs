@@ -1,7 +1,8 @@
 //! Process-level system tests: they start the real `authd` binary (`authd serve`, the token
-//! commands) and talk to it over TCP on 127.0.0.1, on SQLite and on PostgreSQL
-//! (`AUTHD_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`; skipped
-//! loudly when it does not answer, unless `CI` is set).
+//! commands) and talk to it over TCP on 127.0.0.1, on SQLite and on PostgreSQL (an empty
+//! database per test from `test-db`, on the server at `AUTHD_TEST_POSTGRES_URL`, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`; skipped loudly when it is unset, unless `CI`
+//! is set).
 //!
 //! Run: `cargo test -p server --test system` (add `-- --nocapture` to see the timings).
 //!

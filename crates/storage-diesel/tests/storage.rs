@@ -1,7 +1,8 @@
 //! Integration tests of the diesel storage adapter, on SQLite (a temp file per test) and on
-//! PostgreSQL (a database per test, through `AUTHD_TEST_POSTGRES_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`). Without a reachable PostgreSQL the
-//! PostgreSQL tests print `SKIPPED: ...` and pass, unless `CI` is set: then they fail.
+//! PostgreSQL (a database per test, through `AUTHD_TEST_POSTGRES_URL`, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`; tests that start from a migrated database
+//! clone the migrated template of `test-db`). Without the variable the PostgreSQL tests print
+//! `SKIPPED (PostgreSQL): ...` and pass, unless `CI` is set: then they fail.
 
 #![expect(
     clippy::tests_outside_test_module,
@@ -9,8 +10,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::as_conversions,
-    clippy::print_stderr,
-    reason = "test code: a failing check panics with its message, and skips are printed"
+    reason = "test code: a failing check panics with its message"
 )]
 
 /// For each `fn name(which: Which)` of the invoking module: a `sqlite::name` and a

@@ -1,6 +1,6 @@
 //! Shared machinery of the system tests: process guards, free ports, a tiny HTTP/1.1 client over
-//! `std::net::TcpStream`, throw-away PostgreSQL databases, the `authd` command line, encoders and
-//! a deterministic PRNG.
+//! `std::net::TcpStream`, throw-away PostgreSQL databases (from `test-db`), the `authd` command
+//! line, encoders and a deterministic PRNG.
 //!
 //! Every process started here is owned by a [`Proc`], which kills it by PID when dropped (also
 //! on panic). Every PostgreSQL database is owned by a [`PgDb`], which drops it `WITH (FORCE)`.
@@ -43,18 +43,8 @@ const AUTHD_ENV: [&str; 8] = [
 // Skipping, randomness, encoders
 // ---------------------------------------------------------------------------------------------
 
-/// Whether we run in CI (`CI` set and not empty): then nothing may be skipped.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-/// Skips loudly, or fails when in CI.
-pub fn skip_or_fail(why: &str) {
-    assert!(!in_ci(), "CI is set, so this cannot be skipped: {why}");
-    eprintln!("\n************************************************************");
-    eprintln!("SKIPPED: {why}");
-    eprintln!("************************************************************\n");
-}
+/// Skips loudly, or fails when in CI (the shared rule of `test-db`).
+pub use test_db::skip_or_fail;
 
 /// `N` bytes from the OS.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -534,14 +524,6 @@ impl PgUrl {
     }
 }
 
-/// The PostgreSQL server URL of the tests.
-pub fn pg_admin_url() -> String {
-    std::env::var("AUTHD_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 /// Runs one SQL statement with `psql` against `url`; stdout (unaligned, tuples only) or the
 /// error text.
 pub fn psql(url: &str, sql: &str) -> Result<String, String> {
@@ -575,34 +557,27 @@ pub fn psql(url: &str, sql: &str) -> Result<String, String> {
     }
 }
 
-/// A throw-away database `authd_sys_<random>`, dropped `WITH (FORCE)` when this guard drops.
+/// A throw-away, empty database (from `test-db`, on the server at `AUTHD_TEST_POSTGRES_URL`),
+/// dropped `WITH (FORCE)` when this guard drops.
 pub struct PgDb {
     /// Its name.
     pub name: String,
     /// Its URL (direct to the server).
     pub url: String,
-    admin: String,
     parsed: PgUrl,
+    _db: test_db::PgDatabase,
 }
 
 impl PgDb {
-    /// Creates it; `None` (after printing SKIPPED) when PostgreSQL does not answer and `CI` is
-    /// not set; panics when it does not answer and `CI` is set.
+    /// Creates it; `None` (after printing SKIPPED) when `AUTHD_TEST_POSTGRES_URL` is unset and
+    /// `CI` is not set; panics when it is unset and `CI` is set.
     pub fn create() -> Option<Self> {
-        let admin = pg_admin_url();
-        if let Err(e) = psql(&admin, "SELECT 1") {
-            skip_or_fail(&format!("PostgreSQL does not answer at {admin} ({})", e.trim()));
-            return None;
-        }
-        let name = format!("authd_sys_{}", random_suffix());
-        psql(&admin, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let parsed = PgUrl::parse(&admin);
-        let url = parsed.with(&parsed.host, parsed.port, &name);
+        let db = test_db::PgDatabase::empty()?;
         Some(Self {
-            name,
-            url,
-            admin,
-            parsed,
+            name: db.name().to_owned(),
+            url: db.url().to_owned(),
+            parsed: PgUrl::parse(db.url()),
+            _db: db,
         })
     }
 
@@ -614,17 +589,6 @@ impl PgDb {
     /// The real server's address (for a proxy to forward to).
     pub fn server_addr(&self) -> String {
         format!("{}:{}", self.parsed.host, self.parsed.port)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Err(e) = psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        ) {
-            eprintln!("note: could not drop database {}: {e}", self.name);
-        }
     }
 }
 

@@ -15,7 +15,7 @@ use domain::token::TokenHash;
 use domain::values::{Handle, IdentityStatus};
 use storage_diesel::{Backend, DieselStore, PoolOptions};
 
-use crate::support::{TestDb, Which, store, with_db};
+use crate::support::{TestDb, Which, store, with_migrated_db};
 
 on_both_backends!(
     unique_violations_name_their_rule,
@@ -110,7 +110,7 @@ fn conflict(r: Result<(), StoreError>) -> ConflictKind {
 }
 
 fn unique_violations_name_their_rule(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         let (alice, bob) = (IdentityId::from_uuid(uuid()), IdentityId::from_uuid(uuid()));
         s.run(|r| r.insert_identity(&identity(alice, "alice"))).unwrap();
@@ -173,7 +173,7 @@ fn unique_violations_name_their_rule(which: Which) {
 }
 
 fn run_autocommits_and_transaction_rolls_back(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         let kept = IdentityId::from_uuid(uuid());
         let r: Result<(), StoreError> = s.run(|r| {
@@ -203,7 +203,7 @@ fn run_autocommits_and_transaction_rolls_back(which: Which) {
 }
 
 fn foreign_keys_are_enforced(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         let orphan = hotp_account(AccountId::from_uuid(uuid()), AppId::from_uuid(uuid()), 0);
         let r = s.run(|r| r.insert_account(&orphan, &SealedSecret(vec![1, 2, 3])));
@@ -215,7 +215,7 @@ fn foreign_keys_are_enforced(which: Which) {
 }
 
 fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
         s.run(|r| r.insert_app(&app(a, None))).unwrap();
@@ -345,7 +345,7 @@ fn kind_columns_that_contradict_the_type_are_a_corrupt_row(which: Which) {
 }
 
 fn exhausted_pool_fails_fast_as_unavailable(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = tight_pool(db);
         let waited = s
             .run(|_held| {
@@ -362,7 +362,7 @@ fn exhausted_pool_fails_fast_as_unavailable(which: Which) {
 }
 
 fn pool_state_and_ping(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         s.ping().unwrap();
         let max = PoolOptions::default_for(db.backend).max_size;
@@ -389,7 +389,7 @@ fn a_deadlock_is_run_again_not_answered(which: Which) {
     if matches!(which, Which::Sqlite) {
         return;
     }
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let s = store(db);
         let (a, b) = (AppId::from_uuid(uuid()), AppId::from_uuid(uuid()));
         for id in [a, b] {

@@ -8,12 +8,12 @@ use domain::otp::{self, Algorithm, Digits};
 use domain::service::NewAccount;
 use domain::testkit::contract::RFC_SECRET_B32;
 
-use crate::support::{Which, connect, kit, store, with_db};
+use crate::support::{Which, connect, kit, store, with_migrated_db};
 
 on_both_backends!(hotp_400_generations_32_threads_two_pools);
 
 fn hotp_400_generations_32_threads_two_pools(which: Which) {
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let one = kit(store(db));
         // Another process's ids: every replica's events must have ids of their own.
         let two = domain::testkit::kit_with_ids(

@@ -3,10 +3,10 @@
 use domain::testkit::{Kit, contract};
 use storage_diesel::DieselStore;
 
-use crate::support::{Which, kit, store, with_db};
+use crate::support::{Which, kit, store, with_migrated_db};
 
 fn run(which: Which, scenario: fn(&Kit<DieselStore>)) {
-    with_db(which, |db| scenario(&kit(store(db))));
+    with_migrated_db(which, |db| scenario(&kit(store(db))));
 }
 
 macro_rules! contract_tests {

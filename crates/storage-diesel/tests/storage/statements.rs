@@ -17,7 +17,7 @@ use domain::testkit::contract::RFC_SECRET_B32;
 use domain::values::{DeviceName, Handle, Platform};
 use storage_diesel::Backend;
 
-use crate::support::{Which, kit, store, with_db};
+use crate::support::{Which, kit, store, with_migrated_db};
 
 on_both_backends!(request_path_statements);
 
@@ -56,7 +56,7 @@ fn starts(s: &str, prefix: &str) -> bool {
 
 fn request_path_statements(which: Which) {
     set_default_instrumentation(recorder).unwrap();
-    with_db(which, |db| {
+    with_migrated_db(which, |db| {
         let k = kit(store(db));
         let a = &k.authd;
         let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);

@@ -1,11 +1,11 @@
-//! Test databases: a fresh SQLite file or a fresh PostgreSQL database per test, dropped at the
-//! end (even when the test panics).
+//! Test databases (from the shared `test-db` crate): a fresh SQLite file or a fresh PostgreSQL
+//! database per test, dropped at the end (even when the test panics).
 
 use std::sync::Arc;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use domain::testkit::{Kit, kit_with};
 use storage_diesel::{Backend, DieselStore, PoolOptions, XChaChaCipher};
+use test_db::{PgDatabase, SqliteDatabase};
 
 /// The master key of every test kit.
 pub const KEY: [u8; 32] = [0x5a; 32];
@@ -25,18 +25,8 @@ pub struct TestDb {
 }
 
 enum Guard {
-    Sqlite(tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin_url, name } = &self.guard
-            && let Ok(mut admin) = PgConnection::establish(admin_url)
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
-        }
-    }
+    Sqlite(SqliteDatabase),
+    Postgres(#[expect(dead_code, reason = "held for its Drop: the database is dropped with it")] PgDatabase),
 }
 
 impl TestDb {
@@ -48,75 +38,56 @@ impl TestDb {
     /// The temp directory holding the SQLite file (SQLite only).
     pub fn dir(&self) -> &std::path::Path {
         match &self.guard {
-            Guard::Sqlite(d) => d.path(),
-            Guard::Postgres { .. } => panic!("not a SQLite test database"),
+            Guard::Sqlite(db) => db.dir(),
+            Guard::Postgres(_) => panic!("not a SQLite test database"),
         }
     }
 }
 
 pub fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/authd.sqlite", dir.path().display());
+    let db = SqliteDatabase::new();
     TestDb {
-        url,
+        url: db.url().to_owned(),
         backend: Backend::Sqlite,
-        guard: Guard::Sqlite(dir),
+        guard: Guard::Sqlite(db),
     }
 }
 
-/// The admin URL of the test PostgreSQL server.
-pub fn pg_admin_url() -> String {
-    std::env::var("AUTHD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database, or `None` (after a loud message) when no server answers and
-/// `CI` is not set.
-pub fn postgres() -> Option<TestDb> {
-    let admin_url = pg_admin_url();
-    let shown = storage_diesel::redact_url(&admin_url);
-    let mut admin = match PgConnection::establish(&admin_url) {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!("PostgreSQL not reachable at {shown}: {e}");
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg} (CI is set: PostgreSQL tests must run)");
-            }
-            eprintln!("\n*** SKIPPED: {msg} ***\n*** set AUTHD_TEST_POSTGRES_URL to run the PostgreSQL tests ***\n");
-            return None;
-        }
-    };
-    let name = format!("authd_t_{}", uuid::Uuid::now_v7().simple());
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create test database");
-    Some(TestDb {
-        url: with_database(&admin_url, &name),
+fn postgres(db: PgDatabase) -> TestDb {
+    TestDb {
+        url: db.url().to_owned(),
         backend: Backend::Postgres,
-        guard: Guard::Postgres { admin_url, name },
-    })
+        guard: Guard::Postgres(db),
+    }
 }
 
-/// `url` with its database (path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = match url.find('?') {
-        Some(q) => url.split_at(q),
-        None => (url, ""),
-    };
-    let after_scheme = head.find("://").map_or(0, |i| i + 3);
-    let base = match head[after_scheme..].find('/') {
-        Some(slash) => &head[..after_scheme + slash],
-        None => head,
-    };
-    format!("{base}/{name}{query}")
+/// The migration entry point for `test-db`'s template database.
+fn migrate(url: &str) -> Result<(), storage_diesel::StorageError> {
+    DieselStore::connect(url, PoolOptions::default_for(Backend::Postgres))?.migrate()?;
+    Ok(())
 }
 
-/// Runs `f` on a fresh database of that backend (or skips, see [`postgres`]).
+/// Runs `f` on a fresh, empty database of that backend (PostgreSQL may skip, see
+/// [`test_db::postgres_url`]).
 pub fn with_db(which: Which, f: impl FnOnce(&TestDb)) {
     match which {
         Which::Sqlite => f(&sqlite()),
         Which::Postgres => {
-            if let Some(db) = postgres() {
-                f(&db);
+            if let Some(db) = PgDatabase::empty() {
+                f(&postgres(db));
+            }
+        }
+    }
+}
+
+/// Runs `f` on a fresh database of that backend, for [`store`]: on PostgreSQL a clone of the
+/// migrated template (so `store` finds nothing pending), on SQLite an empty file.
+pub fn with_migrated_db(which: Which, f: impl FnOnce(&TestDb)) {
+    match which {
+        Which::Sqlite => f(&sqlite()),
+        Which::Postgres => {
+            if let Some(db) = PgDatabase::migrated(migrate) {
+                f(&postgres(db));
             }
         }
     }
