@@ -15,7 +15,7 @@ use domain::token::TokenHash;
 use domain::values::{Handle, IdentityStatus};
 use storage_diesel::{Backend, DieselStore, PoolOptions};
 
-use crate::support::{TestDb, Which, store, with_migrated_db};
+use crate::support::{TestDb, Which, store, with_db, with_migrated_db};
 
 on_both_backends!(
     unique_violations_name_their_rule,
