@@ -14,7 +14,7 @@ mod verify;
 
 pub use base32::{Base32Error, Base32ErrorKind, Secret};
 pub use hotp::{Totp, hotp, totp};
-pub use uri::{MAX_URI_CHARS, OtpAuthUri, UriError};
+pub use uri::{MAX_URI_CHARS, OtpAuthUri, UriError, UriParameter, UriShape};
 pub use verify::{CodeInput, CodeShapeError, VerifyWindow, codes_equal, hotp_match, totp_match};
 
 use std::fmt;

@@ -21,7 +21,7 @@ use std::fmt;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::error::{ConflictKind, Realm, Resource};
-use domain::otp::UriError;
+use domain::otp::{Base32ErrorKind, MAX_COUNTER, Period, UriError, UriParameter, UriShape};
 use domain::values::InvalidValue;
 use serde::Serialize;
 
@@ -116,9 +116,11 @@ impl From<domain::Error> for ApiError {
     /// they are dropped. A refused URI shape is a `422` on `otpauth_uri`.
     fn from(e: domain::Error) -> Self {
         match e {
-            domain::Error::Uri(UriError::Shape(m)) => {
-                Self::Invalid(vec![FieldError::new(&["body", "otpauth_uri"], m, "value_error")])
-            }
+            domain::Error::Uri(e @ UriError::Shape(_)) => Self::Invalid(vec![FieldError::new(
+                &["body", "otpauth_uri"],
+                uri_message(e),
+                "value_error",
+            )]),
             domain::Error::SecretUnreadable => {
                 tracing::error!("stored OTP secret cannot be decrypted (wrong master key or moved ciphertext)");
                 Self::Internal
@@ -196,6 +198,41 @@ const fn conflict_message(k: ConflictKind) -> &'static str {
     }
 }
 
+/// Why an `otpauth_uri` was refused, in the contract's words (never any part of the URI).
+fn uri_message(e: UriError) -> String {
+    let why: Cow<'static, str> = match e {
+        UriError::Shape(s) => match s {
+            UriShape::TooLong { max } => format!("must be at most {max} characters").into(),
+            UriShape::ContainsNul => "must not contain U+0000".into(),
+            UriShape::NotOtpauth => "must start with otpauth://totp/ or otpauth://hotp/".into(),
+            UriShape::UnknownType => "type must be totp or hotp".into(),
+            UriShape::NoLabel => "missing '/' and label after the type".into(),
+            UriShape::LabelNotUtf8 => "label is not valid percent-encoded UTF-8".into(),
+            UriShape::LabelContainsNul => "label must not contain U+0000".into(),
+        },
+        UriError::Parameter(p) => match p {
+            UriParameter::Repeated(name) => format!("parameter '{name}' is given more than once").into(),
+            UriParameter::Empty(name) => format!("parameter '{name}' is empty").into(),
+            UriParameter::NotUtf8(name) => format!("parameter '{name}' is not valid percent-encoded UTF-8").into(),
+            UriParameter::SecretMissing => "secret is missing".into(),
+            UriParameter::SecretNotPercentEncoded => "secret is not valid percent-encoding".into(),
+            UriParameter::Secret(kind) => match kind {
+                Base32ErrorKind::InvalidCharacter => "secret is not valid base32: invalid character",
+                Base32ErrorKind::MisplacedPadding => "secret is not valid base32: characters after '=' padding",
+                Base32ErrorKind::InvalidLength => "secret is not valid base32: impossible length",
+                Base32ErrorKind::Empty => "secret is empty",
+            }
+            .into(),
+            UriParameter::Algorithm => "algorithm must be sha1, sha256 or sha512".into(),
+            UriParameter::Digits => "digits must be 6 or 8".into(),
+            UriParameter::Period => format!("period must be an integer in {}..={}", Period::MIN, Period::MAX).into(),
+            UriParameter::Counter => format!("counter must be an integer in 0..={MAX_COUNTER}").into(),
+            UriParameter::IssuerContainsNul => "issuer must not contain U+0000".into(),
+        },
+    };
+    format!("otpauth_uri: {why}")
+}
+
 /// The `detail` of the Inkbox envelope: every error message of the wire contract.
 fn detail(e: &ApiError) -> Cow<'_, str> {
     use domain::Error as D;
@@ -206,7 +243,7 @@ fn detail(e: &ApiError) -> Cow<'_, str> {
             D::NotFound(r) => not_found_message(*r),
             D::Paused => "Identity is paused",
             D::Conflict(k) => conflict_message(*k),
-            D::Uri(u) => return Cow::Borrowed(u.message()),
+            D::Uri(u) => return Cow::Owned(uri_message(*u)),
             D::UnknownStatus => "status must be 'active' or 'paused'",
             D::TooManyAttempts { .. } => "Too many failed attempts",
             D::Unavailable(_) => "Service unavailable",
@@ -348,5 +385,102 @@ impl ResponseError for OneWelcomeError {
                 error: &one_welcome_message(&self.0),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::otp::OtpAuthUri;
+
+    use super::*;
+
+    /// The wording of every URI refusal the contract shows, from the parser's typed reason.
+    #[test]
+    fn uri_messages_are_the_contracts() {
+        let msg = |uri: &str| match OtpAuthUri::parse(uri) {
+            Err(e) => uri_message(e),
+            Ok(_) => panic!("{uri} parsed"),
+        };
+        for (uri, want) in [
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&digits=7",
+                "otpauth_uri: digits must be 6 or 8",
+            ),
+            ("otpauth://totp/x", "otpauth_uri: secret is missing"),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&Secret=A",
+                "otpauth_uri: parameter 'secret' is given more than once",
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&PERIOD=",
+                "otpauth_uri: parameter 'period' is empty",
+            ),
+            (
+                "otpauth://hotp/x?secret=JBSWY3DP&counter=9223372036854775808",
+                "otpauth_uri: counter must be an integer in 0..=9223372036854775807",
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&period=0",
+                "otpauth_uri: period must be an integer in 1..=86400",
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&algorithm=md5",
+                "otpauth_uri: algorithm must be sha1, sha256 or sha512",
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3",
+                "otpauth_uri: secret is not valid base32: impossible length",
+            ),
+            ("otpauth://totp/x?secret=%3D", "otpauth_uri: secret is empty"),
+            (
+                "otpauth://totp?secret=JBSWY3DP",
+                "otpauth_uri: missing '/' and label after the type",
+            ),
+            (
+                "http://example.com",
+                "otpauth_uri: must start with otpauth://totp/ or otpauth://hotp/",
+            ),
+        ] {
+            assert_eq!(msg(uri), want, "{uri}");
+        }
+        let long = format!("otpauth://totp/x?secret=A&i={}", "a".repeat(2048));
+        assert_eq!(msg(&long), "otpauth_uri: must be at most 2048 characters");
+    }
+
+    /// Every domain error has its status and message (a new variant fails to compile here
+    /// before it can reach a client unmapped).
+    #[test]
+    fn domain_errors_have_their_status_and_wording() {
+        use domain::Error as D;
+        let cases: [(D, u16, &str); 8] = [
+            (D::Unauthorized(Realm::Service), 401, "Invalid service token"),
+            (D::Unauthorized(Realm::Device), 401, "Invalid device token"),
+            (D::NotFound(Resource::Account), 404, "Authenticator account not found"),
+            (D::Paused, 403, "Identity is paused"),
+            (
+                D::Conflict(ConflictKind::HandleTaken),
+                409,
+                "Agent handle already taken",
+            ),
+            (D::UnknownStatus, 400, "status must be 'active' or 'paused'"),
+            (
+                D::Uri(UriError::Parameter(UriParameter::Digits)),
+                400,
+                "otpauth_uri: digits must be 6 or 8",
+            ),
+            (
+                D::TooManyAttempts { retry_after_seconds: 3 },
+                429,
+                "Too many failed attempts",
+            ),
+        ];
+        for (e, status, message) in cases {
+            let e = ApiError::from(e);
+            assert_eq!(status_of(&e).as_u16(), status, "{e:?}");
+            assert_eq!(e.to_string(), message, "{e:?}");
+        }
+        let shape = ApiError::from(D::Uri(UriError::Shape(UriShape::NoLabel)));
+        assert_eq!(status_of(&shape).as_u16(), 422);
+        assert!(matches!(shape, ApiError::Invalid(ref f) if f[0].loc == ["body", "otpauth_uri"]));
     }
 }

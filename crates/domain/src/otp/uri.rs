@@ -35,38 +35,79 @@ use std::fmt::Write as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use zeroize::Zeroizing;
 
+use super::base32::Base32ErrorKind;
 use super::{Algorithm, Digits, MAX_COUNTER, OtpKind, OtpType, Period, Secret};
 
 /// Longest accepted URI, in Unicode scalar values.
 pub const MAX_URI_CHARS: usize = 2048;
 
-/// A rejected `otpauth://` URI. The message is client-facing and never contains the secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A rejected `otpauth://` URI: which rule it broke (never any part of the input, so never the
+/// secret). The shape is checked before the parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
-    /// The URI's overall form is wrong (too long, wrong scheme or type, bad label): HTTP 422.
-    #[error("{0}")]
-    Shape(String),
-    /// An OTP parameter is missing, malformed, empty or repeated: HTTP 400.
-    #[error("{0}")]
-    Parameter(String),
+    /// The URI's overall form is wrong (too long, wrong scheme or type, bad label).
+    #[error("otpauth URI shape: {0:?}")]
+    Shape(UriShape),
+    /// An OTP parameter is missing, malformed, empty or repeated.
+    #[error("otpauth URI parameter: {0:?}")]
+    Parameter(UriParameter),
 }
 
-impl UriError {
-    /// The client-facing message.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        match self {
-            Self::Shape(m) | Self::Parameter(m) => m,
-        }
-    }
+/// How a URI's overall form is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriShape {
+    /// Longer than `max` characters.
+    TooLong {
+        /// [`MAX_URI_CHARS`].
+        max: usize,
+    },
+    /// Contains U+0000 anywhere.
+    ContainsNul,
+    /// Does not start with `otpauth://`.
+    NotOtpauth,
+    /// The type is neither `totp` nor `hotp`.
+    UnknownType,
+    /// No `/` and label after the type.
+    NoLabel,
+    /// The label is not valid percent-encoded UTF-8.
+    LabelNotUtf8,
+    /// The decoded label contains U+0000.
+    LabelContainsNul,
 }
 
-fn shape(message: &str) -> UriError {
-    UriError::Shape(format!("otpauth_uri: {message}"))
+/// Which OTP parameter is wrong, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriParameter {
+    /// A known parameter (its canonical name) appears twice, in any case.
+    Repeated(&'static str),
+    /// A known parameter has an empty value.
+    Empty(&'static str),
+    /// A parameter's value is not valid percent-encoded UTF-8.
+    NotUtf8(&'static str),
+    /// No `secret`.
+    SecretMissing,
+    /// The `secret` is not valid percent-encoding.
+    SecretNotPercentEncoded,
+    /// The `secret` is not valid base32 (or empty once decoded).
+    Secret(Base32ErrorKind),
+    /// `algorithm` is not one of the [`Algorithm`]s.
+    Algorithm,
+    /// `digits` is not 6 or 8.
+    Digits,
+    /// `period` is not an integer in `Period::MIN..=Period::MAX`.
+    Period,
+    /// `counter` is not an integer in `0..=MAX_COUNTER`.
+    Counter,
+    /// The `issuer` contains U+0000.
+    IssuerContainsNul,
 }
 
-fn parameter(message: &str) -> UriError {
-    UriError::Parameter(format!("otpauth_uri: {message}"))
+const fn shape(s: UriShape) -> UriError {
+    UriError::Shape(s)
+}
+
+const fn parameter(p: UriParameter) -> UriError {
+    UriError::Parameter(p)
 }
 
 /// A parsed `otpauth://` URI. `Debug` does not print the secret.
@@ -123,10 +164,10 @@ impl<'a> RawParams<'a> {
                 continue; // unknown parameter: ignored
             };
             if slot.is_some() {
-                return Err(parameter(&format!("parameter '{known}' is given more than once")));
+                return Err(parameter(UriParameter::Repeated(known)));
             }
             if value.is_empty() {
-                return Err(parameter(&format!("parameter '{known}' is empty")));
+                return Err(parameter(UriParameter::Empty(known)));
             }
             *slot = Some(value);
         }
@@ -192,9 +233,9 @@ fn parse_unsigned(s: &str) -> Option<u64> {
 }
 
 fn decode_label_part(raw: &str) -> Result<String, UriError> {
-    let decoded = percent_decode_utf8(raw).ok_or_else(|| shape("label is not valid percent-encoded UTF-8"))?;
+    let decoded = percent_decode_utf8(raw).ok_or_else(|| shape(UriShape::LabelNotUtf8))?;
     if decoded.contains('\0') {
-        return Err(shape("label must not contain U+0000"));
+        return Err(shape(UriShape::LabelContainsNul));
     }
     Ok(decoded)
 }
@@ -218,8 +259,8 @@ fn parse_label(raw: &str) -> Result<(Option<String>, String), UriError> {
 }
 
 /// Percent-decodes a non-secret parameter value to UTF-8.
-fn decode_value(raw: &str, name: &str) -> Result<String, UriError> {
-    percent_decode_utf8(raw).ok_or_else(|| parameter(&format!("parameter '{name}' is not valid percent-encoded UTF-8")))
+fn decode_value(raw: &str, name: &'static str) -> Result<String, UriError> {
+    percent_decode_utf8(raw).ok_or(parameter(UriParameter::NotUtf8(name)))
 }
 
 fn parse_secret(raw: &str) -> Result<Secret, UriError> {
@@ -227,10 +268,10 @@ fn parse_secret(raw: &str) -> Result<Secret, UriError> {
     // allocated once (decoding never grows, so no reallocation leaves a copy behind).
     let mut decoded: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(raw.len()));
     if !percent_decode_into(raw, &mut decoded) {
-        return Err(parameter("secret is not valid percent-encoding"));
+        return Err(parameter(UriParameter::SecretNotPercentEncoded));
     }
     // Non-ASCII (including non-UTF-8) bytes are simply invalid base32 characters.
-    Secret::from_base32_bytes(&decoded).map_err(|e| parameter(&e.to_string()))
+    Secret::from_base32_bytes(&decoded).map_err(|e| parameter(UriParameter::Secret(e.kind())))
 }
 
 impl OtpAuthUri {
@@ -239,33 +280,29 @@ impl OtpAuthUri {
     pub fn parse(uri: &str) -> Result<Self, UriError> {
         // ---- Shape (422) ----
         if uri.chars().count() > MAX_URI_CHARS {
-            return Err(shape("must be at most 2048 characters"));
+            return Err(shape(UriShape::TooLong { max: MAX_URI_CHARS }));
         }
         if uri.contains('\0') {
-            return Err(shape("must not contain U+0000"));
+            return Err(shape(UriShape::ContainsNul));
         }
-        let rest = strip_prefix_ignore_ascii_case(uri, "otpauth://")
-            .ok_or_else(|| shape("must start with otpauth://totp/ or otpauth://hotp/"))?;
+        let rest = strip_prefix_ignore_ascii_case(uri, "otpauth://").ok_or(shape(UriShape::NotOtpauth))?;
         let (type_str, after_type) = match rest.find(['/', '?']) {
             Some(end) => rest.split_at_checked(end).unwrap_or((rest, "")),
             None => (rest, ""),
         };
-        let otp_type = OtpType::parse(type_str).ok_or_else(|| shape("type must be totp or hotp"))?;
-        let after_slash = after_type
-            .strip_prefix('/')
-            .ok_or_else(|| shape("missing '/' and label after the type"))?;
+        let otp_type = OtpType::parse(type_str).ok_or(shape(UriShape::UnknownType))?;
+        let after_slash = after_type.strip_prefix('/').ok_or(shape(UriShape::NoLabel))?;
         let (raw_label, query) = after_slash.split_once('?').unwrap_or((after_slash, ""));
         let (label_issuer, account_name) = parse_label(raw_label)?;
 
         // ---- OTP parameters (400) ----
         let raw = RawParams::collect(query)?;
 
-        let secret = parse_secret(raw.secret.ok_or_else(|| parameter("secret is missing"))?)?;
+        let secret = parse_secret(raw.secret.ok_or(parameter(UriParameter::SecretMissing))?)?;
 
         let algorithm = match raw.algorithm {
             None => Algorithm::Sha1,
-            Some(v) => Algorithm::parse(&decode_value(v, "algorithm")?)
-                .ok_or_else(|| parameter("algorithm must be sha1, sha256 or sha512"))?,
+            Some(v) => Algorithm::parse(&decode_value(v, "algorithm")?).ok_or(parameter(UriParameter::Algorithm))?,
         };
 
         let digits = match raw.digits {
@@ -273,7 +310,7 @@ impl OtpAuthUri {
             Some(v) => parse_unsigned(&decode_value(v, "digits")?)
                 .and_then(|n| u32::try_from(n).ok())
                 .and_then(Digits::new)
-                .ok_or_else(|| parameter("digits must be 6 or 8"))?,
+                .ok_or(parameter(UriParameter::Digits))?,
         };
 
         let kind = match otp_type {
@@ -282,7 +319,7 @@ impl OtpAuthUri {
                     None => Period::DEFAULT,
                     Some(v) => parse_unsigned(&decode_value(v, "period")?)
                         .and_then(Period::new)
-                        .ok_or_else(|| parameter("period must be an integer in 1..=86400"))?,
+                        .ok_or(parameter(UriParameter::Period))?,
                 };
                 OtpKind::Totp { period }
             }
@@ -291,7 +328,7 @@ impl OtpAuthUri {
                     None => 0,
                     Some(v) => parse_unsigned(&decode_value(v, "counter")?)
                         .filter(|n| *n <= MAX_COUNTER)
-                        .ok_or_else(|| parameter("counter must be an integer in 0..=9223372036854775807"))?,
+                        .ok_or(parameter(UriParameter::Counter))?,
                 };
                 OtpKind::Hotp { counter }
             }
@@ -302,7 +339,7 @@ impl OtpAuthUri {
             Some(v) => {
                 let issuer = decode_value(v, "issuer")?;
                 if issuer.contains('\0') {
-                    return Err(parameter("issuer must not contain U+0000"));
+                    return Err(parameter(UriParameter::IssuerContainsNul));
                 }
                 Some(issuer)
             }
@@ -663,52 +700,65 @@ mod tests {
                     // Canonical emission parses back to the same value.
                     assert_eq!(OtpAuthUri::parse(&p.to_uri()).unwrap(), p, "{uri}");
                 }
-                (Expect::Shape, Err(e @ UriError::Shape(_))) | (Expect::Parameter, Err(e @ UriError::Parameter(_))) => {
-                    assert!(e.message().starts_with("otpauth_uri: "), "{uri}: {e}");
-                    assert_eq!(e.to_string(), e.message());
-                }
+                (Expect::Shape, Err(UriError::Shape(_))) | (Expect::Parameter, Err(UriError::Parameter(_))) => {}
                 (expect, got) => panic!("{uri:?}: expected {expect:?}, got {got:?}"),
             }
         }
     }
 
     #[test]
-    fn specific_messages() {
-        let msg = |uri: &str| OtpAuthUri::parse(uri).unwrap_err().to_string();
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3DP&digits=7"),
-            "otpauth_uri: digits must be 6 or 8"
-        );
-        assert_eq!(msg("otpauth://totp/x"), "otpauth_uri: secret is missing");
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3DP&Secret=A"),
-            "otpauth_uri: parameter 'secret' is given more than once"
-        );
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3DP&PERIOD="),
-            "otpauth_uri: parameter 'period' is empty"
-        );
-        assert_eq!(
-            msg("otpauth://hotp/x?secret=JBSWY3DP&counter=9223372036854775808"),
-            "otpauth_uri: counter must be an integer in 0..=9223372036854775807"
-        );
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3DP&period=0"),
-            "otpauth_uri: period must be an integer in 1..=86400"
-        );
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3DP&algorithm=md5"),
-            "otpauth_uri: algorithm must be sha1, sha256 or sha512"
-        );
-        assert_eq!(
-            msg("otpauth://totp/x?secret=JBSWY3"),
-            "otpauth_uri: secret is not valid base32: impossible length"
-        );
-        assert_eq!(msg("otpauth://totp/x?secret=%3D"), "otpauth_uri: secret is empty");
-        assert_eq!(
-            msg("otpauth://totp?secret=JBSWY3DP"),
-            "otpauth_uri: missing '/' and label after the type"
-        );
+    fn specific_reasons() {
+        use UriParameter as P;
+        let err = |uri: &str| OtpAuthUri::parse(uri).unwrap_err();
+        let cases = [
+            ("otpauth://totp/x?secret=JBSWY3DP&digits=7", parameter(P::Digits)),
+            ("otpauth://totp/x", parameter(P::SecretMissing)),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&Secret=A",
+                parameter(P::Repeated("secret")),
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&PERIOD=",
+                parameter(P::Empty("period")),
+            ),
+            (
+                "otpauth://hotp/x?secret=JBSWY3DP&counter=9223372036854775808",
+                parameter(P::Counter),
+            ),
+            ("otpauth://totp/x?secret=JBSWY3DP&period=0", parameter(P::Period)),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&algorithm=md5",
+                parameter(P::Algorithm),
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3",
+                parameter(P::Secret(Base32ErrorKind::InvalidLength)),
+            ),
+            (
+                "otpauth://totp/x?secret=%3D",
+                parameter(P::Secret(Base32ErrorKind::Empty)),
+            ),
+            ("otpauth://totp/x?secret=JBSW%zz", parameter(P::SecretNotPercentEncoded)),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&issuer=%C3",
+                parameter(P::NotUtf8("issuer")),
+            ),
+            (
+                "otpauth://totp/x?secret=JBSWY3DP&issuer=a%00",
+                parameter(P::IssuerContainsNul),
+            ),
+            ("otpauth://totp?secret=JBSWY3DP", shape(UriShape::NoLabel)),
+            ("https://totp/x?secret=JBSWY3DP", shape(UriShape::NotOtpauth)),
+            ("otpauth://motp/x?secret=JBSWY3DP", shape(UriShape::UnknownType)),
+            ("otpauth://totp/x%C3?secret=JBSWY3DP", shape(UriShape::LabelNotUtf8)),
+            ("otpauth://totp/x%00?secret=JBSWY3DP", shape(UriShape::LabelContainsNul)),
+            ("otpauth://totp/x?secret=A\0", shape(UriShape::ContainsNul)),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(err(uri), want, "{uri}");
+        }
+        let long = format!("otpauth://totp/x?secret=JBSWY3DP&issuer={}", "a".repeat(MAX_URI_CHARS));
+        assert_eq!(err(&long), shape(UriShape::TooLong { max: MAX_URI_CHARS }));
     }
 
     #[test]
@@ -906,7 +956,7 @@ mod tests {
                 Ok(p) => {
                     prop_assert_eq!(OtpAuthUri::parse(&p.to_uri()).unwrap(), p);
                 }
-                Err(e) => prop_assert!(e.message().starts_with("otpauth_uri: ")),
+                Err(UriError::Shape(_) | UriError::Parameter(_)) => {}
             }
         }
     }

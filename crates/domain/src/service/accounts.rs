@@ -82,7 +82,7 @@ impl<S: Store> Authd<S> {
         self.store.transaction(|r| {
             r.lock_app(org, app, Lock::Share)?
                 .ok_or(Error::NotFound(Resource::App))?;
-            let uri = parsed.as_ref().map_err(|e| Error::Uri(e.clone()))?;
+            let uri = parsed.as_ref().map_err(|e| Error::Uri(*e))?;
             let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
             let account = Account::from_parts(AccountParts {
                 id,
