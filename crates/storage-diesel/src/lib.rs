@@ -1,8 +1,8 @@
 //! # authd storage on diesel
 //!
 //! Every storage port of [`domain`] ([`Store`] and [`domain::ports::Repo`]) on diesel 2.3 +
-//! r2d2, for the embedded SQLite default and for PostgreSQL, from one set of queries over a
-//! `#[derive(diesel::MultiConnection)]` connection. Plus the domain's
+//! r2d2, for the embedded SQLite default and for PostgreSQL, from one set of queries written
+//! once and compiled for each backend's own connection (`db!` in `repo.rs`). Plus the domain's
 //! [`domain::ports::SecretCipher`] port: [`XChaChaCipher`].
 //!
 //! ```no_run
@@ -328,9 +328,11 @@ impl DieselStore {
             cause: e.to_string(),
         };
         let mut conn = self.pool.get().map_err(|e| fail(&e))?;
-        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut conn.inner)
-            .map_err(|e| fail(&e))?;
+        if let pool::AnyConnection::Sqlite(c) = &mut conn.inner {
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(c)
+                .map_err(|e| fail(&e))?;
+        }
         Ok(())
     }
 

@@ -9,15 +9,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
 use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
-use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
+use diesel::{PgConnection, SqliteConnection};
 use domain::error::Opaque;
 use domain::ports::{ConflictKind, StoreError};
 
 use crate::schema::{APP_IDENTITY_INDEX, HANDLE_INDEX};
 use crate::url::scrub;
 
-/// One connection to either backend; every query of this crate is written once against it.
-#[derive(diesel::MultiConnection)]
+/// One connection to either backend. Every statement runs on the concrete connection (see
+/// `db!` in `repo.rs`): the two variants are matched, never used through a common
+/// `Connection` impl.
 pub(crate) enum AnyConnection {
     /// PostgreSQL.
     Postgresql(PgConnection),
@@ -113,8 +114,7 @@ pub(crate) enum Target {
     Postgres(String),
 }
 
-/// The r2d2 manager: connects by scheme, never through `MultiConnection::establish` (which
-/// tries every backend in turn and loses the real error).
+/// The r2d2 manager: connects by scheme, so a failure is that backend's own error.
 pub(crate) struct Manager {
     pub(crate) target: Target,
     /// Forms of the URL's password, scrubbed from every driver message.
@@ -155,13 +155,19 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnError> {
-        conn.inner
-            .ping()
-            .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))
+        let pinged = match &mut conn.inner {
+            AnyConnection::Sqlite(c) => c.batch_execute("SELECT 1"),
+            AnyConnection::Postgresql(c) => c.batch_execute("SELECT 1"),
+        };
+        pinged.map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.broken || conn.inner.is_broken()
+        conn.broken
+            || match &mut conn.inner {
+                AnyConnection::Sqlite(c) => c.is_broken(),
+                AnyConnection::Postgresql(c) => c.is_broken(),
+            }
     }
 }
 
@@ -268,13 +274,14 @@ pub(crate) fn in_transaction<T, E: From<StoreError>>(
 
 /// `SELECT 1`.
 pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
-    diesel::sql_query("SELECT 1")
-        .execute(&mut conn.inner)
-        .map(|_| ())
-        .map_err(|e| match conn.fail(e) {
-            StoreError::Other(o) => StoreError::Unavailable(o),
-            other => other,
-        })
+    let pinged = match &mut conn.inner {
+        AnyConnection::Sqlite(c) => c.batch_execute("SELECT 1"),
+        AnyConnection::Postgresql(c) => c.batch_execute("SELECT 1"),
+    };
+    pinged.map_err(|e| match conn.fail(e) {
+        StoreError::Other(o) => StoreError::Unavailable(o),
+        other => other,
+    })
 }
 
 /// Diesel error → port error: unique violations become [`StoreError::Conflict`] with the rule

@@ -85,11 +85,11 @@ impl Recorded for FailureRecord {
 /// Runs one statement on the concrete connection (`SqliteConnection` or `PgConnection`; the
 /// body is compiled once for each), mapping its error and noting a lost connection.
 ///
-/// Not through `MultiConnection`: it forwards a statement by rendering its SQL text again on
-/// every execution (and a second time for the bind parameters), and converts every value through
-/// its own row types: a TOTP request on SQLite took 72 µs of CPU that way, 41 µs without (see
-/// docs/PERFORMANCE.md). On the concrete connection a statement
-/// with a static query id is found in the prepared-statement cache by its type alone.
+/// (There is deliberately no common `Connection` over the two: diesel's `MultiConnection`, which
+/// an earlier version used, renders a statement's SQL text again on every execution and
+/// converts every value through its own row types; docs/PERFORMANCE.md has the cost.) On the
+/// concrete connection a statement with a static query id is found in the prepared-statement
+/// cache by its type alone.
 macro_rules! db {
     ($repo:expr, |$c:ident| $body:expr) => {{
         let repo: &mut DieselRepo<'_> = $repo;

@@ -1,6 +1,6 @@
-//! The one schema of both backends, written by hand in the SQL types diesel's
-//! `MultiConnection` supports (Text, BigInt, Integer, Binary, Timestamp, Nullable). It must
-//! match `migrations/sqlite` and `migrations/postgres`.
+//! The one schema of both backends, written by hand in SQL types both map the same way (Text,
+//! BigInt, Integer, Binary, Timestamp, Nullable), so every query compiles for each backend's
+//! connection. It must match `migrations/sqlite` and `migrations/postgres`.
 
 diesel::table! {
     identities (id) {
