@@ -33,6 +33,9 @@ pub enum OtpType {
 }
 
 impl OtpType {
+    /// Both, in documentation order.
+    pub const ALL: [Self; 2] = [Self::Totp, Self::Hotp];
+
     /// `"totp"` or `"hotp"`.
     #[must_use]
     pub const fn as_str(&self) -> &'static str {
@@ -45,13 +48,7 @@ impl OtpType {
     /// Parses `totp` / `hotp`, ASCII case-insensitively.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        if s.eq_ignore_ascii_case("totp") {
-            Some(Self::Totp)
-        } else if s.eq_ignore_ascii_case("hotp") {
-            Some(Self::Hotp)
-        } else {
-            None
-        }
+        Self::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -131,6 +128,9 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// All three, in documentation order.
+    pub const ALL: [Self; 3] = [Self::Sha1, Self::Sha256, Self::Sha512];
+
     /// `"sha1"`, `"sha256"` or `"sha512"`.
     #[must_use]
     pub const fn as_str(&self) -> &'static str {
@@ -144,15 +144,7 @@ impl Algorithm {
     /// Parses `sha1` / `sha256` / `sha512`, ASCII case-insensitively (`"SHA1"` is accepted).
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        if s.eq_ignore_ascii_case("sha1") {
-            Some(Self::Sha1)
-        } else if s.eq_ignore_ascii_case("sha256") {
-            Some(Self::Sha256)
-        } else if s.eq_ignore_ascii_case("sha512") {
-            Some(Self::Sha512)
-        } else {
-            None
-        }
+        Self::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 
     /// Upper-case spelling used when emitting `otpauth://` URIs (`"SHA1"`, ...), the form

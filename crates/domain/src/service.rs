@@ -51,9 +51,9 @@ pub use verify::{FailureReason, Verification};
 
 use std::sync::Arc;
 
-use crate::audit::{Action, AuditEvent, Caller, Detail, Details, ResourceType};
+use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, Details, RequestId, ResourceType};
 use crate::auth::TokenCache;
-use crate::entities::{Account, App, Identity};
+use crate::entities::{Account, App, Identity, Instance};
 use crate::error::{ConflictKind, Error, Opaque, Realm, Resource};
 use crate::ids::{AccountId, AppId, OrgId};
 use crate::ports::{Clock, IdGenerator, Lock, RandomSource, Repo, SecretCipher, Store};
@@ -145,6 +145,21 @@ impl<S: Store> Authd<S> {
 
 fn identity_has_app() -> Error {
     Error::Conflict(ConflictKind::IdentityHasApp)
+}
+
+/// The live instance a device token belongs to, and the caller it acts as (`Unauthorized` for
+/// an unknown or revoked token).
+fn device_caller(
+    r: &mut dyn Repo,
+    hash: &TokenHash,
+    request_id: Option<&RequestId>,
+) -> Result<(Instance, Caller), Error> {
+    let instance = r
+        .device_by_token(hash)?
+        .ok_or(Error::Unauthorized(Realm::Device))?
+        .instance;
+    let who = Caller::new(instance.org().clone(), Actor::Device(*instance.id())).with_request_id(request_id.cloned());
+    Ok((instance, who))
 }
 
 fn device_hash(token: &str) -> Result<TokenHash, Error> {

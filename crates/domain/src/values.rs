@@ -216,7 +216,9 @@ pub enum IdentityStatus {
 }
 
 impl IdentityStatus {
-    /// The wire names, in documentation order.
+    /// Both, in documentation order.
+    pub const ALL: [Self; 2] = [Self::Active, Self::Paused];
+    /// The wire names of [`Self::ALL`], in the same order.
     pub const NAMES: [&'static str; 2] = ["active", "paused"];
 
     /// Parses `active` or `paused` (exactly, lower-case).
@@ -313,7 +315,7 @@ mod tests {
     fn platform_names_are_the_wire_names_in_order() {
         assert_eq!(Platform::ALL.map(Platform::as_str), Platform::NAMES);
         assert_eq!(
-            [IdentityStatus::Active, IdentityStatus::Paused].map(IdentityStatus::as_str),
+            IdentityStatus::ALL.map(IdentityStatus::as_str),
             IdentityStatus::NAMES
         );
     }

@@ -472,42 +472,50 @@ pub(crate) mod schemas {
         Deleted,
     }
 
-    /// The state of an identity: a paused identity's codes cannot be generated (`403`).
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub(crate) enum IdentityStatus {
-        Active,
-        Paused,
+    /// A string enum whose values are the domain's own list, so the document cannot name a value
+    /// the parser refuses or miss one it accepts.
+    macro_rules! wire_enum {
+        ($(#[doc = $doc:literal])* $name:ident = $values:expr) => {
+            $(#[doc = $doc])*
+            pub(crate) struct $name;
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                    let doc = [$($doc),*].map(|l: &str| l.strip_prefix(' ').unwrap_or(l)).join("\n");
+                    utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .description(Some(doc))
+                        .enum_values(Some($values))
+                        .into()
+                }
+            }
+
+            impl utoipa::ToSchema for $name {
+                fn name() -> std::borrow::Cow<'static, str> {
+                    std::borrow::Cow::Borrowed(stringify!($name))
+                }
+            }
+        };
     }
 
-    /// The kind of an OTP account.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub(crate) enum OtpType {
-        Totp,
-        Hotp,
+    wire_enum! {
+        /// The state of an identity: a paused identity's codes cannot be generated (`403`).
+        IdentityStatus = domain::values::IdentityStatus::NAMES
     }
 
-    /// The HMAC of an OTP account (always written lower-case).
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub(crate) enum Algorithm {
-        Sha1,
-        Sha256,
-        Sha512,
+    wire_enum! {
+        /// The kind of an OTP account.
+        OtpType = domain::otp::OtpType::ALL.map(|t| t.as_str())
     }
 
-    /// A device platform (upper-case on output; case-insensitive on input).
-    #[derive(ToSchema)]
-    #[schema(rename_all = "UPPERCASE")]
-    pub(crate) enum Platform {
-        Android,
-        Ios,
-        Web,
-        Windows,
-        Macos,
-        Linux,
-        Other,
+    wire_enum! {
+        /// The HMAC of an OTP account (always written lower-case).
+        Algorithm = domain::otp::Algorithm::ALL.map(|a| a.as_str())
+    }
+
+    wire_enum! {
+        /// A device platform (upper-case on output; case-insensitive on input).
+        Platform = domain::values::Platform::NAMES
     }
 
     // ------------------------------------------------------------------- request bodies

@@ -1,12 +1,12 @@
 //! The device API: an instance lists its app's accounts and generates codes with its device token.
 
-use crate::audit::{Actor, Caller, RequestId};
+use crate::audit::RequestId;
 use crate::entities::Account;
-use crate::error::{Error, Realm, Resource};
+use crate::error::{Error, Resource};
 use crate::ids::AccountId;
 use crate::ports::Store;
 
-use super::{Authd, OtpCode, device_hash};
+use super::{Authd, OtpCode, device_caller, device_hash};
 
 impl<S: Store> Authd<S> {
     /// Checks a device token alone (one look-up, nothing written): for an adapter that must
@@ -17,11 +17,7 @@ impl<S: Store> Authd<S> {
     /// `Unauthorized` (unknown or revoked device token), storage failures.
     pub fn authenticate_device(&self, device_token: &str) -> Result<(), Error> {
         let hash = device_hash(device_token)?;
-        self.store.run(|r| {
-            r.device_by_token(&hash)?
-                .map(|_| ())
-                .ok_or(Error::Unauthorized(Realm::Device))
-        })
+        self.store.run(|r| device_caller(r, &hash, None).map(|_| ()))
     }
 
     /// The accounts a device may see (its app's live accounts). Allowed while paused.
@@ -31,8 +27,7 @@ impl<S: Store> Authd<S> {
     pub fn device_list_accounts(&self, device_token: &str) -> Result<Vec<Account>, Error> {
         let hash = device_hash(device_token)?;
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
-            let i = &session.instance;
+            let (i, _) = device_caller(r, &hash, None)?;
             // A live instance implies a live app (deleting the app revokes its instances).
             Ok(r.list_accounts(i.org(), *i.app_id())?.unwrap_or_default())
         })
@@ -54,9 +49,7 @@ impl<S: Store> Authd<S> {
         // No transaction: the code's write (see `generate_otp`) and the touch are each atomic,
         // and a device fetch takes no lock for its reads.
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
-            let i = &session.instance;
-            let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
+            let (i, who) = device_caller(r, &hash, request_id)?;
             let material = r
                 .otp_material(i.org(), *i.app_id(), account)?
                 .ok_or(Error::NotFound(Resource::Account))?;

@@ -13,9 +13,9 @@
 //! a locked account's refusal changes nothing and writes no event.
 
 use crate::Error;
-use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, RequestId, ResourceType};
+use crate::audit::{Action, AuditEvent, Caller, Detail, RequestId, ResourceType};
 use crate::entities::Account;
-use crate::error::{Realm, Resource};
+use crate::error::Resource;
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, CodeInput, OtpKind, Secret};
 use crate::ports::{FailureRecord, Repo, Store, SuccessRecord, VerificationState, VerifyMaterial};
@@ -23,7 +23,7 @@ use crate::throttle::{self, LockSchedule};
 use crate::time::Timestamp;
 use crate::values::IdentityStatus;
 
-use super::{Authd, device_hash, internal};
+use super::{Authd, device_caller, device_hash, internal};
 
 /// How often a refused record is followed by a new read and a new decision before giving up
 /// (each refusal means another request changed the row in between; three in a row does not
@@ -128,9 +128,7 @@ impl<S: Store> Authd<S> {
         let hash = device_hash(device_token)?;
         let now = self.now();
         self.store.run(|r| {
-            let session = r.device_by_token(&hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
-            let i = &session.instance;
-            let who = Caller::new(i.org().clone(), Actor::Device(*i.id())).with_request_id(request_id.cloned());
+            let (i, who) = device_caller(r, &hash, request_id)?;
             let material = r
                 .verify_material(i.org(), *i.app_id(), account)?
                 .ok_or(Error::NotFound(Resource::Account))?;
