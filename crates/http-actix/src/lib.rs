@@ -6,7 +6,8 @@
 //!
 //! ## Public API
 //!
-//! - [`configure`]: registers every route and the app data it needs.
+//! - [`configure`]: registers every route and the app data it needs. The routes come from one
+//!   table (`src/routes.rs`), which also gives the OpenAPI document its operations.
 //! - [`not_found`]: the `default_service` for unknown paths (`404` JSON of the path's family).
 //! - [`RequestLog`]: middleware, one tracing event per request (method, route pattern, status,
 //!   latency).
@@ -68,12 +69,13 @@ pub mod metrics;
 pub mod openapi;
 mod request;
 mod respond;
+mod routes;
 
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpRequest, Resource, web};
+use actix_web::{App, web};
 use domain::Authd;
 use domain::ports::Store;
 
@@ -81,8 +83,6 @@ pub use body::MAX_BODY_BYTES;
 pub use error::{ApiError, OneWelcomeError};
 pub use handlers::not_found;
 pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
-
-use handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, verify};
 
 /// Route patterns.
 mod paths {
@@ -112,114 +112,13 @@ mod paths {
     pub(crate) const DOCS_ASSET: &str = "/docs/{asset}";
 }
 
-/// A resource of the Inkbox family (and extensions, operations), named after its pattern, with
-/// the family's `405`.
-fn resource(path: &'static str, allow: &'static str) -> Resource {
-    #[cfg(test)]
-    openapi::served::record(path, allow);
-    web::resource(path)
-        .name(path)
-        .default_service(web::to(move |req: HttpRequest| async move {
-            handlers::method_not_allowed(&req, allow)
-        }))
-}
-
-/// A OneWelcome resource, with the OneWelcome `405`.
-fn one_welcome_resource(path: &'static str, allow: &'static str) -> Resource {
-    #[cfg(test)]
-    openapi::served::record(path, allow);
-    web::resource(path)
-        .name(path)
-        .default_service(web::to(move |req: HttpRequest| async move {
-            handlers::one_welcome_method_not_allowed(&req, allow)
-        }))
-}
-
 /// Registers every route of the wire contract, and `authd` as app data.
 ///
 /// Unknown paths are not handled here: give the app [`not_found`] as its `default_service`
 /// (see [`app`]).
 pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
-    use paths::*;
-
-    // actix tries routes in registration order, and every pattern with a `{param}` costs a
-    // regular-expression match: the hottest routes come first (patterns never overlap, so the
-    // order changes nothing else).
-    cfg.app_data(web::Data::from(authd))
-        // Inkbox authenticator
-        .service(resource(GENERATE_OTP, "POST").route(web::post().to(accounts::generate_otp::<S>)))
-        .service(resource(VERIFY_OTP, "POST").route(web::post().to(verify::verify_otp::<S>)))
-        .service(
-            resource(APPS, "GET, POST")
-                .route(web::get().to(apps::list::<S>))
-                .route(web::post().to(apps::create::<S>)),
-        )
-        .service(
-            resource(APP, "GET, DELETE")
-                .route(web::get().to(apps::get::<S>))
-                .route(web::delete().to(apps::delete::<S>)),
-        )
-        .service(
-            resource(ACCOUNTS, "GET, POST")
-                .route(web::get().to(accounts::list::<S>))
-                .route(web::post().to(accounts::create::<S>)),
-        )
-        .service(
-            resource(ACCOUNT, "GET, PATCH, DELETE")
-                .route(web::get().to(accounts::get::<S>))
-                .route(web::patch().to(accounts::update::<S>))
-                .route(web::delete().to(accounts::delete::<S>)),
-        )
-        // authd extension: instances
-        .service(
-            resource(INSTANCES, "GET, POST")
-                .route(web::get().to(instances::list::<S>))
-                .route(web::post().to(instances::enroll::<S>)),
-        )
-        .service(
-            resource(INSTANCE, "GET, DELETE")
-                .route(web::get().to(instances::get::<S>))
-                .route(web::delete().to(instances::revoke::<S>)),
-        )
-        // Inkbox identities: with and without the trailing slash, never redirected
-        .service(
-            resource(IDENTITIES, "GET, POST")
-                .route(web::get().to(identities::list::<S>))
-                .route(web::post().to(identities::create::<S>)),
-        )
-        .service(
-            resource(IDENTITIES_SLASH, "GET, POST")
-                .route(web::get().to(identities::list::<S>))
-                .route(web::post().to(identities::create::<S>)),
-        )
-        .service(
-            resource(IDENTITY, "GET, PATCH, DELETE")
-                .route(web::get().to(identities::get::<S>))
-                .route(web::patch().to(identities::update::<S>))
-                .route(web::delete().to(identities::delete::<S>)),
-        )
-        .service(
-            resource(IDENTITY_APP, "POST, DELETE")
-                .route(web::post().to(identities::assign_app::<S>))
-                .route(web::delete().to(identities::unlink_app::<S>)),
-        )
-        // authd extension: device API
-        .service(resource(DEVICE_ACCOUNTS, "GET").route(web::get().to(device::accounts::<S>)))
-        .service(resource(DEVICE_GENERATE_OTP, "POST").route(web::post().to(device::generate_otp::<S>)))
-        .service(resource(DEVICE_VERIFY_OTP, "POST").route(web::post().to(verify::verify_device_otp::<S>)))
-        // OneWelcome end-user API
-        .service(one_welcome_resource(USER_APPS, "GET").route(web::get().to(one_welcome::list::<S>)))
-        .service(one_welcome_resource(USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)))
-        // authd extension: audit trail
-        .service(resource(AUDIT_EVENTS, "GET").route(web::get().to(audit::list::<S>)))
-        // operations
-        .service(resource(HEALTHZ, "GET").route(web::get().to(ops::healthz)))
-        .service(resource(READYZ, "GET").route(web::get().to(ops::readyz::<S>)))
-        .service(resource(METRICS, "GET").route(web::get().to(ops::metrics)))
-        // the OpenAPI document and its viewer
-        .service(resource(OPENAPI, "GET").route(web::get().to(openapi::openapi_json)))
-        .service(resource(DOCS, "GET").route(web::get().to(docs::page)))
-        .service(resource(DOCS_ASSET, "GET").route(web::get().to(docs::asset)));
+    cfg.app_data(web::Data::from(authd));
+    routes::register::<S>(cfg);
 }
 
 /// The whole application, composed exactly as the server composes it:

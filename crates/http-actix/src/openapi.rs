@@ -2,8 +2,9 @@
 //!
 //! It is generated from the code, not written by hand:
 //!
-//! - every handler carries a `#[utoipa::path]` naming the route constant `configure` registers it
-//!   under, its operation id (`<verb>_<resource>`), its request body and every status it
+//! - the operations are those of the route table ([`crate::routes`], the same table `configure`
+//!   registers): every handler carries a `#[utoipa::path]` naming the route constant it is
+//!   registered under, its operation id (`<verb>_<resource>`), its request body and every status it
 //!   answers (the `ToResponse` types below are the shared ones: `401`, `413`, `422`, `429`, `500`);
 //! - the response schemas are derived (`ToSchema`) from the DTOs that produce the bodies
 //!   (`respond.rs`, the error bodies of `error.rs`), so a field added to a DTO shows up here;
@@ -16,9 +17,9 @@
 //!
 //! `docs/openapi.json` is the committed copy; the `openapi_document_matches_the_snapshot` test
 //! fails when the code drifts from it (regenerate with `AUTHD_BLESS=1 cargo test -p http-actix
-//! openapi`). The other tests check that the document and `configure` serve the same (path,
-//! method) pairs, and that every operation lists the statuses `docs/HTTP-API.md`
-//! documents for it.
+//! openapi`). The other tests check that the document and the route table (hence `configure`)
+//! have the same (path, method) pairs, that the router answers exactly the table's methods,
+//! and that every operation lists the statuses `docs/HTTP-API.md` documents for it.
 
 use std::sync::LazyLock;
 
@@ -50,42 +51,6 @@ pub(crate) use schemas::*;
             `405` with a JSON body of its family; an unknown path is `404 {\"detail\": \"Not Found\"}`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(
-        crate::handlers::apps::create,
-        crate::handlers::apps::list,
-        crate::handlers::apps::get,
-        crate::handlers::apps::delete,
-        crate::handlers::accounts::create,
-        crate::handlers::accounts::list,
-        crate::handlers::accounts::get,
-        crate::handlers::accounts::update,
-        crate::handlers::accounts::delete,
-        crate::handlers::accounts::generate_otp,
-        crate::handlers::verify::verify_otp,
-        crate::handlers::instances::enroll,
-        crate::handlers::instances::list,
-        crate::handlers::instances::get,
-        crate::handlers::instances::revoke,
-        crate::handlers::identities::create,
-        crate::handlers::identities::list,
-        crate::handlers::identities::get,
-        crate::handlers::identities::update,
-        crate::handlers::identities::delete,
-        crate::handlers::identities::assign_app,
-        crate::handlers::identities::unlink_app,
-        crate::handlers::device::accounts,
-        crate::handlers::device::generate_otp,
-        crate::handlers::verify::verify_device_otp,
-        crate::handlers::one_welcome::list,
-        crate::handlers::one_welcome::revoke,
-        crate::handlers::audit::list,
-        crate::handlers::ops::healthz,
-        crate::handlers::ops::readyz,
-        crate::handlers::ops::metrics,
-        openapi_json,
-        crate::docs::page,
-        crate::docs::asset,
-    ),
     components(
         // The optional bodies (an empty body counts as `{}`) are referenced by name.
         schemas(
@@ -108,7 +73,6 @@ pub(crate) use schemas::*;
             InternalError
         ),
     ),
-    modifiers(&SecuritySchemes, &IdentitiesSlash, &OneWelcomeHeaders),
     tags(
         (name = "apps", description = "Inkbox authenticator apps: `/api/v1/authenticator/apps`"),
         (name = "accounts", description = "OTP accounts of an app (the secret is never returned)"),
@@ -122,10 +86,18 @@ pub(crate) use schemas::*;
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of every path `configure` serves.
+/// The OpenAPI document of every path `configure` serves: the document's own parts, the
+/// operations of the route table ([`crate::routes::RoutesDoc`]), then the [`Modify`]s, which see
+/// every path.
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::RoutesDoc::openapi());
+    let modifiers: [&dyn Modify; 3] = [&SecuritySchemes, &IdentitiesSlash, &OneWelcomeHeaders];
+    for m in modifiers {
+        m.modify(&mut doc);
+    }
+    doc
 }
 
 /// The document as served and committed: pretty JSON with a final newline.
@@ -607,25 +579,6 @@ pub(crate) mod schemas {
         /// A file of the viewer.
         #[param(example = "swagger-ui-bundle.js")]
         asset: String,
-    }
-}
-
-/// The resources `configure` registers, as (pattern, `Allow`), recorded on the registering
-/// thread by `resource` / `one_welcome_resource`: the served side of the route-parity test.
-#[cfg(test)]
-pub(crate) mod served {
-    use std::cell::RefCell;
-
-    thread_local! {
-        static ROUTES: RefCell<Vec<(&'static str, &'static str)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(crate) fn record(path: &'static str, allow: &'static str) {
-        ROUTES.with(|r| r.borrow_mut().push((path, allow)));
-    }
-
-    pub(crate) fn take() -> Vec<(&'static str, &'static str)> {
-        ROUTES.with(|r| std::mem::take(&mut *r.borrow_mut()))
     }
 }
 

@@ -101,19 +101,22 @@ const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 
 #[actix_web::test]
 async fn openapi_paths_and_methods_are_exactly_the_served_ones() {
-    // The resources `configure` registers (recorded by `resource` / `one_welcome_resource`)...
-    served::take();
+    // The resources of the route table (which `configure` registers)...
+    let routes = crate::routes::TABLE;
+    assert!(routes.len() >= 20, "the table has {} resources", routes.len());
+    let patterns: BTreeSet<&str> = routes.iter().map(|r| r.path).collect();
+    assert_eq!(patterns.len(), routes.len(), "a pattern is in the table twice");
+
+    // ...and the methods each one really answers (anything but 405), which must be its `Allow`
+    // (and the 405 must say so).
     let authd = Arc::new(domain::testkit::kit().authd);
     let app = App::new()
         .configure(|c| crate::configure(c, authd))
         .default_service(web::to(crate::not_found));
-    let routes = served::take();
-    assert!(routes.len() >= 20, "configure registered {} resources", routes.len());
-
-    // ...and the methods each one really answers (anything but 405), which must be its `Allow`.
     let service = at::init_service(app).await;
     let mut served = BTreeSet::new();
-    for (pattern, allow) in &routes {
+    for route in routes {
+        let (pattern, allow) = (route.path, route.allow);
         let uri = concrete(pattern);
         let mut answered = BTreeSet::new();
         for m in METHODS {
@@ -122,7 +125,14 @@ async fn openapi_paths_and_methods_are_exactly_the_served_ones() {
                 .uri(&uri)
                 .to_request();
             let res = at::call_service(&service, req).await;
-            if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+            assert_eq!(
+                res.request().match_name(),
+                Some(pattern),
+                "{m} {uri}: not routed to {pattern}"
+            );
+            if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+                assert_eq!(header_str(&res, header::ALLOW), allow, "{m} {pattern}");
+            } else {
                 answered.insert(m);
             }
         }
@@ -132,7 +142,7 @@ async fn openapi_paths_and_methods_are_exactly_the_served_ones() {
     }
     assert_eq!(
         served.len(),
-        routes.iter().map(|(_, a)| a.split(", ").count()).sum::<usize>()
+        routes.iter().map(|r| r.allow.split(", ").count()).sum::<usize>()
     );
 
     let documented: BTreeSet<(String, String)> = operations(&doc()).into_iter().map(|(p, m, _)| (p, m)).collect();
@@ -142,6 +152,18 @@ async fn openapi_paths_and_methods_are_exactly_the_served_ones() {
         undocumented.is_empty() && not_served.is_empty(),
         "served but not documented: {undocumented:?}; documented but not served: {not_served:?}"
     );
+
+    // The `served_only` entries are exactly those a `Modify` documents: the handlers' own
+    // annotations document every other entry, and none of those.
+    let annotated: BTreeSet<String> = crate::routes::RoutesDoc::openapi().paths.paths.into_keys().collect();
+    for route in routes {
+        assert_eq!(
+            annotated.contains(route.path),
+            route.documented,
+            "{}: documented by its handlers' annotations vs marked so in the table",
+            route.path
+        );
+    }
 }
 
 #[test]
