@@ -314,10 +314,7 @@ mod tests {
     #[test]
     fn platform_names_are_the_wire_names_in_order() {
         assert_eq!(Platform::ALL.map(Platform::as_str), Platform::NAMES);
-        assert_eq!(
-            IdentityStatus::ALL.map(IdentityStatus::as_str),
-            IdentityStatus::NAMES
-        );
+        assert_eq!(IdentityStatus::ALL.map(IdentityStatus::as_str), IdentityStatus::NAMES);
     }
 
     #[test]

@@ -6,19 +6,32 @@
 //! ([`domain::Authd::cached_principal`], no I/O); only on a miss does the look-up run on the
 //! blocking pool. Tokens without the right prefix are refused without any look-up, which is
 //! also what refuses a device token on a service path and a service token on the device API.
+//!
+//! The handlers get their credential from an extractor, their first argument, so that a refused
+//! credential (`401`) is answered before the handler reads the path or the body (`422`, and the
+//! `413` of a body larger than announced): [`ServiceCaller`] (the Inkbox family's `401`),
+//! [`OneWelcomeCaller`] (the same check, answered in the OneWelcome envelope) and
+//! [`DeviceToken`].
 
-use actix_web::HttpMessage as _;
+use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use domain::Authd;
 use domain::audit::{Actor, Caller, RequestId};
+use domain::auth::Principal;
+use domain::error::Realm;
 use domain::ports::Store;
 use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OneWelcomeError};
 use crate::handlers::blocking;
 use crate::metrics::{self, AuthFailure};
-use domain::error::Realm;
 
 /// Counts and logs a refused credential: realm, reason and the peer address, never the
 /// presented token (nor any part of it).
@@ -68,36 +81,165 @@ fn presented_service_token(req: &HttpRequest) -> Option<&str> {
     }
 }
 
-/// The organization of the caller's service token, or `401`.
-pub(crate) async fn service_caller<S: Store>(
-    req: &HttpRequest,
-    authd: &web::Data<Authd<S>>,
-) -> Result<Caller, ApiError> {
-    let Some(token) = presented_service_token(req).filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX)) else {
-        refused(req, Realm::Service, absent_or_malformed(req));
-        return Err(ApiError::unauthorized(Realm::Service));
-    };
-    let caller = |p: domain::auth::Principal| {
-        Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_request_id(request_id(req))
-    };
-    if let Some(principal) = authd.cached_principal(token) {
-        return Ok(caller(principal));
+/// What the service-token check needs of [`Authd`], whatever its store: the extractors are not
+/// generic, so [`crate::configure`] registers the app's `Authd` also as
+/// `web::Data<dyn ServiceTokens>`.
+pub(crate) trait ServiceTokens: Send + Sync + 'static {
+    /// [`Authd::cached_principal`].
+    fn cached_principal(&self, token: &str) -> Option<Principal>;
+    /// [`Authd::authenticate_service_token`].
+    fn authenticate_service_token(&self, token: &str) -> Result<Principal, domain::Error>;
+}
+
+impl<S: Store> ServiceTokens for Authd<S> {
+    fn cached_principal(&self, token: &str) -> Option<Principal> {
+        Authd::cached_principal(self, token)
     }
-    let token = token.to_owned();
-    let authd = authd.clone();
-    match blocking(move || authd.authenticate_service_token(&token)).await {
-        Ok(principal) => Ok(caller(principal)),
+
+    fn authenticate_service_token(&self, token: &str) -> Result<Principal, domain::Error> {
+        Authd::authenticate_service_token(self, token)
+    }
+}
+
+/// The app data the extractors need: `authd` as [`ServiceTokens`].
+pub(crate) fn service_tokens<S: Store>(authd: Arc<Authd<S>>) -> web::Data<dyn ServiceTokens> {
+    let tokens: Arc<dyn ServiceTokens> = authd;
+    web::Data::from(tokens)
+}
+
+/// The caller of a service-token path (its organization, its token, the request's id), or
+/// `401` in the Inkbox envelope. The handler's first argument.
+pub(crate) struct ServiceCaller(pub(crate) Caller);
+
+/// [`ServiceCaller`] on a OneWelcome path: the `401` (or `500`) in the OneWelcome envelope.
+pub(crate) struct OneWelcomeCaller(pub(crate) Caller);
+
+/// An extractor of the service-token caller, and its error family.
+pub(crate) trait CallerExtractor: Sized {
+    /// The error family.
+    type Error: From<ApiError>;
+    /// The extractor of `caller`.
+    fn new(caller: Caller) -> Self;
+}
+
+impl CallerExtractor for ServiceCaller {
+    type Error = ApiError;
+    fn new(caller: Caller) -> Self {
+        Self(caller)
+    }
+}
+
+impl CallerExtractor for OneWelcomeCaller {
+    type Error = OneWelcomeError;
+    fn new(caller: Caller) -> Self {
+        Self(caller)
+    }
+}
+
+impl FromRequest for ServiceCaller {
+    type Error = ApiError;
+    type Future = CallerFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        service_caller(req)
+    }
+}
+
+impl FromRequest for OneWelcomeCaller {
+    type Error = OneWelcomeError;
+    type Future = CallerFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        service_caller(req)
+    }
+}
+
+/// The look-up of a service token that missed the cache, on the blocking pool.
+type LookUp = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+/// The future of a [`CallerExtractor`]: ready at once for a refused token and a cache hit (no
+/// allocation), a boxed look-up otherwise.
+pub(crate) struct CallerFuture<T> {
+    state: CallerState,
+    extractor: PhantomData<fn() -> T>,
+}
+
+enum CallerState {
+    Ready(Option<Result<Caller, ApiError>>),
+    LookUp(LookUp),
+}
+
+impl<T: CallerExtractor> Future for CallerFuture<T> {
+    type Output = Result<T, T::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = match &mut self.state {
+            CallerState::Ready(result) => result.take().unwrap_or(Err(ApiError::Internal)),
+            CallerState::LookUp(future) => match future.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result,
+            },
+        };
+        Poll::Ready(result.map(T::new).map_err(T::Error::from))
+    }
+}
+
+/// The organization of the caller's service token, or `401`.
+fn service_caller<T>(req: &HttpRequest) -> CallerFuture<T> {
+    let state = match presented_service_token(req).filter(|t| t.starts_with(SERVICE_TOKEN_PREFIX)) {
+        None => {
+            refused(req, Realm::Service, absent_or_malformed(req));
+            CallerState::Ready(Some(Err(ApiError::unauthorized(Realm::Service))))
+        }
+        Some(token) => match req.app_data::<web::Data<dyn ServiceTokens>>() {
+            None => {
+                tracing::error!("the service-token check is not configured (see http_actix::configure)");
+                CallerState::Ready(Some(Err(ApiError::Internal)))
+            }
+            Some(tokens) => match tokens.cached_principal(token) {
+                Some(principal) => CallerState::Ready(Some(Ok(caller(req, principal)))),
+                None => CallerState::LookUp(Box::pin(look_up(req.clone(), token.to_owned(), tokens.clone()))),
+            },
+        },
+    };
+    CallerFuture {
+        state,
+        extractor: PhantomData,
+    }
+}
+
+fn caller(req: &HttpRequest, p: Principal) -> Caller {
+    Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_request_id(request_id(req))
+}
+
+/// A token the cache does not know, looked up on the blocking pool.
+async fn look_up(req: HttpRequest, token: String, tokens: web::Data<dyn ServiceTokens>) -> Result<Caller, ApiError> {
+    match blocking(move || tokens.authenticate_service_token(&token)).await {
+        Ok(principal) => Ok(caller(&req, principal)),
         Err(e @ ApiError::Domain(domain::Error::Unauthorized(_))) => {
-            refused(req, Realm::Service, AuthFailure::Unknown);
+            refused(&req, Realm::Service, AuthFailure::Unknown);
             Err(e)
         }
         Err(e) => Err(e),
     }
 }
 
+/// The presented device token (checked by the use case itself), or `401` when there is none of
+/// the right form. The device API handlers' first argument.
+pub(crate) struct DeviceToken(pub(crate) String);
+
+impl FromRequest for DeviceToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(device_token(req).map(Self))
+    }
+}
+
 /// The presented device token (checked by the use case itself), or `401` when there is none
 /// of the right form. `X-Service-Token` is never looked at here.
-pub(crate) fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
+fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
     match bearer(req).filter(|t| t.starts_with(DEVICE_TOKEN_PREFIX)) {
         Some(t) => Ok(t.to_owned()),
         None => {

@@ -81,10 +81,7 @@ pub(crate) fn asset_names() -> impl Iterator<Item = &'static str> {
         (status = 413, response = crate::openapi::TooLarge),
     ),
 )]
-pub(crate) async fn page(req: HttpRequest) -> HttpResponse {
-    if crate::body::announced_too_large(&req) {
-        return ApiError::PayloadTooLarge.error_response();
-    }
+pub(crate) async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
@@ -114,9 +111,6 @@ pub(crate) async fn page(req: HttpRequest) -> HttpResponse {
     ),
 )]
 pub(crate) async fn asset(req: HttpRequest) -> HttpResponse {
-    if crate::body::announced_too_large(&req) {
-        return ApiError::PayloadTooLarge.error_response();
-    }
     let name = req.match_info().get("asset").unwrap_or_default();
     match ASSETS.iter().find(|a| a.name == name) {
         Some(a) => HttpResponse::Ok()

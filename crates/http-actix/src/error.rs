@@ -388,6 +388,22 @@ impl ResponseError for OneWelcomeError {
     }
 }
 
+/// Whether `path` is of the OneWelcome family (`/oauth/...`), whose errors are
+/// [`OneWelcomeError`]s; every other path answers [`ApiError`]s.
+pub(crate) fn is_one_welcome(path: &str) -> bool {
+    path.starts_with("/oauth/")
+}
+
+/// `e` in the envelope of `path`'s family (for the answers given before or without a route: the
+/// `413` of [`crate::BodyLimit`], the `404` of [`crate::not_found`]).
+pub(crate) fn response_for_path(path: &str, e: ApiError) -> HttpResponse {
+    if is_one_welcome(path) {
+        OneWelcomeError(e).error_response()
+    } else {
+        e.error_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use domain::otp::OtpAuthUri;

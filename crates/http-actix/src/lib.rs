@@ -9,12 +9,16 @@
 //! - [`configure`]: registers every route and the app data it needs. The routes come from one
 //!   table (`src/routes.rs`), which also gives the OpenAPI document its operations.
 //! - [`not_found`]: the `default_service` for unknown paths (`404` JSON of the path's family).
+//! - [`BodyLimit`]: middleware, the `413` of an announced oversized body on every path, before
+//!   routing (in the envelope of the path's family). An app without it has no such `413`.
 //! - [`RequestLog`]: middleware, one tracing event per request (method, route pattern, status,
 //!   latency).
-//! - [`app`]: the three composed, exactly as the server does it:
+//! - [`app`]: the four composed (`RequestLog` outermost, so that the `413` is logged and carries
+//!   `X-Request-Id`):
 //!
 //! ```ignore
 //! App::new()
+//!     .wrap(http_actix::BodyLimit)
 //!     .wrap(http_actix::RequestLog)
 //!     .configure(|c| http_actix::configure(c, authd.clone()))
 //!     .default_service(web::to(http_actix::not_found))
@@ -55,15 +59,18 @@
 //!
 //! Each handler parses the request into domain types, runs the whole use case in one
 //! `web::block` (never holding a pooled connection across an `.await`) and maps the result.
-//! Checks run in the contract's precedence: `413` (announced body size) → `401` → `422` (path
-//! ids and body shape) → the use case (`404` → `403` → `409` → `400`; `429` last, on verify). Bodies are read raw (at
-//! most [`MAX_BODY_BYTES`]) and parsed as JSON whatever the `Content-Type`.
+//! Checks run in the contract's precedence: `413` (announced body size: [`BodyLimit`], before
+//! routing) → `401` (the credential extractor, each handler's first argument) → `422` (path ids
+//! and body shape; a body larger than announced is `413` as it is read) → the use case (`404` →
+//! `403` → `409` → `400`; `429` last, on verify). Bodies are read raw (at most
+//! [`MAX_BODY_BYTES`]) and parsed as JSON whatever the `Content-Type`.
 
 mod auth;
 mod body;
 mod docs;
 mod error;
 mod handlers;
+mod limit;
 mod log;
 pub mod metrics;
 pub mod openapi;
@@ -82,6 +89,7 @@ use domain::ports::Store;
 pub use body::MAX_BODY_BYTES;
 pub use error::{ApiError, OneWelcomeError};
 pub use handlers::not_found;
+pub use limit::{BodyLimit, BodyLimitFuture, BodyLimitMiddleware};
 pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
 
 /// Route patterns.
@@ -112,17 +120,23 @@ mod paths {
     pub(crate) const DOCS_ASSET: &str = "/docs/{asset}";
 }
 
-/// Registers every route of the wire contract, and `authd` as app data.
+/// Registers every route of the wire contract, and `authd` as app data (also as what the
+/// credential extractors need of it).
+///
+/// The `413` of an announced oversized body is not a route's: wrap the app in [`BodyLimit`]
+/// (see [`app`]).
 ///
 /// Unknown paths are not handled here: give the app [`not_found`] as its `default_service`
 /// (see [`app`]).
 pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
-    cfg.app_data(web::Data::from(authd));
+    cfg.app_data(auth::service_tokens(authd.clone()))
+        .app_data(web::Data::from(authd));
     routes::register::<S>(cfg);
 }
 
 /// The whole application, composed exactly as the server composes it:
-/// `App::new().wrap(RequestLog).configure(|c| configure(c, authd)).default_service(web::to(not_found))`.
+/// `App::new().wrap(BodyLimit).wrap(RequestLog).configure(|c| configure(c, authd))`
+/// `.default_service(web::to(not_found))`.
 ///
 /// For `HttpServer::new(move || http_actix::app(authd.clone()))` and for in-process tests
 /// (`actix_web::test::init_service(http_actix::app(authd))`).
@@ -138,6 +152,7 @@ pub fn app<S: Store>(
     >,
 > {
     App::new()
+        .wrap(BodyLimit)
         .wrap(RequestLog)
         .configure(move |c| configure(c, authd))
         .default_service(web::to(not_found))

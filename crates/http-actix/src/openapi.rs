@@ -24,7 +24,7 @@
 use std::sync::LazyLock;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -133,10 +133,7 @@ static DOCUMENT: LazyLock<Option<String>> = LazyLock::new(|| match document_json
         (status = 413, response = TooLarge),
     ),
 )]
-pub(crate) async fn openapi_json(req: HttpRequest) -> HttpResponse {
-    if crate::body::announced_too_large(&req) {
-        return crate::ApiError::PayloadTooLarge.error_response();
-    }
+pub(crate) async fn openapi_json() -> HttpResponse {
     match DOCUMENT.as_deref() {
         Some(doc) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))

@@ -43,7 +43,7 @@ pub(crate) struct Route {
 
 /// The resource of each family: named after its pattern, with the family's `405`.
 mod family {
-    use actix_web::{HttpRequest, Resource, web};
+    use actix_web::{Resource, web};
 
     use crate::handlers;
 
@@ -51,17 +51,15 @@ mod family {
     pub(super) fn inkbox(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
-            .default_service(web::to(move |req: HttpRequest| async move {
-                handlers::method_not_allowed(&req, allow)
-            }))
+            .default_service(web::to(move || async move { handlers::method_not_allowed(allow) }))
     }
 
     /// The OneWelcome family.
     pub(super) fn one_welcome(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
-            .default_service(web::to(move |req: HttpRequest| async move {
-                handlers::one_welcome_method_not_allowed(&req, allow)
+            .default_service(web::to(move || async move {
+                handlers::one_welcome_method_not_allowed(allow)
             }))
     }
 }

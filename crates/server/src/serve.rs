@@ -59,6 +59,7 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
         let data = authd.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(http_actix::BodyLimit)
                 .wrap(http_actix::RequestLog)
                 .configure(|c| http_actix::configure(c, data.clone()))
                 .default_service(web::to(http_actix::not_found))

@@ -7,7 +7,8 @@ use domain::ids::{AccountId, AppId};
 use domain::ports::Store;
 use domain::service::{AccountPatch, NewAccount};
 
-use super::{blocking, both, caller, many};
+use super::{blocking, both, many};
+use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::{ApiError, FieldError};
 use crate::request::{CreateAccountRequest, UpdateAccountRequest};
@@ -58,11 +59,11 @@ pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldErro
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let app = many(body::path_id(&req, "app_id", AppId::parse));
     let bytes = body::read(payload).await?;
     let input = CreateAccountRequest::parse(&bytes).map(new_account);
@@ -89,8 +90,11 @@ pub(crate) async fn create<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn list<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let app = body::path_id(&req, "app_id", AppId::parse)?;
     let accounts = blocking(move || authd.list_accounts(&org, app)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&accounts, AccountDto::new)))
@@ -114,8 +118,11 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn get<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let (app, id) = ids(&req)?;
     let account = blocking(move || authd.get_account(&org, app, id)).await?;
     Ok(respond::json(StatusCode::OK, &AccountDto::new(&account)))
@@ -141,11 +148,11 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let path = ids(&req);
     let bytes = body::read(payload).await?;
     let input = UpdateAccountRequest::parse(&bytes).map(account_patch);
@@ -172,8 +179,11 @@ pub(crate) async fn update<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn delete<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let (app, id) = ids(&req)?;
     blocking(move || authd.delete_account(&org, app, id)).await?;
     Ok(respond::no_content())
@@ -201,10 +211,10 @@ pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn generate_otp<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let (app, id) = ids(&req)?;
     let code = blocking(move || authd.generate_otp(&org, app, id)).await?;
     crate::metrics::record_otp(code.otp_type);

@@ -6,7 +6,8 @@ use domain::Authd;
 use domain::ids::AppId;
 use domain::ports::Store;
 
-use super::{blocking, caller};
+use super::blocking;
+use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::ApiError;
 use crate::request::CreateAppRequest;
@@ -32,11 +33,10 @@ use crate::respond::{self, AppDto, Seq};
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
-    req: HttpRequest,
+    ServiceCaller(org): ServiceCaller,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
     let handle = CreateAppRequest::parse(&bytes)?.agent_handle;
     let app = blocking(move || authd.create_app(&org, handle.as_ref())).await?;
@@ -58,8 +58,10 @@ pub(crate) async fn create<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn list<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let apps = blocking(move || authd.list_apps(&org)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&apps, AppDto::new)))
 }
@@ -82,8 +84,11 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn get<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let id = body::path_id(&req, "app_id", AppId::parse)?;
     let app = blocking(move || authd.get_app(&org, id)).await?;
     Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
@@ -107,8 +112,11 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn delete<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let id = body::path_id(&req, "app_id", AppId::parse)?;
     blocking(move || authd.delete_app(&org, id)).await?;
     Ok(respond::no_content())

@@ -6,7 +6,8 @@ use domain::Authd;
 use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::ports::Store;
 
-use super::{blocking, caller};
+use super::blocking;
+use crate::auth::ServiceCaller;
 use crate::error::{ApiError, FieldError};
 use crate::respond::{self, AuditPageDto};
 
@@ -72,8 +73,11 @@ fn query(req: &HttpRequest) -> Result<AuditQuery, Vec<FieldError>> {
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let who = caller(&req, &authd).await?;
+pub(crate) async fn list<S: Store>(
+    ServiceCaller(who): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let q = query(&req)?;
     let page = blocking(move || authd.list_audit_events(&who, &q)).await?;
     Ok(respond::json(StatusCode::OK, &AuditPageDto::new(&page)))

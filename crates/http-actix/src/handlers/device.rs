@@ -8,7 +8,7 @@ use domain::ids::AccountId;
 use domain::ports::Store;
 
 use super::blocking;
-use crate::auth;
+use crate::auth::{self, DeviceToken};
 use crate::body;
 use crate::error::ApiError;
 use crate::metrics::{self, AuthFailure};
@@ -20,13 +20,6 @@ pub(crate) fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
         auth::refused(req, *realm, AuthFailure::Unknown);
     }
     e
-}
-
-pub(crate) fn prologue(req: &HttpRequest) -> Result<String, ApiError> {
-    if body::announced_too_large(req) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    auth::device_token(req)
 }
 
 /// `GET /api/v1/device/accounts`: the app's live accounts (allowed while paused).
@@ -44,8 +37,11 @@ pub(crate) fn prologue(req: &HttpRequest) -> Result<String, ApiError> {
     ),
     security(("device_bearer" = [])),
 )]
-pub(crate) async fn accounts<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let token = prologue(&req)?;
+pub(crate) async fn accounts<S: Store>(
+    DeviceToken(token): DeviceToken,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let accounts = blocking(move || authd.device_list_accounts(&token))
         .await
         .map_err(|e| device_error(&req, e))?;
@@ -74,10 +70,10 @@ pub(crate) async fn accounts<S: Store>(req: HttpRequest, authd: web::Data<Authd<
     security(("device_bearer" = [])),
 )]
 pub(crate) async fn generate_otp<S: Store>(
+    DeviceToken(token): DeviceToken,
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = prologue(&req)?;
     let id = match body::path_id(&req, "account_id", AccountId::parse) {
         Ok(id) => id,
         Err(invalid) => {

@@ -8,7 +8,8 @@ use domain::ports::Store;
 use domain::service::IdentityPatch;
 use domain::values::Handle;
 
-use super::{blocking, caller};
+use super::blocking;
+use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::ApiError;
 use crate::request::{AssignAppRequest, CreateIdentityRequest, UpdateIdentityRequest};
@@ -41,11 +42,10 @@ fn path_handle(req: &HttpRequest) -> Result<Handle, ApiError> {
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
-    req: HttpRequest,
+    ServiceCaller(org): ServiceCaller,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
     let handle = CreateIdentityRequest::parse(&bytes)?.agent_handle;
     let identity = blocking(move || authd.create_identity(&org, handle)).await?;
@@ -67,8 +67,10 @@ pub(crate) async fn create<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn list<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let identities = blocking(move || authd.list_identities(&org)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&identities, IdentityDto::new)))
 }
@@ -90,8 +92,11 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn get<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let handle = path_handle(&req)?;
     let detail = blocking(move || authd.get_identity(&org, &handle)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))
@@ -119,11 +124,11 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
     let r = UpdateIdentityRequest::parse(&bytes)?;
     let patch = IdentityPatch {
@@ -152,8 +157,11 @@ pub(crate) async fn update<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn delete<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let handle = path_handle(&req)?;
     blocking(move || authd.delete_identity(&org, &handle)).await?;
     Ok(respond::no_content())
@@ -181,11 +189,11 @@ pub(crate) async fn delete<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn assign_app<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let bytes = body::read(payload).await?;
     let app = AssignAppRequest::parse(&bytes)?.authenticator_app_id;
     let handle = path_handle(&req)?;
@@ -211,10 +219,10 @@ pub(crate) async fn assign_app<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn unlink_app<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let handle = path_handle(&req)?;
     blocking(move || authd.unlink_app(&org, &handle)).await?;
     Ok(respond::no_content())

@@ -7,7 +7,8 @@ use domain::ids::{AppId, InstanceId};
 use domain::ports::Store;
 use domain::service::NewInstance;
 
-use super::{blocking, both, caller, many};
+use super::{blocking, both, many};
+use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::{ApiError, FieldError};
 use crate::request::EnrollInstanceRequest;
@@ -50,11 +51,11 @@ fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn enroll<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let app = many(body::path_id(&req, "app_id", AppId::parse));
     let bytes = body::read(payload).await?;
     let input = EnrollInstanceRequest::parse(&bytes).map(new_instance);
@@ -81,8 +82,11 @@ pub(crate) async fn enroll<S: Store>(
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn list<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let app = body::path_id(&req, "app_id", AppId::parse)?;
     let instances = blocking(move || authd.list_instances(&org, app)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&instances, InstanceDto::new)))
@@ -106,8 +110,11 @@ pub(crate) async fn list<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>)
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn get<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let (app, id) = ids(&req)?;
     let instance = blocking(move || authd.get_instance(&org, app, id)).await?;
     Ok(respond::json(StatusCode::OK, &InstanceDto::new(&instance)))
@@ -131,8 +138,11 @@ pub(crate) async fn get<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) 
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
-pub(crate) async fn revoke<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
+pub(crate) async fn revoke<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
     let (app, id) = ids(&req)?;
     blocking(move || authd.revoke_instance(&org, app, id)).await?;
     Ok(respond::no_content())

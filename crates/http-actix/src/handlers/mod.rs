@@ -3,8 +3,10 @@
 //! result onto the wire contract.
 //!
 //! Order of the checks, so that the first failure in the spec's precedence wins: `413` (an
-//! announced oversized body), `401`, `422` (path ids, then body shape, reported together),
-//! then the use case, whose own order is `404` → `403` → `409` → `400`.
+//! announced oversized body: [`crate::BodyLimit`], before routing), `401` (the credential
+//! extractor, each handler's first argument: [`crate::auth`]), `422` (path ids, then body shape,
+//! reported together; a body larger than announced is `413` when it is read), then the use
+//! case, whose own order is `404` → `403` → `409` → `400`.
 
 pub(crate) mod accounts;
 pub(crate) mod apps;
@@ -17,13 +19,8 @@ pub(crate) mod ops;
 pub(crate) mod verify;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use domain::Authd;
-use domain::audit::Caller;
-use domain::ports::Store;
 
-use crate::auth;
-use crate::body;
-use crate::error::{ApiError, FieldError, OneWelcomeError};
+use crate::error::{self, ApiError, FieldError, OneWelcomeError};
 
 /// Runs one use case on actix's blocking pool. A failed (panicked or cancelled) task is a `500`,
 /// logged.
@@ -39,15 +36,6 @@ where
             Err(ApiError::Internal)
         }
     }
-}
-
-/// The prologue of every service-token path: `413` for an announced oversized body, then the
-/// caller (its organization, its token, the request's id) or `401`.
-pub(crate) async fn caller<S: Store>(req: &HttpRequest, authd: &web::Data<Authd<S>>) -> Result<Caller, ApiError> {
-    if body::announced_too_large(req) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    auth::service_caller(req, authd).await
 }
 
 /// Combines two shape checks (path ids, body), reporting every error of both at once.
@@ -71,32 +59,17 @@ pub(crate) fn many<T>(r: Result<T, FieldError>) -> Result<T, Vec<FieldError>> {
 }
 
 /// The `405` of a path of the Inkbox family (or of the extensions and operational paths).
-pub(crate) fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
-    if body::announced_too_large(req) {
-        return ApiError::PayloadTooLarge.error_response();
-    }
+pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
     ApiError::MethodNotAllowed(allow).error_response()
 }
 
 /// The `405` of a OneWelcome path.
-pub(crate) fn one_welcome_method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
-    if body::announced_too_large(req) {
-        return OneWelcomeError(ApiError::PayloadTooLarge).error_response();
-    }
+pub(crate) fn one_welcome_method_not_allowed(allow: &'static str) -> HttpResponse {
     OneWelcomeError(ApiError::MethodNotAllowed(allow)).error_response()
 }
 
 /// The answer for an unknown path: `404 {"detail": "Not Found"}`, or on `/oauth/...` the
 /// OneWelcome `404 {"error": "Not Found"}` with its headers.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    let error = if body::announced_too_large(&req) {
-        ApiError::PayloadTooLarge
-    } else {
-        ApiError::RouteNotFound
-    };
-    if req.path().starts_with("/oauth/") {
-        OneWelcomeError(error).error_response()
-    } else {
-        error.error_response()
-    }
+    error::response_for_path(req.path(), ApiError::RouteNotFound)
 }

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
 
-use super::{blocking, caller};
+use super::blocking;
+use crate::auth::OneWelcomeCaller;
 use crate::error::OneWelcomeError;
 use crate::respond::{self, Seq, UserInstanceDto, UserInstancesDto};
 
@@ -33,10 +34,10 @@ fn segment(req: &HttpRequest, name: &str) -> String {
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
+    OneWelcomeCaller(org): OneWelcomeCaller,
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, OneWelcomeError> {
-    let org = caller(&req, &authd).await?;
     let user = segment(&req, "user_id");
     let instances = blocking(move || authd.user_instances(&org, &user)).await?;
     Ok(respond::one_welcome_json(
@@ -66,10 +67,10 @@ pub(crate) async fn list<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn revoke<S: Store>(
+    OneWelcomeCaller(org): OneWelcomeCaller,
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, OneWelcomeError> {
-    let org = caller(&req, &authd).await?;
     let user = segment(&req, "user_id");
     let instance = segment(&req, "instance_id");
     blocking(move || authd.revoke_user_instance(&org, &user, &instance)).await?;

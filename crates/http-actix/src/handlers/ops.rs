@@ -1,22 +1,12 @@
 //! Operational paths (no auth): `/healthz`, `/readyz` and `/metrics`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
 use serde::Serialize;
 
-use crate::error::ApiError;
-use crate::{body, respond};
-
-/// Operations paths refuse oversized bodies like every other path.
-fn refuse_large(req: &HttpRequest) -> Result<(), ApiError> {
-    if body::announced_too_large(req) {
-        Err(ApiError::PayloadTooLarge)
-    } else {
-        Ok(())
-    }
-}
+use crate::respond;
 
 #[derive(Serialize)]
 struct Status {
@@ -36,9 +26,8 @@ struct Status {
         (status = 413, response = crate::openapi::TooLarge),
     ),
 )]
-pub(crate) async fn healthz(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    refuse_large(&req)?;
-    Ok(respond::json(StatusCode::OK, &Status { status: "ok" }))
+pub(crate) async fn healthz() -> HttpResponse {
+    respond::json(StatusCode::OK, &Status { status: "ok" })
 }
 
 /// `GET /readyz`: `200 {"status":"ready"}` when the database answers, else
@@ -56,9 +45,8 @@ pub(crate) async fn healthz(req: HttpRequest) -> Result<HttpResponse, ApiError> 
         (status = 503, description = "The database does not answer: `{\"status\": \"unavailable\"}`", body = crate::openapi::HealthStatus),
     ),
 )]
-pub(crate) async fn readyz<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>>) -> Result<HttpResponse, ApiError> {
-    refuse_large(&req)?;
-    Ok(match web::block(move || authd.ping()).await {
+pub(crate) async fn readyz<S: Store>(authd: web::Data<Authd<S>>) -> HttpResponse {
+    match web::block(move || authd.ping()).await {
         Ok(Ok(())) => respond::json(StatusCode::OK, &Status { status: "ready" }),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -68,7 +56,7 @@ pub(crate) async fn readyz<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
             tracing::error!(error = %e, "readiness check could not run");
             respond::json(StatusCode::SERVICE_UNAVAILABLE, &Status { status: "unavailable" })
         }
-    })
+    }
 }
 
 /// `GET /metrics`: Prometheus text exposition (see [`crate::metrics`]).
@@ -84,9 +72,8 @@ pub(crate) async fn readyz<S: Store>(req: HttpRequest, authd: web::Data<Authd<S>
         (status = 413, response = crate::openapi::TooLarge),
     ),
 )]
-pub(crate) async fn metrics(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    refuse_large(&req)?;
-    Ok(HttpResponse::Ok()
+pub(crate) async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render()))
+        .body(crate::metrics::render())
 }

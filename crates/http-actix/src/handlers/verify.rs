@@ -21,7 +21,8 @@ use domain::otp::CodeInput;
 use domain::ports::Store;
 use domain::service::{FailureReason, Verification};
 
-use super::{accounts, blocking, both, caller, device, many};
+use super::{accounts, blocking, both, device, many};
+use crate::auth::{DeviceToken, ServiceCaller};
 use crate::body;
 use crate::error::{ApiError, FieldError};
 use crate::metrics::{self, VerifyResult};
@@ -78,11 +79,11 @@ fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiErr
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn verify_otp<S: Store>(
+    ServiceCaller(org): ServiceCaller,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = caller(&req, &authd).await?;
     let path = accounts::ids(&req);
     let bytes = body::read(payload).await?;
     let ((app, id), code) = both(path, code_body(&bytes))?;
@@ -112,11 +113,11 @@ pub(crate) async fn verify_otp<S: Store>(
     security(("device_bearer" = [])),
 )]
 pub(crate) async fn verify_device_otp<S: Store>(
+    DeviceToken(token): DeviceToken,
     req: HttpRequest,
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = device::prologue(&req)?;
     let id = many(body::path_id(&req, "account_id", AccountId::parse));
     let bytes = body::read(payload).await?;
     let (id, code) = match both(id, code_body(&bytes)) {
