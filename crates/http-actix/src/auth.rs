@@ -30,8 +30,8 @@ use domain::ports::Store;
 use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
 use crate::error::{ApiError, OneWelcomeError};
-use crate::handlers::blocking;
 use crate::metrics::{self, AuthFailure};
+use crate::run::blocking;
 
 /// Counts and logs a refused credential: realm, reason and the peer address, never the
 /// presented token (nor any part of it).
@@ -82,7 +82,7 @@ fn presented_service_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// What the service-token check needs of [`Authd`], whatever its store: the extractors are not
-/// generic, so [`crate::configure`] registers the app's `Authd` also as
+/// generic, so `configure` registers the app's `Authd` also as
 /// `web::Data<dyn ServiceTokens>`.
 pub(crate) trait ServiceTokens: Send + Sync + 'static {
     /// [`Authd::cached_principal`].
@@ -254,7 +254,7 @@ fn device_token(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
-/// The request's id, as [`crate::RequestLog`] gave it (none when the app runs without it).
+/// The request's id, as [`crate::log::RequestLog`] gave it (none when the app runs without it).
 pub(crate) fn request_id(req: &HttpRequest) -> Option<RequestId> {
     let ext = req.extensions();
     let value = ext.get::<crate::log::RequestIdValue>()?;

@@ -1,5 +1,6 @@
-//! `GET /docs`: an interactive viewer of [`crate::openapi`]'s document (Swagger UI), served
-//! entirely from the binary, for machines that are offline.
+//! `GET /openapi.json` (the OpenAPI document, rendered by `openapi.rs`) and `GET /docs`: an
+//! interactive viewer of it (Swagger UI), served entirely from the binary, for machines that
+//! are offline.
 //!
 //! The page (`docs/index.html`) and its initializer (`docs/init.js`) are ours; Swagger UI's
 //! stylesheet and bundle come from `utoipa-swagger-ui` with its `vendored` feature (the
@@ -15,6 +16,35 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::error::ApiError;
+
+/// The document `GET /openapi.json` serves, given to the route table as a type: it is rendered
+/// by `openapi.rs`, which sits above the routes (see the layering in the crate's docs).
+pub(crate) trait ServedDocument: 'static {
+    /// The document as served, or `None` when it could not be rendered (`500`).
+    fn json() -> Option<&'static str>;
+}
+
+/// `GET /openapi.json`: the document `D` renders.
+#[utoipa::path(
+    get,
+    path = crate::paths::OPENAPI,
+    tag = "operations",
+    operation_id = "get_openapi",
+    summary = "This OpenAPI document",
+    description = "The OpenAPI 3.1 document of every path of the API, generated from the code.",
+    responses(
+        (status = 200, description = "The document", content_type = "application/json", body = Object),
+        (status = 413, response = crate::schemas::TooLarge),
+    ),
+)]
+pub(crate) async fn openapi_json<D: ServedDocument>() -> HttpResponse {
+    match D::json() {
+        Some(doc) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .body(doc),
+        None => ApiError::Internal.error_response(),
+    }
+}
 
 /// The page.
 const PAGE: &str = include_str!("docs/index.html");
@@ -78,7 +108,7 @@ pub(crate) fn asset_names() -> impl Iterator<Item = &'static str> {
     description = "An HTML page (Swagger UI) rendering `/openapi.json`; every asset is served by this server.",
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
-        (status = 413, response = crate::openapi::TooLarge),
+        (status = 413, response = crate::schemas::TooLarge),
     ),
 )]
 pub(crate) async fn page() -> HttpResponse {
@@ -101,13 +131,13 @@ pub(crate) async fn page() -> HttpResponse {
     summary = "A file of the viewer",
     description = "The viewer's stylesheet, scripts and icon (`swagger-ui.css`, `swagger-ui-bundle.js`, `init.js`, \
         `favicon-32x32.png`).",
-    params(crate::openapi::AssetPath),
+    params(crate::schemas::AssetPath),
     responses(
         (status = 200, description = "The file", content(
             ("text/css"), ("text/javascript"), ("image/png")
         )),
-        (status = 404, description = "No such file", body = crate::openapi::DetailError),
-        (status = 413, response = crate::openapi::TooLarge),
+        (status = 404, description = "No such file", body = crate::schemas::DetailError),
+        (status = 413, response = crate::schemas::TooLarge),
     ),
 )]
 pub(crate) async fn asset(req: HttpRequest) -> HttpResponse {

@@ -395,7 +395,7 @@ pub(crate) fn is_one_welcome(path: &str) -> bool {
 }
 
 /// `e` in the envelope of `path`'s family (for the answers given before or without a route: the
-/// `413` of [`crate::BodyLimit`], the `404` of [`crate::not_found`]).
+/// `413` of `BodyLimit`, the `404` of `not_found`).
 pub(crate) fn response_for_path(path: &str, e: ApiError) -> HttpResponse {
     if is_one_welcome(path) {
         OneWelcomeError(e).error_response()

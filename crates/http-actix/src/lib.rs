@@ -65,9 +65,38 @@
 //! `403` → `409` → `400`; `429` last, on verify). Bodies are read raw (at most
 //! [`MAX_BODY_BYTES`]) and parsed as JSON whatever the `Content-Type`.
 
+//! ## Modules
+//!
+//! The module graph is acyclic: a module imports (`use crate::...`, paths in annotations, doc
+//! links) only from the modules listed before it.
+//!
+//! | module | what | imports |
+//! |---|---|---|
+//! | `paths` (below) | the route patterns | — |
+//! | `dto_schemas` | schemas of the values the DTOs write (documentation-only enums) | — |
+//! | `metrics` | the counters and their exposition | `paths` |
+//! | `log` | [`RequestLog`] | `metrics` |
+//! | `respond` | the response DTOs | `dto_schemas` |
+//! | `error` | statuses, messages, the two envelopes | `respond` |
+//! | `body` | bodies and path ids, the `422` items | `error` |
+//! | `run` | `blocking`: where the use cases run | `error` |
+//! | `request` | the request bodies: each parses and documents itself | `body`, `error` |
+//! | `schemas` | the components the annotations name (shared responses, DTO names, path parameters) | `error`, `request`, `respond` |
+//! | `auth` | the credential extractors | `error`, `log`, `metrics`, `run` |
+//! | `limit` | [`BodyLimit`] | `body`, `error`, `log` |
+//! | `handlers` | the request handlers | `auth`, `body`, `error`, `limit` (docs), `metrics`, `paths`, `request`, `respond`, `run`, `schemas` |
+//! | `docs` | `/openapi.json` (the document as a type parameter) and the `/docs` viewer | `error`, `paths`, `schemas` |
+//! | `routes` | the route table: the router and the document's operations | `docs`, `handlers`, `log` (docs), `paths` |
+//! | [`openapi`] | the document (the table's operations, components, `Modify`s) | `docs`, `paths`, `respond` (tests), `routes`, `schemas` |
+//! | the crate root | [`configure`], [`app`], the re-exports | everything |
+//!
+//! Tests may also use the crate root's [`app`] and [`configure`] (the whole application).
+//! Check with `grep -o 'crate::[a-z_]*' src/**/*.rs`.
+
 mod auth;
 mod body;
 mod docs;
+mod dto_schemas;
 mod error;
 mod handlers;
 mod limit;
@@ -77,6 +106,8 @@ pub mod openapi;
 mod request;
 mod respond;
 mod routes;
+mod run;
+mod schemas;
 
 use std::sync::Arc;
 
@@ -131,7 +162,7 @@ mod paths {
 pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
     cfg.app_data(auth::service_tokens(authd.clone()))
         .app_data(web::Data::from(authd));
-    routes::register::<S>(cfg);
+    routes::register::<S, openapi::Served>(cfg);
 }
 
 /// The whole application, composed exactly as the server composes it:

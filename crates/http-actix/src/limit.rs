@@ -12,14 +12,15 @@ use crate::body;
 use crate::error::{self, ApiError};
 
 /// Middleware that answers `413` to a request announcing (`Content-Length`) a body larger than
-/// [`crate::MAX_BODY_BYTES`], before routing and before anything else is looked at (the contract's
+/// [`crate::body::MAX_BODY_BYTES`], before routing and before anything else is looked at (the contract's
 /// first check, on any path and any method, known or not), in the envelope of the path's family:
 /// `{"detail": "Request body too large"}`, or on `/oauth/...` the OneWelcome
 /// `{"error": "Request body too large"}` with its headers.
 ///
 /// A body that is larger than announced (or not announced) is refused by the handler that reads
-/// it, after its credential check. [`crate::app`] wraps it inside [`crate::RequestLog`]; an app
-/// composed with [`crate::configure`] must wrap it the same way:
+/// it, after its credential check. The crate's `app` wraps it inside
+/// [`crate::log::RequestLog`]; an app composed with the crate's `configure` must wrap it the same
+/// way:
 ///
 /// ```ignore
 /// App::new().wrap(http_actix::BodyLimit).wrap(http_actix::RequestLog)

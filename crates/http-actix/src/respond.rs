@@ -94,7 +94,7 @@ pub(crate) struct AppDto<'a> {
     /// The linked identity; `null` when unlinked.
     #[schema(value_type = Option<String>, format = "uuid", required = true)]
     identity_id: Option<Disp<&'a domain::ids::IdentityId>>,
-    #[schema(value_type = crate::openapi::RecordStatus)]
+    #[schema(value_type = crate::dto_schemas::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
@@ -123,7 +123,7 @@ pub(crate) struct AccountDto<'a> {
     id: Disp<&'a domain::ids::AccountId>,
     #[schema(value_type = String, format = "uuid")]
     authenticator_app_id: Disp<&'a domain::ids::AppId>,
-    #[schema(value_type = crate::openapi::OtpType)]
+    #[schema(value_type = crate::dto_schemas::OtpType)]
     otp_type: &'static str,
     #[schema(required = true)]
     issuer: Option<&'a str>,
@@ -132,7 +132,7 @@ pub(crate) struct AccountDto<'a> {
     display_name: Option<&'a str>,
     #[schema(required = true)]
     description: Option<&'a str>,
-    #[schema(value_type = crate::openapi::Algorithm)]
+    #[schema(value_type = crate::dto_schemas::Algorithm)]
     algorithm: &'static str,
     /// 6 or 8.
     digits: u8,
@@ -147,7 +147,7 @@ pub(crate) struct AccountDto<'a> {
     /// own value, else the default (TOTP 1, HOTP 10).
     #[schema(minimum = 0, maximum = 10)]
     verify_window: u8,
-    #[schema(value_type = crate::openapi::RecordStatus)]
+    #[schema(value_type = crate::dto_schemas::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
@@ -186,9 +186,9 @@ pub(crate) struct OtpDto<'a> {
     /// Seconds left in the code's period (TOTP); `null` for HOTP.
     #[schema(required = true)]
     valid_for_seconds: Option<u32>,
-    #[schema(value_type = crate::openapi::OtpType)]
+    #[schema(value_type = crate::dto_schemas::OtpType)]
     otp_type: &'static str,
-    #[schema(value_type = crate::openapi::Algorithm)]
+    #[schema(value_type = crate::dto_schemas::Algorithm)]
     algorithm: &'static str,
     digits: u8,
     #[schema(required = true)]
@@ -213,7 +213,7 @@ impl<'a> OtpDto<'a> {
 #[schema(as = VerificationValid)]
 pub(crate) struct VerificationValidDto {
     /// Always `true`.
-    #[schema(schema_with = crate::openapi::true_schema)]
+    #[schema(schema_with = crate::dto_schemas::true_schema)]
     valid: bool,
     /// TOTP: the matching time step's offset from the current one (`-window..=window`, e.g.
     /// `-1` for the previous step); HOTP: the matching counter's offset from the stored counter
@@ -227,11 +227,11 @@ pub(crate) struct VerificationValidDto {
 #[schema(as = VerificationFailed)]
 pub(crate) struct VerificationFailedDto {
     /// Always `false`.
-    #[schema(schema_with = crate::openapi::false_schema)]
+    #[schema(schema_with = crate::dto_schemas::false_schema)]
     valid: bool,
     /// `invalid`: no step or counter of the window has this code; `replayed`: a TOTP step at or
     /// before the last accepted one, or an HOTP counter already used.
-    #[schema(value_type = crate::openapi::FailureReason)]
+    #[schema(value_type = crate::dto_schemas::FailureReason)]
     reason: &'static str,
     /// `max(0, 100 - consecutive failures)`.
     #[schema(minimum = 0, maximum = 100)]
@@ -281,7 +281,7 @@ pub(crate) struct IdentityDto<'a> {
     organization_id: &'a str,
     /// The handle, without `@`.
     agent_handle: &'a str,
-    #[schema(value_type = crate::openapi::IdentityStatus)]
+    #[schema(value_type = crate::dto_schemas::IdentityStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
@@ -310,10 +310,10 @@ pub(crate) struct IdentityDetailDto<'a> {
     #[serde(flatten)]
     summary: IdentityDto<'a>,
     /// Always `null`: authd serves no mailbox.
-    #[schema(schema_with = crate::openapi::null_schema)]
+    #[schema(schema_with = crate::dto_schemas::null_schema)]
     mailbox: Null,
     /// Always `null`: authd serves no phone number.
-    #[schema(schema_with = crate::openapi::null_schema)]
+    #[schema(schema_with = crate::dto_schemas::null_schema)]
     phone_number: Null,
     /// The linked app, or `null`.
     #[schema(required = true)]
@@ -345,9 +345,9 @@ pub(crate) struct InstanceDto<'a> {
     #[schema(value_type = String, format = "uuid")]
     device_id: Disp<&'a domain::ids::DeviceId>,
     device_name: &'a str,
-    #[schema(value_type = crate::openapi::Platform)]
+    #[schema(value_type = crate::dto_schemas::Platform)]
     platform: &'static str,
-    #[schema(value_type = crate::openapi::RecordStatus)]
+    #[schema(value_type = crate::dto_schemas::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a domain::time::Timestamp>,
@@ -404,7 +404,7 @@ pub(crate) struct UserInstanceDto<'a> {
     #[schema(value_type = String, format = "uuid")]
     device_id: Disp<&'a domain::ids::DeviceId>,
     device_name: &'a str,
-    #[schema(value_type = crate::openapi::Platform)]
+    #[schema(value_type = crate::dto_schemas::Platform)]
     platform: &'static str,
 }
 

@@ -1,15 +1,15 @@
 //! The route table: every resource of the wire contract, its family, its methods and their
 //! handlers, written once. [`routes!`] expands it into
 //!
-//! - [`register`]: the `.service(...)` calls of [`crate::configure`], in the table's order (actix
+//! - [`register`]: the `.service(...)` calls of the crate's `configure`, in the table's order (actix
 //!   tries routes in registration order and every pattern with a `{param}` costs a
 //!   regular-expression match: the hottest routes come first; patterns never overlap, so the
 //!   order changes nothing else). Each resource is named after its pattern (see
-//!   [`crate::RequestLog`]) and answers any other method with its family's `405`, whose `Allow`
+//!   [`crate::log::RequestLog`]) and answers any other method with its family's `405`, whose `Allow`
 //!   is the table's methods;
 //! - [`RoutesDoc`]: a derived [`utoipa::OpenApi`] whose `paths(...)` are the handlers of every
 //!   `documented` entry (their `#[utoipa::path]` annotations), merged into the document by
-//!   [`crate::openapi::document`];
+//!   `openapi::document` (above this module: it imports the table, never the other way round);
 //! - [`TABLE`]: the (pattern, `Allow`, documented) of every entry, for the tests.
 //!
 //! An entry is `family PATTERN documented|served_only { METHOD => handler, ... }`:
@@ -17,7 +17,7 @@
 //! - `family`: `inkbox` (the Inkbox family, the extensions and the operational paths: `405
 //!   {"detail": ...}`) or `one_welcome` (the OneWelcome `405`, with its headers);
 //! - `PATTERN`: a constant of [`crate::paths`];
-//! - `served_only`: served, but documented by a `Modify` of [`crate::openapi`] rather than by its
+//! - `served_only`: served, but documented by a `Modify` of `openapi.rs` rather than by its
 //!   handlers' annotations (`/api/v1/identities/`, the same handlers as `/api/v1/identities`);
 //! - `handler`: a path to an annotated handler, with its generic arguments as `<S>` (written
 //!   without the turbofish: the router adds it, the document leaves the arguments out).
@@ -26,9 +26,9 @@ use actix_web::http::Method;
 use actix_web::web;
 use domain::ports::Store;
 
+use crate::docs::{self, ServedDocument};
 use crate::handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, verify};
 use crate::paths;
-use crate::{docs, openapi};
 
 /// An entry of the table, as the tests see it.
 #[cfg(test)]
@@ -106,8 +106,8 @@ macro_rules! routes {
             $($method:ident => $($seg:ident)::+ $(<$($generic:ident),+>)?),+ $(,)?
         }
     )*) => {
-        /// Registers every resource of the table, in its order.
-        pub(crate) fn register<S: Store>(cfg: &mut web::ServiceConfig) {
+        /// Registers every resource of the table, in its order; `/openapi.json` serves `D`.
+        pub(crate) fn register<S: Store, D: ServedDocument>(cfg: &mut web::ServiceConfig) {
             $(
                 cfg.service(
                     family::$family(paths::$path, allow!($($method),+))
@@ -171,7 +171,7 @@ routes! {
     inkbox READYZ documented { GET => ops::readyz<S> }
     inkbox METRICS documented { GET => ops::metrics }
     // the OpenAPI document and its viewer
-    inkbox OPENAPI documented { GET => openapi::openapi_json }
+    inkbox OPENAPI documented { GET => docs::openapi_json<D> }
     inkbox DOCS documented { GET => docs::page }
     inkbox DOCS_ASSET documented { GET => docs::asset }
 }

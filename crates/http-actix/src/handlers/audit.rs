@@ -66,10 +66,10 @@ fn query(req: &HttpRequest) -> Result<AuditQuery, Vec<FieldError>> {
         ("resource_id" = Option<String>, Query, description = "Only this record (a UUID)"),
     ),
     responses(
-        (status = 200, description = "A page of events", body = crate::openapi::AuditPage),
-        (status = 401, response = crate::openapi::ServiceUnauthorized),
-        (status = 413, response = crate::openapi::TooLarge),
-        (status = 422, response = crate::openapi::Invalid),
+        (status = 200, description = "A page of events", body = crate::schemas::AuditPage),
+        (status = 401, response = crate::schemas::ServiceUnauthorized),
+        (status = 413, response = crate::schemas::TooLarge),
+        (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]

@@ -3,7 +3,7 @@
 //! result onto the wire contract.
 //!
 //! Order of the checks, so that the first failure in the spec's precedence wins: `413` (an
-//! announced oversized body: [`crate::BodyLimit`], before routing), `401` (the credential
+//! announced oversized body: [`crate::limit::BodyLimit`], before routing), `401` (the credential
 //! extractor, each handler's first argument: [`crate::auth`]), `422` (path ids, then body shape,
 //! reported together; a body larger than announced is `413` when it is read), then the use
 //! case, whose own order is `404` → `403` → `409` → `400`.
@@ -18,25 +18,10 @@ pub(crate) mod one_welcome;
 pub(crate) mod ops;
 pub(crate) mod verify;
 
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::error::{self, ApiError, FieldError, OneWelcomeError};
-
-/// Runs one use case on actix's blocking pool. A failed (panicked or cancelled) task is a `500`,
-/// logged.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
-where
-    F: FnOnce() -> Result<T, domain::Error> + Send + 'static,
-    T: Send + 'static,
-{
-    match web::block(f).await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(e) => {
-            tracing::error!(error = %e, "blocking task failed");
-            Err(ApiError::Internal)
-        }
-    }
-}
+pub(crate) use crate::run::blocking;
 
 /// Combines two shape checks (path ids, body), reporting every error of both at once.
 pub(crate) fn both<A, B>(

@@ -1,5 +1,5 @@
 //! The OneWelcome end-user API: `/oauth/api/v1/users/{user_id}/authentication/apps[/{id}]`.
-//! Every response carries the OneWelcome headers (see [`crate::OneWelcomeError`]).
+//! Every response carries the OneWelcome headers (see [`crate::error::OneWelcomeError`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -24,12 +24,12 @@ fn segment(req: &HttpRequest, name: &str) -> String {
     operation_id = "list_user_authentication_apps",
     summary = "List a user's authentication apps",
     description = "Every live instance enrolled for the identity whose handle is `user_id`, oldest first.",
-    params(crate::openapi::UserPath),
+    params(crate::schemas::UserPath),
     responses(
-        (status = 200, description = "The instances", body = crate::openapi::UserInstances),
-        (status = 401, response = crate::openapi::OneWelcomeUnauthorized),
-        (status = 404, description = "The user does not exist or has no instances (indistinguishable): `No authentication apps found`", body = crate::openapi::OneWelcomeErrorBody),
-        (status = 413, response = crate::openapi::OneWelcomeTooLarge),
+        (status = 200, description = "The instances", body = crate::schemas::UserInstances),
+        (status = 401, response = crate::schemas::OneWelcomeUnauthorized),
+        (status = 404, description = "The user does not exist or has no instances (indistinguishable): `No authentication apps found`", body = crate::schemas::OneWelcomeErrorBody),
+        (status = 413, response = crate::schemas::OneWelcomeTooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -57,12 +57,12 @@ pub(crate) async fn list<S: Store>(
     operation_id = "delete_user_authentication_app",
     summary = "Revoke a user's authentication app",
     description = "Revokes the instance (as `revoke_instance`); idempotent.",
-    params(crate::openapi::UserAppPath),
+    params(crate::schemas::UserAppPath),
     responses(
         (status = 204, description = "Revoked (also when it already was)"),
-        (status = 401, response = crate::openapi::OneWelcomeUnauthorized),
-        (status = 404, description = "No such instance was ever enrolled for the user, or the id is not a UUID: `Authentication app not found`", body = crate::openapi::OneWelcomeErrorBody),
-        (status = 413, response = crate::openapi::OneWelcomeTooLarge),
+        (status = 401, response = crate::schemas::OneWelcomeUnauthorized),
+        (status = 404, description = "No such instance was ever enrolled for the user, or the id is not a UUID: `Authentication app not found`", body = crate::schemas::OneWelcomeErrorBody),
+        (status = 413, response = crate::schemas::OneWelcomeTooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]

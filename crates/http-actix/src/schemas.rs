@@ -1,0 +1,267 @@
+//! The component types the handlers' `#[utoipa::path]` annotations name: the shared responses
+//! (`401`, `413`, `422`, `429`, `500`), names for the DTOs and error bodies that produce the
+//! bodies (`respond.rs`, `error.rs`), the request bodies (declared with their parsers in
+//! `request.rs`) and the documentation-only path parameters.
+//!
+//! It imports the DTOs, never the handlers (see the layering in the crate's docs).
+
+use serde_json::json;
+use utoipa::ToResponse;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+pub(crate) use types::*;
+
+// ------------------------------------------------------------------------- shared responses
+
+/// Every response on the OneWelcome paths, errors included, carries `Cache-Control: no-store`
+/// and `Pragma: no-cache`: adds them to `response`.
+pub(crate) fn one_welcome_headers(response: &mut Response) {
+    for (name, value) in [("Cache-Control", "no-store"), ("Pragma", "no-cache")] {
+        response.headers.insert(
+            name.to_owned(),
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([value])),
+                )
+                .description(Some(format!("Always `{value}`.")))
+                .build(),
+        );
+    }
+}
+
+fn json_response(description: &str, schema: &str, example: serde_json::Value) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .example(Some(example))
+                .build(),
+        )
+        .build()
+}
+
+/// Declares a unit struct whose `ToResponse` is a JSON response component.
+macro_rules! shared_response {
+    ($(#[$doc:meta])* $name:ident => $description:expr, $schema:expr, $example:expr $(, $then:expr)?) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                let response = json_response($description, $schema, $example);
+                $(let mut response = response; $then(&mut response);)?
+                (stringify!($name), RefOr::T(response))
+            }
+        }
+    };
+}
+
+shared_response!(
+    /// `401` on a service-token path.
+    ServiceUnauthorized => "Missing, unknown or revoked service token",
+    "DetailError", json!({"detail": "Invalid service token"})
+);
+shared_response!(
+    /// `401` on the device API.
+    DeviceUnauthorized => "Missing, unknown or revoked device token (a service token is refused here)",
+    "DetailError", json!({"detail": "Invalid device token"})
+);
+shared_response!(
+    /// `401` on a OneWelcome path (with the OneWelcome headers).
+    OneWelcomeUnauthorized => "Missing, unknown or revoked service token",
+    "OneWelcomeError", json!({"error": "Unauthorized"}), one_welcome_headers
+);
+shared_response!(
+    /// `413`, on any path.
+    TooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
+    "DetailError", json!({"detail": "Request body too large"})
+);
+shared_response!(
+    /// `413` on a OneWelcome path (with the OneWelcome headers).
+    OneWelcomeTooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
+    "OneWelcomeError", json!({"error": "Request body too large"}), one_welcome_headers
+);
+shared_response!(
+    /// `422`: the request's shape.
+    Invalid => "The request's shape is wrong: a path id that is not a UUID, a body that is not a JSON object, \
+        a missing field, a wrong type, a length limit, U+0000 in a string",
+    "ValidationError",
+    json!({"detail": [{"loc": ["path", "app_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]})
+);
+/// `429` on verify: the account is locked after failed attempts, with `Retry-After`.
+pub(crate) struct Locked;
+
+impl<'r> ToResponse<'r> for Locked {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = json_response(
+            "Locked after failed attempts (2^(n-1) seconds after the n-th in a row, at most 15 minutes); \
+             not counted as an attempt",
+            "TooManyAttempts",
+            json!({"detail": "Too many failed attempts", "retry_after_seconds": 4}),
+        );
+        response.headers.insert(
+            "Retry-After".to_owned(),
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+                .description(Some("Whole seconds until the lock ends (rounded up, at least 1)."))
+                .build(),
+        );
+        ("Locked", RefOr::T(response))
+    }
+}
+
+shared_response!(
+    /// `500` (the cause is logged, never sent).
+    InternalError => "Unexpected failure (e.g. a stored secret cannot be decrypted); the cause is logged, never sent",
+    "DetailError", json!({"detail": "Internal server error"})
+);
+
+// ------------------------------------------------------------------------- schemas
+
+/// Names for the schema types the handlers' annotations use, and the documentation-only types
+/// for what is parsed by hand (request bodies, path parameters) or written as plain strings
+/// (enumerations).
+#[expect(dead_code, reason = "documentation-only types: they are described, never built")]
+mod types {
+    use utoipa::{IntoParams, ToSchema};
+
+    /// `{"detail": "<message>"}`.
+    pub(crate) type DetailError = crate::error::DetailBody<'static>;
+    /// `422 {"detail": [{"loc", "msg", "type"}]}`.
+    pub(crate) type ValidationError = crate::error::ValidationBody<'static>;
+    /// `{"error": "<message>"}` (OneWelcome).
+    pub(crate) type OneWelcomeErrorBody = crate::error::ErrorBody<'static>;
+
+    pub(crate) type App = crate::respond::AppDto<'static>;
+    pub(crate) type Account = crate::respond::AccountDto<'static>;
+    pub(crate) type Otp = crate::respond::OtpDto<'static>;
+    pub(crate) type AuditPage = crate::respond::AuditPageDto<'static>;
+    /// `429` on verify.
+    pub(crate) type TooManyAttempts = crate::error::TooManyAttemptsBody<'static>;
+    pub(crate) type IdentitySummary = crate::respond::IdentityDto<'static>;
+    pub(crate) type IdentityDetail = crate::respond::IdentityDetailDto<'static>;
+    pub(crate) type Instance = crate::respond::InstanceDto<'static>;
+    pub(crate) type Enrollment = crate::respond::EnrollmentDto<'static>;
+    pub(crate) type UserInstance = crate::respond::UserInstanceDto<'static>;
+
+    /// The OneWelcome list envelope (`respond::UserInstancesDto` over a sequence).
+    #[derive(ToSchema)]
+    pub(crate) struct UserInstances {
+        /// Every live instance enrolled for the user, oldest first.
+        authentication_app_instances: Vec<UserInstance>,
+    }
+
+    /// `GET /healthz` and `GET /readyz`.
+    #[derive(ToSchema)]
+    pub(crate) struct HealthStatus {
+        /// `ok` (`/healthz`); `ready` or `unavailable` (`/readyz`).
+        #[schema(examples("ok"))]
+        status: String,
+    }
+
+    /// The `200` of a verification: valid, or refused (and counted).
+    #[derive(ToSchema)]
+    #[serde(untagged)]
+    pub(crate) enum Verification {
+        Valid(crate::respond::VerificationValidDto),
+        Failed(crate::respond::VerificationFailedDto),
+    }
+
+    // ------------------------------------------------------------------- request bodies
+
+    // Declared once, with their parsers, in `request.rs`.
+    pub(crate) use crate::request::{
+        AssignAppRequest, CreateAccountRequest, CreateAppRequest, CreateIdentityRequest, EnrollInstanceRequest,
+        UpdateAccountRequest, UpdateIdentityRequest, VerifyRequest,
+    };
+
+    // ------------------------------------------------------------------- path parameters
+
+    /// `{app_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AppPath {
+        /// The app's id: a UUID (any form the `uuid` crate parses; anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+    }
+
+    /// `{app_id}/accounts/{account_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AccountPath {
+        /// The app's id: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+        /// The account's id: a UUID of an account of that app (anything else is `422`).
+        #[param(format = "uuid")]
+        account_id: String,
+    }
+
+    /// `{app_id}/instances/{instance_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct InstancePath {
+        /// The app's id: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        app_id: String,
+        /// The instance's id: a UUID of an instance of that app (anything else is `422`).
+        #[param(format = "uuid")]
+        instance_id: String,
+    }
+
+    /// `{agent_handle}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct IdentityPath {
+        /// The identity's handle; one leading `@` is stripped (unencoded `@` accepted). A value
+        /// that is not a valid handle is `404`.
+        #[param(example = "bot")]
+        agent_handle: String,
+    }
+
+    /// The device API's `{account_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct DeviceAccountPath {
+        /// An account of the device's app: a UUID (anything else is `422`).
+        #[param(format = "uuid")]
+        account_id: String,
+    }
+
+    /// OneWelcome `{user_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct UserPath {
+        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+        #[param(example = "bot")]
+        user_id: String,
+    }
+
+    /// OneWelcome `{user_id}/.../{instance_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct UserAppPath {
+        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+        #[param(example = "bot")]
+        user_id: String,
+        /// The instance's id (a value that is not a UUID is simply not found: `404`).
+        instance_id: String,
+    }
+
+    /// `/docs/{asset}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct AssetPath {
+        /// A file of the viewer.
+        #[param(example = "swagger-ui-bundle.js")]
+        asset: String,
+    }
+}
