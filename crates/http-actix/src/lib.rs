@@ -14,7 +14,8 @@
 //! - [`RequestLog`]: middleware, one tracing event per request (method, route pattern, status,
 //!   latency).
 //! - [`app`]: the four composed (`RequestLog` outermost, so that the `413` is logged and carries
-//!   `X-Request-Id`):
+//!   `X-Request-Id`); the server serves exactly this (`crates/server/src/serve.rs`:
+//!   `HttpServer::new(move || http_actix::app(authd.clone()))`), and the tests run it:
 //!
 //! ```ignore
 //! App::new()
@@ -165,11 +166,12 @@ pub fn configure<S: Store>(cfg: &mut web::ServiceConfig, authd: Arc<Authd<S>>) {
     routes::register::<S, openapi::Served>(cfg);
 }
 
-/// The whole application, composed exactly as the server composes it:
+/// The whole application:
 /// `App::new().wrap(BodyLimit).wrap(RequestLog).configure(|c| configure(c, authd))`
 /// `.default_service(web::to(not_found))`.
 ///
-/// For `HttpServer::new(move || http_actix::app(authd.clone()))` and for in-process tests
+/// The server serves it (`HttpServer::new(move || http_actix::app(authd.clone()))`, in
+/// `crates/server/src/serve.rs`), and so do the in-process tests
 /// (`actix_web::test::init_service(http_actix::app(authd))`).
 pub fn app<S: Store>(
     authd: Arc<Authd<S>>,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::HttpServer;
 use anyhow::Context as _;
 use domain::Authd;
 use domain::service::RetentionDays;
@@ -57,20 +57,14 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     }
     actix_web::rt::System::new().block_on(async move {
         let data = authd.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(http_actix::BodyLimit)
-                .wrap(http_actix::RequestLog)
-                .configure(|c| http_actix::configure(c, data.clone()))
-                .default_service(web::to(http_actix::not_found))
-        })
-        .workers(workers)
-        .worker_max_blocking_threads(blocking_threads)
-        .disable_signals()
-        .shutdown_timeout(DRAIN_SECONDS)
-        .bind(&bind)
-        .with_context(|| format!("cannot listen on {bind}"))?
-        .run();
+        let server = HttpServer::new(move || http_actix::app(data.clone()))
+            .workers(workers)
+            .worker_max_blocking_threads(blocking_threads)
+            .disable_signals()
+            .shutdown_timeout(DRAIN_SECONDS)
+            .bind(&bind)
+            .with_context(|| format!("cannot listen on {bind}"))?
+            .run();
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
