@@ -1,5 +1,5 @@
 //! The route table: every resource of the wire contract, its family, its methods and their
-//! handlers, written once. [`routes!`] expands it into
+//! handlers, written once. `routes!` expands it into
 //!
 //! - [`register`]: the `.service(...)` calls of the crate's `configure`, in the table's order (actix
 //!   tries routes in registration order and every pattern with a `{param}` costs a
@@ -10,7 +10,7 @@
 //! - [`RoutesDoc`]: a derived [`utoipa::OpenApi`] whose `paths(...)` are the handlers of every
 //!   `documented` entry (their `#[utoipa::path]` annotations), merged into the document by
 //!   `openapi::document` (above this module: it imports the table, never the other way round);
-//! - [`TABLE`]: the (pattern, `Allow`, documented) of every entry, for the tests.
+//! - `TABLE`: the (pattern, `Allow`, documented) of every entry, for the tests.
 //!
 //! An entry is `family PATTERN documented|served_only { METHOD => handler, ... }`:
 //!
