@@ -33,12 +33,14 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use domain::ids::{AppId, DeviceId};
+use actix_web::HttpRequest;
+use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
 use domain::values::{self, Description, DeviceName, DisplayName, Handle, InvalidValue, Platform};
 use serde_json::Value;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type};
-use utoipa::openapi::{Ref, RefOr};
+use utoipa::openapi::{Ref, RefOr, Required as IsRequired};
 
 use crate::body::{self, Object};
 use crate::error::FieldError;
@@ -294,17 +296,16 @@ pub(crate) trait UuidId: Sized {
     fn parse(s: &str) -> Option<Self>;
 }
 
-impl UuidId for AppId {
-    fn parse(s: &str) -> Option<Self> {
-        Self::parse(s)
-    }
+macro_rules! uuid_ids {
+    ($($t:ty),*) => {$(
+        impl UuidId for $t {
+            fn parse(s: &str) -> Option<Self> {
+                <$t>::parse(s)
+            }
+        }
+    )*};
 }
-
-impl UuidId for DeviceId {
-    fn parse(s: &str) -> Option<Self> {
-        Self::parse(s)
-    }
-}
+uuid_ids!(AppId, AccountId, InstanceId, DeviceId);
 
 impl<T: UuidId> Rule for Uuid<T> {
     type Out = T;
@@ -506,5 +507,95 @@ request_body! {
         platform: Required<PlatformName>,
         /// Generated when absent or `null`.
         device_id: Optional<Uuid<DeviceId>>,
+    }
+}
+
+// ------------------------------------------------------------------------------- paths
+
+/// Declares the UUID parameters of a path: the struct of parsed ids, its `parse` (every
+/// malformed id reported at once: `422` with `loc: ["path", name]`, type `uuid_parsing`), and
+/// its `utoipa::IntoParams`, from one list.
+macro_rules! path_ids {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $field:ident: $ty:ty,
+            )+
+        }
+    ) => {
+        $(#[doc = $doc])*
+        pub(crate) struct $name {
+            $(
+                $(#[doc = $fdoc])*
+                pub(crate) $field: $ty,
+            )+
+        }
+
+        impl $name {
+            /// Parses the path's ids, reporting every malformed one (in path order).
+            pub(crate) fn parse(req: &HttpRequest) -> Result<Self, Vec<FieldError>> {
+                $( let $field = body::path_id(req, stringify!($field), <$ty as UuidId>::parse); )+
+                match ($($field,)+) {
+                    ($(Ok($field),)+) => Ok(Self { $($field,)+ }),
+                    ($($field,)+) => Err([$($field.err(),)+].into_iter().flatten().collect()),
+                }
+            }
+        }
+
+        impl utoipa::IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                vec![$(
+                    ParameterBuilder::new()
+                        .name(stringify!($field))
+                        .parameter_in(ParameterIn::Path)
+                        .description(doc(&[$($fdoc),*]))
+                        .required(IsRequired::True)
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .format(Some(SchemaFormat::Custom("uuid".to_owned()))),
+                        ))
+                        .build(),
+                )+]
+            }
+        }
+    };
+}
+
+path_ids! {
+    /// `{app_id}`.
+    AppPath {
+        /// The app's id: a UUID (any form the `uuid` crate parses; anything else is `422`).
+        app_id: AppId,
+    }
+}
+
+path_ids! {
+    /// `{app_id}/accounts/{account_id}`.
+    AccountPath {
+        /// The app's id: a UUID (anything else is `422`).
+        app_id: AppId,
+        /// The account's id: a UUID of an account of that app (anything else is `422`).
+        account_id: AccountId,
+    }
+}
+
+path_ids! {
+    /// `{app_id}/instances/{instance_id}`.
+    InstancePath {
+        /// The app's id: a UUID (anything else is `422`).
+        app_id: AppId,
+        /// The instance's id: a UUID of an instance of that app (anything else is `422`).
+        instance_id: InstanceId,
+    }
+}
+
+path_ids! {
+    /// The device API's `{account_id}`.
+    DeviceAccountPath {
+        /// An account of the device's app: a UUID (anything else is `422`).
+        account_id: AccountId,
     }
 }

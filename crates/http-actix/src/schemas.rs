@@ -184,38 +184,8 @@ mod types {
 
     // ------------------------------------------------------------------- path parameters
 
-    /// `{app_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct AppPath {
-        /// The app's id: a UUID (any form the `uuid` crate parses; anything else is `422`).
-        #[param(format = "uuid")]
-        app_id: String,
-    }
-
-    /// `{app_id}/accounts/{account_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct AccountPath {
-        /// The app's id: a UUID (anything else is `422`).
-        #[param(format = "uuid")]
-        app_id: String,
-        /// The account's id: a UUID of an account of that app (anything else is `422`).
-        #[param(format = "uuid")]
-        account_id: String,
-    }
-
-    /// `{app_id}/instances/{instance_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct InstancePath {
-        /// The app's id: a UUID (anything else is `422`).
-        #[param(format = "uuid")]
-        app_id: String,
-        /// The instance's id: a UUID of an instance of that app (anything else is `422`).
-        #[param(format = "uuid")]
-        instance_id: String,
-    }
+    // The UUID paths are declared once, with their parsers, in `request.rs`.
+    pub(crate) use crate::request::{AccountPath, AppPath, DeviceAccountPath, InstancePath};
 
     /// `{agent_handle}`.
     #[derive(IntoParams)]
@@ -225,15 +195,6 @@ mod types {
         /// that is not a valid handle is `404`.
         #[param(example = "bot")]
         agent_handle: String,
-    }
-
-    /// The device API's `{account_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct DeviceAccountPath {
-        /// An account of the device's app: a UUID (anything else is `422`).
-        #[param(format = "uuid")]
-        account_id: String,
     }
 
     /// OneWelcome `{user_id}`.

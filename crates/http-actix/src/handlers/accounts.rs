@@ -7,11 +7,11 @@ use domain::ids::{AccountId, AppId};
 use domain::ports::Store;
 use domain::service::{AccountPatch, NewAccount};
 
-use super::{blocking, both, many};
+use super::{blocking, both};
 use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::{ApiError, FieldError};
-use crate::request::{CreateAccountRequest, UpdateAccountRequest};
+use crate::request::{AccountPath, AppPath, CreateAccountRequest, UpdateAccountRequest};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
 fn new_account(r: CreateAccountRequest) -> NewAccount {
@@ -31,11 +31,9 @@ fn account_patch(r: UpdateAccountRequest) -> AccountPatch {
     }
 }
 
+/// The `{app_id}/accounts/{account_id}` ids.
 pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
-    both(
-        many(body::path_id(req, "app_id", AppId::parse)),
-        many(body::path_id(req, "account_id", AccountId::parse)),
-    )
+    AccountPath::parse(req).map(|p| (p.app_id, p.account_id))
 }
 
 /// `POST /apps/{app_id}/accounts`.
@@ -64,7 +62,7 @@ pub(crate) async fn create<S: Store>(
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = many(body::path_id(&req, "app_id", AppId::parse));
+    let app = AppPath::parse(&req).map(|p| p.app_id);
     let bytes = body::read(payload).await?;
     let input = CreateAccountRequest::parse(&bytes).map(new_account);
     let (app, input) = both(app, input)?;
@@ -95,7 +93,7 @@ pub(crate) async fn list<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = body::path_id(&req, "app_id", AppId::parse)?;
+    let app = AppPath::parse(&req)?.app_id;
     let accounts = blocking(move || authd.list_accounts(&org, app)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&accounts, AccountDto::new)))
 }

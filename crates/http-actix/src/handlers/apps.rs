@@ -3,14 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::ids::AppId;
 use domain::ports::Store;
 
 use super::blocking;
 use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::ApiError;
-use crate::request::CreateAppRequest;
+use crate::request::{AppPath, CreateAppRequest};
 use crate::respond::{self, AppDto, Seq};
 
 /// `POST /apps`: `{}` or `{"agent_handle": "bot"}` (optional, nullable, `@` stripped).
@@ -89,7 +88,7 @@ pub(crate) async fn get<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = body::path_id(&req, "app_id", AppId::parse)?;
+    let id = AppPath::parse(&req)?.app_id;
     let app = blocking(move || authd.get_app(&org, id)).await?;
     Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
 }
@@ -117,7 +116,7 @@ pub(crate) async fn delete<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = body::path_id(&req, "app_id", AppId::parse)?;
+    let id = AppPath::parse(&req)?.app_id;
     blocking(move || authd.delete_app(&org, id)).await?;
     Ok(respond::no_content())
 }

@@ -4,14 +4,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::ids::AccountId;
 use domain::ports::Store;
 
 use super::blocking;
 use crate::auth::{self, DeviceToken};
-use crate::body;
 use crate::error::ApiError;
 use crate::metrics::{self, AuthFailure};
+use crate::request::DeviceAccountPath;
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
 /// Counts and logs an unknown or revoked device token the use case refused.
@@ -74,8 +73,8 @@ pub(crate) async fn generate_otp<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = match body::path_id(&req, "account_id", AccountId::parse) {
-        Ok(id) => id,
+    let id = match DeviceAccountPath::parse(&req) {
+        Ok(p) => p.account_id,
         Err(invalid) => {
             // 401 wins over 422: the token is checked (one look-up) before the path id is refused.
             let authd = authd.clone();

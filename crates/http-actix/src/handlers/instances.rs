@@ -7,11 +7,11 @@ use domain::ids::{AppId, InstanceId};
 use domain::ports::Store;
 use domain::service::NewInstance;
 
-use super::{blocking, both, many};
+use super::{blocking, both};
 use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::{ApiError, FieldError};
-use crate::request::EnrollInstanceRequest;
+use crate::request::{AppPath, EnrollInstanceRequest, InstancePath};
 use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
 
 fn new_instance(r: EnrollInstanceRequest) -> NewInstance {
@@ -23,10 +23,7 @@ fn new_instance(r: EnrollInstanceRequest) -> NewInstance {
 }
 
 fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
-    both(
-        many(body::path_id(req, "app_id", AppId::parse)),
-        many(body::path_id(req, "instance_id", InstanceId::parse)),
-    )
+    InstancePath::parse(req).map(|p| (p.app_id, p.instance_id))
 }
 
 /// `POST /apps/{app_id}/instances`: enrolls a device; answers the instance and its device token.
@@ -56,7 +53,7 @@ pub(crate) async fn enroll<S: Store>(
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = many(body::path_id(&req, "app_id", AppId::parse));
+    let app = AppPath::parse(&req).map(|p| p.app_id);
     let bytes = body::read(payload).await?;
     let input = EnrollInstanceRequest::parse(&bytes).map(new_instance);
     let (app, input) = both(app, input)?;
@@ -87,7 +84,7 @@ pub(crate) async fn list<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = body::path_id(&req, "app_id", AppId::parse)?;
+    let app = AppPath::parse(&req)?.app_id;
     let instances = blocking(move || authd.list_instances(&org, app)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&instances, InstanceDto::new)))
 }

@@ -38,11 +38,6 @@ pub(crate) fn both<A, B>(
     }
 }
 
-/// One shape error as a list.
-pub(crate) fn many<T>(r: Result<T, FieldError>) -> Result<T, Vec<FieldError>> {
-    r.map_err(|e| vec![e])
-}
-
 /// The `405` of a path of the Inkbox family (or of the extensions and operational paths).
 pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
     ApiError::MethodNotAllowed(allow).error_response()

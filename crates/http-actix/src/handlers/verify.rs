@@ -16,17 +16,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::ids::AccountId;
 use domain::otp::CodeInput;
 use domain::ports::Store;
 use domain::service::{FailureReason, Verification};
 
-use super::{accounts, blocking, both, device, many};
+use super::{accounts, blocking, both, device};
 use crate::auth::{DeviceToken, ServiceCaller};
 use crate::body;
 use crate::error::{ApiError, FieldError};
 use crate::metrics::{self, VerifyResult};
-use crate::request::VerifyRequest;
+use crate::request::{DeviceAccountPath, VerifyRequest};
 use crate::respond::{self, VerificationDto};
 
 /// The request body (required: an empty body is `otp_code` missing).
@@ -118,7 +117,7 @@ pub(crate) async fn verify_device_otp<S: Store>(
     payload: web::Payload,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = many(body::path_id(&req, "account_id", AccountId::parse));
+    let id = DeviceAccountPath::parse(&req).map(|p| p.account_id);
     let bytes = body::read(payload).await?;
     let (id, code) = match both(id, code_body(&bytes)) {
         Ok(parsed) => parsed,
