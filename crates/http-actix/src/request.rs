@@ -34,6 +34,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use actix_web::HttpRequest;
+use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
 use domain::values::{self, Description, DeviceName, DisplayName, Handle, InvalidValue, Platform};
@@ -597,5 +598,94 @@ path_ids! {
     DeviceAccountPath {
         /// An account of the device's app: a UUID (anything else is `422`).
         account_id: AccountId,
+    }
+}
+
+// ------------------------------------------------------------------------------- queries
+
+/// The query of `GET /api/v1/audit/events`: every parameter optional, unknown ones ignored,
+/// every bad one reported. The page size's bounds are the domain's (`DEFAULT_PAGE`,
+/// `MAX_PAGE`), in the parser, its messages and the document alike.
+pub(crate) struct AuditEventsQuery;
+
+impl AuditEventsQuery {
+    /// Parses the query string into the domain's [`AuditQuery`].
+    pub(crate) fn parse(req: &HttpRequest) -> Result<AuditQuery, Vec<FieldError>> {
+        let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map_err(|_| vec![FieldError::new(&["query"], "Invalid query string", "value_error")])?
+            .into_inner();
+        let mut q = AuditQuery {
+            limit: DEFAULT_PAGE,
+            ..AuditQuery::default()
+        };
+        let mut errors = Vec::new();
+        let mut bad = |name: &str, msg: Cow<'static, str>| {
+            errors.push(FieldError::new(&["query", name], msg, "value_error"));
+        };
+        for (name, value) in &pairs {
+            match name.as_str() {
+                "after" => match value.parse::<u64>() {
+                    Ok(n) => q.after = Some(n),
+                    Err(_) => bad("after", "Must be a cursor returned as `next`".into()),
+                },
+                "limit" => match value.parse::<u32>() {
+                    Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
+                    _ => bad("limit", format!("Must be an integer from 1 to {MAX_PAGE}").into()),
+                },
+                "action" => match Action::parse(value) {
+                    Some(a) => q.action = Some(a),
+                    None => bad("action", "Unknown action".into()),
+                },
+                "resource_type" => match ResourceType::parse(value) {
+                    Some(t) => q.resource_type = Some(t),
+                    None => bad("resource_type", "Unknown resource type".into()),
+                },
+                "resource_id" => match uuid::Uuid::parse_str(value) {
+                    Ok(id) => q.resource_id = Some(id),
+                    Err(_) => bad("resource_id", "Must be a UUID".into()),
+                },
+                _ => {}
+            }
+        }
+        if errors.is_empty() { Ok(q) } else { Err(errors) }
+    }
+}
+
+impl utoipa::IntoParams for AuditEventsQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let param = |name: &str, description: String, schema: ObjectBuilder| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .description(Some(description))
+                .required(IsRequired::False)
+                .schema(Some(schema))
+                .build()
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let types = ResourceType::ALL
+            .iter()
+            .map(|t| format!("`{}`", t.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        vec![
+            param(
+                "after",
+                "Only events after this cursor (the `next` of a previous page)".to_owned(),
+                string(),
+            ),
+            param(
+                "limit",
+                format!("Page size, 1 to {MAX_PAGE} (default {DEFAULT_PAGE})"),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_PAGE)),
+            ),
+            param("action", "Only this action, e.g. `app.create`".to_owned(), string()),
+            param("resource_type", format!("Only this kind of record: {types}"), string()),
+            param("resource_id", "Only this record (a UUID)".to_owned(), string()),
+        ]
     }
 }

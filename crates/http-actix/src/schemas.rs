@@ -185,7 +185,7 @@ mod types {
     // ------------------------------------------------------------------- path parameters
 
     // The UUID paths are declared once, with their parsers, in `request.rs`.
-    pub(crate) use crate::request::{AccountPath, AppPath, DeviceAccountPath, InstancePath};
+    pub(crate) use crate::request::{AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, InstancePath};
 
     /// `{agent_handle}`.
     #[derive(IntoParams)]
