@@ -44,7 +44,8 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, 
 use utoipa::openapi::{Ref, RefOr, Required as IsRequired};
 
 use crate::body::{self, Object};
-use crate::error::FieldError;
+use crate::error::{ApiError, FieldError};
+use domain::error::Resource;
 
 /// What a field's value (present, and for [`Optional`] and [`Patch`] not `null`) must be, and
 /// how it is documented.
@@ -598,6 +599,38 @@ path_ids! {
     DeviceAccountPath {
         /// An account of the device's app: a UUID (anything else is `422`).
         account_id: AccountId,
+    }
+}
+
+/// `{agent_handle}`: a handle, `@` stripped; one that is not a valid handle is simply not found
+/// (`404`, as for a handle no identity has), never a `422`.
+pub(crate) struct IdentityPath;
+
+impl IdentityPath {
+    /// The handle in the path, or the identity's `404`.
+    pub(crate) fn parse(req: &HttpRequest) -> Result<Handle, ApiError> {
+        req.match_info()
+            .get("agent_handle")
+            .and_then(|h| Handle::parse(h).ok())
+            .ok_or(ApiError::Domain(domain::Error::NotFound(Resource::Identity)))
+    }
+}
+
+impl utoipa::IntoParams for IdentityPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("agent_handle")
+                .parameter_in(ParameterIn::Path)
+                .description(Some(
+                    "The identity's handle; one leading `@` is stripped (unencoded `@` accepted). A value\n\
+                     that is not a valid handle is `404`.",
+                ))
+                .required(IsRequired::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .example(Some(serde_json::json!("bot")))
+                .build(),
+        ]
     }
 }
 

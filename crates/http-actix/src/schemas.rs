@@ -185,17 +185,9 @@ mod types {
     // ------------------------------------------------------------------- path parameters
 
     // The UUID paths are declared once, with their parsers, in `request.rs`.
-    pub(crate) use crate::request::{AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, InstancePath};
-
-    /// `{agent_handle}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct IdentityPath {
-        /// The identity's handle; one leading `@` is stripped (unencoded `@` accepted). A value
-        /// that is not a valid handle is `404`.
-        #[param(example = "bot")]
-        agent_handle: String,
-    }
+    pub(crate) use crate::request::{
+        AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, IdentityPath, InstancePath,
+    };
 
     /// OneWelcome `{user_id}`.
     #[derive(IntoParams)]

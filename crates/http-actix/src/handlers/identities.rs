@@ -3,25 +3,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
-use domain::error::Resource;
 use domain::ports::Store;
 use domain::service::IdentityPatch;
-use domain::values::Handle;
 
 use super::blocking;
 use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::ApiError;
-use crate::request::{AssignAppRequest, CreateIdentityRequest, UpdateIdentityRequest};
+use crate::request::{AssignAppRequest, CreateIdentityRequest, IdentityPath, UpdateIdentityRequest};
 use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
-
-/// The handle in the path, `@` stripped; one that is not a valid handle is simply not found.
-fn path_handle(req: &HttpRequest) -> Result<Handle, ApiError> {
-    req.match_info()
-        .get("agent_handle")
-        .and_then(|h| Handle::parse(h).ok())
-        .ok_or(ApiError::Domain(domain::Error::NotFound(Resource::Identity)))
-}
 
 /// `POST /api/v1/identities[/]`: `{"agent_handle": "bot"}`.
 #[utoipa::path(
@@ -97,7 +87,7 @@ pub(crate) async fn get<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = path_handle(&req)?;
+    let handle = IdentityPath::parse(&req)?;
     let detail = blocking(move || authd.get_identity(&org, &handle)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))
 }
@@ -135,7 +125,7 @@ pub(crate) async fn update<S: Store>(
         handle: r.agent_handle,
         status: r.status,
     };
-    let handle = path_handle(&req)?;
+    let handle = IdentityPath::parse(&req)?;
     let identity = blocking(move || authd.update_identity(&org, &handle, patch)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDto::new(&identity)))
 }
@@ -162,7 +152,7 @@ pub(crate) async fn delete<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = path_handle(&req)?;
+    let handle = IdentityPath::parse(&req)?;
     blocking(move || authd.delete_identity(&org, &handle)).await?;
     Ok(respond::no_content())
 }
@@ -196,7 +186,7 @@ pub(crate) async fn assign_app<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let bytes = body::read(payload).await?;
     let app = AssignAppRequest::parse(&bytes)?.authenticator_app_id;
-    let handle = path_handle(&req)?;
+    let handle = IdentityPath::parse(&req)?;
     let detail = blocking(move || authd.assign_app(&org, &handle, app)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))
 }
@@ -223,7 +213,7 @@ pub(crate) async fn unlink_app<S: Store>(
     req: HttpRequest,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = path_handle(&req)?;
+    let handle = IdentityPath::parse(&req)?;
     blocking(move || authd.unlink_app(&org, &handle)).await?;
     Ok(respond::no_content())
 }
