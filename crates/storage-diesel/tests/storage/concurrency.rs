@@ -1,5 +1,6 @@
-//! HOTP counters under contention: 400 generations from 32 threads through two separate pools
-//! (as two server replicas would) on one database give 400 distinct counters.
+//! Under contention, through two separate pools (as two server replicas would) on one database:
+//! 400 HOTP generations from 32 threads give 400 distinct counters; 400 TOTP codes from 16
+//! threads give 400 events, each written once.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,10 @@ use domain::testkit::contract::RFC_SECRET_B32;
 
 use crate::support::{Which, connect, kit, store, with_migrated_db};
 
-on_both_backends!(hotp_400_generations_32_threads_two_pools);
+on_both_backends!(
+    hotp_400_generations_32_threads_two_pools,
+    totp_events_of_400_codes_from_16_threads_are_each_written_once,
+);
 
 fn hotp_400_generations_32_threads_two_pools(which: Which) {
     with_migrated_db(which, |db| {
@@ -71,5 +75,71 @@ fn hotp_400_generations_32_threads_two_pools(which: Which) {
             two.authd.get_account(&o, app, acc).unwrap().kind().counter(),
             Some(TOTAL as u64)
         );
+    });
+}
+
+/// Stand-alone events under contention: 400 TOTP codes from 16 threads through two pools give
+/// 400 `otp.generate` events, each once, and the trail is numbered 1..=n without a gap.
+fn totp_events_of_400_codes_from_16_threads_are_each_written_once(which: Which) {
+    with_migrated_db(which, |db| {
+        let one = kit(store(db));
+        let two = domain::testkit::kit_with_ids(
+            connect(db),
+            std::sync::Arc::new(storage_diesel::XChaChaCipher::new(crate::support::KEY)),
+            domain::testkit::SeqIds::after(1 << 40),
+        );
+        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
+        let app = *one.authd.create_app(&o, None).unwrap().id();
+        let acc = *one
+            .authd
+            .create_account(
+                &o,
+                app,
+                NewAccount {
+                    otpauth_uri: format!("otpauth://totp/Acme:bob?secret={RFC_SECRET_B32}"),
+                    display_name: None,
+                    description: None,
+                    verify_window: None,
+                },
+            )
+            .unwrap()
+            .id();
+        const THREADS: usize = 16;
+        const PER_THREAD: usize = 25;
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let k = if t % 2 == 0 { &one } else { &two };
+                let o = &o;
+                s.spawn(move || {
+                    for _ in 0..PER_THREAD {
+                        k.authd.generate_otp(o, app, acc).unwrap();
+                    }
+                });
+            }
+        });
+        let query = domain::audit::AuditQuery {
+            limit: domain::audit::MAX_PAGE,
+            action: Some(domain::audit::Action::OtpGenerate),
+            ..domain::audit::AuditQuery::default()
+        };
+        let events = one.authd.list_audit_events(&o, &query).unwrap().events;
+        assert_eq!(events.len(), THREADS * PER_THREAD, "one event per code");
+        let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), events.len(), "no event written twice");
+        // Numbered 1..=n over the whole trail (two creations first, then the codes).
+        let all = one
+            .authd
+            .list_audit_events(
+                &o,
+                &domain::audit::AuditQuery {
+                    limit: domain::audit::MAX_PAGE,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .events;
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq.unwrap()).collect();
+        assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+        assert_eq!(all.len(), THREADS * PER_THREAD + 2);
     });
 }
