@@ -34,7 +34,6 @@ pub(crate) trait ServedDocument: 'static {
     description = "The OpenAPI 3.1 document of every path of the API, generated from the code.",
     responses(
         (status = 200, description = "The document", content_type = "application/json", body = Object),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
 )]
 pub(crate) async fn openapi_json<D: ServedDocument>() -> HttpResponse {
@@ -108,7 +107,6 @@ pub(crate) fn asset_names() -> impl Iterator<Item = &'static str> {
     description = "An HTML page (Swagger UI) rendering `/openapi.json`; every asset is served by this server.",
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
 )]
 pub(crate) async fn page() -> HttpResponse {
@@ -137,7 +135,6 @@ pub(crate) async fn page() -> HttpResponse {
             ("text/css"), ("text/javascript"), ("image/png")
         )),
         (status = 404, description = "No such file", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
 )]
 pub(crate) async fn asset(req: HttpRequest) -> HttpResponse {

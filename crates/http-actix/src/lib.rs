@@ -88,7 +88,7 @@
 //! | `handlers` | the request handlers | `auth`, `body`, `error`, `limit` (docs), `metrics`, `paths`, `request`, `respond`, `run`, `schemas` |
 //! | `docs` | `/openapi.json` (the document as a type parameter) and the `/docs` viewer | `error`, `paths`, `schemas` |
 //! | `routes` | the route table: the router and the document's operations | `docs`, `handlers`, `log` (docs), `paths` |
-//! | [`openapi`] | the document (the table's operations, components, `Modify`s) | `docs`, `paths`, `respond` (tests), `routes`, `schemas` |
+//! | [`openapi`] | the document (the table's operations, components, `Modify`s) | `docs`, `error`, `paths`, `respond` (tests), `routes`, `schemas` |
 //! | the crate root | [`configure`], [`app`], the re-exports | everything |
 //!
 //! Tests may also use the crate root's [`app`] and [`configure`] (the whole application).

@@ -25,9 +25,9 @@
 
 use std::sync::LazyLock;
 
-use utoipa::openapi::RefOr;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::docs::ServedDocument;
@@ -95,7 +95,7 @@ struct ApiDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(RoutesDoc::openapi());
-    let modifiers: [&dyn Modify; 3] = [&SecuritySchemes, &IdentitiesSlash, &OneWelcomeHeaders];
+    let modifiers: [&dyn Modify; 4] = [&SecuritySchemes, &FamilyResponses, &IdentitiesSlash, &OneWelcomeHeaders];
     for m in modifiers {
         m.modify(&mut doc);
     }
@@ -169,6 +169,42 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// What every operation of a family answers, added here once rather than restated in each
+/// handler's annotation: the `413` of [`crate::BodyLimit`] on every path, and the `401` of the
+/// path's credential (a service token, a device token on `/api/v1/device/...`, the OneWelcome
+/// envelope on `/oauth/...`; none on the operational paths). An annotation that lists either
+/// status itself keeps its own.
+struct FamilyResponses;
+
+impl Modify for FamilyResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let one_welcome = crate::error::is_one_welcome(path);
+            let unauthorized = if one_welcome {
+                Some("OneWelcomeUnauthorized")
+            } else if path.starts_with("/api/v1/device/") {
+                Some("DeviceUnauthorized")
+            } else if path.starts_with("/api/v1/") {
+                Some("ServiceUnauthorized")
+            } else {
+                None
+            };
+            let too_large = if one_welcome { "OneWelcomeTooLarge" } else { "TooLarge" };
+            for op in operations_mut(item) {
+                let responses = &mut op.responses.responses;
+                if let Some(name) = unauthorized {
+                    responses
+                        .entry("401".to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+                responses
+                    .entry("413".to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(too_large)));
+            }
+        }
     }
 }
 

@@ -49,9 +49,7 @@ pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldErro
     responses(
         (status = 201, description = "The new account (never its secret)", body = crate::schemas::Account),
         (status = 400, description = "Bad OTP parameters in the URI", body = crate::schemas::DetailError),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -81,9 +79,7 @@ pub(crate) async fn create<S: Store>(
     params(crate::schemas::AppPath),
     responses(
         (status = 200, description = "The accounts", body = Vec<crate::schemas::Account>),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -109,9 +105,7 @@ pub(crate) async fn list<S: Store>(
     params(crate::schemas::AccountPath),
     responses(
         (status = 200, description = "The account", body = crate::schemas::Account),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -138,9 +132,7 @@ pub(crate) async fn get<S: Store>(
     request_body(content = ref("#/components/schemas/UpdateAccountRequest"), description = "Any subset of the fields; an empty body counts as `{}`"),
     responses(
         (status = 200, description = "The updated account", body = crate::schemas::Account),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -170,9 +162,7 @@ pub(crate) async fn update<S: Store>(
     params(crate::schemas::AccountPath),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -198,11 +188,9 @@ pub(crate) async fn delete<S: Store>(
     params(crate::schemas::AccountPath),
     responses(
         (status = 200, description = "The code", body = crate::schemas::Otp),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
         (status = 409, description = "The HOTP counter is at its maximum", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),

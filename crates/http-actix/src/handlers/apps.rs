@@ -23,10 +23,8 @@ use crate::respond::{self, AppDto, Seq};
     request_body(content = ref("#/components/schemas/CreateAppRequest"), description = "`{}`, `{\"agent_handle\": \"bot\"}` or an empty body"),
     responses(
         (status = 201, description = "The new app", body = crate::schemas::App),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
         (status = 409, description = "The identity already has an app", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -52,8 +50,6 @@ pub(crate) async fn create<S: Store>(
     description = "Every live app of the caller's org, oldest first.",
     responses(
         (status = 200, description = "The apps", body = Vec<crate::schemas::App>),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -76,9 +72,7 @@ pub(crate) async fn list<S: Store>(
     params(crate::schemas::AppPath),
     responses(
         (status = 200, description = "The app", body = crate::schemas::App),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -104,9 +98,7 @@ pub(crate) async fn get<S: Store>(
     params(crate::schemas::AppPath),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),

@@ -22,8 +22,6 @@ use crate::respond::{self, AuditPageDto};
     params(crate::schemas::AuditEventsQuery),
     responses(
         (status = 200, description = "A page of events", body = crate::schemas::AuditPage),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),

@@ -31,8 +31,6 @@ pub(crate) fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
     description = "Every live account of the device's app, oldest first (allowed while the identity is paused).",
     responses(
         (status = 200, description = "The accounts", body = Vec<crate::schemas::Account>),
-        (status = 401, response = crate::schemas::DeviceUnauthorized),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("device_bearer" = [])),
 )]
@@ -58,11 +56,9 @@ pub(crate) async fn accounts<S: Store>(
     params(crate::schemas::DeviceAccountPath),
     responses(
         (status = 200, description = "The code", body = crate::schemas::Otp),
-        (status = 401, response = crate::schemas::DeviceUnauthorized),
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "Account not found", body = crate::schemas::DetailError),
         (status = 409, description = "The HOTP counter is at its maximum", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),

@@ -24,9 +24,7 @@ use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
     request_body(content = crate::schemas::CreateIdentityRequest),
     responses(
         (status = 201, description = "The new identity", body = crate::schemas::IdentitySummary),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 409, description = "The handle is taken", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -52,8 +50,6 @@ pub(crate) async fn create<S: Store>(
     description = "Every live identity of the caller's org, newest first.",
     responses(
         (status = 200, description = "The identities", body = Vec<crate::schemas::IdentitySummary>),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -76,9 +72,7 @@ pub(crate) async fn list<S: Store>(
     params(crate::schemas::IdentityPath),
     responses(
         (status = 200, description = "The identity", body = crate::schemas::IdentityDetail),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -105,10 +99,8 @@ pub(crate) async fn get<S: Store>(
     responses(
         (status = 200, description = "The updated identity", body = crate::schemas::IdentitySummary),
         (status = 400, description = "Bad status", body = crate::schemas::DetailError),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
         (status = 409, description = "The new handle is taken", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -141,9 +133,7 @@ pub(crate) async fn update<S: Store>(
     params(crate::schemas::IdentityPath),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -170,10 +160,8 @@ pub(crate) async fn delete<S: Store>(
     request_body(content = crate::schemas::AssignAppRequest),
     responses(
         (status = 200, description = "The identity with the app linked", body = crate::schemas::IdentityDetail),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity or app not found", body = crate::schemas::DetailError),
         (status = 409, description = "The app is linked to another identity, or the identity has a different app", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -202,9 +190,7 @@ pub(crate) async fn assign_app<S: Store>(
     params(crate::schemas::IdentityPath),
     responses(
         (status = 204, description = "Unlinked"),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]

@@ -38,11 +38,9 @@ fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
     request_body(content = crate::schemas::EnrollInstanceRequest),
     responses(
         (status = 201, description = "The instance and its device token", body = crate::schemas::Enrollment),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 409, description = "The app is not linked to an identity", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -72,9 +70,7 @@ pub(crate) async fn enroll<S: Store>(
     params(crate::schemas::AppPath),
     responses(
         (status = 200, description = "The instances", body = Vec<crate::schemas::Instance>),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -100,9 +96,7 @@ pub(crate) async fn list<S: Store>(
     params(crate::schemas::InstancePath),
     responses(
         (status = 200, description = "The instance", body = crate::schemas::Instance),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
@@ -128,9 +122,7 @@ pub(crate) async fn get<S: Store>(
     params(crate::schemas::InstancePath),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
     ),
     security(("service_token" = []), ("service_bearer" = [])),

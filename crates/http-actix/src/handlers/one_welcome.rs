@@ -27,9 +27,7 @@ fn segment(req: &HttpRequest, name: &str) -> String {
     params(crate::schemas::UserPath),
     responses(
         (status = 200, description = "The instances", body = crate::schemas::UserInstances),
-        (status = 401, response = crate::schemas::OneWelcomeUnauthorized),
         (status = 404, description = "The user does not exist or has no instances (indistinguishable): `No authentication apps found`", body = crate::schemas::OneWelcomeErrorBody),
-        (status = 413, response = crate::schemas::OneWelcomeTooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]
@@ -60,9 +58,7 @@ pub(crate) async fn list<S: Store>(
     params(crate::schemas::UserAppPath),
     responses(
         (status = 204, description = "Revoked (also when it already was)"),
-        (status = 401, response = crate::schemas::OneWelcomeUnauthorized),
         (status = 404, description = "No such instance was ever enrolled for the user, or the id is not a UUID: `Authentication app not found`", body = crate::schemas::OneWelcomeErrorBody),
-        (status = 413, response = crate::schemas::OneWelcomeTooLarge),
     ),
     security(("service_token" = []), ("service_bearer" = [])),
 )]

@@ -67,10 +67,8 @@ fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiErr
     request_body(content = crate::schemas::VerifyRequest),
     responses(
         (status = 200, description = "The code was looked at: valid (and now used), or refused (and counted)", body = crate::schemas::Verification),
-        (status = 401, response = crate::schemas::ServiceUnauthorized),
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
         (status = 429, response = crate::schemas::Locked),
         (status = 500, response = crate::schemas::InternalError),
@@ -101,10 +99,8 @@ pub(crate) async fn verify_otp<S: Store>(
     request_body(content = crate::schemas::VerifyRequest),
     responses(
         (status = 200, description = "The code was looked at: valid (and now used), or refused (and counted)", body = crate::schemas::Verification),
-        (status = 401, response = crate::schemas::DeviceUnauthorized),
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "Account not found", body = crate::schemas::DetailError),
-        (status = 413, response = crate::schemas::TooLarge),
         (status = 422, response = crate::schemas::Invalid),
         (status = 429, response = crate::schemas::Locked),
         (status = 500, response = crate::schemas::InternalError),
