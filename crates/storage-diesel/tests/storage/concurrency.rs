@@ -4,43 +4,56 @@
 
 use std::collections::HashMap;
 
-use domain::ids::OrgId;
+use domain::audit::{Actor, Caller};
+use domain::ids::{AccountId, AppId, OrgId};
 use domain::otp::{self, Algorithm, Digits};
 use domain::service::NewAccount;
+use domain::testkit::Kit;
 use domain::testkit::contract::RFC_SECRET_B32;
+use storage_diesel::DieselStore;
 
-use crate::support::{Which, connect, kit, store, with_migrated_db};
+use crate::support::{TestDb, Which, connect, kit, store, with_migrated_db};
 
 on_both_backends!(
     hotp_400_generations_32_threads_two_pools,
     totp_events_of_400_codes_from_16_threads_are_each_written_once,
 );
 
+/// Two pools on one database (as two replicas), and one account of `uri` in a new app.
+struct Replicas {
+    one: Kit<DieselStore>,
+    two: Kit<DieselStore>,
+    o: Caller,
+    app: AppId,
+    acc: AccountId,
+}
+
+fn replicas(db: &TestDb, uri: &str) -> Replicas {
+    let one = kit(store(db));
+    // Another process's ids: every replica's events must have ids of their own.
+    let two = domain::testkit::kit_with_ids(
+        connect(db),
+        std::sync::Arc::new(storage_diesel::XChaChaCipher::new(crate::support::KEY)),
+        domain::testkit::SeqIds::after(1 << 40),
+    );
+    let o = Caller::new(OrgId::new("org_a").unwrap(), Actor::Cli);
+    let app = *one.authd.create_app(&o, None).unwrap().id();
+    let account = NewAccount {
+        otpauth_uri: uri.to_owned(),
+        display_name: None,
+        description: None,
+        verify_window: None,
+    };
+    let acc = *one.authd.create_account(&o, app, account).unwrap().id();
+    Replicas { one, two, o, app, acc }
+}
+
 fn hotp_400_generations_32_threads_two_pools(which: Which) {
     with_migrated_db(which, |db| {
-        let one = kit(store(db));
-        // Another process's ids: every replica's events must have ids of their own.
-        let two = domain::testkit::kit_with_ids(
-            connect(db),
-            std::sync::Arc::new(storage_diesel::XChaChaCipher::new(crate::support::KEY)),
-            domain::testkit::SeqIds::after(1 << 40),
+        let Replicas { one, two, o, app, acc } = replicas(
+            db,
+            &format!("otpauth://hotp/Acme:bob?secret={RFC_SECRET_B32}&counter=0"),
         );
-        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
-        let app = *one.authd.create_app(&o, None).unwrap().id();
-        let acc = *one
-            .authd
-            .create_account(
-                &o,
-                app,
-                NewAccount {
-                    otpauth_uri: format!("otpauth://hotp/Acme:bob?secret={RFC_SECRET_B32}&counter=0"),
-                    display_name: None,
-                    description: None,
-                    verify_window: None,
-                },
-            )
-            .unwrap()
-            .id();
         const THREADS: usize = 32;
         const TOTAL: usize = 400;
         let codes: Vec<String> = std::thread::scope(|s| {
@@ -82,28 +95,8 @@ fn hotp_400_generations_32_threads_two_pools(which: Which) {
 /// 400 `otp.generate` events, each once, and the trail is numbered 1..=n without a gap.
 fn totp_events_of_400_codes_from_16_threads_are_each_written_once(which: Which) {
     with_migrated_db(which, |db| {
-        let one = kit(store(db));
-        let two = domain::testkit::kit_with_ids(
-            connect(db),
-            std::sync::Arc::new(storage_diesel::XChaChaCipher::new(crate::support::KEY)),
-            domain::testkit::SeqIds::after(1 << 40),
-        );
-        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
-        let app = *one.authd.create_app(&o, None).unwrap().id();
-        let acc = *one
-            .authd
-            .create_account(
-                &o,
-                app,
-                NewAccount {
-                    otpauth_uri: format!("otpauth://totp/Acme:bob?secret={RFC_SECRET_B32}"),
-                    display_name: None,
-                    description: None,
-                    verify_window: None,
-                },
-            )
-            .unwrap()
-            .id();
+        let Replicas { one, two, o, app, acc } =
+            replicas(db, &format!("otpauth://totp/Acme:bob?secret={RFC_SECRET_B32}"));
         const THREADS: usize = 16;
         const PER_THREAD: usize = 25;
         std::thread::scope(|s| {
