@@ -28,7 +28,9 @@
 //! `int_type` for `1.0`, `string_too_long` counted in characters) and messages are not theirs;
 //! and utoipa's derive takes only literals for `max_length`/`maximum`, not the domain's
 //! constants. The shape checks themselves (JSON object, string, integer range, length) are the
-//! field-level helpers of [`crate::body`].
+//! field-level helpers of [`crate::body`]. Where the derives do fit (the OneWelcome paths: raw
+//! segments that cannot fail), they are used: `#[derive(Deserialize, IntoParams)]` and
+//! `web::Path`.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -632,6 +634,27 @@ impl utoipa::IntoParams for IdentityPath {
                 .build(),
         ]
     }
+}
+
+/// OneWelcome `{user_id}`: a raw segment (the use case parses it: an invalid handle is simply
+/// not found). Plain strings cannot fail, so `serde` and utoipa's derives express it whole.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct UserPath {
+    /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+    #[param(example = "bot")]
+    pub(crate) user_id: String,
+}
+
+/// OneWelcome `{user_id}/.../{instance_id}`: raw segments, as [`UserPath`].
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct UserAppPath {
+    /// The user: the identity's `agent_handle` (one leading `@` is stripped).
+    #[param(example = "bot")]
+    pub(crate) user_id: String,
+    /// The instance's id (a value that is not a UUID is simply not found: `404`).
+    pub(crate) instance_id: String,
 }
 
 // ------------------------------------------------------------------------------- queries

@@ -186,28 +186,8 @@ mod types {
 
     // The UUID paths are declared once, with their parsers, in `request.rs`.
     pub(crate) use crate::request::{
-        AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, IdentityPath, InstancePath,
+        AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, IdentityPath, InstancePath, UserAppPath, UserPath,
     };
-
-    /// OneWelcome `{user_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct UserPath {
-        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
-        #[param(example = "bot")]
-        user_id: String,
-    }
-
-    /// OneWelcome `{user_id}/.../{instance_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub(crate) struct UserAppPath {
-        /// The user: the identity's `agent_handle` (one leading `@` is stripped).
-        #[param(example = "bot")]
-        user_id: String,
-        /// The instance's id (a value that is not a UUID is simply not found: `404`).
-        instance_id: String,
-    }
 
     /// `/docs/{asset}`.
     #[derive(IntoParams)]

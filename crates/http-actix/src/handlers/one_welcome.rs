@@ -2,18 +2,15 @@
 //! Every response carries the OneWelcome headers (see [`crate::error::OneWelcomeError`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
 
 use super::blocking;
 use crate::auth::OneWelcomeCaller;
 use crate::error::OneWelcomeError;
+use crate::request::{UserAppPath, UserPath};
 use crate::respond::{self, Seq, UserInstanceDto, UserInstancesDto};
-
-fn segment(req: &HttpRequest, name: &str) -> String {
-    req.match_info().get(name).unwrap_or_default().to_owned()
-}
 
 /// `GET .../users/{user_id}/authentication/apps`: the user's live instances, oldest first;
 /// `404` when the user does not exist or has none.
@@ -33,10 +30,10 @@ fn segment(req: &HttpRequest, name: &str) -> String {
 )]
 pub(crate) async fn list<S: Store>(
     OneWelcomeCaller(org): OneWelcomeCaller,
-    req: HttpRequest,
+    path: web::Path<UserPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, OneWelcomeError> {
-    let user = segment(&req, "user_id");
+    let user = path.into_inner().user_id;
     let instances = blocking(move || authd.user_instances(&org, &user)).await?;
     Ok(respond::one_welcome_json(
         HttpResponse::build(StatusCode::OK),
@@ -64,11 +61,13 @@ pub(crate) async fn list<S: Store>(
 )]
 pub(crate) async fn revoke<S: Store>(
     OneWelcomeCaller(org): OneWelcomeCaller,
-    req: HttpRequest,
+    path: web::Path<UserAppPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, OneWelcomeError> {
-    let user = segment(&req, "user_id");
-    let instance = segment(&req, "instance_id");
+    let UserAppPath {
+        user_id: user,
+        instance_id: instance,
+    } = path.into_inner();
     blocking(move || authd.revoke_user_instance(&org, &user, &instance)).await?;
     let mut b = HttpResponse::build(StatusCode::NO_CONTENT);
     respond::one_welcome_headers(&mut b);
