@@ -37,6 +37,7 @@ use std::marker::PhantomData;
 
 use actix_web::HttpRequest;
 use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
+use domain::error::Resource;
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
 use domain::values::{self, Description, DeviceName, DisplayName, Handle, InvalidValue, Platform};
@@ -47,7 +48,6 @@ use utoipa::openapi::{Ref, RefOr, Required as IsRequired};
 
 use crate::body::{self, Object};
 use crate::error::{ApiError, FieldError};
-use domain::error::Resource;
 
 /// What a field's value (present, and for [`Optional`] and [`Patch`] not `null`) must be, and
 /// how it is documented.
