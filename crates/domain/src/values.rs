@@ -45,8 +45,6 @@ pub struct Handle(String);
 impl Handle {
     /// The longest handle (ASCII, so characters and bytes agree), `@` not counted.
     pub const MAX_CHARS: usize = 255;
-    /// The pattern a handle (without `@`) matches, as documented in OpenAPI.
-    pub const PATTERN: &'static str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
 
     /// Parses a handle, stripping one leading `@`.
     ///
