@@ -8,7 +8,7 @@ use domain::ports::Store;
 
 use super::blocking;
 use crate::auth::{self, DeviceToken};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::metrics::{self, AuthFailure};
 use crate::request::DeviceAccountPath;
 use crate::respond::{self, AccountDto, OtpDto, Seq};
@@ -19,6 +19,21 @@ pub(crate) fn device_error(req: &HttpRequest, e: ApiError) -> ApiError {
         auth::refused(req, *realm, AuthFailure::Unknown);
     }
     e
+}
+
+/// The answer to a device request whose shape is wrong: the device token is checked first (one
+/// look-up, no use case), so that `401` wins over `422` as on the service paths.
+pub(crate) async fn refuse_shape<S: Store>(
+    req: &HttpRequest,
+    authd: &web::Data<Authd<S>>,
+    token: String,
+    invalid: Vec<FieldError>,
+) -> ApiError {
+    let authd = authd.clone();
+    match blocking(move || authd.authenticate_device(&token)).await {
+        Ok(()) => ApiError::Invalid(invalid),
+        Err(e) => device_error(req, e),
+    }
 }
 
 /// `GET /api/v1/device/accounts`: the app's live accounts (allowed while paused).
@@ -71,14 +86,7 @@ pub(crate) async fn generate_otp<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let id = match DeviceAccountPath::parse(&req) {
         Ok(p) => p.account_id,
-        Err(invalid) => {
-            // 401 wins over 422: the token is checked (one look-up) before the path id is refused.
-            let authd = authd.clone();
-            blocking(move || authd.authenticate_device(&token))
-                .await
-                .map_err(|e| device_error(&req, e))?;
-            return Err(invalid.into());
-        }
+        Err(invalid) => return Err(refuse_shape(&req, &authd, token, invalid).await),
     };
     let request_id = auth::request_id(&req);
     let code = blocking(move || authd.device_generate_otp(&token, id, request_id.as_ref()))

@@ -117,14 +117,7 @@ pub(crate) async fn verify_device_otp<S: Store>(
     let bytes = body::read(payload).await?;
     let (id, code) = match both(id, code_body(&bytes)) {
         Ok(parsed) => parsed,
-        Err(invalid) => {
-            // 401 wins over 422: the token is checked (one look-up) before the shape is refused.
-            let authd = authd.clone();
-            blocking(move || authd.authenticate_device(&token))
-                .await
-                .map_err(|e| device::device_error(&req, e))?;
-            return Err(invalid.into());
-        }
+        Err(invalid) => return Err(device::refuse_shape(&req, &authd, token, invalid).await),
     };
     let request_id = crate::auth::request_id(&req);
     let result = blocking(move || authd.device_verify_otp(&token, id, &code, request_id.as_ref()))
