@@ -66,15 +66,42 @@ entity!(
     }
 );
 
+/// The fields of an identity a change may write: what [`crate::ports::IdentityRepo::update_identity`]
+/// stores, whole. Every store writes exactly these (the in-memory one through
+/// [`Identity::apply`], the SQL one through its changeset), so none can forget one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityEdit {
+    /// Its handle.
+    pub handle: Handle,
+    /// Active or paused.
+    pub status: IdentityStatus,
+    /// The time of the change.
+    pub updated_at: Timestamp,
+}
+
 impl Identity {
-    pub(crate) fn set_handle(&mut self, h: Handle, at: Timestamp) {
-        self.handle = h;
-        self.updated_at = at;
+    /// Its mutable fields, as they are.
+    #[must_use]
+    pub fn edit(&self) -> IdentityEdit {
+        IdentityEdit {
+            handle: self.handle.clone(),
+            status: self.status,
+            updated_at: self.updated_at,
+        }
     }
-    pub(crate) fn set_status(&mut self, s: IdentityStatus, at: Timestamp) {
-        self.status = s;
-        self.updated_at = at;
+
+    /// Takes every field of `edit`.
+    pub fn apply(&mut self, edit: IdentityEdit) {
+        let IdentityEdit {
+            handle,
+            status,
+            updated_at,
+        } = edit;
+        self.handle = handle;
+        self.status = status;
+        self.updated_at = updated_at;
     }
+
     /// Whether the identity is paused.
     #[must_use]
     pub fn is_paused(&self) -> bool {
@@ -98,10 +125,33 @@ entity!(
     }
 );
 
+/// The fields of an app a change may write (see [`IdentityEdit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppEdit {
+    /// The identity it is linked to, if any.
+    pub identity_id: Option<IdentityId>,
+    /// The time of the change.
+    pub updated_at: Timestamp,
+}
+
 impl App {
-    pub(crate) fn set_identity(&mut self, id: Option<IdentityId>, at: Timestamp) {
-        self.identity_id = id;
-        self.updated_at = at;
+    /// Its mutable fields, as they are.
+    #[must_use]
+    pub fn edit(&self) -> AppEdit {
+        AppEdit {
+            identity_id: self.identity_id,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// Takes every field of `edit`.
+    pub fn apply(&mut self, edit: AppEdit) {
+        let AppEdit {
+            identity_id,
+            updated_at,
+        } = edit;
+        self.identity_id = identity_id;
+        self.updated_at = updated_at;
     }
 }
 
@@ -139,21 +189,44 @@ entity!(
     }
 );
 
+/// The fields of an account a change may write (see [`IdentityEdit`]): what a PATCH can
+/// change. The OTP parameters and the secret never change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountEdit {
+    /// A caller-chosen name.
+    pub display_name: Option<DisplayName>,
+    /// A caller-chosen description.
+    pub description: Option<Description>,
+    /// The verification window; `None` for the type's default.
+    pub verify_window: Option<VerifyWindow>,
+    /// The time of the change.
+    pub updated_at: Timestamp,
+}
+
 impl Account {
-    pub(crate) fn set_labels(
-        &mut self,
-        display_name: Option<DisplayName>,
-        description: Option<Description>,
-        at: Timestamp,
-    ) {
-        self.display_name = display_name;
-        self.description = description;
-        self.updated_at = at;
+    /// Its mutable fields, as they are.
+    #[must_use]
+    pub fn edit(&self) -> AccountEdit {
+        AccountEdit {
+            display_name: self.display_name.clone(),
+            description: self.description.clone(),
+            verify_window: self.verify_window,
+            updated_at: self.updated_at,
+        }
     }
 
-    pub(crate) fn set_verify_window(&mut self, window: Option<VerifyWindow>, at: Timestamp) {
-        self.verify_window = window;
-        self.updated_at = at;
+    /// Takes every field of `edit`.
+    pub fn apply(&mut self, edit: AccountEdit) {
+        let AccountEdit {
+            display_name,
+            description,
+            verify_window,
+            updated_at,
+        } = edit;
+        self.display_name = display_name;
+        self.description = description;
+        self.verify_window = verify_window;
+        self.updated_at = updated_at;
     }
 
     /// TOTP or HOTP (the tag of [`Account::kind`]).

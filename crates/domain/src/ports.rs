@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::cascade::CascadePlan;
-use crate::entities::{Account, App, Identity, Instance, ServiceToken};
+use crate::entities::{Account, AccountEdit, App, AppEdit, Identity, IdentityEdit, Instance, ServiceToken};
 use crate::error::Opaque;
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::Secret;
@@ -72,7 +72,7 @@ pub struct OtpMaterial {
     pub identity_status: Option<IdentityStatus>,
 }
 
-/// Outcome of [`Repo::advance_hotp_counter`].
+/// Outcome of [`AccountRepo::advance_hotp_counter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HotpAdvance {
     /// The counter was advanced; use this value (the one before the increment).
@@ -108,17 +108,17 @@ pub struct VerifyMaterial {
     pub state: VerificationState,
 }
 
-/// Outcome of [`Repo::record_verify_success_totp`] and [`Repo::record_verify_success_hotp`].
+/// Outcome of [`VerifyRepo::record_verify_success_totp`] and [`VerifyRepo::record_verify_success_hotp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SuccessRecord {
     /// The success was recorded (the step or counter is now used, the failures reset).
     Recorded,
     /// Nothing changed: the account is locked, the step or counter was used meanwhile, or no
-    /// live account of that type has this id. Read [`Repo::verification_state`] to tell which.
+    /// live account of that type has this id. Read [`VerifyRepo::verification_state`] to tell which.
     Refused,
 }
 
-/// Outcome of [`Repo::record_verify_failure`].
+/// Outcome of [`VerifyRepo::record_verify_failure`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureRecord {
     /// The failure was counted and the account locked by the schedule.
@@ -127,18 +127,11 @@ pub enum FailureRecord {
         failed_attempts: u32,
     },
     /// Nothing changed: the account is locked (or no live account has this id). Read
-    /// [`Repo::verification_state`] to tell which.
+    /// [`VerifyRepo::verification_state`] to tell which.
     Refused,
 }
 
-/// A live device session: the instance a device token belongs to.
-#[derive(Clone, Debug)]
-pub struct DeviceSession {
-    /// The instance (live).
-    pub instance: Instance,
-}
-
-/// How a locking read ([`Repo::lock_app`] and the other `lock_*` methods) holds the row it
+/// How a locking read ([`AppRepo::lock_app`] and the other `lock_*` methods) holds the row it
 /// returns until the surrounding [`Store::transaction`] ends.
 ///
 /// The use cases decide on what they read; on a database where transactions run side by side
@@ -167,7 +160,22 @@ pub enum Lock {
 ///
 /// Unless stated, methods return only [`StoreError::Unavailable`] or [`StoreError::Other`] as
 /// errors.
-pub trait Repo {
+///
+/// One trait per resource, mirroring `service/`: an adapter implements each in its module of
+/// that resource. Updates take the resource's `*Edit` (e.g. [`AccountEdit`]): every mutable
+/// field, written whole, so two stores cannot disagree on which columns an update writes.
+pub trait Repo:
+    IdentityRepo + AppRepo + AccountRepo + VerifyRepo + InstanceRepo + CascadeRepo + TokenRepo + AuditRepo
+{
+}
+
+impl<T: ?Sized + IdentityRepo + AppRepo + AccountRepo + VerifyRepo + InstanceRepo + CascadeRepo + TokenRepo + AuditRepo>
+    Repo for T
+{
+}
+
+/// Identities (`service/identities.rs`). Part of [`Repo`].
+pub trait IdentityRepo {
     /// Inserts a new identity.
     ///
     /// # Errors
@@ -188,12 +196,12 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn list_identities(&mut self, org: &OrgId) -> StoreResult<Vec<Identity>>;
-    /// Writes a live identity's handle, status and `updated_at`.
+    /// Writes every field of `edit` (and nothing else) to the live identity `id`: the one
+    /// description of an identity change, so that no store writes a column another forgets.
     ///
     /// # Errors
     /// [`StoreError::Conflict`]`(HandleTaken)` when another live identity has the new handle.
-    fn update_identity(&mut self, identity: &Identity) -> StoreResult<()>;
-
+    fn update_identity(&mut self, org: &OrgId, id: IdentityId, edit: &IdentityEdit) -> StoreResult<()>;
     /// The live identity with this handle, locked (see [`Lock`]) until the transaction ends.
     ///
     /// Locking reads, all of them: inside [`Store::transaction`] they return the row as last
@@ -205,42 +213,23 @@ pub trait Repo {
     /// Infrastructure only (a deadlock among lockers is the adapter's to retry, see
     /// [`Store::transaction`]).
     fn lock_identity_by_handle(&mut self, org: &OrgId, handle: &Handle, lock: Lock) -> StoreResult<Option<Identity>>;
-    /// The live identity with this id, locked (see [`Repo::lock_identity_by_handle`]).
+    /// The live identity with this id, locked (see [`IdentityRepo::lock_identity_by_handle`]).
     ///
     /// # Errors
     /// Infrastructure only.
     fn lock_identity_by_id(&mut self, org: &OrgId, id: IdentityId, lock: Lock) -> StoreResult<Option<Identity>>;
-    /// The live app with this id, locked (see [`Repo::lock_identity_by_handle`]).
-    ///
-    /// # Errors
-    /// Infrastructure only.
-    fn lock_app(&mut self, org: &OrgId, id: AppId, lock: Lock) -> StoreResult<Option<App>>;
-    /// The live account with this id inside this live app, locked for update (the app is not
-    /// locked; see [`Repo::lock_identity_by_handle`]).
-    ///
-    /// # Errors
-    /// Infrastructure only.
-    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>>;
-    /// The live instance with this id inside this live app, locked for update (the app is not
-    /// locked; see [`Repo::lock_identity_by_handle`]).
-    ///
-    /// # Errors
-    /// Infrastructure only.
-    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>>;
+}
 
-    /// Inserts a new app.
+/// Apps (`service/apps.rs`). Part of [`Repo`].
+pub trait AppRepo {
+    /// Inserts a new app and its audit `event`: both or neither, inside a transaction or not
+    /// (outside one the adapter makes the pair atomic itself, as for
+    /// [`AccountRepo::advance_hotp_counter`]).
     ///
     /// # Errors
     /// [`StoreError::Conflict`]`(IdentityHasApp)` when it is linked to an identity that already
     /// has a live app.
-    fn insert_app(&mut self, app: &App) -> StoreResult<()>;
-    /// [`Repo::insert_app`] and the insert of its audit `event`: both or neither, inside a
-    /// transaction or not (outside one the adapter makes the pair atomic itself, as for
-    /// [`Repo::advance_hotp_counter`]).
-    ///
-    /// # Errors
-    /// As [`Repo::insert_app`].
-    fn insert_app_with_event(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()>;
+    fn insert_app(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()>;
     /// The live app with this id.
     ///
     /// # Errors
@@ -256,12 +245,21 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>>;
-    /// Sets (or clears) a live app's identity link and `updated_at`.
+    /// Writes every field of `edit` (and nothing else) to the live app `id` (see
+    /// [`IdentityRepo::update_identity`]).
     ///
     /// # Errors
     /// [`StoreError::Conflict`]`(IdentityHasApp)` when the identity already has another live app.
-    fn set_app_identity(&mut self, app: &App) -> StoreResult<()>;
+    fn update_app(&mut self, org: &OrgId, id: AppId, edit: &AppEdit) -> StoreResult<()>;
+    /// The live app with this id, locked (see [`IdentityRepo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_app(&mut self, org: &OrgId, id: AppId, lock: Lock) -> StoreResult<Option<App>>;
+}
 
+/// OTP accounts and code generation (`service/accounts.rs`). Part of [`Repo`].
+pub trait AccountRepo {
     /// Inserts an account with its sealed secret.
     ///
     /// # Errors
@@ -278,11 +276,12 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn list_accounts(&mut self, org: &OrgId, app: AppId) -> StoreResult<Option<Vec<Account>>>;
-    /// Writes a live account's display name, description, verification window and `updated_at`.
+    /// Writes every field of `edit` (and nothing else) to the live account `id` (see
+    /// [`IdentityRepo::update_identity`]).
     ///
     /// # Errors
     /// Infrastructure only.
-    fn update_account(&mut self, account: &Account) -> StoreResult<()>;
+    fn update_account(&mut self, org: &OrgId, id: AccountId, edit: &AccountEdit) -> StoreResult<()>;
     /// The account (live, inside this live app), its sealed secret and its identity's status.
     ///
     /// # Errors
@@ -298,8 +297,17 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance>;
+    /// The live account with this id inside this live app, locked for update (the app is not
+    /// locked; see [`IdentityRepo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>>;
+}
 
-    /// What [`Repo::otp_material`] reads, and the account's [`VerificationState`], in one read.
+/// Code verification: replay protection and throttling (`service/verify.rs`). Part of [`Repo`].
+pub trait VerifyRepo {
+    /// What [`AccountRepo::otp_material`] reads, and the account's [`VerificationState`], in one read.
     ///
     /// # Errors
     /// Infrastructure only.
@@ -316,7 +324,7 @@ pub trait Repo {
     /// `failed_attempts = 0`, `locked_until = null`; otherwise changes nothing. So of any number
     /// of concurrent calls for one step (from any number of processes), at most one is
     /// `Recorded`. Does not change `updated_at` (using an account is not editing it). When
-    /// `Recorded`, `event` is written with it, atomically (see [`Repo::advance_hotp_counter`]).
+    /// `Recorded`, `event` is written with it, atomically (see [`AccountRepo::advance_hotp_counter`]).
     ///
     /// # Errors
     /// Infrastructure only.
@@ -364,7 +372,10 @@ pub trait Repo {
         schedule: &LockSchedule,
         event: &AuditEvent,
     ) -> StoreResult<FailureRecord>;
+}
 
+/// App instances and device sessions (`service/instances.rs`, `service/device.rs`). Part of [`Repo`].
+pub trait InstanceRepo {
     /// Inserts an instance and the hash of its device token.
     ///
     /// # Errors
@@ -399,19 +410,31 @@ pub trait Repo {
     ///
     /// # Errors
     /// Infrastructure only.
-    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>>;
+    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<Instance>>;
     /// Sets a live instance's `last_used_at`.
     ///
     /// # Errors
     /// Infrastructure only.
     fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()>;
+    /// The live instance with this id inside this live app, locked for update (the app is not
+    /// locked; see [`IdentityRepo::lock_identity_by_handle`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>>;
+}
 
+/// Soft-delete cascades (`cascade.rs`). Part of [`Repo`].
+pub trait CascadeRepo {
     /// Applies a soft-delete cascade: every step, with the plan's one timestamp.
     ///
     /// # Errors
     /// Infrastructure only.
     fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()>;
+}
 
+/// Service tokens (`service/tokens.rs`). Part of [`Repo`].
+pub trait TokenRepo {
     /// Inserts a service token's metadata and hash.
     ///
     /// # Errors
@@ -438,7 +461,10 @@ pub trait Repo {
     /// # Errors
     /// Infrastructure only.
     fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()>;
+}
 
+/// The audit trail (`service/audit.rs`). Part of [`Repo`].
+pub trait AuditRepo {
     /// Inserts an audit event, unnumbered (its `seq` is ignored). Called inside the unit of work
     /// of the change it records, so both commit or neither does. Outside a transaction it is a
     /// unit of work of its own, for an event that records no change (a TOTP code handed out):

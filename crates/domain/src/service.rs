@@ -154,10 +154,7 @@ fn device_caller(
     hash: &TokenHash,
     request_id: Option<&RequestId>,
 ) -> Result<(Instance, Caller), Error> {
-    let instance = r
-        .device_by_token(hash)?
-        .ok_or(Error::Unauthorized(Realm::Device))?
-        .instance;
+    let instance = r.device_by_token(hash)?.ok_or(Error::Unauthorized(Realm::Device))?;
     let who = Caller::new(instance.org().clone(), Actor::Device(*instance.id())).with_request_id(request_id.cloned());
     Ok((instance, who))
 }

@@ -16,13 +16,16 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::cascade::{CascadePlan, CascadeStep};
-use crate::entities::{Account, App, Identity, Instance, ServiceToken, ServiceTokenParts};
+use crate::entities::{
+    Account, AccountEdit, App, AppEdit, Identity, IdentityEdit, Instance, ServiceToken, ServiceTokenParts,
+};
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{MAX_COUNTER, OtpKind, OtpType, Secret};
 use crate::ports::{
-    CipherError, Clock, ConflictKind, DeviceSession, FailureRecord, HotpAdvance, IdGenerator, Lock, OtpMaterial,
-    RandomError, RandomSource, Repo, SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord,
-    VerificationState, VerifyMaterial,
+    AccountRepo, AppRepo, AuditRepo, CascadeRepo, CipherError, Clock, ConflictKind, FailureRecord, HotpAdvance,
+    IdGenerator, IdentityRepo, InstanceRepo, Lock, OtpMaterial, RandomError, RandomSource, Repo, SealedSecret,
+    SecretCipher, Store, StoreError, StoreResult, SuccessRecord, TokenRepo, VerificationState, VerifyMaterial,
+    VerifyRepo,
 };
 use crate::service::{Authd, Deps};
 use crate::throttle::LockSchedule;
@@ -148,13 +151,13 @@ impl State {
     fn set_link(&mut self, org: &OrgId, app: AppId, at: Timestamp) {
         for r in &mut self.apps {
             if r.live() && r.value.org() == org && *r.value.id() == app {
-                r.value.set_identity(None, at);
+                r.value.apply(unlinked(&r.value, at));
             }
         }
     }
 }
 
-impl Repo for State {
+impl IdentityRepo for State {
     fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()> {
         let taken = self
             .identities
@@ -201,19 +204,17 @@ impl Repo for State {
         Ok(v)
     }
 
-    fn update_identity(&mut self, identity: &Identity) -> StoreResult<()> {
-        let taken = self.identities.iter().any(|r| {
-            r.live()
-                && r.value.org() == identity.org()
-                && r.value.handle() == identity.handle()
-                && r.value.id() != identity.id()
-        });
+    fn update_identity(&mut self, org: &OrgId, id: IdentityId, edit: &IdentityEdit) -> StoreResult<()> {
+        let taken = self
+            .identities
+            .iter()
+            .any(|r| r.live() && r.value.org() == org && *r.value.handle() == edit.handle && *r.value.id() != id);
         if taken {
             return Err(StoreError::Conflict(ConflictKind::HandleTaken));
         }
         for r in &mut self.identities {
-            if r.live() && r.value.org() == identity.org() && r.value.id() == identity.id() {
-                r.value = identity.clone();
+            if r.live() && r.value.org() == org && *r.value.id() == id {
+                r.value.apply(edit.clone());
             }
         }
         Ok(())
@@ -221,7 +222,6 @@ impl Repo for State {
 
     // Locking reads are plain reads: the store's one mutex already runs every unit of work
     // alone (serializable), so no row can change under a decision.
-
     fn lock_identity_by_handle(&mut self, org: &OrgId, handle: &Handle, _lock: Lock) -> StoreResult<Option<Identity>> {
         self.identity_by_handle(org, handle)
     }
@@ -229,26 +229,11 @@ impl Repo for State {
     fn lock_identity_by_id(&mut self, org: &OrgId, id: IdentityId, _lock: Lock) -> StoreResult<Option<Identity>> {
         self.identity_by_id(org, id)
     }
+}
 
-    fn lock_app(&mut self, org: &OrgId, id: AppId, _lock: Lock) -> StoreResult<Option<App>> {
-        self.app(org, id)
-    }
-
-    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
-        self.account(org, app, id)
-    }
-
-    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
-        self.instance(org, app, id)
-    }
-
-    fn insert_app_with_event(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
+impl AppRepo for State {
+    fn insert_app(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
         // The store's one mutex makes the pair atomic.
-        self.insert_app(app)?;
-        self.insert_audit_event(event)
-    }
-
-    fn insert_app(&mut self, app: &App) -> StoreResult<()> {
         if let Some(iid) = app.identity_id()
             && self
                 .apps
@@ -264,7 +249,7 @@ impl Repo for State {
             value: app.clone(),
             deleted_at: None,
         });
-        Ok(())
+        self.insert_audit_event(event)
     }
 
     fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>> {
@@ -294,26 +279,29 @@ impl Repo for State {
         Ok(v)
     }
 
-    fn set_app_identity(&mut self, app: &App) -> StoreResult<()> {
-        if let Some(iid) = app.identity_id() {
+    fn update_app(&mut self, org: &OrgId, id: AppId, edit: &AppEdit) -> StoreResult<()> {
+        if let Some(iid) = edit.identity_id {
             let taken = self.apps.iter().any(|r| {
-                r.live()
-                    && r.value.org() == app.org()
-                    && r.value.identity_id().as_ref() == Some(iid)
-                    && r.value.id() != app.id()
+                r.live() && r.value.org() == org && *r.value.identity_id() == Some(iid) && *r.value.id() != id
             });
             if taken {
                 return Err(StoreError::Conflict(ConflictKind::IdentityHasApp));
             }
         }
         for r in &mut self.apps {
-            if r.live() && r.value.org() == app.org() && r.value.id() == app.id() {
-                r.value = app.clone();
+            if r.live() && r.value.org() == org && *r.value.id() == id {
+                r.value.apply(edit.clone());
             }
         }
         Ok(())
     }
 
+    fn lock_app(&mut self, org: &OrgId, id: AppId, _lock: Lock) -> StoreResult<Option<App>> {
+        self.app(org, id)
+    }
+}
+
+impl AccountRepo for State {
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         if self.accounts.iter().any(|r| r.value.0.id() == account.id()) {
             return Err(StoreError::Conflict(ConflictKind::Unique));
@@ -350,13 +338,10 @@ impl Repo for State {
         Ok(Some(v))
     }
 
-    fn update_account(&mut self, account: &Account) -> StoreResult<()> {
+    fn update_account(&mut self, org: &OrgId, id: AccountId, edit: &AccountEdit) -> StoreResult<()> {
         for r in &mut self.accounts {
-            if r.live() && r.value.0.org() == account.org() && r.value.0.id() == account.id() {
-                let mut p = account.clone().into_parts();
-                // The kind (and so the counter) is never edited: keep the stored one.
-                p.kind = *r.value.0.kind();
-                r.value.0 = Account::from_parts(p);
+            if r.live() && r.value.0.org() == org && *r.value.0.id() == id {
+                r.value.0.apply(edit.clone());
             }
         }
         Ok(())
@@ -403,6 +388,12 @@ impl Repo for State {
         Ok(HotpAdvance::Missing)
     }
 
+    fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
+        self.account(org, app, id)
+    }
+}
+
+impl VerifyRepo for State {
     fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>> {
         Ok(self.otp_material(org, app, id)?.map(|otp| {
             let state = self.verification_of(&otp.account);
@@ -488,7 +479,9 @@ impl Repo for State {
         self.insert_audit_event(event)?;
         Ok(FailureRecord::Recorded { failed_attempts })
     }
+}
 
+impl InstanceRepo for State {
     fn insert_instance(&mut self, instance: &Instance, token: &TokenHash) -> StoreResult<()> {
         if self
             .instances
@@ -547,12 +540,12 @@ impl Repo for State {
             .map(|(i, _)| i.clone()))
     }
 
-    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<DeviceSession>> {
+    fn device_by_token(&mut self, token: &TokenHash) -> StoreResult<Option<Instance>> {
         Ok(self
             .instances
             .iter()
             .find(|(i, h)| h == token && i.deleted_at().is_none())
-            .map(|(i, _)| DeviceSession { instance: i.clone() }))
+            .map(|(i, _)| i.clone()))
     }
 
     fn touch_instance(&mut self, org: &OrgId, id: InstanceId, at: Timestamp) -> StoreResult<()> {
@@ -564,6 +557,12 @@ impl Repo for State {
         Ok(())
     }
 
+    fn lock_instance(&mut self, org: &OrgId, app: AppId, id: InstanceId) -> StoreResult<Option<Instance>> {
+        self.instance(org, app, id)
+    }
+}
+
+impl CascadeRepo for State {
     fn apply_cascade(&mut self, plan: &CascadePlan) -> StoreResult<()> {
         let (org, at) = (plan.org().clone(), plan.at());
         for step in plan.steps() {
@@ -571,7 +570,7 @@ impl Repo for State {
                 CascadeStep::DeleteApp(app) => {
                     for r in &mut self.apps {
                         if r.live() && r.value.org() == &org && *r.value.id() == app {
-                            r.value.set_identity(None, at);
+                            r.value.apply(unlinked(&r.value, at));
                             r.deleted_at = Some(at);
                         }
                     }
@@ -604,7 +603,9 @@ impl Repo for State {
         }
         Ok(())
     }
+}
 
+impl TokenRepo for State {
     fn insert_service_token(&mut self, token: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
         if self.tokens.iter().any(|(t, h)| t.id() == token.id() || h == hash) {
             return Err(StoreError::Conflict(ConflictKind::Unique));
@@ -640,6 +641,17 @@ impl Repo for State {
         Ok(None)
     }
 
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
+        for (t, _) in &mut self.tokens {
+            if *t.id() == id {
+                *t = rebuild_token(t, |p| p.last_used_at = Some(at));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AuditRepo for State {
     fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
         if self.events.iter().any(|e| e.id == event.id) {
             return Err(StoreError::Conflict(ConflictKind::Unique));
@@ -701,14 +713,14 @@ impl Repo for State {
             .retain(|e| !(e.at < before && e.seq.is_some_and(|s| newest.get(&e.org).is_some_and(|&n| s < n))));
         Ok(count(before_len - self.events.len()))
     }
+}
 
-    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
-        for (t, _) in &mut self.tokens {
-            if *t.id() == id {
-                *t = rebuild_token(t, |p| p.last_used_at = Some(at));
-            }
-        }
-        Ok(())
+/// `app`'s fields, unlinked at `at` (a cascade step changes the link alone).
+fn unlinked(app: &App, at: Timestamp) -> AppEdit {
+    AppEdit {
+        identity_id: None,
+        updated_at: at,
+        ..app.edit()
     }
 }
 

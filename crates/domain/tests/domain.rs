@@ -155,7 +155,11 @@ mod use_cases {
             .unwrap()
             .unwrap();
         let app_row = k.authd.get_app(&caller(), app).unwrap();
-        other.authd.store().run(|r| r.insert_app(&app_row)).unwrap();
+        other
+            .authd
+            .store()
+            .run(|r| r.insert_app(&app_row, &domain::testkit::contract::test_event(&org(), app.as_uuid())))
+            .unwrap();
         other
             .authd
             .store()

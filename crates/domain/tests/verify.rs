@@ -167,7 +167,10 @@ fn an_unreadable_secret_is_a_500_and_counts_nothing() {
         .authd
         .store()
         .run(|r| {
-            r.insert_app(&k.authd.get_app(&caller(), app).unwrap())?;
+            r.insert_app(
+                &k.authd.get_app(&caller(), app).unwrap(),
+                &domain::testkit::contract::test_event(&org(), app.as_uuid()),
+            )?;
             r.insert_account(&material.account, &material.sealed)
         })
         .unwrap();

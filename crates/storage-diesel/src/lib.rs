@@ -27,16 +27,14 @@
 //!   [`StoreError::Other`]. Connect and migration failures are [`StorageError`]s, naming the
 //!   URL without its password. No secret or token ever reaches a message or a log.
 
-mod advance;
 mod checkpointer;
 pub mod cipher;
 mod migrations;
 mod pool;
 mod repo;
-mod rows;
 mod schema;
+mod sql;
 mod url;
-mod verify;
 
 use std::fmt;
 use std::path::Path;

@@ -2,7 +2,7 @@
 
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
-use crate::entities::{Account, AccountParts};
+use crate::entities::{Account, AccountEdit, AccountParts};
 use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpKind, OtpType, Period, UriError, VerifyWindow};
@@ -47,6 +47,23 @@ pub struct AccountPatch {
     pub description: Patch<Description>,
     /// New verification window, `Clear` (null) for the type's default, `Keep` when absent.
     pub verify_window: Patch<VerifyWindow>,
+}
+
+impl AccountPatch {
+    /// `edit` with this patch applied, changed at `now`.
+    fn applied_to(self, edit: AccountEdit, now: Timestamp) -> AccountEdit {
+        let Self {
+            display_name,
+            description,
+            verify_window,
+        } = self;
+        AccountEdit {
+            display_name: display_name.apply(edit.display_name),
+            description: description.apply(edit.description),
+            verify_window: verify_window.apply(edit.verify_window),
+            updated_at: now,
+        }
+    }
 }
 
 /// A generated code.
@@ -153,12 +170,9 @@ impl<S: Store> Authd<S> {
         let now = self.now();
         self.store.transaction(|r| {
             let mut account = locked_account(r, org, app, id)?;
-            let display_name = patch.display_name.clone().apply(account.display_name().clone());
-            let description = patch.description.clone().apply(account.description().clone());
-            account.set_labels(display_name, description, now);
-            let window = patch.verify_window.clone().apply(*account.verify_window());
-            account.set_verify_window(window, now);
-            r.update_account(&account)?;
+            let edit = patch.clone().applied_to(account.edit(), now);
+            r.update_account(org, id, &edit)?;
+            account.apply(edit);
             let details = [
                 ("app_id", Detail::from(app.to_string())),
                 (

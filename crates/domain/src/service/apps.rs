@@ -31,7 +31,7 @@ impl<S: Store> Authd<S> {
         let insert = |r: &mut dyn Repo, app: &App| {
             let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
             let event = self.event(who, now, (Action::AppCreate, ResourceType::App, id.as_uuid(), &details));
-            Ok::<_, Error>(r.insert_app_with_event(app, &event)?)
+            Ok::<_, Error>(r.insert_app(app, &event)?)
         };
         let Some(handle) = handle else {
             // An unlinked app and its event: one atomic write, no transaction needed.

@@ -2,7 +2,7 @@
 
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
-use crate::entities::{App, Identity, IdentityParts};
+use crate::entities::{App, AppEdit, Identity, IdentityParts};
 use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AppId, IdentityId};
 use crate::ports::{Lock, Store};
@@ -106,13 +106,17 @@ impl<S: Store> Authd<S> {
                 .transpose()
                 .map_err(|_| Error::UnknownStatus)?;
             let previous = identity.handle().as_str().to_owned();
+            let mut edit = identity.edit();
             if let Some(new) = &patch.handle {
-                identity.set_handle(new.clone(), now);
+                edit.handle = new.clone();
+                edit.updated_at = now;
             }
             if let Some(s) = status {
-                identity.set_status(s, now);
+                edit.status = s;
+                edit.updated_at = now;
             }
-            r.update_identity(&identity)?;
+            r.update_identity(org, *identity.id(), &edit)?;
+            identity.apply(edit);
             let details = [
                 ("agent_handle", Detail::from(identity.handle().as_str())),
                 ("previous_handle", Detail::from(previous)),
@@ -190,8 +194,12 @@ impl<S: Store> Authd<S> {
             if r.app_of_identity(org, *identity.id())?.is_some() {
                 return Err(identity_has_app());
             }
-            app.set_identity(Some(*identity.id()), now);
-            r.set_app_identity(&app)?;
+            let edit = AppEdit {
+                identity_id: Some(*identity.id()),
+                updated_at: now,
+            };
+            r.update_app(org, *app.id(), &edit)?;
+            app.apply(edit);
             let details = [
                 ("identity_id", Detail::from(identity.id().to_string())),
                 ("agent_handle", Detail::from(identity.handle().as_str())),

@@ -311,7 +311,9 @@ pub fn one_app_per_identity_one_identity_per_app<S: Store>(k: &Kit<S>) {
     p.id = AppId::from_uuid(uuid::Uuid::now_v7());
     p.identity_id = Some(*bob.id());
     let dup = crate::entities::App::from_parts(p);
-    let r = a.store().run(|r| r.insert_app(&dup));
+    let r = a
+        .store()
+        .run(|r| r.insert_app(&dup, &test_event(&o.org().clone(), dup.id().as_uuid())));
     assert!(
         matches!(r, Err(StoreError::Conflict(_))),
         "store must refuse a second live app: {r:?}"

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use domain::entities::{
-    Account, AccountParts, App, AppParts, Identity, IdentityParts, ServiceToken, ServiceTokenParts,
+    Account, AccountParts, App, AppParts, Identity, IdentityEdit, IdentityParts, ServiceToken, ServiceTokenParts,
 };
 use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
 use domain::otp::{Algorithm, Digits, OtpKind, Period};
@@ -102,6 +102,11 @@ fn unchecked(db: &TestDb, sql: &str) {
     assert_eq!(n.unwrap(), 1, "{sql}");
 }
 
+/// An audit event for the inserts that take one.
+fn event() -> domain::audit::AuditEvent {
+    domain::testkit::contract::test_event(&org(), uuid())
+}
+
 fn conflict(r: Result<(), StoreError>) -> ConflictKind {
     match r {
         Err(StoreError::Conflict(k)) => k,
@@ -125,28 +130,31 @@ fn unique_violations_name_their_rule(which: Which) {
             ConflictKind::Unique,
             "duplicate id"
         );
-        let mut renamed = identity(bob, "alice").into_parts();
-        renamed.updated_at = at(1);
+        let renamed = IdentityEdit {
+            handle: Handle::parse("alice").unwrap(),
+            status: IdentityStatus::Active,
+            updated_at: at(1),
+        };
         assert_eq!(
-            conflict(s.run(|r| r.update_identity(&Identity::from_parts(renamed)))),
+            conflict(s.run(|r| r.update_identity(&org(), bob, &renamed))),
             ConflictKind::HandleTaken
         );
 
         let (app1, app2) = (AppId::from_uuid(uuid()), AppId::from_uuid(uuid()));
-        s.run(|r| r.insert_app(&app(app1, Some(alice)))).unwrap();
-        s.run(|r| r.insert_app(&app(app2, None))).unwrap();
-        s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), None)))
+        s.run(|r| r.insert_app(&app(app1, Some(alice)), &event())).unwrap();
+        s.run(|r| r.insert_app(&app(app2, None), &event())).unwrap();
+        s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), None), &event()))
             .expect("any number of unlinked apps");
         assert_eq!(
-            conflict(s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), Some(alice))))),
+            conflict(s.run(|r| r.insert_app(&app(AppId::from_uuid(uuid()), Some(alice)), &event()))),
             ConflictKind::IdentityHasApp
         );
         assert_eq!(
-            conflict(s.run(|r| r.set_app_identity(&app(app2, Some(alice))))),
+            conflict(s.run(|r| r.update_app(&org(), app2, &app(app2, Some(alice)).edit()))),
             ConflictKind::IdentityHasApp
         );
         assert_eq!(
-            conflict(s.run(|r| r.insert_app(&app(app1, None)))),
+            conflict(s.run(|r| r.insert_app(&app(app1, None), &event()))),
             ConflictKind::Unique,
             "duplicate id"
         );
@@ -218,7 +226,7 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
     with_migrated_db(which, |db| {
         let s = store(db);
         let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
-        s.run(|r| r.insert_app(&app(a, None))).unwrap();
+        s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
         let account = hotp_account(acc, a, 41);
         s.run(|r| r.insert_account(&account, &SealedSecret(vec![1, 2, 3])))
             .unwrap();
@@ -287,7 +295,7 @@ fn kind_columns_that_contradict_the_type_are_a_corrupt_row(which: Which) {
     with_db(which, |db| {
         let s = store(db);
         let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
-        s.run(|r| r.insert_app(&app(a, None))).unwrap();
+        s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
         s.run(|r| r.insert_account(&hotp_account(acc, a, 7), &SealedSecret(vec![1, 2, 3])))
             .unwrap();
         let set = |columns: &str| unchecked(db, &format!("UPDATE accounts SET {columns} WHERE id = '{acc}'"));
@@ -393,7 +401,7 @@ fn a_deadlock_is_run_again_not_answered(which: Which) {
         let s = store(db);
         let (a, b) = (AppId::from_uuid(uuid()), AppId::from_uuid(uuid()));
         for id in [a, b] {
-            s.run(|r| r.insert_app(&app(id, None))).unwrap();
+            s.run(|r| r.insert_app(&app(id, None), &event())).unwrap();
         }
         let barrier = std::sync::Barrier::new(2);
         let runs = [

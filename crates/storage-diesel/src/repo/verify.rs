@@ -1,5 +1,5 @@
 //! The three statements that record the outcome of a verification, hand-written like the HOTP
-//! advance (`advance.rs`): fixed SQL with a static query id, so each pooled connection prepares
+//! advance (`accounts.rs`): fixed SQL with a static query id, so each pooled connection prepares
 //! each one once, and the same text on SQLite and PostgreSQL.
 //!
 //! Each is **one conditional `UPDATE`** of the account row whose `WHERE` is what the use case's
@@ -14,12 +14,22 @@
 //! (`YYYY-MM-DD HH:MM:SS[.f...]`), which sorts like the instants it names.
 
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Text, Timestamp};
-use diesel::{QueryResult, RunQueryDsl};
-use domain::throttle::LOCK_STEPS;
+use domain::audit::AuditEvent;
+use domain::ids::{AccountId, AppId, OrgId};
+use domain::ports::{
+    FailureRecord, OtpMaterial, SealedSecret, StoreResult, SuccessRecord, VerificationState, VerifyMaterial, VerifyRepo,
+};
+use domain::throttle::{LOCK_STEPS, LockSchedule};
 use time::PrimitiveDateTime;
+
+use super::accounts::{AccountRow, identity_status, live, live_in_app};
+use super::{DieselRepo, read_db, write_db};
+use crate::schema::{accounts, identities};
+use crate::sql::{Key, corrupt, from_ts, out_of_range, static_statement, ts};
 
 /// The `CASE failed_attempts` arms before its `ELSE`: one per lock duration below the cap (fixed
 /// text, so the statement is the same for every schedule and is prepared once).
@@ -49,15 +59,16 @@ where
 }
 
 /// `WHERE org_id = .. AND id = .. AND deleted_at IS NULL`: the live account.
-fn push_live_account<'b, DB>(out: &mut AstPass<'_, 'b, DB>, org: &'b str, id: &'b str) -> QueryResult<()>
+fn push_live_account<'b, DB>(out: &mut AstPass<'_, 'b, DB>, org: &'b str, id: &'b Key<AccountId>) -> QueryResult<()>
 where
     DB: Backend + HasSqlType<Text>,
     str: ToSql<Text, DB>,
+    Key<AccountId>: ToSql<Text, DB>,
 {
     out.push_sql(" WHERE org_id = ");
     out.push_bind_param::<Text, str>(org)?;
     out.push_sql(" AND id = ");
-    out.push_bind_param::<Text, str>(id)?;
+    out.push_bind_param::<Text, _>(id)?;
     out.push_sql(" AND deleted_at IS NULL");
     Ok(())
 }
@@ -68,7 +79,7 @@ where
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordTotpSuccess<'a> {
     pub(crate) org: &'a str,
-    pub(crate) id: &'a str,
+    pub(crate) id: Key<AccountId>,
     pub(crate) step: i64,
     pub(crate) now: PrimitiveDateTime,
 }
@@ -79,7 +90,7 @@ pub(crate) struct RecordTotpSuccess<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordHotpSuccess<'a> {
     pub(crate) org: &'a str,
-    pub(crate) id: &'a str,
+    pub(crate) id: Key<AccountId>,
     pub(crate) next: i64,
     pub(crate) now: PrimitiveDateTime,
 }
@@ -91,25 +102,12 @@ pub(crate) struct RecordHotpSuccess<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordFailure<'a> {
     pub(crate) org: &'a str,
-    pub(crate) id: &'a str,
+    pub(crate) id: Key<AccountId>,
     pub(crate) now: PrimitiveDateTime,
     pub(crate) deadlines: [PrimitiveDateTime; LOCK_STEPS],
 }
 
-macro_rules! static_statement {
-    ($name:ident) => {
-        impl QueryId for $name<'_> {
-            type QueryId = $name<'static>;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-
-        impl<Conn> RunQueryDsl<Conn> for $name<'_> {}
-    };
-}
-
-static_statement!(RecordTotpSuccess);
-static_statement!(RecordHotpSuccess);
-static_statement!(RecordFailure);
+static_statement!(RecordTotpSuccess, RecordHotpSuccess, RecordFailure);
 
 impl Query for RecordFailure<'_> {
     type SqlType = Integer;
@@ -119,6 +117,7 @@ impl<DB> QueryFragment<DB> for RecordTotpSuccess<'_>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
+    Key<AccountId>: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
     PrimitiveDateTime: ToSql<Timestamp, DB>,
 {
@@ -126,7 +125,7 @@ where
         out.push_sql("UPDATE accounts SET last_verified_step = ");
         out.push_bind_param::<BigInt, i64>(&self.step)?;
         out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.org, self.id)?;
+        push_live_account(&mut out, self.org, &self.id)?;
         out.push_sql(" AND otp_type = 'totp' AND (last_verified_step IS NULL OR last_verified_step < ");
         out.push_bind_param::<BigInt, i64>(&self.step)?;
         out.push_sql(")");
@@ -138,6 +137,7 @@ impl<DB> QueryFragment<DB> for RecordHotpSuccess<'_>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
+    Key<AccountId>: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
     PrimitiveDateTime: ToSql<Timestamp, DB>,
 {
@@ -145,7 +145,7 @@ where
         out.push_sql("UPDATE accounts SET counter = ");
         out.push_bind_param::<BigInt, i64>(&self.next)?;
         out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.org, self.id)?;
+        push_live_account(&mut out, self.org, &self.id)?;
         out.push_sql(" AND otp_type = 'hotp' AND counter < ");
         out.push_bind_param::<BigInt, i64>(&self.next)?;
         push_unlocked(&mut out, &self.now)
@@ -156,6 +156,7 @@ impl<DB> QueryFragment<DB> for RecordFailure<'_>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
+    Key<AccountId>: ToSql<Text, DB>,
     PrimitiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -168,9 +169,143 @@ where
         out.push_sql(" ELSE ");
         out.push_bind_param::<Timestamp, PrimitiveDateTime>(last)?;
         out.push_sql(" END");
-        push_live_account(&mut out, self.org, self.id)?;
+        push_live_account(&mut out, self.org, &self.id)?;
         push_unlocked(&mut out, &self.now)?;
         out.push_sql(" RETURNING failed_attempts");
         Ok(())
     }
+}
+
+/// The verification columns of an account row (and its counter), as stored.
+type VerificationColumns = (Option<i64>, i32, Option<PrimitiveDateTime>, Option<i64>);
+
+/// The domain's view of [`VerificationColumns`].
+fn verification_state((step, failed, locked, counter): VerificationColumns) -> StoreResult<VerificationState> {
+    const T: &str = "accounts";
+    Ok(VerificationState {
+        last_verified_step: step
+            .map(|s| u64::try_from(s).map_err(|_| corrupt(T, "last_verified_step")))
+            .transpose()?,
+        failed_attempts: u32::try_from(failed).map_err(|_| corrupt(T, "failed_attempts"))?,
+        locked_until: locked.map(from_ts),
+        counter: counter
+            .map(|c| u64::try_from(c).map_err(|_| corrupt(T, "counter")))
+            .transpose()?,
+    })
+}
+
+impl VerifyRepo for DieselRepo<'_> {
+    fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>> {
+        // `otp_material`'s one query, with the verification columns.
+        let row = read_db!(
+            self,
+            first,
+            live_in_app(org.as_str(), Key(app), Key(id)).select((
+                AccountRow::as_select(),
+                accounts::secret,
+                identities::status.nullable(),
+                (
+                    accounts::last_verified_step,
+                    accounts::failed_attempts,
+                    accounts::locked_until,
+                    accounts::counter,
+                ),
+            ))
+        )?;
+        let Some((account, secret, status, columns)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(VerifyMaterial {
+            otp: OtpMaterial {
+                account: account.into_entity()?,
+                sealed: SealedSecret(secret),
+                identity_status: identity_status(status)?,
+            },
+            state: verification_state(columns)?,
+        }))
+    }
+
+    fn verification_state(&mut self, org: &OrgId, id: AccountId) -> StoreResult<Option<VerificationState>> {
+        read_db!(
+            self,
+            first,
+            live(org.as_str()).filter(accounts::id.eq(Key(id))).select((
+                accounts::last_verified_step,
+                accounts::failed_attempts,
+                accounts::locked_until,
+                accounts::counter,
+            ))
+        )?
+        .map(verification_state)
+        .transpose()
+    }
+
+    fn record_verify_success_totp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        step: u64,
+        now: domain::time::Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        let statement = RecordTotpSuccess {
+            org: org.as_str(),
+            id: Key(id),
+            step: i64::try_from(step).map_err(|_| out_of_range("time step"))?,
+            now: ts(now),
+        };
+        self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
+    }
+
+    fn record_verify_success_hotp(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        matched: u64,
+        now: domain::time::Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<SuccessRecord> {
+        let next = matched
+            .checked_add(1)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| out_of_range("HOTP counter"))?;
+        let statement = RecordHotpSuccess {
+            org: org.as_str(),
+            id: Key(id),
+            next,
+            now: ts(now),
+        };
+        self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
+    }
+
+    fn record_verify_failure(
+        &mut self,
+        org: &OrgId,
+        id: AccountId,
+        schedule: &LockSchedule,
+        event: &AuditEvent,
+    ) -> StoreResult<FailureRecord> {
+        let statement = RecordFailure {
+            org: org.as_str(),
+            id: Key(id),
+            now: ts(schedule.now()),
+            deadlines: schedule.deadlines().map(ts),
+        };
+        self.with_event(event, |repo| match write_db!(repo, first, statement)?.map(|n: i32| n) {
+            Some(n) => {
+                let failed_attempts = u32::try_from(n).map_err(|_| corrupt("accounts", "failed_attempts"))?;
+                Ok((FailureRecord::Recorded { failed_attempts }, true))
+            }
+            None => Ok((FailureRecord::Refused, false)),
+        })
+    }
+}
+
+/// A success statement's outcome from the rows it changed (and whether it changed one).
+fn success(changed: usize) -> StoreResult<(SuccessRecord, bool)> {
+    Ok(if changed > 0 {
+        (SuccessRecord::Recorded, true)
+    } else {
+        (SuccessRecord::Refused, false)
+    })
 }

@@ -1,0 +1,223 @@
+//! Apps: `apps` rows and [`AppRepo`].
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment};
+use diesel::sql_types::Text;
+use domain::audit::AuditEvent;
+use domain::entities::{App, AppEdit, AppParts};
+use domain::ids::{AppId, IdentityId, OrgId};
+use domain::ports::{AppRepo, AuditRepo as _, Lock, StoreResult};
+use time::PrimitiveDateTime;
+
+use super::audit::{InsertEvent, NewAuditEvent};
+use super::{DieselRepo, lock_db, read_db, write_db};
+use crate::pool::{AnyConnection, in_transaction};
+use crate::schema::apps;
+use crate::sql::{Key, corrupt, from_ts, static_statement, ts};
+
+const T: &str = "apps";
+
+/// The live apps of the organization `org`.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn live<'a>(org: &'a str) -> _ {
+    apps::table
+        .filter(apps::org_id.eq(org))
+        .filter(apps::deleted_at.is_null())
+}
+
+/// The id of the live app `id` of `org`, as a subquery (empty when the app is not live).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn live_id<'a>(org: &'a str, id: Key<AppId>) -> _ {
+    apps::table
+        .filter(apps::org_id.eq(org))
+        .filter(apps::id.eq(id))
+        .filter(apps::deleted_at.is_null())
+        .select(apps::id)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = apps)]
+struct AppRow {
+    id: Key<AppId>,
+    org_id: String,
+    identity_id: Option<Key<IdentityId>>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+impl AppRow {
+    fn into_entity(self) -> StoreResult<App> {
+        Ok(App::from_parts(AppParts {
+            id: self.id.0,
+            org: OrgId::new(self.org_id).map_err(|_| corrupt(T, "org_id"))?,
+            identity_id: self.identity_id.map(|k| k.0),
+            created_at: from_ts(self.created_at),
+            updated_at: from_ts(self.updated_at),
+        }))
+    }
+}
+
+fn entity(row: Option<AppRow>) -> StoreResult<Option<App>> {
+    row.map(AppRow::into_entity).transpose()
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = apps, treat_none_as_default_value = false)]
+pub(crate) struct NewApp<'a> {
+    id: Key<AppId>,
+    org_id: &'a str,
+    identity_id: Option<Key<IdentityId>>,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
+
+impl<'a> NewApp<'a> {
+    fn of(a: &'a App) -> Self {
+        Self {
+            id: Key(*a.id()),
+            org_id: a.org().as_str(),
+            identity_id: a.identity_id().map(Key),
+            created_at: ts(*a.created_at()),
+            updated_at: ts(*a.updated_at()),
+        }
+    }
+}
+
+/// The columns [`AppEdit`] writes: all of its fields, and only those.
+#[derive(AsChangeset)]
+#[diesel(table_name = apps, treat_none_as_null = true)]
+struct AppChanges {
+    identity_id: Option<Key<IdentityId>>,
+    updated_at: PrimitiveDateTime,
+}
+
+impl From<&AppEdit> for AppChanges {
+    fn from(edit: &AppEdit) -> Self {
+        // Exhaustive: a new field of the edit does not compile until it is written here.
+        let AppEdit {
+            identity_id,
+            updated_at,
+        } = edit;
+        Self {
+            identity_id: identity_id.map(Key),
+            updated_at: ts(*updated_at),
+        }
+    }
+}
+
+/// PostgreSQL only: the insert of an app and of its audit event in one statement (a
+/// data-modifying `WITH`), so creating an app costs one round trip and no transaction. Its
+/// column lists are [`NewApp`]'s and [`InsertEvent`]'s (the schema test checks both).
+pub(crate) struct InsertAppAudited<'a> {
+    app: &'a NewApp<'a>,
+    event: InsertEvent<'a>,
+}
+
+impl Query for InsertAppAudited<'_> {
+    type SqlType = Text;
+}
+
+impl QueryFragment<Pg> for InsertAppAudited<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Timestamp};
+        let a = self.app;
+        out.push_sql("WITH a AS (INSERT INTO apps (id, org_id, identity_id, created_at, updated_at) VALUES (");
+        out.push_bind_param::<Text, _>(&a.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(a.org_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&a.identity_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&a.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&a.updated_at)?;
+        out.push_sql(") RETURNING id), ev AS (");
+        self.event.walk_ast(out.reborrow())?;
+        out.push_sql(") SELECT id FROM a");
+        Ok(())
+    }
+}
+
+static_statement!(InsertAppAudited);
+
+impl AppRepo for DieselRepo<'_> {
+    fn insert_app(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
+        let (row, ev) = (NewApp::of(app), NewAuditEvent::of(event));
+        let insert = diesel::insert_into(apps::table).values(&row);
+        if self.in_tx {
+            write_db!(self, count, insert)?;
+            return self.insert_audit_event(event);
+        }
+        match &mut self.conn.inner {
+            // One statement, as the HOTP advance.
+            AnyConnection::Postgresql(c) => {
+                let both = InsertAppAudited {
+                    app: &row,
+                    event: InsertEvent(&ev),
+                };
+                let done = crate::sql::write(both).get_result::<String>(c);
+                done.map_err(|e| self.conn.fail(e))?;
+                Ok(())
+            }
+            AnyConnection::Sqlite(_) => in_transaction(self.conn, |conn| {
+                let mut repo = DieselRepo::new(conn, true);
+                write_db!(&mut repo, count, insert)?;
+                repo.insert_audit_event(event)
+            }),
+        }
+    }
+
+    fn app(&mut self, org: &OrgId, id: AppId) -> StoreResult<Option<App>> {
+        entity(read_db!(
+            self,
+            first,
+            live(org.as_str())
+                .filter(apps::id.eq(Key(id)))
+                .select(AppRow::as_select())
+        )?)
+    }
+
+    fn app_of_identity(&mut self, org: &OrgId, identity: IdentityId) -> StoreResult<Option<App>> {
+        entity(read_db!(
+            self,
+            first,
+            live(org.as_str())
+                .filter(apps::identity_id.eq(Key(identity)))
+                .select(AppRow::as_select())
+        )?)
+    }
+
+    fn list_apps(&mut self, org: &OrgId) -> StoreResult<Vec<App>> {
+        read_db!(
+            self,
+            all,
+            live(org.as_str())
+                .order((apps::created_at.asc(), apps::id.asc()))
+                .select(AppRow::as_select())
+        )?
+        .into_iter()
+        .map(AppRow::into_entity)
+        .collect()
+    }
+
+    fn update_app(&mut self, org: &OrgId, id: AppId, edit: &AppEdit) -> StoreResult<()> {
+        let changes = AppChanges::from(edit);
+        write_db!(
+            self,
+            count,
+            diesel::update(live(org.as_str()).filter(apps::id.eq(Key(id)))).set(&changes)
+        )?;
+        Ok(())
+    }
+
+    fn lock_app(&mut self, org: &OrgId, id: AppId, lock: Lock) -> StoreResult<Option<App>> {
+        entity(lock_db!(
+            self,
+            lock,
+            live(org.as_str())
+                .filter(apps::id.eq(Key(id)))
+                .select(AppRow::as_select())
+        )?)
+    }
+}
