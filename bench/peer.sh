@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: authd against privacyIDEA 3.14 (the peer anchor in
-# ../shared/anchors/privacyidea), on the same machine, with the same load tool and parameters
-# (wrk -t2 -c16 -d10s --timeout 10s, one closed-loop run per operation).
+# Side-by-side benchmark: authd against privacyIDEA 3.14 (the peer's runner in bench/peer, which
+# installs privacyIDEA from PyPI into bench/peer/.venv on first use), on the same machine, with the
+# same load tool and parameters (wrk -t2 -c16 -d10s --timeout 10s, one closed-loop run per operation).
 #
 #   bash bench/peer.sh                 # peer PROFILE=default, then authd
 #   PROFILE=wal bash bench/peer.sh     # peer with SQLite WAL + synchronous=NORMAL (authd's mode)
@@ -27,14 +27,15 @@
 # Lines starting with '#' are details (wrk error breakdown, CPU split, state checks).
 #
 # Knobs: PROFILE=default|wal  CONC=16  DURATION=10 (capped at 13, as the peer does)  PORT=18090
-#        PEER=<anchor folder>  AUTHD=<binary>  AUTHD_LOG=info (RUST_LOG)  KEEP_RUN_DIR=1
+#        PEER=<peer runner folder, default bench/peer>  AUTHD=<binary>  AUTHD_LOG=info (RUST_LOG)
+#        KEEP_RUN_DIR=1
 #        DRY=1 (no load at all: skip the peer, start + seed + check authd, stop)
 #        SKIP_PEER=1 (authd only, e.g. a DURATION=1 smoke test of the script)
 # Everything started here is stopped by PID on exit; all traffic goes to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PEER=${PEER:-$ROOT/../shared/anchors/privacyidea}
+PEER=${PEER:-$ROOT/bench/peer}
 PEER=$(cd "$PEER" && pwd)
 PROFILE=${PROFILE:-default}
 CONC=${CONC:-16}
@@ -49,7 +50,7 @@ die() { log "error: $*"; exit 1; }
 case "$PROFILE" in default|wal) ;; *) die "PROFILE must be default or wal" ;; esac
 command -v wrk >/dev/null || die "wrk not found (the peer's setup.sh installs it)"
 [ -x "$AUTHD" ] || die "$AUTHD not built (cargo build --release -p server)"
-[ -x "$PEER/run.sh" ] || die "peer anchor not found at $PEER"
+[ -x "$PEER/run.sh" ] || die "peer runner not found at $PEER"
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/authd-peer.XXXXXX")
 PIDS=()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: authd against the stack's ceiling (../shared/anchors/actix-limit),
+# Side-by-side benchmark: authd against the stack's ceiling (bench/ceiling: actix-web + diesel +
+# r2d2 and nothing else, built outside the workspace into target/ceiling),
 # same machine, same wrk parameters, alternating the two in one run. Prints one line per run
 #   <server> <backend> <request> rps=<N> p50_ms=<x> p99_ms=<y> errors=<k>
 # and a ratio line per pair. Everything started here is stopped by PID on exit; all traffic
@@ -7,7 +8,8 @@
 #
 # Knobs: REPS=2 DURATION=8 WARMUP=2 THREADS=2 CONNS=64 ROWS=100000 BACKENDS="sqlite postgres"
 #        APPS=10000 (apps seeded in authd) OTP_ACCOUNTS=200 (TOTP and as many HOTP accounts,
-#        each request picks one at random, as the anchor's writes and reads spread over rows) ANCHOR=<path to actix-limit> PORT_A=18080 PORT_B=18081
+#        each request picks one at random, as the ceiling's writes and reads spread over rows)
+#        ANCHOR=<path to the ceiling, default bench/ceiling> PORT_A=18080 PORT_B=18081
 #        PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL; a fresh database is made)
 #        SKIP_BUILD=1 (use the binaries already built) AUTHD_LOG=info (RUST_LOG of authd)
 #        AUTHD_BIN=<path> (measure this authd binary instead of target/release/authd)
@@ -19,7 +21,7 @@ REPS=${REPS:-2}; DURATION=${DURATION:-8}; WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}; CONNS=${CONNS:-64}; ROWS=${ROWS:-100000}; APPS=${APPS:-10000}
 OTP_ACCOUNTS=${OTP_ACCOUNTS:-200}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
-ANCHOR=${ANCHOR:-$ROOT/../shared/anchors/actix-limit}
+ANCHOR=${ANCHOR:-$ROOT/bench/ceiling}
 PORT_A=${PORT_A:-18080}; PORT_B=${PORT_B:-18081}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 log() { echo "[bench] $*" >&2; }
@@ -30,13 +32,16 @@ command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && a
   || die "wrk not found (apt-get install wrk)"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  log "building authd and the anchor (release)"
+  log "building authd and the ceiling (release)"
   cargo build --release --locked -p server >&2
-  CARGO_TARGET_DIR="$ROOT/target/anchor" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
+  # The ceiling is its own cargo project (own Cargo.lock, excluded from the workspace).
+  CARGO_TARGET_DIR="$ROOT/target/ceiling" cargo build --release --locked --manifest-path "$ANCHOR/Cargo.toml" >&2
 fi
 # AUTHD_BIN: another authd binary to measure (e.g. an earlier build, for before/after ratios).
 AUTHD=${AUTHD_BIN:-$ROOT/target/release/authd}
-LIMIT="$ROOT/target/anchor/release/limit"
+LIMIT="$ROOT/target/ceiling/release/limit"
+[ -x "$AUTHD" ] || die "$AUTHD not built (run without SKIP_BUILD=1)"
+[ -x "$LIMIT" ] || die "$LIMIT not built (run without SKIP_BUILD=1)"
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")
 PIDS=()
@@ -77,7 +82,7 @@ ratio() { # a_line b_line name
 bench_backend() { # backend authd_url limit_spec
   local be=$1 url=$2 spec=$3
   port_open "$PORT_A" && die "port $PORT_A busy"; port_open "$PORT_B" && die "port $PORT_B busy"
-  log "$be: starting the anchor (prefill $ROWS) and authd"
+  log "$be: starting the ceiling (prefill $ROWS) and authd"
   "$LIMIT" --db "$spec" --bind "127.0.0.1:$PORT_A" --prefill "$ROWS" --ids-out "$RUN/rows.txt" >"$RUN/limit-$be.log" 2>&1 &
   PIDS+=($!)
   export AUTHD_MASTER_KEY

@@ -1,5 +1,8 @@
 //! Another Rust service embedding authd's domain in-process, without HTTP or a database:
-//! the in-memory adapter from the `testkit` feature, the real OTP engine.
+//! the in-memory adapter from the `testkit` feature, the real OTP engine. The testkit keeps
+//! nothing and is for tests only: for a service embedding authd for real, on a SQLite file that
+//! survives its restarts and with a real master key, see
+//! `crates/storage-diesel/examples/embedded_service.rs`.
 //!
 //! Run with `cargo run -p domain --example embedded --features testkit`.
 

@@ -5,66 +5,73 @@
 #![expect(clippy::unwrap_used, reason = "a test panics when it fails")]
 
 mod contract {
+    //! The port contract on the in-memory store: every scenario of [`contract::scenarios`], the
+    //! one list of them (`storage-diesel` runs the same list on SQLite and PostgreSQL).
+
+    use std::thread;
+
     use domain::testkit::{InMemoryStore, contract, kit};
 
-    macro_rules! scenario_tests {
-        ($($name:ident),* $(,)?) => {
-            $(
-                #[test]
-                fn $name() {
-                    contract::$name::<InMemoryStore>(&kit());
-                }
-            )*
-
-            #[test]
-            fn every_scenario_is_listed_here() {
-                let listed: Vec<&str> = contract::scenarios::<InMemoryStore>().iter().map(|(n, _)| *n).collect();
-                let here = [$(stringify!($name)),*];
-                assert_eq!(listed, here, "add new contract scenarios to this list");
-            }
-        };
+    /// Runs every scenario, each on a fresh kit and on a thread named
+    /// `contract::memory::<scenario>` (so a failure's panic message names its scenario), and
+    /// fails at the end naming every scenario that failed.
+    #[test]
+    fn every_scenario_on_the_in_memory_store() {
+        let scenarios = contract::scenarios::<InMemoryStore>();
+        let total = scenarios.len();
+        let failed: Vec<&str> = scenarios
+            .into_iter()
+            .filter(|&(name, scenario)| {
+                thread::Builder::new()
+                    .name(format!("contract::memory::{name}"))
+                    .spawn(move || scenario(&kit()))
+                    .unwrap()
+                    .join()
+                    .is_err()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {total} contract scenarios failed on the in-memory store (their panics are above): {}",
+            failed.len(),
+            failed.join(", ")
+        );
     }
 
-    scenario_tests!(
-        handle_unique_among_live_and_freed_after_delete,
-        identities_newest_first_apps_oldest_first,
-        one_app_per_identity_one_identity_per_app,
-        org_isolation_everywhere,
-        delete_app_cascades_with_one_timestamp,
-        unlink_revokes_instances_keeps_app_and_accounts,
-        delete_identity_unlinks_and_revokes,
-        delete_account_only_that_account,
-        hotp_sequence_and_exhaustion,
-        totp_matches_engine,
-        paused_identity_rules,
-        account_patch_keep_clear_set,
-        service_token_lifecycle,
-        onewelcome_user_instances,
-        nested_resources_belong_to_parent,
-        device_token_lifecycle,
-        failed_transaction_changes_nothing,
-        rename_identity_checks_conflicts,
-        sealed_secret_round_trip_and_no_plaintext,
-        hotp_concurrent_counters_unique,
-        timestamps_round_trip,
-        race_links_have_one_winner,
-        race_children_vs_delete_app,
-        race_enroll_vs_delete_identity,
-        race_link_vs_delete_identity,
-        race_double_deletes,
-        race_updates_keep_both_changes,
-        audit_every_change_writes_one_event,
-        audit_failed_change_writes_nothing,
-        audit_cursor_never_skips_concurrent_commits,
-        audit_purge_keeps_recent_events,
-        audit_verification_results_recorded,
-        verify_totp_window_and_replay,
-        verify_throttle_delays_and_reset,
-        verify_hotp_look_ahead_moves_the_counter,
-        verify_existence_paused_and_device,
-        verify_race_one_valid_code_one_success,
-        verify_race_wrong_codes_lose_no_count,
-    );
+    /// The scenario sources, `contract.rs` and each file of `contract/`: each
+    /// `pub fn name<S: Store>(k: &Kit<S>)` in them is a scenario.
+    const SOURCES: [&str; 4] = [
+        include_str!("../src/testkit/contract.rs"),
+        include_str!("../src/testkit/contract/audit.rs"),
+        include_str!("../src/testkit/contract/races.rs"),
+        include_str!("../src/testkit/contract/verify.rs"),
+    ];
+
+    #[test]
+    fn every_scenario_is_in_the_one_list() {
+        let mut defined: Vec<&str> = SOURCES
+            .iter()
+            .flat_map(|src| src.lines())
+            .filter_map(|l| l.trim_start().strip_prefix("pub fn "))
+            .filter(|rest| rest.contains("&Kit<S>)"))
+            .map(|rest| rest.split(['<', '(']).next().unwrap_or_default())
+            .collect();
+        let mut listed: Vec<&str> = contract::scenarios::<InMemoryStore>().iter().map(|(n, _)| *n).collect();
+        defined.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(
+            defined, listed,
+            "contract::scenarios() must list each scenario function exactly once"
+        );
+    }
+
+    #[test]
+    fn every_scenario_file_is_checked() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testkit/contract");
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(1 + files, SOURCES.len(), "add new scenario files to SOURCES");
+    }
 }
 
 mod use_cases {

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::error::ApiError;
 
-/// The document `GET /openapi.json` serves, given to the route table as a type: it is rendered
+/// The document `GET /openapi.json` serves, given to the routes as a type: it is rendered
 /// by `openapi.rs`, which sits above the routes (see the layering in the crate's docs).
 pub(crate) trait ServedDocument: 'static {
     /// The document as served, or `None` when it could not be rendered (`500`).

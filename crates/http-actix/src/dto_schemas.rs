@@ -24,7 +24,9 @@ pub(crate) enum RecordStatus {
 }
 
 /// A string enum whose values are the domain's own list, so the document cannot name a value
-/// the parser refuses or miss one it accepts.
+/// the parser refuses or miss one it accepts. A macro (the module's only one) because its doc
+/// comment is also the schema's description, as with utoipa's derives: one text, which plain
+/// code would have to write twice and no test could keep equal.
 macro_rules! wire_enum {
     ($(#[doc = $doc:literal])* $name:ident = $values:expr) => {
         $(#[doc = $doc])*

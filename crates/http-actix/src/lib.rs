@@ -6,8 +6,8 @@
 //!
 //! ## Public API
 //!
-//! - [`configure`]: registers every route and the app data it needs. The routes come from one
-//!   table (`src/routes.rs`), which also gives the OpenAPI document its operations.
+//! - [`configure`]: registers every route and the app data it needs. The routes are listed in
+//!   `src/routes.rs`, with the handlers that give the OpenAPI document its operations.
 //! - [`not_found`]: the `default_service` for unknown paths (`404` JSON of the path's family).
 //! - [`BodyLimit`]: middleware, the `413` of an announced oversized body on every path, before
 //!   routing (in the envelope of the path's family). An app without it has no such `413`.
@@ -87,8 +87,8 @@
 //! | `limit` | [`BodyLimit`] | `body`, `error`, `log` |
 //! | `handlers` | the request handlers | `auth`, `body`, `error`, `limit` (docs), `metrics`, `paths`, `request`, `respond`, `run`, `schemas` |
 //! | `docs` | `/openapi.json` (the document as a type parameter) and the `/docs` viewer | `error`, `paths`, `schemas` |
-//! | `routes` | the route table: the router and the document's operations | `docs`, `handlers`, `log` (docs), `paths` |
-//! | [`openapi`] | the document (the table's operations, components, `Modify`s) | `docs`, `error`, `paths`, `respond` (tests), `routes`, `schemas` |
+//! | `routes` | the routes: the router and the document's operations | `docs`, `handlers`, `log` (docs), `paths` |
+//! | [`openapi`] | the document (the routes' operations, components, `Modify`s) | `docs`, `error`, `paths`, `respond` (tests), `routes`, `schemas` |
 //! | the crate root | [`configure`], [`app`], the re-exports | everything |
 //!
 //! Tests may also use the crate root's [`app`] and [`configure`] (the whole application).

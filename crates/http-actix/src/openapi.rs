@@ -2,8 +2,8 @@
 //!
 //! It is generated from the code, not written by hand:
 //!
-//! - the operations are those of the route table (`routes.rs`, the same table `configure`
-//!   registers): every handler carries a `#[utoipa::path]` naming the route constant it is
+//! - the operations are those of the handlers `routes.rs` registers (`routes::RoutesDoc` lists
+//!   them): every handler carries a `#[utoipa::path]` naming the route constant it is
 //!   registered under, its operation id (`<verb>_<resource>`), its request body and every status it
 //!   answers (the `ToResponse` types of `schemas.rs` are the shared ones: `401`, `413`, `422`,
 //!   `429`, `500`);
@@ -19,8 +19,8 @@
 //!
 //! `docs/openapi.json` is the committed copy; the `openapi_document_matches_the_snapshot` test
 //! fails when the code drifts from it (regenerate with `AUTHD_BLESS=1 cargo test -p http-actix
-//! openapi`). The other tests check that the document and the route table (hence `configure`)
-//! have the same (path, method) pairs, that the router answers exactly the table's methods,
+//! openapi`). The other tests check that the router (`configure`) answers exactly the document's
+//! (path, method) pairs and nothing else, that each path's `405` lists its methods in `Allow`,
 //! and that every operation lists the statuses `docs/HTTP-API.md` documents for it.
 
 use std::sync::LazyLock;
@@ -89,7 +89,7 @@ use crate::schemas::{
 struct ApiDoc;
 
 /// The OpenAPI document of every path `configure` serves: the document's own parts, the
-/// operations of the route table (`routes::RoutesDoc`), then the [`Modify`]s, which see
+/// operations of the registered handlers (`routes::RoutesDoc`), then the [`Modify`]s, which see
 /// every path.
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -1,45 +1,33 @@
-//! The route table: every resource of the wire contract, its family, its methods and their
-//! handlers, written once. `routes!` expands it into
+//! The routes: every resource of the wire contract with its methods and handlers
+//! ([`resources`], which the crate's `configure` registers), and the operations of the OpenAPI
+//! document ([`RoutesDoc`]: the same handlers' `#[utoipa::path]` annotations).
 //!
-//! - [`register`]: the `.service(...)` calls of the crate's `configure`, in the table's order (actix
-//!   tries routes in registration order and every pattern with a `{param}` costs a
-//!   regular-expression match: the hottest routes come first; patterns never overlap, so the
-//!   order changes nothing else). Each resource is named after its pattern (see
-//!   [`crate::log::RequestLog`]) and answers any other method with its family's `405`, whose `Allow`
-//!   is the table's methods;
-//! - [`RoutesDoc`]: a derived [`utoipa::OpenApi`] whose `paths(...)` are the handlers of every
-//!   `documented` entry (their `#[utoipa::path]` annotations), merged into the document by
-//!   `openapi::document` (above this module: it imports the table, never the other way round);
-//! - `TABLE`: the (pattern, `Allow`, documented) of every entry, for the tests.
+//! - Order: actix tries resources in registration order and every pattern with a `{param}` costs
+//!   a regular-expression match, so the hottest routes come first (code generation and
+//!   verification); patterns never overlap, so the order changes nothing else.
+//! - Each resource is named after its pattern (see [`crate::log::RequestLog`]) and answers any
+//!   other method with its family's `405`, whose `Allow` header is the second argument of
+//!   [`family::inkbox`] / [`family::one_welcome`]: the Inkbox family (the Inkbox API, the authd
+//!   extensions, the operational paths: `405 {"detail": ...}`) or the OneWelcome one (its `405`,
+//!   with its headers).
+//! - A generic handler is registered with its type arguments (`apps::list::<S>`) and listed in
+//!   [`RoutesDoc`] without them (`apps::list`).
+//! - `/api/v1/identities/` is served by the same handlers as `/api/v1/identities` but is not in
+//!   [`RoutesDoc`]: a `Modify` of `openapi.rs` documents it (their annotations name one path).
 //!
-//! An entry is `family PATTERN documented|served_only { METHOD => handler, ... }`:
-//!
-//! - `family`: `inkbox` (the Inkbox family, the extensions and the operational paths: `405
-//!   {"detail": ...}`) or `one_welcome` (the OneWelcome `405`, with its headers);
-//! - `PATTERN`: a constant of [`crate::paths`];
-//! - `served_only`: served, but documented by a `Modify` of `openapi.rs` rather than by its
-//!   handlers' annotations (`/api/v1/identities/`, the same handlers as `/api/v1/identities`);
-//! - `handler`: a path to an annotated handler, with its generic arguments as `<S>` (written
-//!   without the turbofish: the router adds it, the document leaves the arguments out).
+//! Adding a route: its pattern in `crate::paths`, a `.route(...)` here (or a new resource, with
+//! its `Allow`), the handler in [`RoutesDoc`]. Nothing derives one from the other; the tests of
+//! `openapi.rs` check that they agree: every (path, method) of the document is answered and
+//! every other method of that path is the `405`, whose `Allow` lists exactly the answered
+//! methods; the router has no resource beyond the document's paths; and the annotations
+//! document every path but `/api/v1/identities/`.
 
-use actix_web::http::Method;
-use actix_web::web;
+use actix_web::{Resource, web};
 use domain::ports::Store;
 
 use crate::docs::{self, ServedDocument};
 use crate::handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, verify};
 use crate::paths;
-
-/// An entry of the table, as the tests see it.
-#[cfg(test)]
-pub(crate) struct Route {
-    /// The pattern.
-    pub(crate) path: &'static str,
-    /// Its methods, as its `405`'s `Allow` header.
-    pub(crate) allow: &'static str,
-    /// Whether its handlers' annotations document it (else a `Modify` does).
-    pub(crate) documented: bool,
-}
 
 /// The resource of each family: named after its pattern, with the family's `405`.
 mod family {
@@ -47,14 +35,15 @@ mod family {
 
     use crate::handlers;
 
-    /// The Inkbox family (and the extensions, the operational paths).
+    /// The Inkbox family (and the extensions, the operational paths); `allow` is the `Allow`
+    /// header of its `405`: every method the resource has, e.g. `"GET, POST"`.
     pub(super) fn inkbox(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
             .default_service(web::to(move || async move { handlers::method_not_allowed(allow) }))
     }
 
-    /// The OneWelcome family.
+    /// The OneWelcome family; `allow` as for [`inkbox`].
     pub(super) fn one_welcome(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
@@ -64,114 +53,111 @@ mod family {
     }
 }
 
-/// The `Allow` header of a list of methods: `GET, POST`.
-macro_rules! allow {
-    ($first:ident $(, $method:ident)*) => {
-        concat!(stringify!($first) $(, ", ", stringify!($method))*)
-    };
-}
-
-/// Whether an entry's handlers document it.
-#[cfg(test)]
-macro_rules! documented {
-    (documented) => {
-        true
-    };
-    (served_only) => {
-        false
-    };
-}
-
-/// Accumulates the handlers of the `documented` entries, then derives [`RoutesDoc`] over them
-/// (an attribute's arguments are not macro-expanded: the list is built before the derive).
-macro_rules! routes_doc {
-    ([$($acc:tt)*]) => {
-        /// The operations of every `documented` entry of the table.
-        #[derive(utoipa::OpenApi)]
-        #[openapi(paths($($acc)*))]
-        pub(crate) struct RoutesDoc;
-    };
-    ([$($acc:tt)*] documented [$($handler:tt)*] $($rest:tt)*) => {
-        routes_doc!([$($acc)* $($handler)*] $($rest)*);
-    };
-    ([$($acc:tt)*] served_only [$($handler:tt)*] $($rest:tt)*) => {
-        routes_doc!([$($acc)*] $($rest)*);
-    };
-}
-
-/// Expands the table (see the module docs).
-macro_rules! routes {
-    ($(
-        $family:ident $path:ident $doc:ident {
-            $($method:ident => $($seg:ident)::+ $(<$($generic:ident),+>)?),+ $(,)?
-        }
-    )*) => {
-        /// Registers every resource of the table, in its order; `/openapi.json` serves `D`.
-        pub(crate) fn register<S: Store, D: ServedDocument>(cfg: &mut web::ServiceConfig) {
-            $(
-                cfg.service(
-                    family::$family(paths::$path, allow!($($method),+))
-                        $(.route(web::method(Method::$method).to($($seg)::+ $(::<$($generic),+>)?)))+
-                );
-            )*
-        }
-
-        routes_doc!([] $($doc [$($($seg)::+ ,)+])*);
-
-        /// Every entry of the table, in its order.
-        #[cfg(test)]
-        pub(crate) const TABLE: &[Route] = &[$(
-            Route {
-                path: paths::$path,
-                allow: allow!($($method),+),
-                documented: documented!($doc),
-            },
-        )*];
-    };
-}
-
-routes! {
-    // Inkbox authenticator
-    inkbox GENERATE_OTP documented { POST => accounts::generate_otp<S> }
-    inkbox VERIFY_OTP documented { POST => verify::verify_otp<S> }
-    inkbox APPS documented { GET => apps::list<S>, POST => apps::create<S> }
-    inkbox APP documented { GET => apps::get<S>, DELETE => apps::delete<S> }
-    inkbox ACCOUNTS documented { GET => accounts::list<S>, POST => accounts::create<S> }
-    inkbox ACCOUNT documented {
-        GET => accounts::get<S>,
-        PATCH => accounts::update<S>,
-        DELETE => accounts::delete<S>,
+/// Registers every resource of [`resources`], in its order, and nothing else (the tests count
+/// [`resources`] to find the router's resources).
+pub(crate) fn register<S: Store, D: ServedDocument>(cfg: &mut web::ServiceConfig) {
+    for resource in resources::<S, D>() {
+        cfg.service(resource);
     }
-    // authd extension: instances
-    inkbox INSTANCES documented { GET => instances::list<S>, POST => instances::enroll<S> }
-    inkbox INSTANCE documented { GET => instances::get<S>, DELETE => instances::revoke<S> }
-    // Inkbox identities: with and without the trailing slash, never redirected
-    inkbox IDENTITIES documented { GET => identities::list<S>, POST => identities::create<S> }
-    inkbox IDENTITIES_SLASH served_only { GET => identities::list<S>, POST => identities::create<S> }
-    inkbox IDENTITY documented {
-        GET => identities::get<S>,
-        PATCH => identities::update<S>,
-        DELETE => identities::delete<S>,
-    }
-    inkbox IDENTITY_APP documented {
-        POST => identities::assign_app<S>,
-        DELETE => identities::unlink_app<S>,
-    }
-    // authd extension: device API
-    inkbox DEVICE_ACCOUNTS documented { GET => device::accounts<S> }
-    inkbox DEVICE_GENERATE_OTP documented { POST => device::generate_otp<S> }
-    inkbox DEVICE_VERIFY_OTP documented { POST => verify::verify_device_otp<S> }
-    // OneWelcome end-user API
-    one_welcome USER_APPS documented { GET => one_welcome::list<S> }
-    one_welcome USER_APP documented { DELETE => one_welcome::revoke<S> }
-    // authd extension: audit trail
-    inkbox AUDIT_EVENTS documented { GET => audit::list<S> }
-    // operations
-    inkbox HEALTHZ documented { GET => ops::healthz }
-    inkbox READYZ documented { GET => ops::readyz<S> }
-    inkbox METRICS documented { GET => ops::metrics }
-    // the OpenAPI document and its viewer
-    inkbox OPENAPI documented { GET => docs::openapi_json<D> }
-    inkbox DOCS documented { GET => docs::page }
-    inkbox DOCS_ASSET documented { GET => docs::asset }
 }
+
+/// Every resource, hottest first; `/openapi.json` serves `D`.
+pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
+    vec![
+        // Inkbox authenticator
+        family::inkbox(paths::GENERATE_OTP, "POST").route(web::post().to(accounts::generate_otp::<S>)),
+        family::inkbox(paths::VERIFY_OTP, "POST").route(web::post().to(verify::verify_otp::<S>)),
+        family::inkbox(paths::APPS, "GET, POST")
+            .route(web::get().to(apps::list::<S>))
+            .route(web::post().to(apps::create::<S>)),
+        family::inkbox(paths::APP, "GET, DELETE")
+            .route(web::get().to(apps::get::<S>))
+            .route(web::delete().to(apps::delete::<S>)),
+        family::inkbox(paths::ACCOUNTS, "GET, POST")
+            .route(web::get().to(accounts::list::<S>))
+            .route(web::post().to(accounts::create::<S>)),
+        family::inkbox(paths::ACCOUNT, "GET, PATCH, DELETE")
+            .route(web::get().to(accounts::get::<S>))
+            .route(web::patch().to(accounts::update::<S>))
+            .route(web::delete().to(accounts::delete::<S>)),
+        // authd extension: instances
+        family::inkbox(paths::INSTANCES, "GET, POST")
+            .route(web::get().to(instances::list::<S>))
+            .route(web::post().to(instances::enroll::<S>)),
+        family::inkbox(paths::INSTANCE, "GET, DELETE")
+            .route(web::get().to(instances::get::<S>))
+            .route(web::delete().to(instances::revoke::<S>)),
+        // Inkbox identities: with and without the trailing slash, never redirected
+        family::inkbox(paths::IDENTITIES, "GET, POST")
+            .route(web::get().to(identities::list::<S>))
+            .route(web::post().to(identities::create::<S>)),
+        family::inkbox(paths::IDENTITIES_SLASH, "GET, POST")
+            .route(web::get().to(identities::list::<S>))
+            .route(web::post().to(identities::create::<S>)),
+        family::inkbox(paths::IDENTITY, "GET, PATCH, DELETE")
+            .route(web::get().to(identities::get::<S>))
+            .route(web::patch().to(identities::update::<S>))
+            .route(web::delete().to(identities::delete::<S>)),
+        family::inkbox(paths::IDENTITY_APP, "POST, DELETE")
+            .route(web::post().to(identities::assign_app::<S>))
+            .route(web::delete().to(identities::unlink_app::<S>)),
+        // authd extension: device API
+        family::inkbox(paths::DEVICE_ACCOUNTS, "GET").route(web::get().to(device::accounts::<S>)),
+        family::inkbox(paths::DEVICE_GENERATE_OTP, "POST").route(web::post().to(device::generate_otp::<S>)),
+        family::inkbox(paths::DEVICE_VERIFY_OTP, "POST").route(web::post().to(verify::verify_device_otp::<S>)),
+        // OneWelcome end-user API
+        family::one_welcome(paths::USER_APPS, "GET").route(web::get().to(one_welcome::list::<S>)),
+        family::one_welcome(paths::USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)),
+        // authd extension: audit trail
+        family::inkbox(paths::AUDIT_EVENTS, "GET").route(web::get().to(audit::list::<S>)),
+        // operations
+        family::inkbox(paths::HEALTHZ, "GET").route(web::get().to(ops::healthz)),
+        family::inkbox(paths::READYZ, "GET").route(web::get().to(ops::readyz::<S>)),
+        family::inkbox(paths::METRICS, "GET").route(web::get().to(ops::metrics)),
+        // the OpenAPI document and its viewer
+        family::inkbox(paths::OPENAPI, "GET").route(web::get().to(docs::openapi_json::<D>)),
+        family::inkbox(paths::DOCS, "GET").route(web::get().to(docs::page)),
+        family::inkbox(paths::DOCS_ASSET, "GET").route(web::get().to(docs::asset)),
+    ]
+}
+
+/// The operations of every resource but `/api/v1/identities/` (see the module docs), in the
+/// order of [`resources`]; `openapi::document` merges them into the document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    accounts::generate_otp,
+    verify::verify_otp,
+    apps::list,
+    apps::create,
+    apps::get,
+    apps::delete,
+    accounts::list,
+    accounts::create,
+    accounts::get,
+    accounts::update,
+    accounts::delete,
+    instances::list,
+    instances::enroll,
+    instances::get,
+    instances::revoke,
+    identities::list,
+    identities::create,
+    identities::get,
+    identities::update,
+    identities::delete,
+    identities::assign_app,
+    identities::unlink_app,
+    device::accounts,
+    device::generate_otp,
+    verify::verify_device_otp,
+    one_welcome::list,
+    one_welcome::revoke,
+    audit::list,
+    ops::healthz,
+    ops::readyz,
+    ops::metrics,
+    docs::openapi_json,
+    docs::page,
+    docs::asset,
+))]
+pub(crate) struct RoutesDoc;

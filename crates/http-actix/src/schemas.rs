@@ -47,54 +47,93 @@ fn json_response(description: &str, schema: &str, example: serde_json::Value) ->
         .build()
 }
 
-/// Declares a unit struct whose `ToResponse` is a JSON response component.
-macro_rules! shared_response {
-    ($(#[$doc:meta])* $name:ident => $description:expr, $schema:expr, $example:expr $(, $then:expr)?) => {
-        $(#[$doc])*
-        pub(crate) struct $name;
+/// `401` on a service-token path.
+pub(crate) struct ServiceUnauthorized;
 
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                let response = json_response($description, $schema, $example);
-                $(let mut response = response; $then(&mut response);)?
-                (stringify!($name), RefOr::T(response))
-            }
-        }
-    };
+impl<'r> ToResponse<'r> for ServiceUnauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = json_response(
+            "Missing, unknown or revoked service token",
+            "DetailError",
+            json!({"detail": "Invalid service token"}),
+        );
+        ("ServiceUnauthorized", RefOr::T(response))
+    }
 }
 
-shared_response!(
-    /// `401` on a service-token path.
-    ServiceUnauthorized => "Missing, unknown or revoked service token",
-    "DetailError", json!({"detail": "Invalid service token"})
-);
-shared_response!(
-    /// `401` on the device API.
-    DeviceUnauthorized => "Missing, unknown or revoked device token (a service token is refused here)",
-    "DetailError", json!({"detail": "Invalid device token"})
-);
-shared_response!(
-    /// `401` on a OneWelcome path (with the OneWelcome headers).
-    OneWelcomeUnauthorized => "Missing, unknown or revoked service token",
-    "OneWelcomeError", json!({"error": "Unauthorized"}), one_welcome_headers
-);
-shared_response!(
-    /// `413`, on any path.
-    TooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
-    "DetailError", json!({"detail": "Request body too large"})
-);
-shared_response!(
-    /// `413` on a OneWelcome path (with the OneWelcome headers).
-    OneWelcomeTooLarge => "The request body is larger than 65,536 bytes (any path, any method)",
-    "OneWelcomeError", json!({"error": "Request body too large"}), one_welcome_headers
-);
-shared_response!(
-    /// `422`: the request's shape.
-    Invalid => "The request's shape is wrong: a path id that is not a UUID, a body that is not a JSON object, \
-        a missing field, a wrong type, a length limit, U+0000 in a string",
-    "ValidationError",
-    json!({"detail": [{"loc": ["path", "app_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]})
-);
+/// `401` on the device API.
+pub(crate) struct DeviceUnauthorized;
+
+impl<'r> ToResponse<'r> for DeviceUnauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = json_response(
+            "Missing, unknown or revoked device token (a service token is refused here)",
+            "DetailError",
+            json!({"detail": "Invalid device token"}),
+        );
+        ("DeviceUnauthorized", RefOr::T(response))
+    }
+}
+
+/// `401` on a OneWelcome path (with the OneWelcome headers).
+pub(crate) struct OneWelcomeUnauthorized;
+
+impl<'r> ToResponse<'r> for OneWelcomeUnauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = json_response(
+            "Missing, unknown or revoked service token",
+            "OneWelcomeError",
+            json!({"error": "Unauthorized"}),
+        );
+        one_welcome_headers(&mut response);
+        ("OneWelcomeUnauthorized", RefOr::T(response))
+    }
+}
+
+/// `413`, on any path.
+pub(crate) struct TooLarge;
+
+impl<'r> ToResponse<'r> for TooLarge {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = json_response(
+            "The request body is larger than 65,536 bytes (any path, any method)",
+            "DetailError",
+            json!({"detail": "Request body too large"}),
+        );
+        ("TooLarge", RefOr::T(response))
+    }
+}
+
+/// `413` on a OneWelcome path (with the OneWelcome headers).
+pub(crate) struct OneWelcomeTooLarge;
+
+impl<'r> ToResponse<'r> for OneWelcomeTooLarge {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = json_response(
+            "The request body is larger than 65,536 bytes (any path, any method)",
+            "OneWelcomeError",
+            json!({"error": "Request body too large"}),
+        );
+        one_welcome_headers(&mut response);
+        ("OneWelcomeTooLarge", RefOr::T(response))
+    }
+}
+
+/// `422`: the request's shape.
+pub(crate) struct Invalid;
+
+impl<'r> ToResponse<'r> for Invalid {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = json_response(
+            "The request's shape is wrong: a path id that is not a UUID, a body that is not a JSON object, \
+             a missing field, a wrong type, a length limit, U+0000 in a string",
+            "ValidationError",
+            json!({"detail": [{"loc": ["path", "app_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}]}),
+        );
+        ("Invalid", RefOr::T(response))
+    }
+}
+
 /// `429` on verify: the account is locked after failed attempts, with `Retry-After`.
 pub(crate) struct Locked;
 
@@ -117,11 +156,19 @@ impl<'r> ToResponse<'r> for Locked {
     }
 }
 
-shared_response!(
-    /// `500` (the cause is logged, never sent).
-    InternalError => "Unexpected failure (e.g. a stored secret cannot be decrypted); the cause is logged, never sent",
-    "DetailError", json!({"detail": "Internal server error"})
-);
+/// `500` (the cause is logged, never sent).
+pub(crate) struct InternalError;
+
+impl<'r> ToResponse<'r> for InternalError {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = json_response(
+            "Unexpected failure (e.g. a stored secret cannot be decrypted); the cause is logged, never sent",
+            "DetailError",
+            json!({"detail": "Internal server error"}),
+        );
+        ("InternalError", RefOr::T(response))
+    }
+}
 
 // ------------------------------------------------------------------------- schemas
 

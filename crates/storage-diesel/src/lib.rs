@@ -26,6 +26,31 @@
 //!   violation [`StoreError::Conflict`] with the rule that was hit, anything else
 //!   [`StoreError::Other`]. Connect and migration failures are [`StorageError`]s, naming the
 //!   URL without its password. No secret or token ever reaches a message or a log.
+//!
+//! ## Embedding: authd's domain with this storage in another service
+//!
+//! Depend on `domain` and `storage-diesel`, neither with features: this crate builds both
+//! backends (SQLite from the bundled `libsqlite3-sys`, PostgreSQL through the system's libpq),
+//! and `domain`'s `testkit` feature is for tests only. Then compose as the `authd` binary does:
+//! [`DieselStore::connect`], [`DieselStore::migrate`], then [`domain::Authd::new`] with
+//! [`domain::service::Deps`] of [`domain::system`]'s clock, ids and randomness and an
+//! [`XChaChaCipher`]. `examples/embedded_service.rs` is such a service, started twice over its
+//! own SQLite file by this crate's tests.
+//!
+//! - **Which database**: a SQLite file (`sqlite://PATH`) suits a service on one host: keep it
+//!   on a local disk, in a directory the service owns (the file is created with mode 0600).
+//!   A PostgreSQL URL (`postgres://...`) suits a service with several replicas: they share the
+//!   database, and so the master key.
+//! - **Migrations**: the schema's migrations are embedded in this crate; call
+//!   [`DieselStore::migrate`] at every start, before the first use case (it applies only what is
+//!   pending; PostgreSQL replicas may call it at once, under an advisory lock).
+//!   [`DieselStore::pending_migrations`] tells without changing anything.
+//! - **The master key**: 32 bytes from a CSPRNG, given to [`XChaChaCipher::new`], which seals
+//!   every OTP seed under it. Keep it outside the database (a file of mode 0600 beside the SQLite
+//!   file, like `authd`'s `master.key`, or a secret store; never a table): a copy of the
+//!   database alone must not open the seeds. Back it up, apart from the database's backups:
+//!   **losing the key loses every seed**, and a wrong key opens none (generating a code then
+//!   fails with [`domain::Error::SecretUnreadable`], the HOTP counter unmoved). Never log it.
 
 mod checkpointer;
 pub mod cipher;

@@ -60,3 +60,6 @@ mod connect;
 
 #[path = "storage/statements.rs"]
 mod statements;
+
+#[path = "storage/embedding.rs"]
+mod embedding;

@@ -48,7 +48,12 @@ use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus
 /// A scenario: a name and a function.
 pub type Scenario<S> = (&'static str, fn(&Kit<S>));
 
-/// Every scenario, for a store type.
+/// Every scenario, for a store type: the one list of them. Each backend's tests run every
+/// scenario listed here, each on a fresh store (`crates/domain/tests/domain.rs` on the
+/// in-memory store, `crates/storage-diesel/tests/storage/contract.rs` on SQLite and
+/// PostgreSQL), and the domain's `every_scenario_is_in_the_one_list` fails when a scenario
+/// function is missing here. Adding a scenario: its `pub fn` (re-exported above when it lives
+/// in a submodule) and one line here.
 #[must_use]
 pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
     vec![
