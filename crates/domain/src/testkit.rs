@@ -717,11 +717,10 @@ impl AuditRepo for State {
 
 /// `app`'s fields, unlinked at `at` (a cascade step changes the link alone).
 fn unlinked(app: &App, at: Timestamp) -> AppEdit {
-    AppEdit {
-        identity_id: None,
-        updated_at: at,
-        ..app.edit()
-    }
+    let mut edit = app.edit();
+    edit.identity_id = None;
+    edit.updated_at = at;
+    edit
 }
 
 fn rebuild_token(t: &ServiceToken, f: impl FnOnce(&mut ServiceTokenParts)) -> ServiceToken {

@@ -101,3 +101,6 @@ diesel::allow_tables_to_appear_in_same_query!(identities, apps, accounts, instan
 pub(crate) const HANDLE_INDEX: &str = "identities_org_handle_live_uq";
 /// See [`HANDLE_INDEX`].
 pub(crate) const APP_IDENTITY_INDEX: &str = "apps_org_identity_live_uq";
+
+#[cfg(test)]
+mod tests;
