@@ -164,3 +164,21 @@ macro_rules! static_statement {
     )*};
 }
 pub(crate) use static_statement;
+
+/// The column list of the `INSERT INTO table (...)` in `sql` (quotes removed), for the tests
+/// that hold a hand-written statement's columns to its table's `Insertable` row.
+#[cfg(test)]
+pub(crate) fn insert_columns(sql: &str, table: &str) -> Vec<String> {
+    let plain = sql.replace('"', "");
+    let start = plain
+        .find(&format!("INSERT INTO {table} ("))
+        .map(|i| i + "INSERT INTO  (".len() + table.len())
+        .unwrap_or_else(|| panic!("no insert into {table} in {sql}"));
+    let rest = plain.get(start..).unwrap_or_default();
+    let end = rest.find(')').unwrap_or_default();
+    rest.get(..end)
+        .unwrap_or_default()
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .collect()
+}

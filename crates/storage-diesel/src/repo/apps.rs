@@ -221,3 +221,57 @@ impl AppRepo for DieselRepo<'_> {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::pg::Pg;
+    use domain::audit::{Action, Actor, AuditEvent, Details, ResourceType};
+    use domain::ids::OrgId;
+
+    use super::*;
+    use crate::sql::insert_columns;
+
+    /// The PostgreSQL-only insert of an app with its event names the columns the `Insertable`
+    /// rows do (which the schema test holds to both migration folders): a column added to
+    /// `NewApp` or `NewAuditEvent` and not to the hand-written statement fails here, on the
+    /// default local run, not only on PostgreSQL in CI.
+    #[test]
+    fn insert_app_audited_names_the_insertable_columns() {
+        let org = OrgId::new("org_a").unwrap();
+        let at = domain::time::Timestamp::from_unix_seconds(0).unwrap();
+        let app = App::from_parts(AppParts {
+            id: AppId::from_uuid(uuid::Uuid::nil()),
+            org: org.clone(),
+            identity_id: None,
+            created_at: at,
+            updated_at: at,
+        });
+        let event = AuditEvent {
+            id: uuid::Uuid::nil(),
+            org,
+            seq: None,
+            at,
+            actor: Actor::Cli,
+            action: Action::AppCreate,
+            resource_type: ResourceType::App,
+            resource_id: uuid::Uuid::nil(),
+            request_id: None,
+            details: Details::from_stored("{}".into()),
+        };
+        let (row, ev) = (NewApp::of(&app), NewAuditEvent::of(&event));
+        let audited = diesel::debug_query::<Pg, _>(&InsertAppAudited {
+            app: &row,
+            event: InsertEvent(&ev),
+        })
+        .to_string();
+        let dsl_app = diesel::debug_query::<Pg, _>(&diesel::insert_into(apps::table).values(&row)).to_string();
+        let dsl_event =
+            diesel::debug_query::<Pg, _>(&diesel::insert_into(crate::schema::audit_events::table).values(&ev))
+                .to_string();
+        assert_eq!(insert_columns(&audited, "apps"), insert_columns(&dsl_app, "apps"));
+        assert_eq!(
+            insert_columns(&audited, "audit_events"),
+            insert_columns(&dsl_event, "audit_events")
+        );
+    }
+}
