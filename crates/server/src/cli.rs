@@ -40,7 +40,8 @@ pub struct GlobalOpts {
     #[arg(long, env = "AUTHD_POOL_SIZE", hide_env_values = true, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: Option<u32>,
 
-    /// Log format [default: pretty on a terminal, json otherwise]. Verbosity: RUST_LOG (default info).
+    /// Log format [default: pretty on a terminal, json otherwise]. Verbosity: RUST_LOG (default
+    /// info for `serve`, warn for the other commands).
     #[arg(long, env = "AUTHD_LOG_FORMAT", hide_env_values = true, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
 }
@@ -51,6 +52,15 @@ pub enum LogFormat {
     /// Human-readable lines.
     Pretty,
     /// One JSON object per line.
+    Json,
+}
+
+/// How `token list` and `audit tail` print their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns under a header, for a person.
+    Table,
+    /// JSON, for programs (see --json).
     Json,
 }
 
@@ -88,7 +98,10 @@ pub enum Command {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Print an organization's audit events as JSON lines, oldest first, from a cursor.
+    /// Print an organization's audit events, oldest first, from a cursor.
+    ///
+    /// On a terminal: a table (SEQ, AT, ACTOR, ACTION, RESOURCE, RESOURCE_ID, DETAILS, the
+    /// details shortened); piped or redirected: one JSON object a line (see --json).
     Tail {
         /// Organization id, e.g. `org_acme`.
         #[arg(long)]
@@ -99,6 +112,14 @@ pub enum AuditCommand {
         /// Keep polling for new events (every second) until interrupted.
         #[arg(long, short = 'f')]
         follow: bool,
+        /// Print one JSON object a line, each as in `GET /api/v1/audit/events`:
+        /// {"id","org","seq","at","actor":{"kind","id"},"action","resource":{"type","id"},"request_id","details"}.
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// `table` or `json` [default: table when stdout is a terminal, json otherwise].
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
     },
     /// Delete events older than the retention period (each organization's newest event is
     /// kept, so its numbering goes on); prints how many were deleted.
@@ -140,13 +161,19 @@ pub enum TokenCommand {
         name: Option<String>,
     },
     /// List tokens (never the tokens themselves): id, org, name, created, last used, revoked.
+    ///
+    /// On a terminal: a table; piped or redirected: a JSON array (see --json).
     List {
         /// Only this organization's tokens.
         #[arg(long)]
         org: Option<String>,
         /// Print a JSON array of {"id","org","name","created_at","last_used_at","revoked_at"}.
-        #[arg(long)]
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// `table` or `json` [default: table when stdout is a terminal, json otherwise].
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
     },
     /// Revoke a token by id; every replica refuses it within 5 seconds.
     Revoke {
@@ -170,8 +197,10 @@ fn config_markdown() -> String {
          (`--database-url`, `--master-key-file`, `--pool-size`, `--log-format`) go before or after a\n\
          command's own arguments. The master key can also be given as `AUTHD_MASTER_KEY` (base64 of\n\
          32 bytes), which has no flag so that it never shows in a process list. Verbosity: `RUST_LOG`\n\
-         (default `info`). Exit codes: 0 success; 2 bad arguments or configuration (one line on\n\
-         stderr); 1 any other failure (with its cause chain).\n",
+         (default `info` for `serve`, `warn` for the other commands). `token list` and `audit tail`\n\
+         print a table on a terminal and JSON otherwise (`--format table|json`). Exit codes: 0\n\
+         success; 2 bad arguments or configuration (one line on stderr); 1 any other failure (with\n\
+         its cause chain).\n",
     );
     let mut section = |title: &str, cmd: &mut clap::Command| {
         let help = cmd.render_long_help().to_string();
@@ -227,6 +256,36 @@ mod tests {
             cli.command,
             Command::Token(TokenCommand::List { json: true, .. })
         ));
+    }
+
+    #[test]
+    fn output_format_flags() {
+        let cli = Cli::try_parse_from(["authd", "audit", "tail", "--org", "o", "--format", "table"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Audit(AuditCommand::Tail {
+                json: false,
+                format: Some(OutputFormat::Table),
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["authd", "audit", "tail", "--org", "o", "--json"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Audit(AuditCommand::Tail {
+                json: true,
+                format: None,
+                ..
+            })
+        ));
+        // `--json` and `--format` say the same thing twice: one of them only.
+        for cmd in [&["token", "list"][..], &["audit", "tail", "--org", "o"]] {
+            let mut args = vec!["authd"];
+            args.extend_from_slice(cmd);
+            args.extend(["--json", "--format", "table"]);
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["authd", "token", "list", "--format", "csv"]).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::io::IsTerminal as _;
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::cli::LogFormat;
 
@@ -30,13 +31,15 @@ fn default_format() -> LogFormat {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` sets verbosity (default `info`). Keep the guard
-/// until the process ends: dropping it flushes the lines still queued.
-pub fn init(format: Option<LogFormat>) -> WorkerGuard {
+/// Installs the global subscriber. `RUST_LOG` sets verbosity, else `default` (`info` for
+/// `serve`; `warn` for a one-shot command, whose stderr a person reads next to its results).
+/// Keep the guard until the process ends: dropping it flushes the lines still queued.
+pub fn init(format: Option<LogFormat>, default: LevelFilter) -> WorkerGuard {
     // The writer thread flushes after every batch it drains from its queue.
     let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(stderr);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::default().add_directive(default.into()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format.unwrap_or_else(default_format) {
         LogFormat::Pretty => builder.try_init(),

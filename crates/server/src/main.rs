@@ -6,8 +6,10 @@ mod cli;
 mod config;
 mod logging;
 mod serve;
+mod table;
 mod token_cmd;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use domain::Authd;
 use domain::service::Deps;
 use domain::system::{OsRandom, SystemClock, UuidV7};
 use storage_diesel::{DieselStore, XChaChaCipher};
+use tracing_subscriber::filter::LevelFilter;
 use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command};
@@ -27,11 +30,21 @@ use crate::config::{ConfigError, DbConfig, KeySource, MasterKey};
 )]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log_guard = logging::init(cli.global.log_format);
+    // A one-shot command's stderr is read by a person next to its results: warnings only,
+    // unless RUST_LOG asks for more. `serve` logs every request.
+    let verbosity = if matches!(cli.command, Command::Serve(_)) {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::WARN
+    };
+    let _log_guard = logging::init(cli.global.log_format, verbosity);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(c) = e.downcast_ref::<ConfigError>() {
+            if e.downcast_ref::<StdoutError>().is_some_and(StdoutError::reader_left) {
+                // `authd audit tail --follow | head`: the reader has all it wanted.
+                ExitCode::SUCCESS
+            } else if let Some(c) = e.downcast_ref::<ConfigError>() {
                 eprintln!("authd: {c}");
                 ExitCode::from(2)
             } else {
@@ -72,25 +85,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(opts) => {
             let (authd, db, _key) = build(&cli)?;
             if !opts.no_migrate {
-                migrate(&authd)?;
+                migrate(&authd, Migrating::Serve)?;
             }
             serve::serve(authd, &db, opts)
         }
         Command::Migrate => {
             let (authd, _, _) = build(&cli)?;
-            migrate(&authd)
+            migrate(&authd, Migrating::OneShot)
         }
         Command::Token(cmd) => {
             let (authd, _, _) = build(&cli)?;
             // A token may be made before the first `serve` (provisioning): bring the schema up
             // first, as `serve` does (PostgreSQL: under the advisory lock; SQLite: in one
             // immediate transaction, so a `serve` starting meanwhile waits for it).
-            migrate(&authd)?;
+            migrate(&authd, Migrating::OneShot)?;
             token_cmd::run(&authd, cmd)
         }
         Command::Audit(cmd) => {
             let (authd, _, _) = build(&cli)?;
-            migrate(&authd)?;
+            migrate(&authd, Migrating::OneShot)?;
             audit_cmd::run(&authd, cmd)
         }
         Command::CheckConfig => {
@@ -114,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 db.pool.max_size,
                 logging::effective_format(cli.global.log_format),
             );
-            print_line(&out);
+            print_line(&out)?;
             // Exit 0 either way: the configuration is valid; pending migrations are applied by
             // `migrate`, `serve` or any token command.
             Ok(())
@@ -138,20 +151,48 @@ fn migration_status(pending: &[String]) -> (String, &'static str) {
     }
 }
 
-fn migrate(authd: &Authd<DieselStore>) -> anyhow::Result<()> {
+/// Who applies the pending migrations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Migrating {
+    /// `serve`, at start: its log says so at info.
+    Serve,
+    /// A one-shot command (`migrate`, `token ...`, `audit ...`): a schema change is logged as a
+    /// warning, so that it shows by default (see `main`), also when a command that reads (`token
+    /// list`, `audit tail`) made it.
+    OneShot,
+}
+
+fn migrate(authd: &Authd<DieselStore>, who: Migrating) -> anyhow::Result<()> {
     let applied = authd.store().migrate()?;
     if applied.is_empty() {
         tracing::info!("database schema is up to date");
-    } else {
+    } else if who == Migrating::Serve {
         tracing::info!(applied = ?applied, "applied migrations");
+    } else {
+        tracing::warn!(applied = ?applied, "applied migrations");
     }
     Ok(())
 }
 
-/// Writes one line to stdout (the CLI's only output channel for results).
-#[expect(clippy::print_stdout, reason = "the CLI's results go to stdout, by design")]
-pub(crate) fn print_line(s: &str) {
-    println!("{s}");
+/// Stdout could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to stdout")]
+pub(crate) struct StdoutError(#[source] std::io::Error);
+
+impl StdoutError {
+    /// Its reader closed the pipe (`| head`): nothing went wrong, the command just stops.
+    fn reader_left(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Writes one line to stdout (the CLI's only output channel for results; line by line, so that
+/// `audit tail --follow` streams through a pipe).
+///
+/// # Errors
+/// [`StdoutError`] when stdout is closed or failing.
+pub(crate) fn print_line(s: &str) -> Result<(), StdoutError> {
+    writeln!(std::io::stdout().lock(), "{s}").map_err(StdoutError)
 }
 
 #[cfg(test)]

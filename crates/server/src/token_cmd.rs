@@ -6,9 +6,20 @@ use domain::ids::{OrgId, TokenId};
 use domain::values::TokenName;
 use storage_diesel::DieselStore;
 
-use crate::cli::TokenCommand;
+use crate::cli::{OutputFormat, TokenCommand};
 use crate::config::ConfigError;
 use crate::print_line;
+use crate::table::{self, Column, Table};
+
+/// `token list`'s table: the name is cut to 32 characters.
+const LIST: Table<6> = Table::new([
+    Column::new("ID"),
+    Column::new("ORG"),
+    Column::new("NAME").max(32),
+    Column::new("CREATED"),
+    Column::new("LAST_USED"),
+    Column::new("REVOKED"),
+]);
 
 fn opt_ts(t: Option<&domain::time::Timestamp>) -> serde_json::Value {
     t.map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.to_rfc3339()))
@@ -29,16 +40,24 @@ pub fn run(authd: &Authd<DieselStore>, cmd: &TokenCommand) -> anyhow::Result<()>
                 .map_err(|e| ConfigError(format!("--name: {e}")))?;
             let (meta, plain) = authd.create_service_token(&Caller::new(org.clone(), Actor::Cli), name)?;
             tracing::info!(token_id = %meta.id(), org = %org, "created service token");
-            print_line(plain.expose());
+            // Not a reader that left (`StdoutError`, a quiet exit 0): the token is lost, say so.
+            print_line(plain.expose()).map_err(|e| {
+                anyhow::anyhow!(
+                    "service token {id} was created but could not be printed ({e}: {}); revoke it with \
+                     `authd token revoke {id}`",
+                    std::error::Error::source(&e).map_or_else(String::new, ToString::to_string),
+                    id = meta.id()
+                )
+            })?;
         }
-        TokenCommand::List { org, json } => {
+        TokenCommand::List { org, json, format } => {
             let org = org
                 .as_deref()
                 .map(OrgId::new)
                 .transpose()
                 .map_err(|e| ConfigError(format!("--org: {e}")))?;
             let tokens = authd.list_service_tokens(org.as_ref())?;
-            if *json {
+            if table::output_format(*format, *json) == OutputFormat::Json {
                 let arr: Vec<serde_json::Value> = tokens
                     .iter()
                     .map(|t| {
@@ -52,20 +71,25 @@ pub fn run(authd: &Authd<DieselStore>, cmd: &TokenCommand) -> anyhow::Result<()>
                         })
                     })
                     .collect();
-                print_line(&serde_json::Value::Array(arr).to_string());
+                print_line(&serde_json::Value::Array(arr).to_string())?;
             } else {
-                print_line("ID\tORG\tNAME\tCREATED\tLAST_USED\tREVOKED");
-                for t in &tokens {
-                    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                    print_line(&format!(
-                        "{}\t{}\t{}\t{}\t{}\t{}",
-                        t.id(),
-                        t.org(),
-                        dash(t.name().as_ref().map(|n| n.as_str().to_owned())),
-                        t.created_at(),
-                        dash(t.last_used_at().map(|x| x.to_rfc3339())),
-                        dash(t.revoked_at().map(|x| x.to_rfc3339())),
-                    ));
+                let rows: Vec<[String; 6]> = tokens
+                    .iter()
+                    .map(|t| {
+                        [
+                            t.id().to_string(),
+                            t.org().to_string(),
+                            table::or_none(t.name().as_ref().map(|n| n.as_str().to_owned())),
+                            table::when(*t.created_at()),
+                            table::or_none(t.last_used_at().map(table::when)),
+                            table::or_none(t.revoked_at().map(table::when)),
+                        ]
+                    })
+                    .collect();
+                let list = LIST.fit(&rows);
+                print_line(&list.header())?;
+                for row in &rows {
+                    print_line(&list.row(row))?;
                 }
             }
         }

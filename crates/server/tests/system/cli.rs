@@ -2,14 +2,23 @@
 //! reports the pending migrations without applying them; the token commands apply them first,
 //! as `serve` does, and several of them started together on a fresh database all succeed; a
 //! token minted that way is then accepted by `serve`.
+//!
+//! And what a person reads (issue #19): a one-shot command logs only warnings unless `RUST_LOG`
+//! asks for more; `token list` and `audit tail` print JSON when piped and a table under a header
+//! with `--format table` (the default on a terminal, which tests do not have); `audit tail
+//! --follow` streams its rows under one header; a reader that leaves (`| head`) ends it quietly.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{APPS, Cli, PgDb, ServeOpts, Server, have_sqlite3, new_master_key, psql, run_with_deadline};
+use crate::support::{
+    APPS, Cli, PgDb, Proc, ServeOpts, Server, authd_command, have_sqlite3, new_master_key, psql, run_with_deadline,
+};
 
 /// The versions embedded in the binary for `backend` (`sqlite` or `postgres`), oldest first:
 /// the migration folder names without their dashes, up to the `_`, as diesel stamps them.
@@ -265,4 +274,434 @@ fn postgres_concurrent_token_creates_on_a_fresh_database_all_succeed() {
     let Some(db) = PgDb::create() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     concurrent_token_creates(&pg_cli(&db, dir.path()), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #19: what a person reads
+// ---------------------------------------------------------------------------------------------
+
+/// `authd ARGS --database-url URL` as [`Cli::run`] runs it, but with the master key from the
+/// SQLite default file (`<db dir>/master.key`, created by the first run) and `RUST_LOG` when
+/// given.
+fn run_keyless(cli: &Cli, args: &[&str], rust_log: Option<&str>) -> Output {
+    let mut cmd = authd_command(&cli.master_key, &cli.cwd);
+    cmd.env_remove("AUTHD_MASTER_KEY")
+        .args(args)
+        .arg("--database-url")
+        .arg(&cli.db_url);
+    if let Some(l) = rust_log {
+        cmd.env("RUST_LOG", l);
+    }
+    let out = run_with_deadline(cmd, Duration::from_secs(60), &format!("authd {}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "authd {args:?} (RUST_LOG={rust_log:?}) failed ({}): {}",
+        out.status,
+        text(&out.stderr)
+    );
+    out
+}
+
+/// The (level, message) of each line of a command's stderr: JSON log lines, as `authd_command`
+/// asks for, and nothing else.
+fn log_lines(stderr: &[u8]) -> Vec<(String, String)> {
+    text(stderr)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a stderr line that is not a JSON log line ({e}): {l:?}"));
+            let field = |k: &str| {
+                v[k].as_str()
+                    .unwrap_or_else(|| panic!("a log line without `{k}`: {l}"))
+                    .to_owned()
+            };
+            (field("level"), field("message"))
+        })
+        .collect()
+}
+
+#[test]
+fn sqlite_one_shot_commands_log_only_warnings_unless_rust_log_asks_for_more() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+
+    // The first command creates the key file and the schema: both are warnings, and show; the
+    // pool and the rest at info do not.
+    let first = run_keyless(&cli, &["token", "create", "--org", "acme", "--name", "ci"], None);
+    let logs = log_lines(&first.stderr);
+    assert!(
+        logs.iter().all(|(level, _)| level == "WARN"),
+        "warnings only by default: {logs:?}"
+    );
+    for want in ["created a new master key file", "applied migrations"] {
+        assert!(
+            logs.iter().any(|(_, m)| m.starts_with(want)),
+            "the warning `{want}` shows by default: {logs:?}"
+        );
+    }
+    assert!(text(&first.stdout).starts_with("authd_st_"));
+    // However verbose the log, a new token is on stdout only.
+    let traced = run_keyless(&cli, &["token", "create", "--org", "acme"], Some("trace"));
+    let token = text(&traced.stdout);
+    let token = token.trim_end();
+    assert!(token.starts_with("authd_st_"), "{token:?}");
+    let secret = token.trim_start_matches("authd_st_");
+    let log = text(&traced.stderr);
+    assert!(
+        log.contains("created service token") && !log.contains(secret),
+        "RUST_LOG=trace logs the creation, never the token: {log}"
+    );
+
+    for args in [
+        &["token", "list"][..],
+        &["token", "list", "--json"],
+        &["audit", "tail", "--org", "acme"],
+        &["audit", "tail", "--org", "acme", "--format", "table"],
+        &["audit", "purge", "--older-than-days", "1"],
+        &["check-config"],
+        &["migrate"],
+    ] {
+        // Nothing to warn about: stderr stays empty.
+        let quiet = run_keyless(&cli, args, None);
+        assert_eq!(
+            log_lines(&quiet.stderr),
+            Vec::<(String, String)>::new(),
+            "authd {args:?} logs nothing below warn by default"
+        );
+        // RUST_LOG still asks for more, and gets it.
+        let loud = run_keyless(&cli, args, Some("info"));
+        let logs = log_lines(&loud.stderr);
+        for want in ["database pool ready", "database schema is up to date"] {
+            if want.contains("schema") && args == ["check-config"] {
+                continue; // read-only: it does not migrate
+            }
+            assert!(
+                logs.iter().any(|(level, m)| level == "INFO" && m == want),
+                "authd {args:?} with RUST_LOG=info logs `{want}` at INFO: {logs:?}"
+            );
+        }
+        // Logs never land in the results.
+        assert_eq!(
+            text(&loud.stdout),
+            text(&quiet.stdout),
+            "authd {args:?}: the same stdout"
+        );
+    }
+}
+
+/// The start of each column in a table's header line (each title begins a column).
+fn column_starts(header: &str) -> Vec<usize> {
+    let b = header.as_bytes();
+    (0..b.len())
+        .filter(|&i| b[i] != b' ' && (i == 0 || b[i - 1] == b' '))
+        .collect()
+}
+
+/// A table: its header's titles, and each row cut into cells at the header's columns (a cell
+/// ends where the next column begins). Asserts that every row lines up under the header: a
+/// (left-aligned) cell begins exactly where its title does, after a blank.
+fn parse_table(out: &str, right_aligned: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_else(|| panic!("no header line: {out:?}"));
+    let starts = column_starts(header);
+    let titles: Vec<String> = header.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(starts.len(), titles.len(), "{header:?}");
+    let rows = lines
+        .map(|row| {
+            let cells: Vec<String> = starts
+                .iter()
+                .enumerate()
+                .map(|(k, &at)| {
+                    let end = starts.get(k + 1).map_or(row.len(), |&next| next.min(row.len()));
+                    let cell = row.get(at.min(row.len())..end).unwrap_or_else(|| panic!("{row:?}"));
+                    if !right_aligned.contains(&titles[k].as_str()) {
+                        assert!(
+                            !cell.starts_with(' ') && (at == 0 || row.as_bytes().get(at - 1) == Some(&b' ')),
+                            "column {} does not line up with its title in\n{header}\n{row}",
+                            titles[k]
+                        );
+                    }
+                    cell.trim().to_owned()
+                })
+                .collect();
+            cells
+        })
+        .collect();
+    (titles, rows)
+}
+
+#[test]
+fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+    let named = cli.token_create("acme", Some("ci deploy"));
+    let unnamed = cli.token_create("acme", None);
+    let other = cli.token_create("org_other", Some("elsewhere"));
+    let tokens = cli.token_list_json();
+    let id_of = |name: Option<&str>| -> String {
+        tokens
+            .iter()
+            .find(|t| t["org"] == "acme" && t["name"].as_str() == name)
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_else(|| panic!("token {name:?} in {tokens:?}"))
+            .to_owned()
+    };
+    let (named_id, unnamed_id) = (id_of(Some("ci deploy")), id_of(None));
+    cli.ok(&["token", "revoke", &named_id]);
+    let secrets = [named, unnamed, other];
+
+    // token list, piped: the JSON array of --json.
+    let piped = cli.ok(&["token", "list"]);
+    assert_eq!(
+        piped,
+        cli.ok(&["token", "list", "--json"]),
+        "token list piped prints JSON"
+    );
+    assert_eq!(piped, cli.ok(&["token", "list", "--format", "json"]));
+    // token list --format table.
+    let table = cli.ok(&["token", "list", "--org", "acme", "--format", "table"]);
+    let (titles, rows) = parse_table(&table, &[]);
+    assert_eq!(
+        titles,
+        ["ID", "ORG", "NAME", "CREATED", "LAST_USED", "REVOKED"],
+        "{table}"
+    );
+    let mut ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    ids.sort_unstable();
+    let mut want = vec![named_id.as_str(), unnamed_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want, "one row per token of acme:\n{table}");
+    for r in &rows {
+        assert_eq!(r[1], "acme");
+        let (name, revoked) = if r[0] == named_id {
+            ("ci deploy", true)
+        } else {
+            ("-", false)
+        };
+        assert_eq!(r[2], name, "{table}");
+        assert!(r[3].len() == 20 && r[3].ends_with('Z'), "CREATED to the second: {r:?}");
+        assert_eq!(r[4], "-", "never used: {r:?}");
+        assert_eq!(r[5] != "-", revoked, "REVOKED: {r:?}");
+    }
+
+    // audit tail, piped (and with --json, --format json): today's JSON lines.
+    let piped = cli.ok(&["audit", "tail", "--org", "acme"]);
+    assert_eq!(piped, cli.ok(&["audit", "tail", "--org", "acme", "--json"]));
+    assert_eq!(piped, cli.ok(&["audit", "tail", "--org", "acme", "--format", "json"]));
+    let events: Vec<Value> = piped
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect();
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        k.sort();
+        k
+    };
+    for e in &events {
+        assert_eq!(
+            keys(e),
+            [
+                "action",
+                "actor",
+                "at",
+                "details",
+                "id",
+                "org",
+                "request_id",
+                "resource",
+                "seq"
+            ],
+            "{e}"
+        );
+        assert_eq!(e["org"], "acme");
+        assert_eq!(e["actor"], serde_json::json!({"kind": "cli", "id": null}));
+    }
+    let summary: Vec<(u64, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+                e["resource"]["id"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "token.create", named_id.as_str()),
+            (2, "token.create", unnamed_id.as_str()),
+            (3, "token.revoke", named_id.as_str())
+        ],
+        "{piped}"
+    );
+
+    // audit tail --format table: a header, then one row per event, lined up.
+    let table = cli.ok(&["audit", "tail", "--org", "acme", "--format", "table"]);
+    let (titles, rows) = parse_table(&table, &["SEQ"]);
+    assert_eq!(
+        titles,
+        ["SEQ", "AT", "ACTOR", "ACTION", "RESOURCE", "RESOURCE_ID", "DETAILS"],
+        "{table}"
+    );
+    assert_eq!(rows.len(), events.len(), "one row per event:\n{table}");
+    for (row, e) in rows.iter().zip(&events) {
+        let at = e["at"].as_str().unwrap_or_default();
+        let want = [
+            e["seq"].to_string(),
+            format!("{}Z", &at[..19]),
+            "cli".to_owned(),
+            e["action"].as_str().unwrap_or_default().to_owned(),
+            "service_token".to_owned(),
+            e["resource"]["id"].as_str().unwrap_or_default().to_owned(),
+        ];
+        assert_eq!(row[..6], want, "row of event {e}:\n{table}");
+    }
+    let details: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
+    assert_eq!(details, [r#"name="ci deploy""#, "name=null", "-"], "DETAILS:\n{table}");
+    // The JSON form only with --format json: nothing JSON-like in the table.
+    assert!(!table.contains('{'), "{table}");
+    assert_eq!(
+        cli.ok(&["audit", "tail", "--org", "acme", "--format", "table", "--after", "3"])
+            .lines()
+            .count(),
+        1,
+        "nothing after seq 3: the header alone"
+    );
+
+    // No token in any of it.
+    for out in [&piped, &table, &cli.ok(&["token", "list", "--format", "table"])] {
+        for t in &secrets {
+            assert!(!out.contains(t.as_str()), "a token was printed:\n{out}");
+        }
+        assert!(!out.contains("authd_st_"), "{out}");
+    }
+
+    // --json and --format together are refused (exit 2).
+    let both = cli.run(&["audit", "tail", "--org", "acme", "--json", "--format", "table"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+}
+
+/// `audit tail --follow` with its stdout on a pipe: lines as they come, with a deadline.
+fn follow(cli: &Cli, extra: &[&str]) -> (Proc, mpsc::Receiver<String>) {
+    let mut cmd = authd_command(&cli.master_key, &cli.cwd);
+    cmd.args(["audit", "tail", "--org", "acme", "--follow"])
+        .args(extra)
+        .arg("--database-url")
+        .arg(&cli.db_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn authd audit tail --follow");
+    let out = child.stdout.take().expect("stdout");
+    let proc = Proc::new(child, "authd audit tail --follow");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (proc, rx)
+}
+
+fn next_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("audit tail --follow: no {what} within 30 s ({e})"))
+}
+
+#[test]
+fn sqlite_audit_tail_follow_streams_rows_under_one_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+    cli.token_create("acme", Some("first"));
+
+    for format in ["table", "json"] {
+        // Start at the last event already there.
+        let seen = cli.ok(&["audit", "tail", "--org", "acme"]).lines().count();
+        let after = (seen - 1).to_string();
+        let (proc, rx) = follow(&cli, &["--format", format, "--after", &after]);
+        let mut lines = Vec::new();
+        if format == "table" {
+            let header = next_line(&rx, "header");
+            assert!(header.trim_start().starts_with("SEQ  AT"), "{header:?}");
+        }
+        lines.push(next_line(&rx, "the last event"));
+        // An event made while it runs shows up (it polls every second), and nothing else.
+        let name = format!("later-{format}");
+        cli.token_create("acme", Some(&name));
+        let later = next_line(&rx, "the event made while following");
+        assert!(later.contains(&name), "{format}: the new event, got {later:?}");
+        lines.push(later);
+        std::thread::sleep(Duration::from_millis(1500));
+        let rest: Vec<String> = rx.try_iter().collect();
+        assert!(rest.is_empty(), "{format}: no second header, no event twice: {rest:#?}");
+        drop(proc);
+        for (l, seq) in lines.iter().zip([seen, seen + 1]) {
+            if format == "json" {
+                let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"));
+                assert_eq!(
+                    (v["seq"].as_u64(), v["action"].as_str()),
+                    (Some(seq as u64), Some("token.create")),
+                    "{l}"
+                );
+            } else {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                assert_eq!(cells.first(), Some(&seq.to_string().as_str()), "a row: {l:?}");
+                assert_eq!(cells.get(3), Some(&"token.create"), "a row: {l:?}");
+            }
+        }
+    }
+}
+
+/// Runs `authd ARGS` with its stdout on a pipe whose reader is gone before the first line is
+/// written (`authd ... | head -0`): its exit status and stderr.
+fn run_into_a_closed_pipe(cli: &Cli, args: &[&str], log: &Path) -> (std::process::ExitStatus, String) {
+    let mut cmd = authd_command(&cli.master_key, &cli.cwd);
+    cmd.args(args)
+        .arg("--database-url")
+        .arg(&cli.db_url)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("log file"));
+    let mut child = cmd.spawn().expect("spawn authd");
+    drop(child.stdout.take());
+    let mut proc = Proc::new(child, format!("authd {}", args.join(" ")));
+    let status = proc
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("authd {args:?} did not end within 60 s"));
+    (status, std::fs::read_to_string(log).unwrap_or_default())
+}
+
+#[test]
+fn sqlite_a_closed_stdout_ends_audit_tail_quietly_and_fails_token_create_loudly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+    cli.token_create("acme", None);
+    let log = dir.path().join("stderr.log");
+
+    // A reader that left has all it wanted: exit 0, nothing to say.
+    for args in [&["audit", "tail", "--org", "acme"][..], &["token", "list"]] {
+        let (status, err) = run_into_a_closed_pipe(&cli, args, &log);
+        assert!(
+            status.success(),
+            "authd {args:?}: a reader that left is not a failure ({status}): {err}"
+        );
+        assert_eq!(err, "", "authd {args:?}: and nothing to say about it");
+    }
+
+    // But a token nobody could read is lost: exit 1, its id (never the token) to revoke it.
+    let (status, err) = run_into_a_closed_pipe(&cli, &["token", "create", "--org", "acme"], &log);
+    assert_eq!(status.code(), Some(1), "token create into a closed pipe: {err}");
+    let tokens = cli.token_list_json();
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    assert!(err.contains("was created but could not be printed"), "{err}");
+    assert!(
+        tokens
+            .iter()
+            .filter_map(|t| t["id"].as_str())
+            .any(|id| err.contains(&format!("revoke it with `authd token revoke {id}`"))),
+        "the lost token's id, to revoke it: {err}"
+    );
+    assert!(!err.contains("authd_st_"), "{err}");
 }
