@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             display_name: None,
             description: None,
             verify_window: None,
+            metadata: Default::default(),
         },
     )?;
     let code = authd.generate_otp(&org, *app.id(), *account.id())?;

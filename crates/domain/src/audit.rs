@@ -228,6 +228,8 @@ pub enum Detail {
     Int(i64),
     /// A boolean.
     Bool(bool),
+    /// A list of strings (a JSON array).
+    List(Vec<String>),
     /// `null`.
     Null,
 }
@@ -247,6 +249,12 @@ impl From<String> for Detail {
 impl From<i64> for Detail {
     fn from(n: i64) -> Self {
         Self::Int(n)
+    }
+}
+
+impl From<Vec<String>> for Detail {
+    fn from(v: Vec<String>) -> Self {
+        Self::List(v)
     }
 }
 
@@ -288,6 +296,16 @@ impl Details {
                 Detail::Str(s) => json_string(&mut out, s),
                 Detail::Int(n) => out.push_str(&n.to_string()),
                 Detail::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Detail::List(items) => {
+                    out.push('[');
+                    for (j, item) in items.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        json_string(&mut out, item);
+                    }
+                    out.push(']');
+                }
                 Detail::Null => out.push_str("null"),
             }
         }
@@ -403,10 +421,12 @@ mod tests {
             ("n", Detail::Int(-3)),
             ("ok", Detail::Bool(true)),
             ("none", Detail::from(None::<&str>)),
+            ("keys", Detail::from(vec!["a\"b".to_owned(), "c".to_owned()])),
+            ("no_keys", Detail::from(Vec::<String>::new())),
         ]);
         assert_eq!(
             d.as_json(),
-            "{\"name\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-3,\"ok\":true,\"none\":null}"
+            "{\"name\":\"a\\\"b\\\\c\\n\\u0001é\",\"n\":-3,\"ok\":true,\"none\":null,\"keys\":[\"a\\\"b\",\"c\"],\"no_keys\":[]}"
         );
         assert_eq!(Details::empty().as_json(), "{}");
     }

@@ -4,7 +4,7 @@
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{Algorithm, Digits, OtpKind, OtpType, VerifyWindow};
 use crate::time::Timestamp;
-use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Platform, TokenName};
+use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Metadata, Platform, TokenName};
 
 macro_rules! entity {
     (
@@ -182,6 +182,8 @@ entity!(
         /// The verification window chosen for this account; `None` for the type's default (see
         /// [`Account::effective_verify_window`]).
         verify_window: Option<VerifyWindow>,
+        /// The caller's own keys and values (empty when none).
+        metadata: Metadata,
         /// Creation time.
         created_at: Timestamp,
         /// Last change.
@@ -199,6 +201,8 @@ pub struct AccountEdit {
     pub description: Option<Description>,
     /// The verification window; `None` for the type's default.
     pub verify_window: Option<VerifyWindow>,
+    /// The caller's own keys and values.
+    pub metadata: Metadata,
     /// The time of the change.
     pub updated_at: Timestamp,
 }
@@ -211,6 +215,7 @@ impl Account {
             display_name: self.display_name.clone(),
             description: self.description.clone(),
             verify_window: self.verify_window,
+            metadata: self.metadata.clone(),
             updated_at: self.updated_at,
         }
     }
@@ -221,11 +226,13 @@ impl Account {
             display_name,
             description,
             verify_window,
+            metadata,
             updated_at,
         } = edit;
         self.display_name = display_name;
         self.description = description;
         self.verify_window = verify_window;
+        self.metadata = metadata;
         self.updated_at = updated_at;
     }
 

@@ -1,6 +1,7 @@
 //! Validated values: every constrained string or enum of the model, parsed once at the edge
 //! ("parse, don't validate"). Lengths are counted in Unicode scalar values.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a value was refused (never echoing the input). The wire wording of each reason, with
@@ -144,6 +145,132 @@ bounded_text!(
     TokenName, true, 255
 );
 
+/// The caller's own labels on a record (an account, an app): string keys and string values,
+/// ordered by key. At most [`Metadata::MAX_KEYS`] keys of 1 to [`Metadata::MAX_KEY_CHARS`]
+/// characters, values of at most [`Metadata::MAX_VALUE_CHARS`] characters (Stripe's limits,
+/// counted in Unicode scalar values), no U+0000 in either. Empty by default.
+///
+/// The values are the caller's data: `Debug` prints the keys only, and the audit trail records
+/// only the key names ([`Metadata::key_names`]).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Metadata(BTreeMap<String, String>);
+
+/// Why [`Metadata::parse`] refused its input. A key or value is refused for an
+/// [`InvalidValue`] reason, like any other text; the key is named (as the audit trail names
+/// it), a value never is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidMetadata {
+    /// More than [`Metadata::MAX_KEYS`] keys.
+    #[error("metadata must have at most {} keys", Metadata::MAX_KEYS)]
+    TooManyKeys,
+    /// This key is refused.
+    #[error("metadata key {key:?} {reason}")]
+    Key {
+        /// The key.
+        key: String,
+        /// Why: empty, too long or containing U+0000.
+        reason: InvalidValue,
+    },
+    /// The value of this key is refused.
+    #[error("metadata value of {key:?} {reason}")]
+    Value {
+        /// Its key.
+        key: String,
+        /// Why: too long or containing U+0000.
+        reason: InvalidValue,
+    },
+}
+
+impl Metadata {
+    /// The most keys.
+    pub const MAX_KEYS: usize = 50;
+    /// The longest key (Unicode scalar values); a key has at least one.
+    pub const MAX_KEY_CHARS: usize = 40;
+    /// The longest value (Unicode scalar values); a value may be empty.
+    pub const MAX_VALUE_CHARS: usize = 500;
+
+    /// Validates the entries (a repeated key keeps its last value): the number of keys first,
+    /// then each entry in key order, its key before its value.
+    ///
+    /// # Errors
+    /// [`InvalidMetadata`]: more than [`Self::MAX_KEYS`] keys, an empty key
+    /// ([`InvalidValue::Empty`]), a key or value too long ([`InvalidValue::TooLong`]), U+0000 in
+    /// a key or value ([`InvalidValue::ContainsNul`]).
+    pub fn parse(entries: impl IntoIterator<Item = (String, String)>) -> Result<Self, InvalidMetadata> {
+        let map: BTreeMap<String, String> = entries.into_iter().collect();
+        if map.len() > Self::MAX_KEYS {
+            return Err(InvalidMetadata::TooManyKeys);
+        }
+        for (k, v) in &map {
+            let key_refused = if k.contains('\0') {
+                Some(InvalidValue::ContainsNul)
+            } else if k.is_empty() {
+                Some(InvalidValue::Empty)
+            } else if char_len(k) > Self::MAX_KEY_CHARS {
+                Some(InvalidValue::TooLong {
+                    max: Self::MAX_KEY_CHARS,
+                })
+            } else {
+                None
+            };
+            if let Some(reason) = key_refused {
+                return Err(InvalidMetadata::Key { key: k.clone(), reason });
+            }
+            let value_refused = if v.contains('\0') {
+                Some(InvalidValue::ContainsNul)
+            } else if char_len(v) > Self::MAX_VALUE_CHARS {
+                Some(InvalidValue::TooLong {
+                    max: Self::MAX_VALUE_CHARS,
+                })
+            } else {
+                None
+            };
+            if let Some(reason) = value_refused {
+                return Err(InvalidMetadata::Value { key: k.clone(), reason });
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value of `key`, if set.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The number of keys.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keys, sorted: what the audit trail records (never the values).
+    #[must_use]
+    pub fn key_names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+impl fmt::Debug for Metadata {
+    /// The keys only: the values are the caller's data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Metadata")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// The platform an app instance runs on. Case-insensitive on input, upper-case on output.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Platform {
@@ -263,6 +390,20 @@ impl<T> Patch<T> {
             Self::Set(v) => Some(v),
         }
     }
+
+    /// Applies the patch to a current value whose cleared state is its default (such as
+    /// [`Metadata`]: `null` clears it to no keys).
+    #[must_use]
+    pub fn apply_or_default(self, current: T) -> T
+    where
+        T: Default,
+    {
+        match self {
+            Self::Keep => current,
+            Self::Clear => T::default(),
+            Self::Set(v) => v,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -344,5 +485,94 @@ mod tests {
         assert_eq!(Patch::Keep.apply(Some(1)), Some(1));
         assert_eq!(Patch::<i32>::Clear.apply(Some(1)), None);
         assert_eq!(Patch::Set(2).apply(None), Some(2));
+        assert_eq!(Patch::Keep.apply_or_default(1), 1);
+        assert_eq!(Patch::<i32>::Clear.apply_or_default(1), 0);
+        assert_eq!(Patch::Set(2).apply_or_default(1), 2);
+    }
+
+    fn entries(n: usize, key: impl Fn(usize) -> String, value: &str) -> Vec<(String, String)> {
+        (0..n).map(|i| (key(i), value.to_owned())).collect()
+    }
+
+    fn bad_key(key: &str, reason: InvalidValue) -> Result<Metadata, InvalidMetadata> {
+        Err(InvalidMetadata::Key {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
+    fn bad_value(key: &str, reason: InvalidValue) -> Result<Metadata, InvalidMetadata> {
+        Err(InvalidMetadata::Value {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
+    #[test]
+    fn metadata_limits_at_and_one_past() {
+        let k = |i: usize| format!("k{i}");
+        // keys: at most 50
+        let at = Metadata::parse(entries(Metadata::MAX_KEYS, k, "v")).expect("50 keys");
+        assert_eq!(at.len(), 50);
+        assert_eq!(
+            Metadata::parse(entries(Metadata::MAX_KEYS + 1, k, "v")),
+            Err(InvalidMetadata::TooManyKeys)
+        );
+        // a key: 1 to 40 characters (scalar values)
+        let long_key = "é".repeat(Metadata::MAX_KEY_CHARS);
+        assert!(Metadata::parse([(long_key.clone(), "v".to_owned())]).is_ok());
+        let too_long_key = "é".repeat(Metadata::MAX_KEY_CHARS + 1);
+        assert_eq!(
+            Metadata::parse([(too_long_key.clone(), "v".to_owned())]),
+            bad_key(&too_long_key, InvalidValue::TooLong { max: 40 })
+        );
+        assert_eq!(
+            Metadata::parse([(String::new(), "v".to_owned())]),
+            bad_key("", InvalidValue::Empty)
+        );
+        // a value: 0 to 500 characters
+        assert!(Metadata::parse([("k".to_owned(), "é".repeat(Metadata::MAX_VALUE_CHARS))]).is_ok());
+        assert!(Metadata::parse([("k".to_owned(), String::new())]).is_ok());
+        assert_eq!(
+            Metadata::parse([("k".to_owned(), "é".repeat(Metadata::MAX_VALUE_CHARS + 1))]),
+            bad_value("k", InvalidValue::TooLong { max: 500 })
+        );
+        // U+0000 in either
+        assert_eq!(
+            Metadata::parse([("a\0b".to_owned(), "v".to_owned())]),
+            bad_key("a\0b", InvalidValue::ContainsNul)
+        );
+        assert_eq!(
+            Metadata::parse([("k".to_owned(), "\0".to_owned())]),
+            bad_value("k", InvalidValue::ContainsNul)
+        );
+        // 50 keys of 40 characters with values of 500: the largest metadata
+        let max = entries(Metadata::MAX_KEYS, |i| format!("{i:0>40}"), &"x".repeat(500));
+        assert_eq!(Metadata::parse(max).map(|m| m.len()), Ok(50));
+    }
+
+    #[test]
+    fn metadata_is_ordered_by_key_and_debug_hides_values() {
+        let m = Metadata::parse([
+            ("plan".to_owned(), "pro".to_owned()),
+            ("customer".to_owned(), "c_1".to_owned()),
+            ("plan".to_owned(), "enterprise".to_owned()),
+        ])
+        .expect("valid");
+        assert_eq!(
+            m.iter().collect::<Vec<_>>(),
+            [("customer", "c_1"), ("plan", "enterprise")],
+            "sorted, the last of a repeated key wins"
+        );
+        assert_eq!(m.key_names(), ["customer", "plan"]);
+        assert_eq!(m.get("plan"), Some("enterprise"));
+        assert_eq!(format!("{m:?}"), r#"Metadata(["customer", "plan"])"#);
+        assert!(Metadata::default().is_empty());
+        let e = Metadata::parse([("k".to_owned(), "x".repeat(501))]).expect_err("too long");
+        assert_eq!(e.to_string(), r#"metadata value of "k" must be at most 500 characters"#);
+        assert_eq!(
+            InvalidMetadata::TooManyKeys.to_string(),
+            "metadata must have at most 50 keys"
+        );
     }
 }

@@ -102,6 +102,7 @@ mod use_cases {
             display_name: None,
             description: None,
             verify_window: None,
+            metadata: Default::default(),
         }
     }
 

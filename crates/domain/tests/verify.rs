@@ -40,6 +40,7 @@ fn account(k: &Kit, uri: &str, window: Option<u64>) -> (AppId, AccountId) {
         display_name: None,
         description: None,
         verify_window: window.map(|w| VerifyWindow::new(w).unwrap()),
+        metadata: Default::default(),
     };
     let acc = *k.authd.create_account(&caller(), app, input).unwrap().id();
     (app, acc)
@@ -212,6 +213,7 @@ fn a_device_records_last_use_for_a_refused_code_too() {
         display_name: None,
         description: None,
         verify_window: None,
+        metadata: Default::default(),
     };
     let acc = *a.create_account(&caller(), app, input).unwrap().id();
     let e = a

@@ -15,7 +15,11 @@
 //!
 //! into a struct of parsed domain values (`display_name: Patch<DisplayName>`), a `parse` that
 //! reports every field's error at once, and a `utoipa::ToSchema` whose properties, `required`
-//! list, nullability and limits come from the same field types. A field's type says how its key
+//! list, nullability and limits come from the same field types. A declaration written
+//! `UpdateAccountRequest (if empty: EmptyObject) -> AccountPatch { ... }` also converts into the
+//! use case's input, field by field: its fields are exactly the input's, so a new field is
+//! declared here once and never copied by hand (a field missing on either side does not
+//! compile). A field's type says how its key
 //! may appear ([`Required`], [`Optional`]: absent or `null` is `None`, [`Patch`]: absent keeps,
 //! `null` clears) and which [`Rule`] its value follows; the rules take their limits from the
 //! domain's constants (`DisplayName::MAX_CHARS`, `VerifyWindow::MAX`, `MAX_URI_CHARS`, ...),
@@ -49,7 +53,10 @@ use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::error::Resource;
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
-use domain::values::{self, Description, DeviceName, DisplayName, Handle, InvalidValue, Platform};
+use domain::service::{AccountPatch, NewAccount};
+use domain::values::{
+    self, Description, DeviceName, DisplayName, Handle, InvalidMetadata, InvalidValue, Metadata, Platform,
+};
 use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type};
@@ -128,6 +135,24 @@ impl<R: Rule> Presence for Optional<R> {
         match b.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => R::parse(field, v).map(Some),
+        }
+    }
+}
+
+/// The key is optional; absent and `null` both mean the value's default (empty metadata).
+pub(crate) struct OrDefault<R>(PhantomData<R>);
+
+impl<R: Rule> Presence for OrDefault<R>
+where
+    R::Out: Default,
+{
+    type Out = R::Out;
+    const REQUIRED: bool = false;
+    const NULLABLE: bool = true;
+    fn read(b: &Object, field: &str) -> Result<R::Out, FieldError> {
+        match b.get(field) {
+            None | Some(Value::Null) => Ok(R::Out::default()),
+            Some(v) => R::parse(field, v),
         }
     }
 }
@@ -311,6 +336,86 @@ impl Rule for StatusText {
     }
 }
 
+/// The caller's metadata: a JSON object of at most [`Metadata::MAX_KEYS`] string keys of 1 to
+/// [`Metadata::MAX_KEY_CHARS`] characters and string values of at most
+/// [`Metadata::MAX_VALUE_CHARS`], in pydantic's terms (`dict[constr, constr]` with a length):
+/// `dict_type` for anything but an object, then each entry's `string_type` (at
+/// `[..., key]`), then `too_long` for the number of keys, then a key's length or U+0000 (at
+/// `[..., key, "[key]"]`) or a value's (at `[..., key]`). Never echoes a value.
+pub(crate) struct MetadataObject;
+
+impl MetadataObject {
+    /// A refused key or value string, at `loc`, in pydantic's wording.
+    fn string_refused(loc: &[&str], reason: InvalidValue) -> FieldError {
+        match reason {
+            InvalidValue::Empty => FieldError::new(loc, "String should have at least 1 character", "string_too_short"),
+            InvalidValue::TooLong { max } => FieldError::new(
+                loc,
+                format!("String should have at most {max} characters"),
+                "string_too_long",
+            ),
+            InvalidValue::ContainsNul => {
+                FieldError::new(loc, "String should not contain U+0000", "string_pattern_mismatch")
+            }
+            other => FieldError::value(loc, other, "value_error"),
+        }
+    }
+}
+
+impl Rule for MetadataObject {
+    type Out = Metadata;
+    fn parse(field: &str, v: &Value) -> Result<Metadata, FieldError> {
+        let Value::Object(map) = v else {
+            return Err(FieldError::new(
+                &["body", field],
+                "Input should be a valid dictionary",
+                "dict_type",
+            ));
+        };
+        let mut entries = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            match value {
+                Value::String(s) => entries.push((key.clone(), s.clone())),
+                _ => {
+                    return Err(FieldError::new(
+                        &["body", field, key],
+                        "Input should be a valid string",
+                        "string_type",
+                    ));
+                }
+            }
+        }
+        Metadata::parse(entries).map_err(|e| match e {
+            InvalidMetadata::TooManyKeys => FieldError::new(
+                &["body", field],
+                format!(
+                    "Dictionary should have at most {} items after validation, not {}",
+                    Metadata::MAX_KEYS,
+                    map.len()
+                ),
+                "too_long",
+            ),
+            InvalidMetadata::Key { key, reason } => Self::string_refused(&["body", field, &key, "[key]"], reason),
+            InvalidMetadata::Value { key, reason } => Self::string_refused(&["body", field, &key], reason),
+        })
+    }
+    fn shape(nullable: bool) -> Shape {
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(Metadata::MAX_KEY_CHARS));
+        let value = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(Metadata::MAX_VALUE_CHARS));
+        inline(
+            of_type(Type::Object, nullable)
+                .max_properties(Some(Metadata::MAX_KEYS))
+                .property_names(Some(key))
+                .additional_properties(Some(value)),
+        )
+    }
+}
+
 /// A UUID naming a record (`uuid_parsing`).
 pub(crate) struct Uuid<T>(PhantomData<T>);
 
@@ -398,8 +503,35 @@ fn property(shape: Shape, nullable: bool, description: Option<String>, examples:
 }
 
 /// Declares a request body: the struct of its parsed fields, its `parse`, and its schema (see
-/// the module docs).
+/// the module docs); with `-> Target`, also `From<Body> for Target`, field by field.
 macro_rules! request_body {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident (if empty: $empty:ident) -> $target:path {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $(#[example = $ex:literal])?
+                $field:ident: $presence:ident<$rule:ty>,
+            )+
+        }
+    ) => {
+        request_body! {
+            $(#[doc = $doc])*
+            $name (if empty: $empty) {
+                $(
+                    $(#[doc = $fdoc])*
+                    $(#[example = $ex])?
+                    $field: $presence<$rule>,
+                )+
+            }
+        }
+
+        impl From<$name> for $target {
+            fn from(body: $name) -> Self {
+                Self { $($field: body.$field,)+ }
+            }
+        }
+    };
     (
         $(#[doc = $doc:literal])*
         $name:ident (if empty: $empty:ident) {
@@ -470,7 +602,7 @@ request_body! {
 
 request_body! {
     /// `POST .../accounts`.
-    CreateAccountRequest (if empty: Missing) {
+    CreateAccountRequest (if empty: Missing) -> NewAccount {
         /// `otpauth://totp/...` or `otpauth://hotp/...` (scheme and type case-insensitive). Its
         /// parameters (`secret`, `algorithm`, `digits`, `period`, `counter`) are checked after the
         /// app exists: a bad one is `400`.
@@ -482,17 +614,23 @@ request_body! {
         /// the stored one, that `verify` accepts. Absent or `null`: the default (TOTP 1, HOTP
         /// 10). Not an integer in 0..=10: `422`.
         verify_window: Optional<Window>,
+        /// authd extension: the caller's own string keys and values (at most 50 keys of 1-40
+        /// characters, values of at most 500). Absent or `null`: none (`{}`).
+        metadata: OrDefault<MetadataObject>,
     }
 }
 
 request_body! {
     /// `PATCH .../accounts/{account_id}`: any subset; a key present with `null` clears the field,
     /// an absent key leaves it. An empty body counts as `{}`.
-    UpdateAccountRequest (if empty: EmptyObject) {
+    UpdateAccountRequest (if empty: EmptyObject) -> AccountPatch {
         display_name: Patch<Text<DisplayName>>,
         description: Patch<Text<Description>>,
         /// authd extension: the verification window, 0..=10; `null` resets it to the default.
         verify_window: Patch<Window>,
+        /// authd extension: new metadata, replacing the old whole (at most 50 keys of 1-40
+        /// characters, values of at most 500); `null` clears it to `{}`.
+        metadata: Patch<MetadataObject>,
     }
 }
 

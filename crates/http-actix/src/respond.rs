@@ -34,6 +34,40 @@ impl<'a, T, D: Serialize, F: Fn(&'a T) -> D> Serialize for Seq<'a, T, F> {
     }
 }
 
+/// Metadata as a JSON object of strings (`{}` when empty), in key order.
+pub(crate) struct MetadataObject<'a>(pub &'a domain::values::Metadata);
+
+impl Serialize for MetadataObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+/// The schema of [`MetadataObject`], with the domain's limits.
+fn metadata_schema() -> utoipa::openapi::schema::Object {
+    use domain::values::Metadata;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "authd extension: the caller's own string keys and values (`{}` when none): at most 50 keys \
+             of 1-40 characters, values of at most 500.",
+        ))
+        .max_properties(Some(Metadata::MAX_KEYS))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(Metadata::MAX_KEY_CHARS)),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(Metadata::MAX_VALUE_CHARS)),
+        ))
+        .build()
+}
+
 /// JSON `null`.
 pub(crate) struct Null;
 
@@ -147,6 +181,8 @@ pub(crate) struct AccountDto<'a> {
     /// own value, else the default (TOTP 1, HOTP 10).
     #[schema(minimum = 0, maximum = 10)]
     verify_window: u8,
+    #[schema(schema_with = metadata_schema)]
+    metadata: MetadataObject<'a>,
     #[schema(value_type = crate::dto_schemas::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
@@ -170,6 +206,7 @@ impl<'a> AccountDto<'a> {
             period: a.kind().period().map(|p| p.get()),
             counter: a.kind().counter(),
             verify_window: a.effective_verify_window().get(),
+            metadata: MetadataObject(a.metadata()),
             status: "active",
             created_at: Disp(a.created_at()),
             updated_at: Disp(a.updated_at()),

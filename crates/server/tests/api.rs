@@ -49,6 +49,8 @@ macro_rules! for_each_scenario {
             accounts_delete,
             accounts_otpauth_400_vs_422,
             accounts_body_shape_422,
+            accounts_metadata_create_read_patch,
+            accounts_metadata_422,
             // OTP generation
             generate_totp_matches_domain,
             generate_hotp_consecutive,

@@ -208,6 +208,7 @@ fn account(
                 display_name: None,
                 description: None,
                 verify_window: None,
+                metadata: Default::default(),
             },
         )?),
     }

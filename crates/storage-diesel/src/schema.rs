@@ -47,6 +47,7 @@ diesel::table! {
         last_verified_step -> Nullable<BigInt>,
         failed_attempts -> Integer,
         locked_until -> Nullable<Timestamp>,
+        metadata -> Text,
     }
 }
 

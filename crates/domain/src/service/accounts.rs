@@ -8,7 +8,7 @@ use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpKind, OtpType, Period, UriError, VerifyWindow};
 use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
 use crate::time::Timestamp;
-use crate::values::{Description, DisplayName, IdentityStatus, Patch};
+use crate::values::{Description, DisplayName, IdentityStatus, Metadata, Patch};
 
 use super::{Authd, internal, live_account, locked_account};
 
@@ -24,6 +24,8 @@ pub struct NewAccount {
     pub description: Option<Description>,
     /// The verification window; `None` for the type's default.
     pub verify_window: Option<VerifyWindow>,
+    /// The caller's own keys and values (empty for none).
+    pub metadata: Metadata,
 }
 
 impl std::fmt::Debug for NewAccount {
@@ -34,6 +36,7 @@ impl std::fmt::Debug for NewAccount {
             .field("display_name", &self.display_name)
             .field("description", &self.description)
             .field("verify_window", &self.verify_window)
+            .field("metadata", &self.metadata)
             .finish()
     }
 }
@@ -47,6 +50,8 @@ pub struct AccountPatch {
     pub description: Patch<Description>,
     /// New verification window, `Clear` (null) for the type's default, `Keep` when absent.
     pub verify_window: Patch<VerifyWindow>,
+    /// New metadata, replacing the whole map; `Clear` (null) for none, `Keep` when absent.
+    pub metadata: Patch<Metadata>,
 }
 
 impl AccountPatch {
@@ -56,11 +61,13 @@ impl AccountPatch {
             display_name,
             description,
             verify_window,
+            metadata,
         } = self;
         AccountEdit {
             display_name: display_name.apply(edit.display_name),
             description: description.apply(edit.description),
             verify_window: verify_window.apply(edit.verify_window),
+            metadata: metadata.apply_or_default(edit.metadata),
             updated_at: now,
         }
     }
@@ -113,6 +120,7 @@ impl<S: Store> Authd<S> {
                 algorithm: uri.algorithm,
                 digits: uri.digits,
                 verify_window: input.verify_window,
+                metadata: input.metadata.clone(),
                 created_at: now,
                 updated_at: now,
             });
@@ -123,6 +131,7 @@ impl<S: Store> Authd<S> {
                 ("issuer", Detail::from(account.issuer().clone())),
                 ("algorithm", Detail::from(account.algorithm().as_str())),
                 ("digits", Detail::from(i64::from(account.digits().get()))),
+                ("metadata_keys", Detail::from(account.metadata().key_names())),
             ];
             self.audit(
                 r,
@@ -154,8 +163,10 @@ impl<S: Store> Authd<S> {
         self.store.run(|r| live_account(r, org, app, id))
     }
 
-    /// Changes an account's display name, description and verification window (absent keeps,
-    /// null clears; a cleared window is the type's default again).
+    /// Changes an account's display name, description, verification window and metadata
+    /// (absent keeps, null clears; a cleared window is the type's default again, cleared
+    /// metadata has no keys; new metadata replaces the old whole). The audit event names the
+    /// metadata's keys, never its values.
     ///
     /// # Errors
     /// `NotFound`, storage failures.
@@ -183,6 +194,7 @@ impl<S: Store> Authd<S> {
                     "description",
                     Detail::from(account.description().as_ref().map(|d| d.as_str().to_owned())),
                 ),
+                ("metadata_keys", Detail::from(account.metadata().key_names())),
             ];
             self.audit(
                 r,

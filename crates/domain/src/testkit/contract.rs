@@ -43,7 +43,7 @@ use crate::otp::{self, Algorithm, Digits, OtpKind, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
 use crate::testkit::Kit;
-use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Patch, Platform};
+use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Metadata, Patch, Platform};
 
 /// A scenario: a name and a function.
 pub type Scenario<S> = (&'static str, fn(&Kit<S>));
@@ -202,7 +202,13 @@ fn new_account(uri: &str) -> NewAccount {
         display_name: None,
         description: None,
         verify_window: None,
+        metadata: Metadata::default(),
     }
+}
+
+/// Metadata of these entries (valid).
+fn metadata(entries: &[(&str, &str)]) -> Metadata {
+    Metadata::parse(entries.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))).unwrap()
 }
 
 fn device() -> NewInstance {
@@ -577,24 +583,40 @@ pub fn account_patch_keep_clear_set<S: Store>(k: &Kit<S>) {
     let mut input = new_account(&totp_uri());
     input.display_name = Some(DisplayName::parse("Work").unwrap());
     input.description = Some(Description::parse("desc").unwrap());
+    input.metadata = metadata(&[("customer", "c_1"), ("plan", "pro")]);
     let acc = a.create_account(&o, app, input).unwrap();
+    assert_eq!(a.get_account(&o, app, *acc.id()).unwrap(), acc, "created as returned");
     k.clock.advance(5);
     let kept = a.update_account(&o, app, *acc.id(), AccountPatch::default()).unwrap();
     assert_eq!(kept.display_name().as_ref().map(DisplayName::as_str), Some("Work"));
     assert_eq!(kept.description().as_ref().map(Description::as_str), Some("desc"));
+    assert_eq!(kept.metadata(), acc.metadata());
     let patch = AccountPatch {
         display_name: Patch::Clear,
         description: Patch::Set(Description::parse("new").unwrap()),
         verify_window: Patch::Keep,
+        metadata: Patch::Set(metadata(&[("plan", "enterprise")])),
     };
     let changed = a.update_account(&o, app, *acc.id(), patch).unwrap();
     assert_eq!(*changed.display_name(), None);
     assert_eq!(changed.description().as_ref().map(Description::as_str), Some("new"));
+    assert_eq!(
+        changed.metadata().iter().collect::<Vec<_>>(),
+        [("plan", "enterprise")],
+        "a value replaces the whole metadata"
+    );
     assert!(changed.updated_at() > acc.updated_at());
     let read = a.get_account(&o, app, *acc.id()).unwrap();
     assert_eq!(read, changed, "stored as returned");
     assert_eq!(read.issuer().as_deref(), Some("GitHub"));
     assert_eq!(read.account_name(), "alice@example.com");
+    let clear = AccountPatch {
+        metadata: Patch::Clear,
+        ..AccountPatch::default()
+    };
+    let cleared = a.update_account(&o, app, *acc.id(), clear).unwrap();
+    assert!(cleared.metadata().is_empty(), "null clears the metadata");
+    assert_eq!(a.get_account(&o, app, *acc.id()).unwrap(), cleared);
 }
 
 /// Every field of each `*Edit` is written by `update_*` and read back by every read, on every
@@ -629,6 +651,10 @@ pub fn edits_round_trip_every_field<S: Store>(k: &Kit<S>) {
         display_name: Some(DisplayName::parse("Work").unwrap()),
         description: Some(Description::parse("the work account").unwrap()),
         verify_window: Some(crate::otp::VerifyWindow::new(4).unwrap()),
+        metadata: metadata(&[
+            ("customer", "c_42"),
+            ("tier", "é".repeat(Metadata::MAX_VALUE_CHARS).as_str()),
+        ]),
         updated_at: now,
     };
     a.store()

@@ -14,23 +14,6 @@ use crate::error::{ApiError, FieldError};
 use crate::request::{AccountPath, AppPath, CreateAccountRequest, UpdateAccountRequest};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
 
-fn new_account(r: CreateAccountRequest) -> NewAccount {
-    NewAccount {
-        otpauth_uri: r.otpauth_uri,
-        display_name: r.display_name,
-        description: r.description,
-        verify_window: r.verify_window,
-    }
-}
-
-fn account_patch(r: UpdateAccountRequest) -> AccountPatch {
-    AccountPatch {
-        display_name: r.display_name,
-        description: r.description,
-        verify_window: r.verify_window,
-    }
-}
-
 /// The `{app_id}/accounts/{account_id}` ids.
 pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
     AccountPath::parse(req).map(|p| (p.app_id, p.account_id))
@@ -43,7 +26,7 @@ pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldErro
     tag = "accounts",
     operation_id = "create_account",
     summary = "Add an account",
-    description = "Adds an OTP account from an `otpauth://` URI, with an optional `verify_window` (authd extension, an integer in 0..=10; absent or `null` for the default: 1 TOTP step either side, 10 HOTP counters ahead). The URI's shape is `422`; its parameters are checked after the app exists (`400`): secret missing, not base32 or empty; algorithm not sha1/sha256/sha512; digits not 6 or 8; period not in 1..=86400; counter not in 0..=9223372036854775807; a parameter empty or given twice.",
+    description = "Adds an OTP account from an `otpauth://` URI, with an optional `verify_window` (authd extension, an integer in 0..=10; absent or `null` for the default: 1 TOTP step either side, 10 HOTP counters ahead) and optional `metadata` (authd extension: at most 50 string keys of 1-40 characters, string values of at most 500). The URI's shape is `422`; its parameters are checked after the app exists (`400`): secret missing, not base32 or empty; algorithm not sha1/sha256/sha512; digits not 6 or 8; period not in 1..=86400; counter not in 0..=9223372036854775807; a parameter empty or given twice.",
     params(crate::schemas::AppPath),
     request_body(content = crate::schemas::CreateAccountRequest),
     responses(
@@ -62,7 +45,7 @@ pub(crate) async fn create<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let app = AppPath::parse(&req).map(|p| p.app_id);
     let bytes = body::read(payload).await?;
-    let input = CreateAccountRequest::parse(&bytes).map(new_account);
+    let input = CreateAccountRequest::parse(&bytes).map(NewAccount::from);
     let (app, input) = both(app, input)?;
     let account = blocking(move || authd.create_account(&org, app, input)).await?;
     Ok(respond::json(StatusCode::CREATED, &AccountDto::new(&account)))
@@ -127,7 +110,7 @@ pub(crate) async fn get<S: Store>(
     tag = "accounts",
     operation_id = "update_account",
     summary = "Update an account",
-    description = "Sets or clears `display_name`, `description` and `verify_window` (authd extension, an integer in 0..=10): a key present with `null` clears the field (`verify_window` back to the type's default), an absent key leaves it.",
+    description = "Sets or clears `display_name`, `description`, `verify_window` (authd extension, an integer in 0..=10) and `metadata` (authd extension, replaced whole): a key present with `null` clears the field (`verify_window` back to the type's default, `metadata` to `{}`), an absent key leaves it.",
     params(crate::schemas::AccountPath),
     request_body(content = ref("#/components/schemas/UpdateAccountRequest"), description = "Any subset of the fields; an empty body counts as `{}`"),
     responses(
@@ -145,7 +128,7 @@ pub(crate) async fn update<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let path = ids(&req);
     let bytes = body::read(payload).await?;
-    let input = UpdateAccountRequest::parse(&bytes).map(account_patch);
+    let input = UpdateAccountRequest::parse(&bytes).map(AccountPatch::from);
     let ((app, id), patch) = both(path, input)?;
     let account = blocking(move || authd.update_account(&org, app, id, patch)).await?;
     Ok(respond::json(StatusCode::OK, &AccountDto::new(&account)))

@@ -547,6 +547,8 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
             display_name: None,
             description: None,
             verify_window: None,
+            metadata: domain::values::Metadata::parse([("customer".to_owned(), "cus_42".to_owned())])
+                .expect("metadata"),
         };
         let account = authd.create_account(&org, *app.id(), input).expect("account");
         assert_matches(&doc, "Account", &AccountDto::new(&account));

@@ -9,7 +9,7 @@ use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::error::Resource;
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, MAX_URI_CHARS, VerifyWindow};
-use domain::values::{self, Description, DeviceName, DisplayName, Handle, Platform};
+use domain::values::{self, Description, DeviceName, DisplayName, Handle, Metadata, Platform};
 use serde_json::{Value, json};
 
 use super::*;
@@ -279,6 +279,128 @@ fn a_patch_field_absent_keeps_null_clears_a_value_sets() {
 }
 
 // ------------------------------------------------------------------------- the rules
+
+/// `n` metadata entries `k0..`, each with `value`.
+fn entries(n: usize, value: &str) -> serde_json::Map<String, Value> {
+    (0..n).map(|i| (format!("k{i}"), json!(value))).collect()
+}
+
+#[test]
+fn metadata_absent_null_or_an_object_on_create_and_patch() {
+    let uri = "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP";
+    // Create: absent and null are none; an object is taken whole.
+    for body in [
+        json!({"otpauth_uri": uri}),
+        json!({"otpauth_uri": uri, "metadata": null}),
+    ] {
+        assert!(
+            ok(CreateAccountRequest::parse(&bytes(&body))).metadata.is_empty(),
+            "{body}"
+        );
+    }
+    let body = json!({"otpauth_uri": uri, "metadata": {"plan": "pro", "customer": ""}});
+    let parsed = ok(CreateAccountRequest::parse(&bytes(&body)));
+    assert_eq!(
+        parsed.metadata.iter().collect::<Vec<_>>(),
+        [("customer", ""), ("plan", "pro")]
+    );
+    // PATCH: absent keeps, null clears, an object (even `{}`) sets.
+    assert_eq!(ok(UpdateAccountRequest::parse(b"{}")).metadata, values::Patch::Keep);
+    assert_eq!(
+        ok(UpdateAccountRequest::parse(br#"{"metadata": null}"#)).metadata,
+        values::Patch::Clear
+    );
+    assert_eq!(
+        ok(UpdateAccountRequest::parse(br#"{"metadata": {}}"#)).metadata,
+        values::Patch::Set(Metadata::default())
+    );
+}
+
+#[test]
+fn metadata_limits_are_the_domains() {
+    let patch = |metadata: Value| UpdateAccountRequest::parse(&bytes(&json!({"metadata": metadata})));
+    // At the limits: accepted (lengths in characters).
+    let mut at = entries(Metadata::MAX_KEYS - 1, &chars(Metadata::MAX_VALUE_CHARS));
+    at.insert(chars(Metadata::MAX_KEY_CHARS), json!("v"));
+    match ok(patch(Value::Object(at))).metadata {
+        values::Patch::Set(m) => assert_eq!(m.len(), Metadata::MAX_KEYS),
+        other => panic!("{other:?}"),
+    }
+    // One over each.
+    assert_eq!(
+        refused(patch(Value::Object(entries(Metadata::MAX_KEYS + 1, "v")))),
+        [item(
+            &["body", "metadata"],
+            "Dictionary should have at most 50 items after validation, not 51",
+            "too_long"
+        )]
+    );
+    let long_key = chars(Metadata::MAX_KEY_CHARS + 1);
+    assert_eq!(
+        refused(patch(json!({ long_key.clone(): "v" }))),
+        [item(
+            &["body", "metadata", &long_key, "[key]"],
+            "String should have at most 40 characters",
+            "string_too_long"
+        )]
+    );
+    assert_eq!(
+        refused(patch(json!({ "k": chars(Metadata::MAX_VALUE_CHARS + 1) }))),
+        [item(
+            &["body", "metadata", "k"],
+            "String should have at most 500 characters",
+            "string_too_long"
+        )]
+    );
+    assert_eq!(
+        refused(patch(json!({ "": "v" }))),
+        [item(
+            &["body", "metadata", "", "[key]"],
+            "String should have at least 1 character",
+            "string_too_short"
+        )]
+    );
+    assert_eq!(
+        refused(patch(json!({ "k": "a\u{0}b" }))),
+        [item(
+            &["body", "metadata", "k"],
+            "String should not contain U+0000",
+            "string_pattern_mismatch"
+        )]
+    );
+    // Types: not an object, a value that is not a string.
+    for not_an_object in [json!([]), json!("x"), json!(1), json!(true)] {
+        assert_eq!(
+            refused(patch(not_an_object.clone())),
+            [item(
+                &["body", "metadata"],
+                "Input should be a valid dictionary",
+                "dict_type"
+            )],
+            "{not_an_object}"
+        );
+    }
+    for not_a_string in [json!(1), json!(null), json!({}), json!(["x"]), json!(false)] {
+        assert_eq!(
+            refused(patch(json!({ "k": not_a_string.clone() }))),
+            [item(
+                &["body", "metadata", "k"],
+                "Input should be a valid string",
+                "string_type"
+            )],
+            "{not_a_string}"
+        );
+    }
+    // Reported with the other fields' errors.
+    let body = json!({"otpauth_uri": 1, "metadata": []});
+    assert_eq!(
+        refused(CreateAccountRequest::parse(&bytes(&body))),
+        [
+            string_type("otpauth_uri"),
+            item(&["body", "metadata"], "Input should be a valid dictionary", "dict_type"),
+        ]
+    );
+}
 
 #[test]
 fn text_limits_are_the_domains_in_characters() {

@@ -242,6 +242,7 @@ pub fn assert_account(v: &Value) {
             "period",
             "counter",
             "verify_window",
+            "metadata",
             "status",
             "created_at",
             "updated_at",
@@ -250,6 +251,12 @@ pub fn assert_account(v: &Value) {
     assert_uuid(&v["id"]);
     assert_uuid(&v["authenticator_app_id"]);
     assert!(v["verify_window"].as_u64().is_some_and(|w| w <= 10), "{v}");
+    assert!(
+        v["metadata"]
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string)),
+        "metadata is an object of strings: {v}"
+    );
     assert!(v["account_name"].is_string());
     assert!(v["digits"].is_u64());
     assert_eq!(v["status"], "active");

@@ -74,6 +74,7 @@ fn hotp_account(id: AccountId, app: AppId, counter: u64) -> Account {
         algorithm: Algorithm::Sha1,
         digits: Digits::SIX,
         verify_window: None,
+        metadata: Default::default(),
         created_at: at(0),
         updated_at: at(0),
     })

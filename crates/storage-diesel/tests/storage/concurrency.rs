@@ -43,6 +43,7 @@ fn replicas(db: &TestDb, uri: &str) -> Replicas {
         display_name: None,
         description: None,
         verify_window: None,
+        metadata: Default::default(),
     };
     let acc = *one.authd.create_account(&o, app, account).unwrap().id();
     Replicas { one, two, o, app, acc }

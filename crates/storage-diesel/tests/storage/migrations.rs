@@ -20,12 +20,13 @@ on_both_backends!(
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
     "20261202000004",
     "20261202000005",
+    "20261205000006",
 ];
 
 const TABLES: [&str; 6] = [

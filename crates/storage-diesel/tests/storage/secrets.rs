@@ -17,6 +17,7 @@ fn account(uri: String) -> NewAccount {
         display_name: None,
         description: None,
         verify_window: None,
+        metadata: Default::default(),
     }
 }
 

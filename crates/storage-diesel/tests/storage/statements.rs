@@ -67,6 +67,7 @@ fn request_path_statements(which: Which) {
             display_name: None,
             description: None,
             verify_window: None,
+            metadata: Default::default(),
         };
         let totp = *a.create_account(&o, app, uri("totp")).unwrap().id();
         let hotp = *a.create_account(&o, app, uri("hotp")).unwrap().id();

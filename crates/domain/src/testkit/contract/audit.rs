@@ -60,6 +60,7 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
         display_name: Patch::Set(DisplayName::parse("Work").unwrap()),
         description: Patch::Keep,
         verify_window: Patch::Keep,
+        metadata: Patch::Keep,
     };
     a.update_account(&who, app, totp, patch).unwrap();
     a.generate_otp(&who, app, totp).unwrap();

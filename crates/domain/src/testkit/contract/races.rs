@@ -330,11 +330,13 @@ pub fn race_updates_keep_both_changes<S: Store>(k: &Kit<S>) {
             display_name: Patch::Set(DisplayName::parse("Work").unwrap()),
             description: Patch::Keep,
             verify_window: Patch::Keep,
+            metadata: Patch::Keep,
         };
         let desc = AccountPatch {
             display_name: Patch::Keep,
             description: Patch::Set(crate::values::Description::parse("the laptop").unwrap()),
             verify_window: Patch::Keep,
+            metadata: Patch::Keep,
         };
         let r = race(vec![
             Box::new(|| a.update_account(&o, app, acc, name).map(|_| ())),

@@ -359,3 +359,205 @@ pub async fn accounts_body_shape_422<S: Store>(kit: Kit<S>) {
     r.expect_422(&["path", "app_id"]);
     r.expect_422(&["body", "otpauth_uri"]);
 }
+
+/// The events of `action` about the resource `id`, oldest first.
+async fn events_of<S: Store>(api: &Api<S>, action: &str, id: &str) -> Vec<serde_json::Value> {
+    let page = api
+        .get(&format!("/api/v1/audit/events?action={action}&resource_id={id}"))
+        .await
+        .json();
+    page["events"].as_array().expect("events").clone()
+}
+
+pub async fn accounts_metadata_create_read_patch<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    let app = api.app().await;
+    let path = format!("{APPS}/{app}/accounts");
+    // Without metadata: `{}`, always present.
+    let plain = api.account(&app, &totp_uri()).await;
+    assert_eq!(plain["metadata"], json!({}));
+    let r = api
+        .post(&path, json!({ "otpauth_uri": totp_uri(), "metadata": null }))
+        .await;
+    r.expect(201);
+    assert_eq!(r.json()["metadata"], json!({}));
+
+    // Set on create, returned by every read; keys in order.
+    let metadata = json!({ "plan": "pro", "customer_id": "cus_42", "note": "", "wörk": "é".repeat(500) });
+    let r = api
+        .post(
+            &path,
+            json!({ "otpauth_uri": totp_uri(), "display_name": "Work", "metadata": metadata }),
+        )
+        .await;
+    r.expect(201);
+    let acc = r.json();
+    assert_account(&acc);
+    assert_eq!(acc["metadata"], metadata);
+    let keys: Vec<&str> = acc["metadata"]
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["customer_id", "note", "plan", "wörk"]);
+    let one = format!("{path}/{}", id_of(&acc));
+    assert_eq!(api.get(&one).await.json(), acc);
+    let list = api.get(&path).await.json();
+    let listed = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|a| a["id"] == acc["id"])
+        .cloned();
+    assert_eq!(listed, Some(acc.clone()));
+
+    // PATCH: a value replaces the whole metadata; absent keeps it; null clears it to `{}`.
+    api.clock.advance(5);
+    let r = api.patch(&one, json!({ "metadata": { "plan": "enterprise" } })).await;
+    r.expect(200);
+    let v = r.json();
+    assert_account(&v);
+    assert_eq!(v["metadata"], json!({ "plan": "enterprise" }));
+    assert_eq!(v["display_name"], "Work");
+    assert_eq!(v["updated_at"], "2026-03-18T12:00:05Z");
+    let r = api.patch(&one, json!({ "display_name": "Renamed" })).await;
+    assert_eq!(r.json()["metadata"], json!({ "plan": "enterprise" }), "absent keeps");
+    let r = api.patch_raw(&one, "").await;
+    assert_eq!(
+        r.json()["metadata"],
+        json!({ "plan": "enterprise" }),
+        "an empty body keeps"
+    );
+    let r = api.patch(&one, json!({ "metadata": null })).await;
+    r.expect(200);
+    assert_eq!(r.json()["metadata"], json!({}), "null clears");
+    assert_eq!(r.json()["display_name"], "Renamed");
+    api.patch(&one, json!({ "metadata": { "a": "1" } })).await.expect(200);
+    let r = api.patch(&one, json!({ "metadata": {} })).await;
+    assert_eq!(r.json()["metadata"], json!({}), "{{}} sets none");
+    // The SDK's PATCH (display_name and description only) leaves metadata alone.
+    api.patch(&one, json!({ "metadata": { "kept": "yes" } }))
+        .await
+        .expect(200);
+    let r = api
+        .patch(&one, json!({ "display_name": "B", "description": null }))
+        .await;
+    assert_eq!(r.json()["metadata"], json!({ "kept": "yes" }));
+    assert_eq!(api.get(&one).await.json()["metadata"], json!({ "kept": "yes" }));
+
+    // The audit trail names the keys (sorted), never a value.
+    let created = events_of(&api, "account.create", &id_of(&acc)).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0]["details"]["metadata_keys"],
+        json!(["customer_id", "note", "plan", "wörk"])
+    );
+    let updated = events_of(&api, "account.update", &id_of(&acc)).await;
+    let keys: Vec<serde_json::Value> = updated.iter().map(|e| e["details"]["metadata_keys"].clone()).collect();
+    assert_eq!(
+        keys,
+        [
+            json!(["plan"]),
+            json!(["plan"]),
+            json!(["plan"]),
+            json!([]),
+            json!(["a"]),
+            json!([]),
+            json!(["kept"]),
+            json!(["kept"]),
+        ]
+    );
+    let plain_created = events_of(&api, "account.create", &id_of(&plain)).await;
+    assert_eq!(plain_created[0]["details"]["metadata_keys"], json!([]));
+    let trail = api.get("/api/v1/audit/events?limit=1000").await.json().to_string();
+    for value in ["cus_42", "\"pro\"", "enterprise", "\"yes\"", &"é".repeat(500)] {
+        assert!(!trail.contains(value), "a metadata value in the audit trail: {value}");
+    }
+}
+
+pub async fn accounts_metadata_422<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    let app = api.app().await;
+    let path = format!("{APPS}/{app}/accounts");
+    let acc = api
+        .post(
+            &path,
+            json!({ "otpauth_uri": totp_uri(), "metadata": { "plan": "pro" } }),
+        )
+        .await
+        .json();
+    let one = format!("{path}/{}", id_of(&acc));
+    let many: serde_json::Map<String, serde_json::Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let fifty: serde_json::Map<String, serde_json::Value> =
+        many.iter().take(50).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let long_key = "k".repeat(41);
+    // (metadata, loc below "metadata", type)
+    let cases: Vec<(serde_json::Value, Vec<&str>, &str)> = vec![
+        (json!([]), vec![], "dict_type"),
+        (json!("plan=pro"), vec![], "dict_type"),
+        (json!(7), vec![], "dict_type"),
+        (json!({ "n": 1 }), vec!["n"], "string_type"),
+        (json!({ "n": null }), vec!["n"], "string_type"),
+        (json!({ "n": { "nested": "x" } }), vec!["n"], "string_type"),
+        (serde_json::Value::Object(many.clone()), vec![], "too_long"),
+        (
+            json!({ long_key.clone(): "v" }),
+            vec![long_key.as_str(), "[key]"],
+            "string_too_long",
+        ),
+        (json!({ "": "v" }), vec!["", "[key]"], "string_too_short"),
+        (json!({ "k": "x".repeat(501) }), vec!["k"], "string_too_long"),
+        (json!({ "k": "a\u{0}b" }), vec!["k"], "string_pattern_mismatch"),
+    ];
+    for (metadata, below, kind) in &cases {
+        let mut loc = vec!["body", "metadata"];
+        loc.extend(below);
+        let item = api
+            .post(&path, json!({ "otpauth_uri": totp_uri(), "metadata": metadata }))
+            .await
+            .expect_422(&loc);
+        assert_eq!(item["type"], *kind, "POST {metadata}");
+        let item = api.patch(&one, json!({ "metadata": metadata })).await.expect_422(&loc);
+        assert_eq!(item["type"], *kind, "PATCH {metadata}");
+        assert!(
+            !item["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("x".repeat(501).as_str()),
+            "never echoes a value"
+        );
+    }
+    let item = api
+        .patch(&one, json!({ "metadata": serde_json::Value::Object(many) }))
+        .await
+        .expect_422(&["body", "metadata"]);
+    assert_eq!(
+        item["msg"],
+        "Dictionary should have at most 50 items after validation, not 51"
+    );
+    let item = api
+        .patch(&one, json!({ "metadata": { "k": "x".repeat(501) } }))
+        .await
+        .expect_422(&["body", "metadata", "k"]);
+    assert_eq!(item["msg"], "String should have at most 500 characters");
+    // Nothing changed, nothing was created.
+    assert_eq!(api.get(&one).await.json(), acc);
+    assert_eq!(api.get(&path).await.json().as_array().map(Vec::len), Some(1));
+    // At the limits: accepted.
+    let at_limits = json!({ "otpauth_uri": totp_uri(), "metadata": fifty });
+    api.post(&path, at_limits).await.expect(201);
+    let at_limits = json!({ "metadata": { "k".repeat(40): "é".repeat(500) } });
+    api.patch(&one, at_limits).await.expect(200);
+    // 422 (body) before 404, with the other fields' errors.
+    let ghost = format!("{APPS}/0190c0de-1234-7abc-8def-0123456789ab/accounts");
+    let r = api.post(&ghost, json!({ "otpauth_uri": 1, "metadata": [] })).await;
+    r.expect_422(&["body", "otpauth_uri"]);
+    r.expect_422(&["body", "metadata"]);
+    api.patch(
+        &format!("{ghost}/0190c0de-1234-7abc-8def-0123456789ac"),
+        json!({ "metadata": 1 }),
+    )
+    .await
+    .expect_422(&["body", "metadata"]);
+}

@@ -143,6 +143,7 @@ pub async fn generate_secret_unreadable_500<S: Store>(kit: Kit<S>) {
         algorithm: Algorithm::Sha1,
         digits: Digits::SIX,
         verify_window: None,
+        metadata: Default::default(),
         created_at: now,
         updated_at: now,
     });
