@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{
-    Api, Cli, RFC_SECRET_B32, Req, Resp, ServeOpts, Server, XorShift, hotp_rfc, new_master_key, send_raw, str_field,
-};
+use Auth::{Device as Dev, None as Open, Service as Svc};
+
+use crate::support::{Api, RFC_SECRET_B32, Req, Resp, SqliteServer, XorShift, hotp_rfc, send_raw, str_field};
 
 const SEED: u64 = 0x5EED_A07D_2026_0001;
 const RANDOM_REQUESTS: usize = 700;
@@ -88,6 +88,14 @@ const fn r(
     }
 }
 
+/// A `GET` without authentication whose `200` is not JSON (`/metrics`, `/docs`).
+const fn page(path: &'static str) -> Route {
+    Route {
+        non_json_ok: true,
+        ..r("GET", path, &[200], Auth::None, None, false)
+    }
+}
+
 const fn starts_with(s: &str, prefix: &str) -> bool {
     let (s, p) = (s.as_bytes(), prefix.as_bytes());
     if s.len() < p.len() {
@@ -105,234 +113,44 @@ const fn starts_with(s: &str, prefix: &str) -> bool {
 
 const A: &str = "/api/v1/authenticator/apps";
 
+/// One row a route: `r(method, path, documented statuses, auth, body, destructive)`; `page` is a
+/// `GET` whose `200` is not JSON.
+#[rustfmt::skip]
 const ROUTES: &[Route] = &[
-    r(
-        "POST",
-        "/api/v1/authenticator/apps",
-        &[201, 404, 409, 422],
-        Auth::Service,
-        Some(Body::App),
-        false,
-    ),
-    r("GET", "/api/v1/authenticator/apps", &[200], Auth::Service, None, false),
-    r(
-        "GET",
-        "/api/v1/authenticator/apps/{app}",
-        &[200, 404, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "DELETE",
-        "/api/v1/authenticator/apps/{app}",
-        &[204, 404, 422],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r(
-        "POST",
-        "/api/v1/authenticator/apps/{app}/accounts",
-        &[201, 400, 404, 422],
-        Auth::Service,
-        Some(Body::Account),
-        false,
-    ),
-    r(
-        "GET",
-        "/api/v1/authenticator/apps/{app}/accounts",
-        &[200, 404, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "GET",
-        "/api/v1/authenticator/apps/{app}/accounts/{acc}",
-        &[200, 404, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "PATCH",
-        "/api/v1/authenticator/apps/{app}/accounts/{acc}",
-        &[200, 404, 422],
-        Auth::Service,
-        Some(Body::AccountPatch),
-        false,
-    ),
-    r(
-        "DELETE",
-        "/api/v1/authenticator/apps/{app}/accounts/{acc}",
-        &[204, 404, 422],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r(
-        "POST",
-        "/api/v1/authenticator/apps/{app}/accounts/{acc}/generate-otp",
-        &[200, 403, 404, 409, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "POST",
-        "/api/v1/authenticator/apps/{app}/accounts/{acc}/verify",
-        &[200, 403, 404, 422, 429],
-        Auth::Service,
-        Some(Body::Verify),
-        false,
-    ),
-    r(
-        "POST",
-        "/api/v1/authenticator/apps/{app}/instances",
-        &[201, 403, 404, 409, 422],
-        Auth::Service,
-        Some(Body::Instance),
-        false,
-    ),
-    r(
-        "GET",
-        "/api/v1/authenticator/apps/{app}/instances",
-        &[200, 404, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "GET",
-        "/api/v1/authenticator/apps/{app}/instances/{inst}",
-        &[200, 404, 422],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "DELETE",
-        "/api/v1/authenticator/apps/{app}/instances/{inst}",
-        &[204, 404, 422],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r(
-        "POST",
-        "/api/v1/identities/",
-        &[201, 409, 422],
-        Auth::Service,
-        Some(Body::Identity),
-        false,
-    ),
-    r(
-        "POST",
-        "/api/v1/identities",
-        &[201, 409, 422],
-        Auth::Service,
-        Some(Body::Identity),
-        false,
-    ),
-    r("GET", "/api/v1/identities/", &[200], Auth::Service, None, false),
-    r("GET", "/api/v1/identities", &[200], Auth::Service, None, false),
-    r(
-        "GET",
-        "/api/v1/identities/{handle}",
-        &[200, 404],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "PATCH",
-        "/api/v1/identities/{handle}",
-        &[200, 400, 404, 409, 422],
-        Auth::Service,
-        Some(Body::IdentityPatch),
-        true,
-    ),
-    r(
-        "DELETE",
-        "/api/v1/identities/{handle}",
-        &[204, 404],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r(
-        "POST",
-        "/api/v1/identities/{handle}/authenticator_app",
-        &[200, 404, 409, 422],
-        Auth::Service,
-        Some(Body::Link),
-        true,
-    ),
-    r(
-        "DELETE",
-        "/api/v1/identities/{handle}/authenticator_app",
-        &[204, 404],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r("GET", "/api/v1/device/accounts", &[200], Auth::Device, None, false),
-    r(
-        "POST",
-        "/api/v1/device/accounts/{acc}/generate-otp",
-        &[200, 403, 404, 409, 422],
-        Auth::Device,
-        None,
-        false,
-    ),
-    r(
-        "POST",
-        "/api/v1/device/accounts/{acc}/verify",
-        &[200, 403, 404, 422, 429],
-        Auth::Device,
-        Some(Body::Verify),
-        false,
-    ),
-    r(
-        "GET",
-        "/oauth/api/v1/users/{handle}/authentication/apps",
-        &[200, 404],
-        Auth::Service,
-        None,
-        false,
-    ),
-    r(
-        "DELETE",
-        "/oauth/api/v1/users/{handle}/authentication/apps/{inst}",
-        &[204, 404],
-        Auth::Service,
-        None,
-        true,
-    ),
-    r("GET", "/healthz", &[200], Auth::None, None, false),
-    r("GET", "/readyz", &[200], Auth::None, None, false),
-    Route {
-        method: "GET",
-        path: "/metrics",
-        ok: &[200],
-        family: Family::Inkbox,
-        auth: Auth::None,
-        body: None,
-        destructive: false,
-        non_json_ok: true,
-    },
-    r("GET", "/openapi.json", &[200], Auth::None, None, false),
-    Route {
-        method: "GET",
-        path: "/docs",
-        ok: &[200],
-        family: Family::Inkbox,
-        auth: Auth::None,
-        body: None,
-        destructive: false,
-        non_json_ok: true,
-    },
+    r("POST", "/api/v1/authenticator/apps", &[201, 404, 409, 422], Svc, Some(Body::App), false),
+    r("GET", "/api/v1/authenticator/apps", &[200], Svc, None, false),
+    r("GET", "/api/v1/authenticator/apps/{app}", &[200, 404, 422], Svc, None, false),
+    r("DELETE", "/api/v1/authenticator/apps/{app}", &[204, 404, 422], Svc, None, true),
+    r("POST", "/api/v1/authenticator/apps/{app}/accounts", &[201, 400, 404, 422], Svc, Some(Body::Account), false),
+    r("GET", "/api/v1/authenticator/apps/{app}/accounts", &[200, 404, 422], Svc, None, false),
+    r("GET", "/api/v1/authenticator/apps/{app}/accounts/{acc}", &[200, 404, 422], Svc, None, false),
+    r("PATCH", "/api/v1/authenticator/apps/{app}/accounts/{acc}", &[200, 404, 422], Svc, Some(Body::AccountPatch), false),
+    r("DELETE", "/api/v1/authenticator/apps/{app}/accounts/{acc}", &[204, 404, 422], Svc, None, true),
+    r("POST", "/api/v1/authenticator/apps/{app}/accounts/{acc}/generate-otp", &[200, 403, 404, 409, 422], Svc, None, false),
+    r("POST", "/api/v1/authenticator/apps/{app}/accounts/{acc}/verify", &[200, 403, 404, 422, 429], Svc, Some(Body::Verify), false),
+    r("POST", "/api/v1/authenticator/apps/{app}/instances", &[201, 403, 404, 409, 422], Svc, Some(Body::Instance), false),
+    r("GET", "/api/v1/authenticator/apps/{app}/instances", &[200, 404, 422], Svc, None, false),
+    r("GET", "/api/v1/authenticator/apps/{app}/instances/{inst}", &[200, 404, 422], Svc, None, false),
+    r("DELETE", "/api/v1/authenticator/apps/{app}/instances/{inst}", &[204, 404, 422], Svc, None, true),
+    r("POST", "/api/v1/identities/", &[201, 409, 422], Svc, Some(Body::Identity), false),
+    r("POST", "/api/v1/identities", &[201, 409, 422], Svc, Some(Body::Identity), false),
+    r("GET", "/api/v1/identities/", &[200], Svc, None, false),
+    r("GET", "/api/v1/identities", &[200], Svc, None, false),
+    r("GET", "/api/v1/identities/{handle}", &[200, 404], Svc, None, false),
+    r("PATCH", "/api/v1/identities/{handle}", &[200, 400, 404, 409, 422], Svc, Some(Body::IdentityPatch), true),
+    r("DELETE", "/api/v1/identities/{handle}", &[204, 404], Svc, None, true),
+    r("POST", "/api/v1/identities/{handle}/authenticator_app", &[200, 404, 409, 422], Svc, Some(Body::Link), true),
+    r("DELETE", "/api/v1/identities/{handle}/authenticator_app", &[204, 404], Svc, None, true),
+    r("GET", "/api/v1/device/accounts", &[200], Dev, None, false),
+    r("POST", "/api/v1/device/accounts/{acc}/generate-otp", &[200, 403, 404, 409, 422], Dev, None, false),
+    r("POST", "/api/v1/device/accounts/{acc}/verify", &[200, 403, 404, 422, 429], Dev, Some(Body::Verify), false),
+    r("GET", "/oauth/api/v1/users/{handle}/authentication/apps", &[200, 404], Svc, None, false),
+    r("DELETE", "/oauth/api/v1/users/{handle}/authentication/apps/{inst}", &[204, 404], Svc, None, true),
+    r("GET", "/healthz", &[200], Open, None, false),
+    r("GET", "/readyz", &[200], Open, None, false),
+    page("/metrics"),
+    r("GET", "/openapi.json", &[200], Open, None, false),
+    page("/docs"),
 ];
 
 /// Every status the contract documents anywhere (what a mangled path may get).
@@ -886,119 +704,148 @@ fn precise_checks(fx: &Fx, api: &Api) {
     }
 }
 
-/// Path ids for the random battery: (text for the path, whether it mangles the path).
+/// Path ids for the random battery: (text for the path, whether it mangles the path). `{F}` is
+/// the fixture's id, `{F_UPPER}` it in upper case, `{F_SIMPLE}` it without hyphens, `{7x5000}`
+/// 5000 sevens.
+const HOSTILE_IDS: &[(&str, bool)] = &[
+    ("", true),
+    ("x", false),
+    ("..", true),
+    (".", true),
+    ("%2e%2e", false),
+    ("1", false),
+    ("-1", false),
+    ("00000000-0000-0000-0000-000000000000", false),
+    ("0190c0de-0000-7000-8000-000000000001", false),
+    ("{F_UPPER}", false),
+    ("{F_SIMPLE}", false),
+    ("urn:uuid:{F}", false),
+    ("%7B{F}%7D", false),
+    ("{F}x", false),
+    ("%00", false),
+    ("%ff", false),
+    ("%c3%a9", false),
+    ("a%2Fb", true),
+    ("..%2F..%2Fetc%2Fpasswd", true),
+    ("%2F", true),
+    ("{7x5000}", false),
+    ("12345678-1234-1234-1234-1234567890123", false),
+    ("g0000000-0000-0000-0000-000000000000", false),
+    ("%20", false),
+    ("'%20OR%201=1--", false),
+    ("%E2%80%AE", false),
+    ("null", false),
+    ("%25", false),
+    ("0x1", false),
+];
+
 fn hostile_id(rng: &mut XorShift, fixture: &str) -> (String, bool) {
-    let long = "7".repeat(5000);
-    let options: Vec<(String, bool)> = vec![
-        (String::new(), true),
-        ("x".into(), false),
-        ("..".into(), true),
-        (".".into(), true),
-        ("%2e%2e".into(), false),
-        ("1".into(), false),
-        ("-1".into(), false),
-        ("00000000-0000-0000-0000-000000000000".into(), false),
-        ("0190c0de-0000-7000-8000-000000000001".into(), false),
-        (fixture.to_uppercase(), false),
-        (fixture.replace('-', ""), false),
-        (format!("urn:uuid:{fixture}"), false),
-        (format!("%7B{fixture}%7D"), false),
-        (format!("{fixture}x"), false),
-        ("%00".into(), false),
-        ("%ff".into(), false),
-        ("%c3%a9".into(), false),
-        ("a%2Fb".into(), true),
-        ("..%2F..%2Fetc%2Fpasswd".into(), true),
-        ("%2F".into(), true),
-        (long, false),
-        ("12345678-1234-1234-1234-1234567890123".into(), false),
-        ("g0000000-0000-0000-0000-000000000000".into(), false),
-        ("%20".into(), false),
-        ("'%20OR%201=1--".into(), false),
-        ("%E2%80%AE".into(), false),
-        ("null".into(), false),
-        ("%25".into(), false),
-        ("0x1".into(), false),
+    let (template, mangles) = *rng.pick(HOSTILE_IDS);
+    let subs = [
+        ("{F}", fixture.to_owned()),
+        ("{F_UPPER}", fixture.to_uppercase()),
+        ("{F_SIMPLE}", fixture.replace('-', "")),
+        ("{7x5000}", "7".repeat(5000)),
     ];
-    rng.pick(&options).clone()
+    (expand(template, &subs), mangles)
 }
+
+/// Handles for the random battery, as [`HOSTILE_IDS`]; `{a300}` is 300 a's.
+const HOSTILE_HANDLES: &[(&str, bool)] = &[
+    ("victim", false),
+    ("@victim", false),
+    ("%40victim", false),
+    ("@@x", false),
+    ("-x", false),
+    ("x!", false),
+    ("{a300}", false),
+    ("{a255}", false),
+    ("%ff", false),
+    ("%00", false),
+    ("..", true),
+    ("%2e", false),
+    ("x%2Fy", true),
+    ("", true),
+    ("%C3%BC", false),
+    ("nobody", false),
+];
 
 fn hostile_handle(rng: &mut XorShift) -> (String, bool) {
-    let options: Vec<(String, bool)> = vec![
-        ("victim".into(), false),
-        ("@victim".into(), false),
-        ("%40victim".into(), false),
-        ("@@x".into(), false),
-        ("-x".into(), false),
-        ("x!".into(), false),
-        ("a".repeat(300), false),
-        ("a".repeat(255), false),
-        ("%ff".into(), false),
-        ("%00".into(), false),
-        ("..".into(), true),
-        ("%2e".into(), false),
-        ("x%2Fy".into(), true),
-        (String::new(), true),
-        ("%C3%BC".into(), false),
-        ("nobody".into(), false),
-    ];
-    rng.pick(&options).clone()
+    let (template, mangles) = *rng.pick(HOSTILE_HANDLES);
+    let subs = [("{a300}", "a".repeat(300)), ("{a255}", "a".repeat(255))];
+    (expand(template, &subs), mangles)
 }
 
+/// `template` with each `{KEY}` of `subs` replaced by its value.
+fn expand(template: &str, subs: &[(&str, String)]) -> String {
+    subs.iter()
+        .fold(template.to_owned(), |text, (key, value)| text.replace(key, value))
+}
+
+/// otpauth URIs for the random battery; `{S}` is a good secret, `{L2100}` and the like a run of
+/// that letter that long.
+const HOSTILE_URIS: &[&str] = &[
+    "",
+    "otpauth://",
+    "otpauth://totp",
+    "otpauth://totp/",
+    "otpauth://totp/?secret={S}",
+    "otpauth://totp/x",
+    "otpauth://totp/x?secret=",
+    "otpauth://totp/x?secret=!!!!",
+    "otpauth://totp/x?secret=A",
+    "otpauth://totp/x?secret={S}&secret={S}",
+    "otpauth://totp/x?secret={S}&digits=7",
+    "otpauth://totp/x?secret={S}&digits=99999999999999999999999",
+    "otpauth://totp/x?secret={S}&digits=6.0",
+    "otpauth://totp/x?secret={S}&digits=%206",
+    "otpauth://totp/x?secret={S}&digits=",
+    "otpauth://totp/x?secret={S}&period=0",
+    "otpauth://totp/x?secret={S}&period=86401",
+    "otpauth://totp/x?secret={S}&period=86400",
+    "otpauth://totp/x?secret={S}&period=-30",
+    "otpauth://totp/x?secret={S}&period=30.5",
+    "otpauth://hotp/x?secret={S}&counter=-1",
+    "otpauth://hotp/x?secret={S}&counter=9223372036854775807",
+    "otpauth://hotp/x?secret={S}&counter=9223372036854775808",
+    "otpauth://hotp/x?secret={S}&counter=18446744073709551616",
+    "otpauth://totp/x?secret={S}&algorithm=md5",
+    "otpauth://totp/x?secret={S}&algorithm=SHA512",
+    "otpauth://totp/x?secret={S}&algorithm=sha1%00",
+    "OTPAUTH://TOTP/x?secret={S}",
+    "otpauth://steam/x?secret={S}",
+    "http://totp/x?secret={S}",
+    "otpauth:/totp/x?secret={S}",
+    "otpauth://totp/x?secret={S}#frag",
+    "otpauth://totp/%ff%fe?secret={S}",
+    "otpauth://totp/a%00b?secret={S}",
+    "otpauth://totp/%?secret={S}",
+    "otpauth://totp/%zz?secret={S}",
+    "otpauth://totp/a:b:c?secret={S}",
+    "otpauth://totp/{L2100}?secret={S}",
+    "otpauth://totp/{L2016}?secret={S}",
+    "otpauth://totp/x?secret={S}&issuer=%00",
+    "otpauth://totp/x?secret={S}&issuer={I10000}",
+    "otpauth://totp/ü:ñ?secret={S}",
+    "otpauth://totp/x?secret",
+    "otpauth://totp/x?&&&secret={S}&&",
+    "otpauth://totp/x?secret={A2000}",
+    "otpauth://totp/x?SECRET={S}&Digits=8",
+    "otpauth://totp/x?secret={S}&image=http%3A%2F%2Fevil",
+    "otpauth://totp/x?secret={S}\u{0}",
+    "otpauth://hotp/x?secret={S}&counter=",
+];
+
 fn hostile_uri(rng: &mut XorShift) -> String {
-    const S: &str = "JBSWY3DPEHPK3PXP";
-    let options = [
-        String::new(),
-        "otpauth://".into(),
-        "otpauth://totp".into(),
-        "otpauth://totp/".into(),
-        format!("otpauth://totp/?secret={S}"),
-        "otpauth://totp/x".into(),
-        "otpauth://totp/x?secret=".into(),
-        "otpauth://totp/x?secret=!!!!".into(),
-        "otpauth://totp/x?secret=A".into(),
-        format!("otpauth://totp/x?secret={S}&secret={S}"),
-        format!("otpauth://totp/x?secret={S}&digits=7"),
-        format!("otpauth://totp/x?secret={S}&digits=99999999999999999999999"),
-        format!("otpauth://totp/x?secret={S}&digits=6.0"),
-        format!("otpauth://totp/x?secret={S}&digits=%206"),
-        format!("otpauth://totp/x?secret={S}&digits="),
-        format!("otpauth://totp/x?secret={S}&period=0"),
-        format!("otpauth://totp/x?secret={S}&period=86401"),
-        format!("otpauth://totp/x?secret={S}&period=86400"),
-        format!("otpauth://totp/x?secret={S}&period=-30"),
-        format!("otpauth://totp/x?secret={S}&period=30.5"),
-        format!("otpauth://hotp/x?secret={S}&counter=-1"),
-        format!("otpauth://hotp/x?secret={S}&counter=9223372036854775807"),
-        format!("otpauth://hotp/x?secret={S}&counter=9223372036854775808"),
-        format!("otpauth://hotp/x?secret={S}&counter=18446744073709551616"),
-        format!("otpauth://totp/x?secret={S}&algorithm=md5"),
-        format!("otpauth://totp/x?secret={S}&algorithm=SHA512"),
-        format!("otpauth://totp/x?secret={S}&algorithm=sha1%00"),
-        format!("OTPAUTH://TOTP/x?secret={S}"),
-        format!("otpauth://steam/x?secret={S}"),
-        format!("http://totp/x?secret={S}"),
-        format!("otpauth:/totp/x?secret={S}"),
-        format!("otpauth://totp/x?secret={S}#frag"),
-        format!("otpauth://totp/%ff%fe?secret={S}"),
-        format!("otpauth://totp/a%00b?secret={S}"),
-        format!("otpauth://totp/%?secret={S}"),
-        format!("otpauth://totp/%zz?secret={S}"),
-        format!("otpauth://totp/a:b:c?secret={S}"),
-        format!("otpauth://totp/{}?secret={S}", "L".repeat(2100)),
-        format!("otpauth://totp/{}?secret={S}", "L".repeat(2048 - 32)),
-        format!("otpauth://totp/x?secret={S}&issuer=%00"),
-        format!("otpauth://totp/x?secret={S}&issuer={}", "i".repeat(10_000)),
-        format!("otpauth://totp/ü:ñ?secret={S}"),
-        "otpauth://totp/x?secret".into(),
-        format!("otpauth://totp/x?&&&secret={S}&&"),
-        format!("otpauth://totp/x?secret={}", "A".repeat(2000)),
-        format!("otpauth://totp/x?SECRET={S}&Digits=8"),
-        format!("otpauth://totp/x?secret={S}&image=http%3A%2F%2Fevil"),
-        format!("otpauth://totp/x?secret={S}\u{0}"),
-        format!("otpauth://hotp/x?secret={S}&counter="),
+    let runs = [
+        ("{S}", "JBSWY3DPEHPK3PXP".to_owned()),
+        ("{L2100}", "L".repeat(2100)),
+        ("{L2016}", "L".repeat(2048 - 32)),
+        ("{I10000}", "i".repeat(10_000)),
+        ("{A2000}", "A".repeat(2000)),
     ];
-    rng.pick(&options).clone()
+    let template = *rng.pick(HOSTILE_URIS);
+    expand(template, &runs)
 }
 
 /// A hostile value for a field.
@@ -1244,38 +1091,20 @@ fn random_battery(fx: &Fx, failures: &mut Vec<String>) {
 
 #[test]
 fn hostile_requests_never_break_the_contract() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("authd.sqlite").display());
-    let key = new_master_key();
-    let server = Server::start(&ServeOpts::new(&url, &key, dir.path(), "bad-input"));
-    let cli = Cli {
-        db_url: url,
-        master_key: key,
-        cwd: dir.path().to_owned(),
-    };
-    let token = cli.token_create("org_fuzz", None);
-    let api = server.api(&token);
+    let sq = SqliteServer::start("bad-input");
+    let (token, api) = sq.org_api("org_fuzz");
 
     api.create_identity("fixture");
     let app = api.create_app(Some("fixture"));
-    let totp = str_field(
-        &api.create_account(&app, "otpauth://totp/F:t?secret=JBSWY3DPEHPK3PXP"),
-        "id",
-    );
-    let hotp = str_field(
-        &api.create_account(&app, &format!("otpauth://hotp/F:h?secret={RFC_SECRET_B32}")),
-        "id",
-    );
+    let totp = api.account_id(&app, "otpauth://totp/F:t?secret=JBSWY3DPEHPK3PXP");
+    let hotp = api.account_id(&app, &format!("otpauth://hotp/F:h?secret={RFC_SECRET_B32}"));
     let inst = api.enroll(&app, "fixture device");
     api.create_identity("victim");
     let v_app = api.create_app(Some("victim"));
-    let v_acc = str_field(
-        &api.create_account(&v_app, "otpauth://totp/V:v?secret=JBSWY3DPEHPK3PXP"),
-        "id",
-    );
+    let v_acc = api.account_id(&v_app, "otpauth://totp/V:v?secret=JBSWY3DPEHPK3PXP");
     let v_inst = str_field(&api.enroll(&v_app, "victim device"), "id");
     let fx = Fx {
-        addr: server.addr,
+        addr: sq.server.addr,
         token: token.clone(),
         device: str_field(&inst, "device_token"),
         app,
@@ -1311,7 +1140,7 @@ fn hostile_requests_never_break_the_contract() {
     assert!(hotp_now["counter"].is_u64(), "{hotp_now}");
     api.raw(&Req::get("/api/v1/device/accounts").bearer(&fx.device))
         .expect(200, "device list after the battery");
-    let log = server.log();
+    let log = sq.server.log();
     let panics = log.lines().filter(|l| l.contains("panicked")).count();
     assert_eq!(panics, 0, "the server log shows panics:\n{log}");
 

@@ -16,16 +16,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::replicas::{Pair, start_pair};
 use crate::support::{
-    APPS, Api, Cli, HttpError, PgDb, Req, Resp, ServeOpts, Server, have_sqlite3, new_master_key, psql, random_suffix,
-    run_with_deadline, skip_or_fail, str_field,
+    APPS, Api, Cli, HttpError, PgDb, Req, Resp, Server, SqliteServer, have_sqlite3, psql, random_suffix, skip_or_fail,
+    sqlite3, str_field,
 };
 
 /// Rounds per scenario, unless `AUTHD_RACES_ROUNDS` says otherwise.
@@ -65,8 +64,23 @@ fn one_welcome_path(h: &str) -> String {
     format!("/oauth/api/v1/users/{h}/authentication/apps")
 }
 
-fn link_body(app: &str) -> Value {
-    json!({ "authenticator_app_id": app })
+fn app_path(app: &str) -> String {
+    format!("{APPS}/{app}")
+}
+
+/// Links the identity `h` to `app`.
+fn link_req(h: &str, app: &str) -> Req {
+    Req::post(link_path(h)).json(&json!({ "authenticator_app_id": app }))
+}
+
+/// Creates an identity with the handle `h`.
+fn identity_req(h: &str) -> Req {
+    Req::post(format!("{IDENTITIES}/")).json(&json!({ "agent_handle": h }))
+}
+
+/// Renames the identity `h` to `new`.
+fn rename_req(h: &str, new: &str) -> Req {
+    Req::patch(identity_path(h)).json(&json!({ "agent_handle": new }))
 }
 
 fn enroll_req(app: &str) -> Req {
@@ -138,6 +152,14 @@ fn sorted_statuses(outs: &[Out]) -> Vec<u16> {
 
 fn count(outs: &[Out], status: u16) -> usize {
     outs.iter().filter(|o| o.status == status).count()
+}
+
+/// The string field `key` of the first outcome with `status`, or "".
+fn field_of_first(outs: &[Out], status: u16, key: &str) -> String {
+    outs.iter()
+        .find(|o| o.status == status)
+        .map(|o| o.field(key))
+        .unwrap_or_default()
 }
 
 /// The results of one scenario on one backend.
@@ -220,9 +242,37 @@ impl Tally {
 
     /// A response of a read-back must have `want` (the kind of violation is `what`).
     fn expect(&mut self, out: &Out, want: u16, round: usize, what: &str) -> bool {
-        self.check(out.status == want, round, what, || {
+        self.expect_as(out, want, round, what, what)
+    }
+
+    /// A response must have `want`; the kind of violation is `kind`, the message names `what`.
+    fn expect_as(&mut self, out: &Out, want: u16, round: usize, kind: &str, what: &str) -> bool {
+        self.check(out.status == want, round, kind, || {
             format!("{what}: expected {want}, got {}", out.short())
         })
+    }
+
+    /// A read-back (`what`) must be 200 and, when it is, `holds` must be true; otherwise a
+    /// violation of kind `kind`: `claim` and the response.
+    fn expect_200_and(&mut self, out: &Out, round: usize, what: &str, holds: bool, kind: &str, claim: &str) -> bool {
+        self.expect(out, 200, round, what) && self.check(holds, round, kind, || format!("{claim}: {}", out.short()))
+    }
+
+    /// `MANY` racing requests (`what` they are, after the count) must get one `one` and the rest
+    /// `rest`.
+    fn one_and_rest(&mut self, round: usize, outs: &[Out], (one, rest): (u16, u16), what: &str) -> bool {
+        self.check(
+            count(outs, one) == 1 && count(outs, rest) == MANY - 1,
+            round,
+            &format!("not one {one} and the rest {rest}"),
+            || {
+                format!(
+                    "{MANY} {what}: one {one} and {} {rest} expected, got {:?}",
+                    MANY - 1,
+                    statuses(outs)
+                )
+            },
+        )
     }
 
     /// `kind: count` of every kind of violation seen.
@@ -240,35 +290,90 @@ impl Tally {
 // The servers under test and their database
 // ---------------------------------------------------------------------------------------------
 
-enum Db {
-    Pg(PgDb),
-    Sqlite(PathBuf),
+/// What the suite runs on. It owns the servers and their database, which go in this order: the
+/// servers are killed before the database is dropped.
+enum Backend {
+    /// Two replicas on one PostgreSQL database.
+    Pg(Box<Pair>),
+    /// One server on SQLite, read with the `sqlite3` CLI.
+    Sqlite(SqliteServer),
 }
 
-/// The servers of one backend, one service token, the database. Fields drop in order: the
-/// servers are killed before the database is dropped.
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Pg(_) => "postgres (2 replicas)",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn servers(&self) -> Vec<&Server> {
+        match self {
+            Self::Pg(p) => vec![&p.a, &p.b],
+            Self::Sqlite(s) => vec![&s.server],
+        }
+    }
+
+    fn cli(&self) -> &Cli {
+        match self {
+            Self::Pg(p) => &p.cli,
+            Self::Sqlite(s) => &s.cli,
+        }
+    }
+}
+
+/// The servers of one backend, one service token of a new organization.
 struct Env {
-    backend: &'static str,
-    servers: Vec<Server>,
+    backend: Backend,
+    /// Where the servers listen.
+    addrs: Vec<SocketAddr>,
     token: String,
     run: String,
-    db: Db,
-    _dir: tempfile::TempDir,
 }
 
 impl Env {
+    fn new(backend: Backend) -> Self {
+        let addrs = backend.servers().iter().map(|s| s.addr).collect();
+        let token = backend.cli().token_create("org_races", None);
+        Self {
+            backend,
+            addrs,
+            token,
+            run: random_suffix(),
+        }
+    }
+
     fn addr(&self, i: usize) -> SocketAddr {
-        self.servers[i % self.servers.len()].addr
+        self.addrs[i % self.addrs.len()]
     }
 
     /// A service-token client of server `i % n` (for the set-up of a round).
     fn api(&self, i: usize) -> Api {
-        self.servers[i % self.servers.len()].api(&self.token)
+        Api {
+            addr: self.addr(i),
+            token: self.token.clone(),
+        }
     }
 
     /// A handle unique to this run, scenario tag and round.
     fn handle(&self, tag: &str, round: usize, n: usize) -> String {
         format!("{tag}-{round}-{n}-{}", self.run)
+    }
+
+    /// A new identity with the handle `handle(tag, round, n)`: the handle and the id.
+    fn identity(&self, tag: &str, round: usize, n: usize) -> (String, String) {
+        let h = self.handle(tag, round, n);
+        let id = str_field(&self.api(round).create_identity(&h), "id");
+        (h, id)
+    }
+
+    /// A new identity (`handle(tag, round, 0)`) with an app linked to it: the handle and the app.
+    fn linked_app(&self, tag: &str, round: usize) -> (String, String) {
+        let api = self.api(round);
+        let h = self.handle(tag, round, 0);
+        api.create_identity(&h);
+        let app = api.create_app(Some(&h));
+        (h, app)
     }
 
     /// Sends `req` as it is to server `i % n`.
@@ -310,22 +415,59 @@ impl Env {
         })
     }
 
+    /// Races creations (`creations`, each with what it is for the messages) against one
+    /// DELETE (`deleted` names it), put at position `round % (creations + 1)`: the DELETE must
+    /// be 204 and each creation one of `allowed` (`noun` names the creations in the kind of
+    /// violation); every 201 enrollment must carry a device token, and none of them may work
+    /// after the race. The outcomes and the DELETE's position.
+    fn race_a_delete(
+        &self,
+        t: &mut Tally,
+        round: usize,
+        creations: Vec<(&str, Req)>,
+        (delete, deleted): (Req, &str),
+        (noun, allowed): (&str, [u16; 2]),
+    ) -> (Vec<Out>, usize) {
+        let del_at = round % (creations.len() + 1);
+        let (mut whats, mut reqs): (Vec<&str>, Vec<Req>) = creations.into_iter().unzip();
+        whats.insert(del_at, deleted);
+        reqs.insert(del_at, delete);
+        let outs = self.race(reqs);
+        t.record(round, &outs);
+        let mut tokens = Vec::new();
+        for (i, (o, what)) in outs.iter().zip(whats).enumerate() {
+            if i == del_at {
+                t.expect_as(o, 204, round, &format!("{deleted} not 204"), deleted);
+                continue;
+            }
+            let [a, b] = allowed;
+            t.check(
+                o.status == a || o.status == b,
+                round,
+                &format!("{noun} neither {a} nor {b}"),
+                || format!("{what} racing {deleted}: expected {a} or {b}, got {}", o.short()),
+            );
+            if o.status == 201 && what == "enroll" {
+                let tok = o.field("device_token");
+                t.check(
+                    tok.starts_with("authd_dev_"),
+                    round,
+                    "201 enrollment without device token",
+                    || format!("a 201 enrollment carries a device token: {}", o.short()),
+                );
+                tokens.push(tok);
+            }
+        }
+        self.tokens_refused(t, round, &tokens, deleted);
+        (outs, del_at)
+    }
+
     /// One SQL statement against the database (psql or the sqlite3 CLI); the rows of its output,
     /// columns split on `|`, as integers.
     fn counts(&self, sql: &str) -> Vec<i64> {
-        let out = match &self.db {
-            Db::Pg(db) => psql(&db.url, sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
-            Db::Sqlite(file) => {
-                let mut cmd = Command::new("sqlite3");
-                cmd.arg("-bail").args(["-cmd", ".timeout 10000"]).arg(file).arg(sql);
-                let o = run_with_deadline(cmd, Duration::from_secs(30), "sqlite3");
-                assert!(
-                    o.status.success(),
-                    "sqlite3 {sql}: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                );
-                String::from_utf8_lossy(&o.stdout).into_owned()
-            }
+        let out = match &self.backend {
+            Backend::Pg(p) => psql(&p.cli.db_url, sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Backend::Sqlite(s) => sqlite3(&s.file(), sql, Duration::from_secs(30)),
         };
         out.trim()
             .split(['|', '\n'])
@@ -343,10 +485,20 @@ impl Env {
         v[0]
     }
 
+    /// Exactly one live identity must have the handle `h` in the database.
+    fn one_live_handle(&self, t: &mut Tally, round: usize, h: &str) {
+        let live = self.count1(&format!(
+            "SELECT count(*) FROM identities WHERE handle = '{h}' AND deleted_at IS NULL"
+        ));
+        t.check(live == 1, round, "live identities with the handle in the DB", || {
+            format!("{live} live identities with handle {h}")
+        });
+    }
+
     /// Every device token must be refused (401) by every server.
     fn tokens_refused(&self, t: &mut Tally, round: usize, tokens: &[String], why: &str) {
         for (k, tok) in tokens.iter().enumerate() {
-            let answers: Vec<Out> = (0..self.servers.len())
+            let answers: Vec<Out> = (0..self.addrs.len())
                 .map(|i| self.raw(i, Req::get(DEVICE_ACCOUNTS).bearer(tok)))
                 .collect();
             t.check(
@@ -440,6 +592,18 @@ struct Suite {
 }
 
 impl Suite {
+    /// Runs the rounds of scenario `name` (bounded in count and in time) and ends it; `round_fn`
+    /// gets the servers, the scenario's tally and the round.
+    fn scenario(&mut self, name: &'static str, mut round_fn: impl FnMut(&Env, &mut Tally, usize)) {
+        let mut t = Tally::new(name);
+        let mut round = 0;
+        while t.more(round, self.rounds) {
+            round_fn(&self.env, &mut t, round);
+            round += 1;
+        }
+        self.finish(t);
+    }
+
     /// Ends a scenario: the global invariants (what it added), the summary line.
     fn finish(&mut self, mut t: Tally) {
         let now = invariant_counts(&self.env);
@@ -460,7 +624,7 @@ impl Suite {
         eprintln!(
             "races: {:<28} backend={:<22} rounds={:<3} violations={:<3} 5xx/no-response={:<3} statuses={:?} ({:.1?}{})",
             t.name,
-            self.env.backend,
+            self.env.backend.name(),
             t.rounds,
             t.violations,
             t.server_errors,
@@ -473,13 +637,19 @@ impl Suite {
             }
         );
         if !t.kinds.is_empty() {
-            eprintln!("races:   {} on {}: {}", t.name, self.env.backend, t.kinds_summary());
+            eprintln!(
+                "races:   {} on {}: {}",
+                t.name,
+                self.env.backend.name(),
+                t.kinds_summary()
+            );
         }
         self.tallies.push(t);
     }
 }
 
-fn run_suite(env: Env) {
+fn run_suite(backend: Backend) {
+    let env = Env::new(backend);
     let started = Instant::now();
     let baseline = invariant_counts(&env);
     assert!(
@@ -507,16 +677,24 @@ fn run_suite(env: Env) {
         rename_many_to_one,
         rename_one_to_many,
     ];
-    for scenario in scenarios {
-        scenario(&mut s);
+    for run in scenarios {
+        run(&mut s);
     }
-    eprintln!("races: backend={} done in {:.1?}", s.env.backend, started.elapsed());
+    eprintln!(
+        "races: backend={} done in {:.1?}",
+        s.env.backend.name(),
+        started.elapsed()
+    );
     let mut report = String::new();
     for t in s.tallies.iter().filter(|t| !t.clean()) {
         let _ = writeln!(
             report,
             "\n{} on {}: {} violation(s), {} 5xx/no response in {} rounds",
-            t.name, s.env.backend, t.violations, t.server_errors, t.rounds
+            t.name,
+            s.env.backend.name(),
+            t.violations,
+            t.server_errors,
+            t.rounds
         );
         for (kind, (n, examples)) in &t.kinds {
             let _ = writeln!(report, "  {kind}: {n}");
@@ -534,7 +712,7 @@ fn run_suite(env: Env) {
     assert!(
         report.is_empty(),
         "races on {}: every scenario must have zero violations and zero 5xx:{report}",
-        s.env.backend
+        s.env.backend.name()
     );
 }
 
@@ -545,20 +723,10 @@ fn run_suite(env: Env) {
 /// 1. Two identities link the same unlinked app at once: one 200, one 409, and the app is the
 ///    winner's.
 fn link_race(s: &mut Suite) {
-    let mut t = Tally::new("link_race");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let handles = [env.handle("link", round, 0), env.handle("link", round, 1)];
-        let ids = handles.clone().map(|h| str_field(&api.create_identity(&h), "id"));
-        let app = api.create_app(None);
-        let outs = env.race(
-            handles
-                .iter()
-                .map(|h| Req::post(link_path(h)).json(&link_body(&app)))
-                .collect(),
-        );
+    s.scenario("link_race", |env, t, round| {
+        let (handles, ids): (Vec<String>, Vec<String>) = (0..2).map(|k| env.identity("link", round, k)).unzip();
+        let app = env.api(round).create_app(None);
+        let outs = env.race(handles.iter().map(|h| link_req(h, &app)).collect());
         t.record(round, &outs);
         let winner = match statuses(&outs)[..] {
             [200, 409] => Some(0),
@@ -574,8 +742,7 @@ fn link_race(s: &mut Suite) {
                     outs.iter().map(Out::short).collect::<Vec<_>>()
                 ),
             );
-            round += 1;
-            continue;
+            return;
         };
         let l = 1 - w;
         let linked = outs[w].json()["authenticator_app"]["id"].as_str().map(str::to_owned);
@@ -585,88 +752,47 @@ fn link_race(s: &mut Suite) {
             "winner's 200 body",
             || format!("the winner's 200 shows the app linked: {}", outs[w].short()),
         );
-        let a = env.get(round + 1, &format!("{APPS}/{app}"));
-        if t.expect(&a, 200, round, "GET app after the race") {
-            t.check(
-                a.field("identity_id") == ids[w],
-                round,
-                "app linked to the winner",
-                || format!("the app is linked to the winner {}: {}", ids[w], a.short()),
-            );
-        }
+        let a = env.get(round + 1, &app_path(&app));
+        let claim = format!("the app is linked to the winner {}", ids[w]);
+        let holds = a.field("identity_id") == ids[w];
+        t.expect_200_and(
+            &a,
+            round,
+            "GET app after the race",
+            holds,
+            "app linked to the winner",
+            &claim,
+        );
         let loser = env.get(round, &identity_path(&handles[l]));
-        if t.expect(&loser, 200, round, "GET loser identity") {
-            t.check(
-                loser.json()["authenticator_app"].is_null(),
-                round,
-                "loser shows an app",
-                || format!("the loser has no app: {}", loser.short()),
-            );
-        }
+        let holds = loser.json()["authenticator_app"].is_null();
+        t.expect_200_and(
+            &loser,
+            round,
+            "GET loser identity",
+            holds,
+            "loser shows an app",
+            "the loser has no app",
+        );
         let win = env.get(round + 1, &identity_path(&handles[w]));
-        if t.expect(&win, 200, round, "GET winner identity") {
-            t.check(
-                win.json()["authenticator_app"]["id"] == app.as_str(),
-                round,
-                "winner shows the app",
-                || format!("the winner shows the app: {}", win.short()),
-            );
-        }
-        round += 1;
-    }
-    s.finish(t);
+        let holds = win.json()["authenticator_app"]["id"] == app.as_str();
+        let claim = "the winner shows the app";
+        t.expect_200_and(&win, round, "GET winner identity", holds, "winner shows the app", claim);
+    });
 }
 
 /// 2. Enrollments and account imports race the delete of their (linked) app: each creation is
 ///    201 or 404, and nothing created survives the delete.
 fn create_children_vs_delete_app(s: &mut Suite) {
-    let mut t = Tally::new("create_children_vs_delete_app");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let h = env.handle("chdel", round, 0);
-        api.create_identity(&h);
-        let app = api.create_app(Some(&h));
-        // 0..CHILDREN enroll, CHILDREN..2*CHILDREN import; the delete at a varying position.
-        let del_at = round % (2 * CHILDREN + 1);
-        let mut reqs: Vec<Req> = (0..CHILDREN)
-            .map(|_| enroll_req(&app))
-            .chain((0..CHILDREN).map(|_| account_req(&app)))
+    s.scenario("create_children_vs_delete_app", |env, t, round| {
+        let (h, app) = env.linked_app("chdel", round);
+        // CHILDREN enrollments, then CHILDREN imports; the delete at a varying position.
+        let creations = (0..CHILDREN)
+            .map(|_| ("enroll", enroll_req(&app)))
+            .chain((0..CHILDREN).map(|_| ("create account", account_req(&app))))
             .collect();
-        reqs.insert(del_at, Req::delete(format!("{APPS}/{app}")));
-        let outs = env.race(reqs);
-        t.record(round, &outs);
-        let mut tokens = Vec::new();
-        let mut child = 0;
-        for (i, o) in outs.iter().enumerate() {
-            if i == del_at {
-                t.check(o.status == 204, round, "DELETE app not 204", || {
-                    format!("DELETE app: expected 204, got {}", o.short())
-                });
-                continue;
-            }
-            let kind = if child < CHILDREN { "enroll" } else { "create account" };
-            child += 1;
-            t.check(
-                matches!(o.status, 201 | 404),
-                round,
-                "creation neither 201 nor 404",
-                || format!("{kind} racing DELETE app: expected 201 or 404, got {}", o.short()),
-            );
-            if o.status == 201 && kind == "enroll" {
-                let tok = o.field("device_token");
-                t.check(
-                    tok.starts_with("authd_dev_"),
-                    round,
-                    "201 enrollment without device token",
-                    || format!("a 201 enrollment carries a device token: {}", o.short()),
-                );
-                tokens.push(tok);
-            }
-        }
-        env.tokens_refused(&mut t, round, &tokens, "DELETE app");
-        let g = env.get(round + 1, &format!("{APPS}/{app}"));
+        let delete = (Req::delete(app_path(&app)), "DELETE app");
+        let (outs, del_at) = env.race_a_delete(t, round, creations, delete, ("creation", [201, 404]));
+        let g = env.get(round + 1, &app_path(&app));
         t.expect(&g, 404, round, "GET deleted app");
         let ow = env.get(round, &one_welcome_path(&h));
         t.expect(&ow, 404, round, "OneWelcome GET of the user whose app was deleted");
@@ -683,57 +809,28 @@ fn create_children_vs_delete_app(s: &mut Suite) {
                 )
             },
         );
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 /// 3. Enrollments race the delete of the identity the app is linked to: the app ends unlinked,
 ///    no enrolled device survives.
 fn enroll_vs_delete_identity(s: &mut Suite) {
-    let mut t = Tally::new("enroll_vs_delete_identity");
-    let env = &s.env;
     const ENROLLS: usize = 6;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let h = env.handle("endel", round, 0);
-        api.create_identity(&h);
-        let app = api.create_app(Some(&h));
-        let del_at = round % (ENROLLS + 1);
-        let mut reqs: Vec<Req> = (0..ENROLLS).map(|_| enroll_req(&app)).collect();
-        reqs.insert(del_at, Req::delete(identity_path(&h)));
-        let outs = env.race(reqs);
-        t.record(round, &outs);
-        let mut tokens = Vec::new();
-        for (i, o) in outs.iter().enumerate() {
-            if i == del_at {
-                t.check(o.status == 204, round, "DELETE identity not 204", || {
-                    format!("DELETE identity: expected 204, got {}", o.short())
-                });
-            } else {
-                // After the delete the app is alive but unlinked: 409.
-                t.check(
-                    matches!(o.status, 201 | 409),
-                    round,
-                    "enroll neither 201 nor 409",
-                    || format!("enroll racing DELETE identity: expected 201 or 409, got {}", o.short()),
-                );
-                if o.status == 201 {
-                    tokens.push(o.field("device_token"));
-                }
-            }
-        }
-        env.tokens_refused(&mut t, round, &tokens, "DELETE identity");
-        let g = env.get(round + 1, &format!("{APPS}/{app}"));
-        if t.expect(&g, 200, round, "GET app after its identity was deleted") {
-            t.check(
-                g.json()["identity_id"].is_null(),
-                round,
-                "app of a deleted identity still linked",
-                || format!("the app of a deleted identity is unlinked: {}", g.short()),
-            );
-        }
+    s.scenario("enroll_vs_delete_identity", |env, t, round| {
+        let (h, app) = env.linked_app("endel", round);
+        let creations = (0..ENROLLS).map(|_| ("enroll", enroll_req(&app))).collect();
+        let delete = (Req::delete(identity_path(&h)), "DELETE identity");
+        // After the delete the app is alive but unlinked: 409.
+        let (outs, del_at) = env.race_a_delete(t, round, creations, delete, ("enroll", [201, 409]));
+        let g = env.get(round + 1, &app_path(&app));
+        t.expect_200_and(
+            &g,
+            round,
+            "GET app after its identity was deleted",
+            g.json()["identity_id"].is_null(),
+            "app of a deleted identity still linked",
+            "the app of a deleted identity is unlinked",
+        );
         let ow = env.get(round, &one_welcome_path(&h));
         t.expect(&ow, 404, round, "OneWelcome GET of the deleted user");
         let (_, instances) = env.live_children(&app);
@@ -744,23 +841,16 @@ fn enroll_vs_delete_identity(s: &mut Suite) {
                 statuses(&outs)
             )
         });
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 /// 4. A link races the delete of the identity: the app never stays linked to a deleted identity,
 ///    and the handle re-created can take it.
 fn link_vs_delete_identity(s: &mut Suite) {
-    let mut t = Tally::new("link_vs_delete_identity");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let h = env.handle("lndel", round, 0);
-        let old_id = str_field(&api.create_identity(&h), "id");
-        let app = api.create_app(None);
-        let link = Req::post(link_path(&h)).json(&link_body(&app));
+    s.scenario("link_vs_delete_identity", |env, t, round| {
+        let (h, old_id) = env.identity("lndel", round, 0);
+        let app = env.api(round).create_app(None);
+        let link = link_req(&h, &app);
         let del = Req::delete(identity_path(&h));
         let (reqs, link_at) = if round % 2 == 0 {
             (vec![link, del], 0)
@@ -776,10 +866,14 @@ fn link_vs_delete_identity(s: &mut Suite) {
             "link neither 200 nor 404",
             || format!("link racing DELETE identity: expected 200 or 404, got {}", lo.short()),
         );
-        t.check(dl.status == 204, round, "DELETE identity not 204", || {
-            format!("DELETE identity racing a link: expected 204, got {}", dl.short())
-        });
-        let g = env.get(round + 1, &format!("{APPS}/{app}"));
+        t.expect_as(
+            dl,
+            204,
+            round,
+            "DELETE identity not 204",
+            "DELETE identity racing a link",
+        );
+        let g = env.get(round + 1, &app_path(&app));
         if t.expect(&g, 200, round, "GET app") {
             let linked = g.json()["identity_id"].as_str().map(str::to_owned);
             if let Some(id) = linked {
@@ -798,34 +892,26 @@ fn link_vs_delete_identity(s: &mut Suite) {
             }
         }
         // The handle again, a new identity: the app can be linked to it.
-        let again = env.call(
-            round,
-            Req::post(format!("{IDENTITIES}/")).json(&json!({ "agent_handle": h })),
-        );
+        let again = env.call(round, identity_req(&h));
         if t.expect(&again, 201, round, "re-create the deleted handle") {
             let new_id = again.field("id");
-            let relink = env.call(round + 1, Req::post(link_path(&h)).json(&link_body(&app)));
-            if t.expect(&relink, 200, round, "link the app to the re-created identity") {
-                t.check(
-                    relink.json()["authenticator_app"]["identity_id"] == new_id.as_str(),
-                    round,
-                    "re-created identity does not show the app",
-                    || format!("the re-created identity shows the app: {}", relink.short()),
-                );
-            }
+            let relink = env.call(round + 1, link_req(&h, &app));
+            t.expect_200_and(
+                &relink,
+                round,
+                "link the app to the re-created identity",
+                relink.json()["authenticator_app"]["identity_id"] == new_id.as_str(),
+                "re-created identity does not show the app",
+                "the re-created identity shows the app",
+            );
         }
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 /// Two DELETEs of the same path at once: one 204, one 404. `setup` creates the record and
 /// returns its path (and a device token that must stop working, for instances).
 fn double_delete(s: &mut Suite, name: &'static str, setup: impl Fn(&Env, usize) -> (String, Option<String>)) {
-    let mut t = Tally::new(name);
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
+    s.scenario(name, |env, t, round| {
         let (path, token) = setup(env, round);
         if let Some(tok) = &token {
             // The control: the device API accepts the token before the delete, so the 401
@@ -849,32 +935,24 @@ fn double_delete(s: &mut Suite, name: &'static str, setup: impl Fn(&Env, usize) 
         let g = env.get(round + 1, &path);
         t.expect(&g, 404, round, "GET after the deletes");
         if let Some(tok) = token {
-            env.tokens_refused(&mut t, round, &[tok], "DELETE instance");
+            env.tokens_refused(t, round, &[tok], "DELETE instance");
         }
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 /// 5a. Two DELETEs of one app.
 fn double_delete_app(s: &mut Suite) {
     double_delete(s, "double_delete_app", |env, round| {
-        let api = env.api(round);
-        let h = env.handle("ddapp", round, 0);
-        api.create_identity(&h);
-        let app = api.create_app(Some(&h));
-        api.create_account(&app, TOTP_URI);
-        (format!("{APPS}/{app}"), None)
+        let (_, app) = env.linked_app("ddapp", round);
+        env.api(round).create_account(&app, TOTP_URI);
+        (app_path(&app), None)
     });
 }
 
 /// 5b. Two DELETEs of one identity.
 fn double_delete_identity(s: &mut Suite) {
     double_delete(s, "double_delete_identity", |env, round| {
-        let api = env.api(round);
-        let h = env.handle("ddid", round, 0);
-        api.create_identity(&h);
-        api.create_app(Some(&h));
+        let (h, _) = env.linked_app("ddid", round);
         (identity_path(&h), None)
     });
 }
@@ -884,7 +962,7 @@ fn double_delete_account(s: &mut Suite) {
     double_delete(s, "double_delete_account", |env, round| {
         let api = env.api(round);
         let app = api.create_app(None);
-        let acc = str_field(&api.create_account(&app, TOTP_URI), "id");
+        let acc = api.account_id(&app, TOTP_URI);
         (format!("{APPS}/{app}/accounts/{acc}"), None)
     });
 }
@@ -892,11 +970,8 @@ fn double_delete_account(s: &mut Suite) {
 /// 5d. Two DELETEs of one instance; its device token stops working.
 fn double_delete_instance(s: &mut Suite) {
     double_delete(s, "double_delete_instance", |env, round| {
-        let api = env.api(round);
-        let h = env.handle("ddinst", round, 0);
-        api.create_identity(&h);
-        let app = api.create_app(Some(&h));
-        let inst = api.enroll(&app, "d");
+        let (_, app) = env.linked_app("ddinst", round);
+        let inst = env.api(round).enroll(&app, "d");
         let (id, tok) = (str_field(&inst, "id"), str_field(&inst, "device_token"));
         (format!("{APPS}/{app}/instances/{id}"), Some(tok))
     });
@@ -905,19 +980,10 @@ fn double_delete_instance(s: &mut Suite) {
 /// 6. N links of the same app to the same identity at once: all 200 (the same app again is a
 ///    no-op).
 fn same_link_many(s: &mut Suite) {
-    let mut t = Tally::new("same_link_many");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let h = env.handle("slink", round, 0);
-        let id = str_field(&api.create_identity(&h), "id");
-        let app = api.create_app(None);
-        let outs = env.race(
-            (0..MANY)
-                .map(|_| Req::post(link_path(&h)).json(&link_body(&app)))
-                .collect(),
-        );
+    s.scenario("same_link_many", |env, t, round| {
+        let (h, id) = env.identity("slink", round, 0);
+        let app = env.api(round).create_app(None);
+        let outs = env.race((0..MANY).map(|_| link_req(&h, &app)).collect());
         t.record(round, &outs);
         t.check(count(&outs, 200) == MANY, round, "not all 200", || {
             format!(
@@ -929,49 +995,29 @@ fn same_link_many(s: &mut Suite) {
                     .unwrap_or_default()
             )
         });
-        let g = env.get(round + 1, &format!("{APPS}/{app}"));
-        if t.expect(&g, 200, round, "GET app") {
-            t.check(g.field("identity_id") == id, round, "app linked elsewhere", || {
-                format!("the app is linked to {id}: {}", g.short())
-            });
-        }
-        round += 1;
-    }
-    s.finish(t);
+        let g = env.get(round + 1, &app_path(&app));
+        let claim = format!("the app is linked to {id}");
+        t.expect_200_and(
+            &g,
+            round,
+            "GET app",
+            g.field("identity_id") == id,
+            "app linked elsewhere",
+            &claim,
+        );
+    });
 }
 
 /// 7. N creations of one handle at once: one 201, the rest 409.
 fn same_handle_creates(s: &mut Suite) {
-    let mut t = Tally::new("same_handle_creates");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
+    s.scenario("same_handle_creates", |env, t, round| {
         let h = env.handle("shand", round, 0);
-        let outs = env.race(
-            (0..MANY)
-                .map(|_| Req::post(format!("{IDENTITIES}/")).json(&json!({ "agent_handle": h })))
-                .collect(),
-        );
+        let outs = env.race((0..MANY).map(|_| identity_req(&h)).collect());
         t.record(round, &outs);
-        let ok = t.check(
-            count(&outs, 201) == 1 && count(&outs, 409) == MANY - 1,
-            round,
-            "not one 201 and the rest 409",
-            || {
-                format!(
-                    "{MANY} creations of one handle: one 201 and {} 409 expected, got {:?}",
-                    MANY - 1,
-                    statuses(&outs)
-                )
-            },
-        );
+        let ok = t.one_and_rest(round, &outs, (201, 409), "creations of one handle");
         let g = env.get(round + 1, &identity_path(&h));
         if t.expect(&g, 200, round, "GET the created identity") && ok {
-            let winner = outs
-                .iter()
-                .find(|o| o.status == 201)
-                .map(|o| o.field("id"))
-                .unwrap_or_default();
+            let winner = field_of_first(&outs, 201, "id");
             t.check(
                 g.field("id") == winner,
                 round,
@@ -979,48 +1025,25 @@ fn same_handle_creates(s: &mut Suite) {
                 || format!("the handle resolves to the 201's identity {winner}: {}", g.short()),
             );
         }
-        let live = env.count1(&format!(
-            "SELECT count(*) FROM identities WHERE handle = '{h}' AND deleted_at IS NULL"
-        ));
-        t.check(live == 1, round, "live identities with the handle in the DB", || {
-            format!("{live} live identities with handle {h}")
-        });
-        round += 1;
-    }
-    s.finish(t);
+        env.one_live_handle(t, round, &h);
+    });
 }
 
 /// 8. N app creations for one identity at once: one 201, the rest 409, and exactly one live app
 ///    (the 409s created nothing).
 fn one_app_per_identity(s: &mut Suite) {
-    let mut t = Tally::new("one_app_per_identity");
-    let env = &s.env;
     // The live apps of the database: nothing but the race of a round adds any, so each round
     // must add exactly one (the 409s create nothing).
-    let mut before = env.count1("SELECT count(*) FROM apps WHERE deleted_at IS NULL");
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let h = env.handle("oneapp", round, 0);
-        let id = str_field(&api.create_identity(&h), "id");
+    let mut before = s.env.count1("SELECT count(*) FROM apps WHERE deleted_at IS NULL");
+    s.scenario("one_app_per_identity", |env, t, round| {
+        let (h, id) = env.identity("oneapp", round, 0);
         let outs = env.race(
             (0..MANY)
                 .map(|_| Req::post(APPS).json(&json!({ "agent_handle": h })))
                 .collect(),
         );
         t.record(round, &outs);
-        let ok = t.check(
-            count(&outs, 201) == 1 && count(&outs, 409) == MANY - 1,
-            round,
-            "not one 201 and the rest 409",
-            || {
-                format!(
-                    "{MANY} app creations for one identity: one 201 and {} 409 expected, got {:?}",
-                    MANY - 1,
-                    statuses(&outs)
-                )
-            },
-        );
+        let ok = t.one_and_rest(round, &outs, (201, 409), "app creations for one identity");
         let v = env.counts(&format!(
             "SELECT (SELECT count(*) FROM apps WHERE identity_id = '{}' AND deleted_at IS NULL), \
                     (SELECT count(*) FROM apps WHERE deleted_at IS NULL)",
@@ -1040,11 +1063,7 @@ fn one_app_per_identity(s: &mut Suite) {
         before = after;
         let g = env.get(round + 1, &identity_path(&h));
         if t.expect(&g, 200, round, "GET identity") && ok {
-            let winner = outs
-                .iter()
-                .find(|o| o.status == 201)
-                .map(|o| o.field("id"))
-                .unwrap_or_default();
+            let winner = field_of_first(&outs, 201, "id");
             t.check(
                 g.json()["authenticator_app"]["id"] == winner.as_str(),
                 round,
@@ -1052,39 +1071,17 @@ fn one_app_per_identity(s: &mut Suite) {
                 || format!("the identity shows the 201's app {winner}: {}", g.short()),
             );
         }
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 /// 9a. N identities renamed at once to the same new handle: one 200, the rest 409.
 fn rename_many_to_one(s: &mut Suite) {
-    let mut t = Tally::new("rename_many_to_one");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let olds: Vec<String> = (0..MANY).map(|k| env.handle("rnm", round, k)).collect();
-        let ids: Vec<String> = olds.iter().map(|h| str_field(&api.create_identity(h), "id")).collect();
+    s.scenario("rename_many_to_one", |env, t, round| {
+        let (olds, ids): (Vec<String>, Vec<String>) = (0..MANY).map(|k| env.identity("rnm", round, k)).unzip();
         let new = env.handle("rnm-new", round, 0);
-        let outs = env.race(
-            olds.iter()
-                .map(|h| Req::patch(identity_path(h)).json(&json!({ "agent_handle": new })))
-                .collect(),
-        );
+        let outs = env.race(olds.iter().map(|h| rename_req(h, &new)).collect());
         t.record(round, &outs);
-        t.check(
-            count(&outs, 200) == 1 && count(&outs, 409) == MANY - 1,
-            round,
-            "not one 200 and the rest 409",
-            || {
-                format!(
-                    "{MANY} renames to one handle: one 200 and {} 409 expected, got {:?}",
-                    MANY - 1,
-                    statuses(&outs)
-                )
-            },
-        );
+        t.one_and_rest(round, &outs, (200, 409), "renames to one handle");
         let g = env.get(round + 1, &identity_path(&new));
         if t.expect(&g, 200, round, "GET the new handle") {
             let owner = g.field("id");
@@ -1106,51 +1103,28 @@ fn rename_many_to_one(s: &mut Suite) {
             for (k, h) in olds.iter().enumerate() {
                 let want = if ids[k] == owner { 404 } else { 200 };
                 let r = env.get(round + k, &identity_path(h));
-                t.check(r.status == want, round, "old handle resolves wrongly", || {
-                    format!("GET old handle #{k}: expected {want}, got {}", r.short())
-                });
+                t.expect_as(
+                    &r,
+                    want,
+                    round,
+                    "old handle resolves wrongly",
+                    &format!("GET old handle #{k}"),
+                );
             }
         }
-        let live = env.count1(&format!(
-            "SELECT count(*) FROM identities WHERE handle = '{new}' AND deleted_at IS NULL"
-        ));
-        t.check(live == 1, round, "live identities with the handle in the DB", || {
-            format!("{live} live identities with handle {new}")
-        });
-        round += 1;
-    }
-    s.finish(t);
+        env.one_live_handle(t, round, &new);
+    });
 }
 
 /// 9b. One identity renamed at once to N different handles: one 200, the rest 404 (the old
 ///     handle is gone once one rename commits); exactly one new handle resolves.
 fn rename_one_to_many(s: &mut Suite) {
-    let mut t = Tally::new("rename_one_to_many");
-    let env = &s.env;
-    let mut round = 0;
-    while t.more(round, s.rounds) {
-        let api = env.api(round);
-        let old = env.handle("rn1", round, 0);
-        let id = str_field(&api.create_identity(&old), "id");
+    s.scenario("rename_one_to_many", |env, t, round| {
+        let (old, id) = env.identity("rn1", round, 0);
         let news: Vec<String> = (0..MANY).map(|k| env.handle("rn1-new", round, k)).collect();
-        let outs = env.race(
-            news.iter()
-                .map(|n| Req::patch(identity_path(&old)).json(&json!({ "agent_handle": n })))
-                .collect(),
-        );
+        let outs = env.race(news.iter().map(|n| rename_req(&old, n)).collect());
         t.record(round, &outs);
-        t.check(
-            count(&outs, 200) == 1 && count(&outs, 404) == MANY - 1,
-            round,
-            "not one 200 and the rest 404",
-            || {
-                format!(
-                    "{MANY} renames of one identity: one 200 and {} 404 expected, got {:?}",
-                    MANY - 1,
-                    statuses(&outs)
-                )
-            },
-        );
+        t.one_and_rest(round, &outs, (200, 404), "renames of one identity");
         let resolving: Vec<usize> = (0..MANY)
             .filter(|&k| {
                 let r = env.get(round + k, &identity_path(&news[k]));
@@ -1192,9 +1166,7 @@ fn rename_one_to_many(s: &mut Suite) {
         }
         let g = env.get(round + 1, &identity_path(&old));
         t.expect(&g, 404, round, "GET the old handle");
-        round += 1;
-    }
-    s.finish(t);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1204,25 +1176,8 @@ fn rename_one_to_many(s: &mut Suite) {
 #[test]
 fn races_postgres_two_replicas() {
     let Some(db) = PgDb::create() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = new_master_key();
     // One after the other: the first one migrates.
-    let a = Server::start(&ServeOpts::new(&db.url, &key, dir.path(), "races-a"));
-    let b = Server::start(&ServeOpts::new(&db.url, &key, dir.path(), "races-b"));
-    let cli = Cli {
-        db_url: db.url.clone(),
-        master_key: key,
-        cwd: dir.path().to_owned(),
-    };
-    let token = cli.token_create("org_races", None);
-    run_suite(Env {
-        backend: "postgres (2 replicas)",
-        servers: vec![a, b],
-        token,
-        run: random_suffix(),
-        db: Db::Pg(db),
-        _dir: dir,
-    });
+    run_suite(Backend::Pg(Box::new(start_pair(db))));
 }
 
 #[test]
@@ -1231,23 +1186,5 @@ fn races_sqlite() {
         skip_or_fail("the sqlite3 CLI is not installed: the races suite reads the SQLite database with it");
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("authd.sqlite");
-    let url = format!("sqlite://{}", file.display());
-    let key = new_master_key();
-    let server = Server::start(&ServeOpts::new(&url, &key, dir.path(), "races-sqlite"));
-    let cli = Cli {
-        db_url: url,
-        master_key: key,
-        cwd: dir.path().to_owned(),
-    };
-    let token = cli.token_create("org_races", None);
-    run_suite(Env {
-        backend: "sqlite",
-        servers: vec![server],
-        token,
-        run: random_suffix(),
-        db: Db::Sqlite(file),
-        _dir: dir,
-    });
+    run_suite(Backend::Sqlite(SqliteServer::start("races-sqlite")));
 }

@@ -472,6 +472,44 @@ impl Server {
     }
 }
 
+/// One `authd serve` on a fresh SQLite database in a temporary folder (its logs go there too),
+/// and the command line on the same database. Fields drop in order: the server is killed before
+/// the folder is removed.
+pub struct SqliteServer {
+    /// The server.
+    pub server: Server,
+    /// The command line on its database.
+    pub cli: Cli,
+    /// The folder of the database and the logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl SqliteServer {
+    /// Starts it; `name` prefixes the log files.
+    pub fn start(name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cli = Cli {
+            db_url: format!("sqlite://{}", dir.path().join("authd.sqlite").display()),
+            master_key: new_master_key(),
+            cwd: dir.path().to_owned(),
+        };
+        let server = Server::start(&ServeOpts::new(&cli.db_url, &cli.master_key, dir.path(), name));
+        Self { server, cli, dir }
+    }
+
+    /// The database file.
+    pub fn file(&self) -> PathBuf {
+        self.dir.path().join("authd.sqlite")
+    }
+
+    /// A new service token of `org` (`authd token create`) and a client of the server with it.
+    pub fn org_api(&self, org: &str) -> (String, Api) {
+        let token = self.cli.token_create(org, None);
+        let api = self.server.api(&token);
+        (token, api)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------------------------
@@ -1095,6 +1133,11 @@ impl Api {
         .expect(201, &format!("create account {uri}"))
     }
 
+    /// Imports an account from an otpauth URI: its id.
+    pub fn account_id(&self, app: &str, uri: &str) -> String {
+        str_field(&self.create_account(app, uri), "id")
+    }
+
     /// Generates a code: the OTP object.
     pub fn generate(&self, app: &str, account: &str) -> Value {
         self.post_empty(&format!("{APPS}/{app}/accounts/{account}/generate-otp"))
@@ -1146,25 +1189,41 @@ pub fn have_sqlite3() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `PRAGMA integrity_check` with the `sqlite3` CLI; `None` (after a loud SKIPPED) when the CLI
-/// is not installed.
-pub fn sqlite_integrity(path: &Path) -> Option<String> {
+/// Runs one statement with the `sqlite3` CLI (`-bail`, a 10 s busy timeout, at most `limit`):
+/// its standard output; panics (with its standard error) unless it exits 0.
+pub fn sqlite3(path: &Path, sql: &str, limit: Duration) -> String {
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg("-bail")
+        .args(["-cmd", ".timeout 10000"])
+        .arg(path)
+        .arg(sql)
+        .stdin(Stdio::null());
+    let out = run_with_deadline(cmd, limit, "sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3 {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`sqlite3`], or `None` (after a loud SKIPPED that names `what` was not done) when the CLI is
+/// not installed.
+pub fn sqlite3_or_skip(path: &Path, sql: &str, what: &str) -> Option<String> {
     if !have_sqlite3() {
         eprintln!(
-            "\n*** SKIPPED ASSERTION: sqlite3 CLI not installed; PRAGMA integrity_check of {} not run ***\n",
+            "\n*** SKIPPED ASSERTION: sqlite3 CLI not installed; {what} of {} not run ***\n",
             path.display()
         );
         return None;
     }
-    let mut cmd = Command::new("sqlite3");
-    cmd.arg(path).arg("PRAGMA integrity_check;").stdin(Stdio::null());
-    let out = run_with_deadline(cmd, Duration::from_secs(60), "sqlite3 integrity_check");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    Some(sqlite3(path, sql, Duration::from_secs(60)))
+}
+
+/// `PRAGMA integrity_check` with the `sqlite3` CLI; `None` (after a loud SKIPPED) when the CLI
+/// is not installed.
+pub fn sqlite_integrity(path: &Path) -> Option<String> {
+    sqlite3_or_skip(path, "PRAGMA integrity_check;", "PRAGMA integrity_check").map(|out| out.trim().to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
