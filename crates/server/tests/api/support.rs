@@ -291,20 +291,26 @@ pub fn assert_otp(v: &Value) {
     assert!(code.bytes().all(|b| b.is_ascii_digit()));
 }
 
+/// The keys of an identity summary (the detail has these and more).
+pub const SUMMARY_KEYS: [&str; 6] = [
+    "id",
+    "organization_id",
+    "agent_handle",
+    "status",
+    "created_at",
+    "updated_at",
+];
+
 /// Asserts the identity summary shape.
 #[track_caller]
 pub fn assert_summary(v: &Value) {
-    assert_keys(
-        v,
-        &[
-            "id",
-            "organization_id",
-            "agent_handle",
-            "status",
-            "created_at",
-            "updated_at",
-        ],
-    );
+    assert_keys(v, &SUMMARY_KEYS);
+    assert_summary_fields(v);
+}
+
+/// Asserts the fields an identity summary and detail share.
+#[track_caller]
+fn assert_summary_fields(v: &Value) {
     assert_uuid(&v["id"]);
     assert!(v["agent_handle"].is_string());
     assert_ts(&v["created_at"]);
@@ -316,18 +322,9 @@ pub fn assert_summary(v: &Value) {
 pub fn assert_detail(v: &Value) {
     assert_keys(
         v,
-        &[
-            "id",
-            "organization_id",
-            "agent_handle",
-            "status",
-            "created_at",
-            "updated_at",
-            "mailbox",
-            "phone_number",
-            "authenticator_app",
-        ],
+        &[&SUMMARY_KEYS[..], &["mailbox", "phone_number", "authenticator_app"]].concat(),
     );
+    assert_summary_fields(v);
     assert!(v["mailbox"].is_null() && v["phone_number"].is_null());
     if !v["authenticator_app"].is_null() {
         assert_app(&v["authenticator_app"]);
@@ -430,36 +427,37 @@ impl<S: Store> Api<S> {
         req.insert_header(("X-Service-Token", self.token.as_str()))
     }
 
+    /// Sends `req` to `path` with the default service token.
+    async fn send(&self, req: TestRequest, path: &str) -> Resp {
+        self.call(self.authed(req.uri(path))).await
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
-        self.call(self.authed(TestRequest::get().uri(path))).await
+        self.send(TestRequest::get(), path).await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
-        self.call(self.authed(TestRequest::delete().uri(path))).await
+        self.send(TestRequest::delete(), path).await
     }
 
     /// POST with a JSON body (and `Content-Type: application/json`).
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.call(self.authed(TestRequest::post().uri(path).set_json(body)))
-            .await
+        self.send(TestRequest::post().set_json(body), path).await
     }
 
     /// POST with raw bytes and no `Content-Type`.
     pub async fn post_raw(&self, path: &str, body: impl Into<Bytes>) -> Resp {
-        self.call(self.authed(TestRequest::post().uri(path).set_payload(body)))
-            .await
+        self.send(TestRequest::post().set_payload(body), path).await
     }
 
     /// PATCH with a JSON body.
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
-        self.call(self.authed(TestRequest::patch().uri(path).set_json(body)))
-            .await
+        self.send(TestRequest::patch().set_json(body), path).await
     }
 
     /// PATCH with raw bytes and no `Content-Type`.
     pub async fn patch_raw(&self, path: &str, body: impl Into<Bytes>) -> Resp {
-        self.call(self.authed(TestRequest::patch().uri(path).set_payload(body)))
-            .await
+        self.send(TestRequest::patch().set_payload(body), path).await
     }
 
     /// A request with another credential (`(header, value)`).
@@ -532,6 +530,16 @@ impl<S: Store> Api<S> {
             .await;
         r.expect(201);
         r.json()
+    }
+
+    /// `GET path`: a 200 with a bare array, each item checked with `check`; the items' ids.
+    pub async fn list_ids(&self, path: &str, check: fn(&Value)) -> Vec<String> {
+        let r = self.get(path).await;
+        r.expect(200);
+        let list = r.json();
+        let items = list.as_array().expect("bare array");
+        items.iter().for_each(check);
+        items.iter().map(id_of).collect()
     }
 
     /// Generates a code through the service API, exactly as the SDK sends it.

@@ -3,11 +3,17 @@
 use actix_web::test::TestRequest;
 use domain::ports::Store;
 use domain::testkit::Kit;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
 const IDS: &str = "/api/v1/identities";
+
+/// `POST /api/v1/identities/{handle}/authenticator_app` with `{"authenticator_app_id": app}`.
+async fn link<S: Store>(api: &Api<S>, handle: &str, app: impl Into<Value>) -> Resp {
+    let body = json!({ "authenticator_app_id": app.into() });
+    api.post(&format!("{IDS}/{handle}/authenticator_app"), body).await
+}
 
 pub async fn identities_create_both_paths<S: Store>(kit: Kit<S>) {
     let api = start(kit).await;
@@ -85,23 +91,12 @@ pub async fn identities_list_newest_first<S: Store>(kit: Kit<S>) {
     api.clock.advance(1);
     let c = api.identity("c").await;
     for path in [IDS, "/api/v1/identities/"] {
-        let r = api.get(path).await;
-        r.expect(200);
-        let list = r.json();
-        let list = list.as_array().expect("bare array");
-        list.iter().for_each(assert_summary);
-        assert_eq!(
-            list.iter().map(id_of).collect::<Vec<_>>(),
-            vec![id_of(&c), id_of(&b), id_of(&a)]
-        );
+        let ids = api.list_ids(path, assert_summary).await;
+        assert_eq!(ids, vec![id_of(&c), id_of(&b), id_of(&a)], "{path}");
     }
     // deleted ones are not listed
     api.delete("/api/v1/identities/b").await.expect_204();
-    let list = api.get(IDS).await.json();
-    assert_eq!(
-        list.as_array().expect("array").iter().map(id_of).collect::<Vec<_>>(),
-        vec![id_of(&c), id_of(&a)]
-    );
+    assert_eq!(api.list_ids(IDS, assert_summary).await, vec![id_of(&c), id_of(&a)]);
 }
 
 pub async fn identities_get_detail<S: Store>(kit: Kit<S>) {
@@ -112,14 +107,7 @@ pub async fn identities_get_detail<S: Store>(kit: Kit<S>) {
     let v = r.json();
     assert_detail(&v);
     assert_eq!(v["authenticator_app"], json!(null));
-    for k in [
-        "id",
-        "organization_id",
-        "agent_handle",
-        "status",
-        "created_at",
-        "updated_at",
-    ] {
+    for k in SUMMARY_KEYS {
         assert_eq!(v[k], ident[k], "{k}");
     }
     // linked: the whole app object
@@ -269,7 +257,7 @@ pub async fn identities_assign_and_unlink<S: Store>(kit: Kit<S>) {
     let ident = api.identity("bot").await;
     let app = api.app().await;
     let path = "/api/v1/identities/bot/authenticator_app";
-    let r = api.post(path, json!({ "authenticator_app_id": app })).await;
+    let r = link(&api, "bot", app.as_str()).await;
     r.expect(200).expect_json_content_type();
     let v = r.json();
     assert_detail(&v);
@@ -277,12 +265,7 @@ pub async fn identities_assign_and_unlink<S: Store>(kit: Kit<S>) {
     assert_eq!(v["authenticator_app"]["id"], app.as_str());
     assert_eq!(v["authenticator_app"]["identity_id"], ident["id"]);
     // same app again (any uuid form, `@` handle): 200 no-op
-    let r = api
-        .post(
-            "/api/v1/identities/@bot/authenticator_app",
-            json!({ "authenticator_app_id": app.to_uppercase() }),
-        )
-        .await;
+    let r = link(&api, "@bot", app.to_uppercase()).await;
     r.expect(200);
     assert_eq!(r.json()["authenticator_app"]["id"], app.as_str());
     let r = api.get(&format!("{APPS}/{app}")).await;
@@ -305,13 +288,7 @@ pub async fn identities_assign_and_unlink<S: Store>(kit: Kit<S>) {
 
     // reassign the freed app to another identity
     api.identity("other").await;
-    let r = api
-        .post(
-            "/api/v1/identities/other/authenticator_app",
-            json!({ "authenticator_app_id": app }),
-        )
-        .await;
-    r.expect(200);
+    link(&api, "other", app.as_str()).await.expect(200);
     // DELETE without body, generate-otp style request is fine too
     api.call(api.authed(TestRequest::delete().uri("/api/v1/identities/other/authenticator_app")))
         .await
@@ -324,54 +301,35 @@ pub async fn identities_assign_errors<S: Store>(kit: Kit<S>) {
     api.identity("c").await;
     let other_app = api.app().await;
     // the app is linked to another identity
-    api.post(
-        "/api/v1/identities/c/authenticator_app",
-        json!({ "authenticator_app_id": app }),
-    )
-    .await
-    .expect_detail(409, "Authenticator app is linked to another identity");
+    link(&api, "c", app.as_str())
+        .await
+        .expect_detail(409, "Authenticator app is linked to another identity");
     // the identity already has a different app
-    api.post(
-        "/api/v1/identities/bot/authenticator_app",
-        json!({ "authenticator_app_id": other_app }),
-    )
-    .await
-    .expect_detail(409, "Identity already has an authenticator app");
+    link(&api, "bot", other_app.as_str())
+        .await
+        .expect_detail(409, "Identity already has an authenticator app");
     assert_eq!(
         api.get(&format!("{APPS}/{other_app}")).await.json()["identity_id"],
         json!(null)
     );
     // unknown app / unknown identity
-    api.post(
-        "/api/v1/identities/c/authenticator_app",
-        json!({ "authenticator_app_id": "0190c0de-1234-7abc-8def-0123456789ab" }),
-    )
-    .await
-    .expect_detail(404, "Authenticator app not found");
-    api.post(
-        "/api/v1/identities/ghost/authenticator_app",
-        json!({ "authenticator_app_id": app }),
-    )
-    .await
-    .expect_detail(404, "Identity not found");
+    link(&api, "c", "0190c0de-1234-7abc-8def-0123456789ab")
+        .await
+        .expect_detail(404, "Authenticator app not found");
+    link(&api, "ghost", app.as_str())
+        .await
+        .expect_detail(404, "Identity not found");
     // shape: 422, before 404
-    let item = api
-        .post(
-            "/api/v1/identities/c/authenticator_app",
-            json!({ "authenticator_app_id": "nope" }),
-        )
+    let item = link(&api, "c", "nope")
         .await
         .expect_422(&["body", "authenticator_app_id"]);
     assert_eq!(item["type"], "uuid_parsing");
     api.post("/api/v1/identities/c/authenticator_app", json!({}))
         .await
         .expect_422(&["body", "authenticator_app_id"]);
-    api.post(
-        "/api/v1/identities/ghost/authenticator_app",
-        json!({ "authenticator_app_id": 3 }),
-    )
-    .await
-    .expect_422(&["body", "authenticator_app_id"]);
+    link(&api, "ghost", 3)
+        .await
+        .expect_422(&["body", "authenticator_app_id"]);
     api.post_raw("/api/v1/identities/c/authenticator_app", "")
         .await
         .expect_422(&["body"]);
