@@ -9,7 +9,7 @@ use domain::entities::{
 };
 use domain::ids::{AccountId, AppId, IdentityId, OrgId, TokenId};
 use domain::otp::{Algorithm, Digits, OtpKind, Period};
-use domain::ports::{ConflictKind, HotpAdvance, Lock, SealedSecret, Store, StoreError};
+use domain::ports::{ConflictKind, HotpAdvance, Lock, Repo, SealedSecret, Store, StoreError};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
 use domain::values::{Handle, IdentityStatus};
@@ -108,6 +108,30 @@ fn event() -> domain::audit::AuditEvent {
     domain::testkit::contract::test_event(&org(), uuid())
 }
 
+/// Inserts an unlinked app and a HOTP account of it at `counter`: their ids and the account.
+fn app_with_hotp(s: &DieselStore, counter: u64) -> (AppId, AccountId, Account) {
+    let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
+    s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
+    let account = hotp_account(acc, a, counter);
+    s.run(|r| r.insert_account(&account, &SealedSecret(vec![1, 2, 3])))
+        .unwrap();
+    (a, acc, account)
+}
+
+/// `advance_hotp_counter` of `org`'s account `acc`.
+fn advance(s: &DieselStore, org: &OrgId, acc: AccountId) -> Result<HotpAdvance, StoreError> {
+    s.run(|r| r.advance_hotp_counter(org, acc, &domain::testkit::contract::test_event(org, uuid::Uuid::nil())))
+}
+
+/// `got` (a read of `what`) must be a corrupt row, `want` its message.
+#[track_caller]
+fn assert_corrupt<T: std::fmt::Debug>(got: Result<T, StoreError>, want: &str, what: &str) {
+    match got {
+        Err(e @ StoreError::Other(_)) => assert_eq!(e.to_string(), want, "{what}"),
+        other => panic!("{what}: expected a corrupt row ({want}), got {other:?}"),
+    }
+}
+
 fn conflict(r: Result<(), StoreError>) -> ConflictKind {
     match r {
         Err(StoreError::Conflict(k)) => k,
@@ -181,25 +205,25 @@ fn unique_violations_name_their_rule(which: Which) {
     });
 }
 
+/// A unit of work that inserts the identity `id` with `handle`, then fails.
+fn insert_then_fail(id: IdentityId, handle: &str) -> impl Fn(&mut dyn Repo) -> Result<(), StoreError> + '_ {
+    move |r| {
+        r.insert_identity(&identity(id, handle))?;
+        Err(StoreError::Conflict(ConflictKind::Unique))
+    }
+}
+
 fn run_autocommits_and_transaction_rolls_back(which: Which) {
     with_migrated_db(which, |db| {
         let s = store(db);
         let kept = IdentityId::from_uuid(uuid());
-        let r: Result<(), StoreError> = s.run(|r| {
-            r.insert_identity(&identity(kept, "kept"))?;
-            Err(StoreError::Conflict(ConflictKind::Unique))
-        });
-        assert!(r.is_err());
+        assert!(s.run(insert_then_fail(kept, "kept")).is_err());
         assert!(
             s.run(|r| r.identity_by_id(&org(), kept)).unwrap().is_some(),
             "run: each statement commits on its own"
         );
         let gone = IdentityId::from_uuid(uuid());
-        let r: Result<(), StoreError> = s.transaction(|r| {
-            r.insert_identity(&identity(gone, "gone"))?;
-            Err(StoreError::Conflict(ConflictKind::Unique))
-        });
-        assert!(r.is_err());
+        assert!(s.transaction(insert_then_fail(gone, "gone")).is_err());
         assert!(
             s.run(|r| r.identity_by_id(&org(), gone)).unwrap().is_none(),
             "transaction: all or nothing"
@@ -226,29 +250,9 @@ fn foreign_keys_are_enforced(which: Which) {
 fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
     with_migrated_db(which, |db| {
         let s = store(db);
-        let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
-        s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
-        let account = hotp_account(acc, a, 41);
-        s.run(|r| r.insert_account(&account, &SealedSecret(vec![1, 2, 3])))
-            .unwrap();
-        assert_eq!(
-            s.run(|r| r.advance_hotp_counter(
-                &org(),
-                acc,
-                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
-            ))
-            .unwrap(),
-            HotpAdvance::Use(41)
-        );
-        assert_eq!(
-            s.run(|r| r.advance_hotp_counter(
-                &org(),
-                acc,
-                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
-            ))
-            .unwrap(),
-            HotpAdvance::Use(42)
-        );
+        let (a, acc, account) = app_with_hotp(&s, 41);
+        assert_eq!(advance(&s, &org(), acc).unwrap(), HotpAdvance::Use(41));
+        assert_eq!(advance(&s, &org(), acc).unwrap(), HotpAdvance::Use(42));
         let read = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
         assert_eq!(*read.kind(), OtpKind::Hotp { counter: 43 });
         assert_eq!(
@@ -258,22 +262,12 @@ fn hotp_advance_is_one_statement_that_keeps_updated_at(which: Which) {
         );
         let other = OrgId::new("org_x").unwrap();
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(
-                &other,
-                acc,
-                &domain::testkit::contract::test_event(&other, uuid::Uuid::nil())
-            ))
-            .unwrap(),
+            advance(&s, &other, acc).unwrap(),
             HotpAdvance::Missing,
             "another org's account"
         );
         assert_eq!(
-            s.run(|r| r.advance_hotp_counter(
-                &org(),
-                AccountId::from_uuid(uuid()),
-                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil())
-            ))
-            .unwrap(),
+            advance(&s, &org(), AccountId::from_uuid(uuid())).unwrap(),
             HotpAdvance::Missing
         );
     });
@@ -295,10 +289,7 @@ fn tight_pool(db: &TestDb) -> DieselStore {
 fn kind_columns_that_contradict_the_type_are_a_corrupt_row(which: Which) {
     with_db(which, |db| {
         let s = store(db);
-        let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
-        s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
-        s.run(|r| r.insert_account(&hotp_account(acc, a, 7), &SealedSecret(vec![1, 2, 3])))
-            .unwrap();
+        let (a, acc, _) = app_with_hotp(&s, 7);
         let set = |columns: &str| unchecked(db, &format!("UPDATE accounts SET {columns} WHERE id = '{acc}'"));
         let corrupt = |column: &str| {
             let want = format!("storage failure: corrupt row in accounts: invalid {column}");
@@ -311,25 +302,16 @@ fn kind_columns_that_contradict_the_type_are_a_corrupt_row(which: Which) {
                     s.run(|r| r.verify_material(&org(), a, acc)).map(|_| ()),
                 ),
             ] {
-                match got {
-                    Err(e @ StoreError::Other(_)) => assert_eq!(e.to_string(), want, "{what}"),
-                    other => panic!("{what}: expected a corrupt row ({want}), got {other:?}"),
-                }
+                assert_corrupt(got, &want, what);
             }
         };
 
         set("counter = NULL");
         corrupt("counter"); // HOTP without a counter
-        let advance = s.run(|r| {
-            r.advance_hotp_counter(
-                &org(),
-                acc,
-                &domain::testkit::contract::test_event(&org(), uuid::Uuid::nil()),
-            )
-        });
+        let advanced = advance(&s, &org(), acc);
         assert!(
-            matches!(advance, Err(StoreError::Other(_))),
-            "a HOTP row without a counter is corrupt, not missing: {advance:?}"
+            matches!(advanced, Err(StoreError::Other(_))),
+            "a HOTP row without a counter is corrupt, not missing: {advanced:?}"
         );
         set("period = 30, counter = 7");
         corrupt("period"); // HOTP with a period

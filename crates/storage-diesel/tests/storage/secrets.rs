@@ -1,25 +1,11 @@
 //! Nothing secret reaches the SQLite file: neither an account secret (base32 or raw), nor a
 //! service token, nor a device token.
 
-use domain::ids::OrgId;
-use domain::service::{NewAccount, NewInstance};
-use domain::values::{DeviceName, Handle, Platform};
-
-use crate::support::{kit, sqlite, store};
+use crate::support::{alice_app, caller, enroll_pixel, kit, new_account, sqlite, store};
 
 /// Raw secret bytes and their base32 form (as in the otpauth URI).
 const RAW: &[u8] = b"NeedleSecret#2026!xy";
 const B32: &str = "JZSWKZDMMVJWKY3SMV2CGMRQGI3CC6DZ";
-
-fn account(uri: String) -> NewAccount {
-    NewAccount {
-        otpauth_uri: uri,
-        display_name: None,
-        description: None,
-        verify_window: None,
-        metadata: Default::default(),
-    }
-}
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -31,40 +17,19 @@ fn sqlite_file_holds_no_secret_and_no_token() {
     let (service_token, device_token) = {
         let k = kit(store(&db));
         let a = &k.authd;
-        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
-        a.create_identity(&o, Handle::parse("alice").unwrap()).unwrap();
-        let app = *a.create_app(&o, Some(&Handle::parse("alice").unwrap())).unwrap().id();
-        let totp = a
-            .create_account(
-                &o,
-                app,
-                account(format!("otpauth://totp/Needle:needle-account@example.com?secret={B32}")),
-            )
-            .unwrap();
+        let o = caller();
+        let app = alice_app(a, &o);
         let lower = B32.to_lowercase();
-        let hotp = a
-            .create_account(
-                &o,
-                app,
-                account(format!("otpauth://hotp/Needle:hotp?secret={lower}&counter=3")),
-            )
-            .unwrap();
-        a.generate_otp(&o, app, *totp.id()).unwrap();
-        a.generate_otp(&o, app, *hotp.id()).unwrap();
+        for uri in [
+            format!("otpauth://totp/Needle:needle-account@example.com?secret={B32}"),
+            format!("otpauth://hotp/Needle:hotp?secret={lower}&counter=3"),
+        ] {
+            let account = a.create_account(&o, app, new_account(uri)).unwrap();
+            a.generate_otp(&o, app, *account.id()).unwrap();
+        }
         let (_, st) = a.create_service_token(&o, None).unwrap();
         a.authenticate_service_token(st.expose()).unwrap();
-        let enrolled = a
-            .enroll_instance(
-                &o,
-                app,
-                NewInstance {
-                    device_name: DeviceName::parse("Pixel").unwrap(),
-                    platform: Platform::Android,
-                    device_id: None,
-                },
-            )
-            .unwrap();
-        let dt = enrolled.device_token.expose().to_owned();
+        let dt = enroll_pixel(a, &o, app);
         a.device_list_accounts(&dt).unwrap();
         (st.expose().to_owned(), dt)
         // The kit, its store and every pooled connection close here: SQLite checkpoints the WAL.

@@ -10,14 +10,11 @@
 use std::cell::RefCell;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
-use domain::ids::OrgId;
 use domain::otp::{self, Algorithm, CodeInput, Digits};
-use domain::service::{NewAccount, NewInstance};
 use domain::testkit::contract::RFC_SECRET_B32;
-use domain::values::{DeviceName, Handle, Platform};
 use storage_diesel::Backend;
 
-use crate::support::{Which, kit, store, with_migrated_db};
+use crate::support::{Which, alice_app, caller, enroll_pixel, kit, new_account, store, with_migrated_db};
 
 on_both_backends!(request_path_statements);
 
@@ -59,32 +56,12 @@ fn request_path_statements(which: Which) {
     with_migrated_db(which, |db| {
         let k = kit(store(db));
         let a = &k.authd;
-        let o = domain::audit::Caller::new(OrgId::new("org_a").unwrap(), domain::audit::Actor::Cli);
-        a.create_identity(&o, Handle::parse("alice").unwrap()).unwrap();
-        let app = *a.create_app(&o, Some(&Handle::parse("alice").unwrap())).unwrap().id();
-        let uri = |t: &str| NewAccount {
-            otpauth_uri: format!("otpauth://{t}/x?secret={RFC_SECRET_B32}"),
-            display_name: None,
-            description: None,
-            verify_window: None,
-            metadata: Default::default(),
-        };
+        let o = caller();
+        let app = alice_app(a, &o);
+        let uri = |t: &str| new_account(format!("otpauth://{t}/x?secret={RFC_SECRET_B32}"));
         let totp = *a.create_account(&o, app, uri("totp")).unwrap().id();
         let hotp = *a.create_account(&o, app, uri("hotp")).unwrap().id();
-        let device = a
-            .enroll_instance(
-                &o,
-                app,
-                NewInstance {
-                    device_name: DeviceName::parse("Pixel").unwrap(),
-                    platform: Platform::Android,
-                    device_id: None,
-                },
-            )
-            .unwrap()
-            .device_token
-            .expose()
-            .to_owned();
+        let device = enroll_pixel(a, &o, app);
 
         let t = statements(|| {
             a.generate_otp(&o, app, totp).unwrap();

@@ -3,7 +3,12 @@
 
 use std::sync::Arc;
 
+use domain::Authd;
+use domain::audit::{Actor, Caller};
+use domain::ids::{AppId, OrgId};
+use domain::service::{NewAccount, NewInstance};
 use domain::testkit::{Kit, kit_with};
+use domain::values::{DeviceName, Handle, Platform};
 use storage_diesel::{Backend, DieselStore, PoolOptions, XChaChaCipher};
 use test_db::{PgDatabase, SqliteDatabase};
 
@@ -70,23 +75,21 @@ fn migrate(url: &str) -> Result<(), storage_diesel::StorageError> {
 /// Runs `f` on a fresh, empty database of that backend (PostgreSQL may skip, see
 /// [`test_db::postgres_url`]).
 pub fn with_db(which: Which, f: impl FnOnce(&TestDb)) {
-    match which {
-        Which::Sqlite => f(&sqlite()),
-        Which::Postgres => {
-            if let Some(db) = PgDatabase::empty() {
-                f(&postgres(db));
-            }
-        }
-    }
+    with_either(which, PgDatabase::empty, f);
 }
 
 /// Runs `f` on a fresh database of that backend, for [`store`]: on PostgreSQL a clone of the
 /// migrated template (so `store` finds nothing pending), on SQLite an empty file.
 pub fn with_migrated_db(which: Which, f: impl FnOnce(&TestDb)) {
+    with_either(which, || PgDatabase::migrated(migrate), f);
+}
+
+/// Runs `f` on an empty SQLite file, or on the PostgreSQL database `pg` makes (when it makes one).
+fn with_either(which: Which, pg: impl FnOnce() -> Option<PgDatabase>, f: impl FnOnce(&TestDb)) {
     match which {
         Which::Sqlite => f(&sqlite()),
         Which::Postgres => {
-            if let Some(db) = PgDatabase::migrated(migrate) {
+            if let Some(db) = pg() {
                 f(&postgres(db));
             }
         }
@@ -108,4 +111,40 @@ pub fn store(db: &TestDb) -> DieselStore {
 /// A service over the store with the real cipher.
 pub fn kit(store: DieselStore) -> Kit<DieselStore> {
     kit_with(store, Arc::new(XChaChaCipher::new(KEY)))
+}
+
+/// A command-line caller of `org_a`.
+pub fn caller() -> Caller {
+    Caller::new(OrgId::new("org_a").unwrap(), Actor::Cli)
+}
+
+/// The input of an account from `uri` alone (no display name, description, window or metadata).
+pub fn new_account(uri: String) -> NewAccount {
+    NewAccount {
+        otpauth_uri: uri,
+        display_name: None,
+        description: None,
+        verify_window: None,
+        metadata: Default::default(),
+    }
+}
+
+/// Creates the identity `alice` and an app linked to it: the app.
+pub fn alice_app(a: &Authd<DieselStore>, o: &Caller) -> AppId {
+    a.create_identity(o, Handle::parse("alice").unwrap()).unwrap();
+    *a.create_app(o, Some(&Handle::parse("alice").unwrap())).unwrap().id()
+}
+
+/// Enrolls a `Pixel` (Android) in `app`: its device token.
+pub fn enroll_pixel(a: &Authd<DieselStore>, o: &Caller, app: AppId) -> String {
+    let device = NewInstance {
+        device_name: DeviceName::parse("Pixel").unwrap(),
+        platform: Platform::Android,
+        device_id: None,
+    };
+    a.enroll_instance(o, app, device)
+        .unwrap()
+        .device_token
+        .expose()
+        .to_owned()
 }
