@@ -80,12 +80,14 @@ mod use_cases {
     use domain::Error;
     use domain::audit::{Actor, Caller};
     use domain::cascade::{CascadePlan, CascadeStep};
+    use domain::entities::ServiceToken;
     use domain::error::{Realm, Resource};
-    use domain::ids::{AppId, IdentityId, OrgId};
+    use domain::ids::{AccountId, AppId, IdentityId, OrgId};
     use domain::otp::UriError;
-    use domain::ports::{Clock, Store};
+    use domain::ports::{Clock, OtpMaterial, Store};
     use domain::service::NewAccount;
-    use domain::testkit::{InMemoryStore, TestCipher, kit, kit_with};
+    use domain::testkit::{InMemoryStore, Kit, TestCipher, kit, kit_with};
+    use domain::token::PlainToken;
     use domain::values::Handle;
 
     fn org() -> OrgId {
@@ -104,6 +106,34 @@ mod use_cases {
             verify_window: None,
             metadata: Default::default(),
         }
+    }
+
+    /// A new unlinked app and an account of it from `u`: their ids.
+    fn app_with_account(k: &Kit, u: &str) -> (AppId, AccountId) {
+        let app = *k.authd.create_app(&caller(), None).unwrap().id();
+        let acc = *k.authd.create_account(&caller(), app, uri(u)).unwrap().id();
+        (app, acc)
+    }
+
+    /// The account and its sealed secret, as the store holds them.
+    fn stored(k: &Kit, app: AppId, acc: AccountId) -> OtpMaterial {
+        let store = k.authd.store();
+        store.run(|r| r.otp_material(&org(), app, acc)).unwrap().unwrap()
+    }
+
+    /// A new service token of `org_a`, authenticated once (so cached): its record and itself.
+    fn cached_token(k: &Kit) -> (ServiceToken, PlainToken) {
+        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
+        k.authd.authenticate_service_token(plain.expose()).unwrap();
+        (meta, plain)
+    }
+
+    /// Whether the token is refused as a service token.
+    fn refused(k: &Kit, plain: &PlainToken) -> bool {
+        matches!(
+            k.authd.authenticate_service_token(plain.expose()),
+            Err(Error::Unauthorized(Realm::Service))
+        )
     }
 
     #[test]
@@ -142,26 +172,12 @@ mod use_cases {
     #[test]
     fn wrong_master_key_is_unreadable_and_does_not_advance_hotp() {
         let k = kit();
-        let app = *k.authd.create_app(&caller(), None).unwrap().id();
-        let acc = *k
-            .authd
-            .create_account(
-                &caller(),
-                app,
-                uri("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ&counter=3"),
-            )
-            .unwrap()
-            .id();
+        let (app, acc) = app_with_account(&k, "otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ&counter=3");
         // The same data seen through a service holding another key.
         let store = InMemoryStore::new();
         let other = kit_with(store, Arc::new(TestCipher::new([9; 32])));
         // Move the row across by re-importing it through the store port.
-        let material = k
-            .authd
-            .store()
-            .run(|r| r.otp_material(&org(), app, acc))
-            .unwrap()
-            .unwrap();
+        let material = stored(&k, app, acc);
         let app_row = k.authd.get_app(&caller(), app).unwrap();
         other
             .authd
@@ -188,25 +204,14 @@ mod use_cases {
     #[test]
     fn moved_ciphertext_does_not_open() {
         let k = kit();
-        let app = *k.authd.create_app(&caller(), None).unwrap().id();
-        let a = *k
-            .authd
-            .create_account(&caller(), app, uri("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ"))
-            .unwrap()
-            .id();
+        let (app, a) = app_with_account(&k, "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ");
         let b = k
             .authd
             .create_account(&caller(), app, uri("otpauth://totp/b?secret=JBSWY3DPEHPK3PXP"))
             .unwrap();
-        let sealed_a = k
-            .authd
-            .store()
-            .run(|r| r.otp_material(&org(), app, a))
-            .unwrap()
-            .unwrap()
-            .sealed;
+        let sealed_a = stored(&k, app, a).sealed;
         let mut moved = b.clone().into_parts();
-        moved.id = domain::ids::AccountId::from_uuid(uuid::Uuid::now_v7());
+        moved.id = AccountId::from_uuid(uuid::Uuid::now_v7());
         let moved = domain::entities::Account::from_parts(moved);
         k.authd.store().run(|r| r.insert_account(&moved, &sealed_a)).unwrap();
         assert!(matches!(
@@ -254,8 +259,7 @@ mod use_cases {
     #[test]
     fn service_token_cache_serves_until_ttl_then_refuses_revoked() {
         let k = kit();
-        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
-        k.authd.authenticate_service_token(plain.expose()).unwrap();
+        let (meta, plain) = cached_token(&k);
         // Revoke behind this process's back (as another replica would).
         k.authd
             .store()
@@ -266,22 +270,15 @@ mod use_cases {
             "cached within the TTL"
         );
         k.clock.advance(domain::auth::CACHE_TTL_SECONDS);
-        assert!(matches!(
-            k.authd.authenticate_service_token(plain.expose()),
-            Err(Error::Unauthorized(Realm::Service))
-        ));
+        assert!(refused(&k, &plain));
     }
 
     #[test]
     fn revocation_in_this_process_is_immediate() {
         let k = kit();
-        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
-        k.authd.authenticate_service_token(plain.expose()).unwrap();
+        let (meta, plain) = cached_token(&k);
         k.authd.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
-        assert!(matches!(
-            k.authd.authenticate_service_token(plain.expose()),
-            Err(Error::Unauthorized(Realm::Service))
-        ));
+        assert!(refused(&k, &plain));
     }
 
     #[test]

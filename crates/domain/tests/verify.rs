@@ -10,7 +10,7 @@ use std::sync::Arc;
 use domain::Error;
 use domain::ids::{AccountId, AppId, OrgId};
 use domain::otp::{self, Algorithm, CodeInput, Digits, VerifyWindow};
-use domain::ports::Store;
+use domain::ports::{Store, VerificationState};
 use domain::service::{FailureReason, NewAccount, Verification};
 use domain::testkit::{InMemoryStore, Kit, START, TestCipher, kit, kit_with};
 
@@ -33,16 +33,25 @@ fn at_step(step: u64) -> CodeInput {
     code(&otp::hotp(Algorithm::Sha1, SECRET, step, Digits::SIX))
 }
 
-fn account(k: &Kit, uri: &str, window: Option<u64>) -> (AppId, AccountId) {
-    let app = *k.authd.create_app(&caller(), None).unwrap().id();
-    let input = NewAccount {
+/// The input of an account from `uri` with a verification window of `window` steps (`None`:
+/// the type's default).
+fn new_account(uri: &str, window: Option<u64>) -> NewAccount {
+    NewAccount {
         otpauth_uri: uri.to_owned(),
         display_name: None,
         description: None,
         verify_window: window.map(|w| VerifyWindow::new(w).unwrap()),
         metadata: Default::default(),
-    };
-    let acc = *k.authd.create_account(&caller(), app, input).unwrap().id();
+    }
+}
+
+fn account(k: &Kit, uri: &str, window: Option<u64>) -> (AppId, AccountId) {
+    let app = *k.authd.create_app(&caller(), None).unwrap().id();
+    let acc = *k
+        .authd
+        .create_account(&caller(), app, new_account(uri, window))
+        .unwrap()
+        .id();
     (app, acc)
 }
 
@@ -50,13 +59,14 @@ fn totp(k: &Kit) -> (AppId, AccountId) {
     account(k, &format!("otpauth://totp/x?secret={SECRET_B32}"), None)
 }
 
+/// The account's verification state, as the store holds it.
+fn state(k: &Kit, id: AccountId) -> VerificationState {
+    let store = k.authd.store();
+    store.run(|r| r.verification_state(&org(), id)).unwrap().unwrap()
+}
+
 fn failures(k: &Kit, id: AccountId) -> u32 {
-    k.authd
-        .store()
-        .run(|r| r.verification_state(&org(), id))
-        .unwrap()
-        .unwrap()
-        .failed_attempts
+    state(k, id).failed_attempts
 }
 
 #[test]
@@ -180,12 +190,7 @@ fn an_unreadable_secret_is_a_500_and_counts_nothing() {
         other.authd.verify_otp(&caller(), app, acc, &c),
         Err(Error::SecretUnreadable)
     ));
-    let state = other
-        .authd
-        .store()
-        .run(|r| r.verification_state(&org(), acc))
-        .unwrap()
-        .unwrap();
+    let state = state(&other, acc);
     assert_eq!(
         (state.failed_attempts, state.counter),
         (0, Some(3)),
@@ -208,13 +213,7 @@ fn a_device_records_last_use_for_a_refused_code_too() {
         .create_app(&caller(), Some(&domain::values::Handle::parse("bot").unwrap()))
         .unwrap()
         .id();
-    let input = NewAccount {
-        otpauth_uri: format!("otpauth://totp/x?secret={SECRET_B32}"),
-        display_name: None,
-        description: None,
-        verify_window: None,
-        metadata: Default::default(),
-    };
+    let input = new_account(&format!("otpauth://totp/x?secret={SECRET_B32}"), None);
     let acc = *a.create_account(&caller(), app, input).unwrap().id();
     let e = a
         .enroll_instance(

@@ -46,6 +46,27 @@ fn wrong_code(avoid: &[CodeInput]) -> CodeInput {
         .unwrap()
 }
 
+/// A code that is none of the TOTP codes of steps `step - 1..=step + 1`.
+fn wrong_near_step(step: u64) -> CodeInput {
+    wrong_code(&[totp_at_step(step - 1), totp_at_step(step), totp_at_step(step + 1)])
+}
+
+/// An account patch that sets (or clears) the verification window alone.
+fn window_patch(verify_window: Patch<VerifyWindow>) -> AccountPatch {
+    AccountPatch {
+        verify_window,
+        ..AccountPatch::default()
+    }
+}
+
+/// An identity patch that sets the status alone.
+fn status_patch(status: &str) -> IdentityPatch {
+    IdentityPatch {
+        handle: None,
+        status: Some(status.into()),
+    }
+}
+
 fn now_step<S: Store>(k: &Kit<S>) -> u64 {
     u64::try_from(k.clock.now().unix_seconds()).unwrap() / 30
 }
@@ -108,20 +129,14 @@ pub fn verify_totp_window_and_replay<S: Store>(k: &Kit<S>) {
     let (app, acc) = totp_account(k, &o, None);
     assert_eq!(a.get_account(&o, app, acc).unwrap().effective_verify_window().get(), 1);
     let s = now_step(k);
+    let at_step = |step: u64| a.verify_otp(&o, app, acc, &totp_at_step(step));
 
-    assert_verified(
-        a.verify_otp(&o, app, acc, &totp_at_step(s - 1)),
-        valid(-1),
-        "previous step",
-    );
+    assert_verified(at_step(s - 1), valid(-1), "previous step");
     assert_eq!(state(k, &o, acc).last_verified_step, Some(s - 1));
-    assert_verified(
-        a.verify_otp(&o, app, acc, &totp_at_step(s - 1)),
-        refused(FailureReason::Replayed, 99),
-        "the same code again",
-    );
+    let replayed = refused(FailureReason::Replayed, 99);
+    assert_verified(at_step(s - 1), replayed, "the same code again");
     k.clock.advance(1); // past the 1 s lock of that failure
-    assert_verified(a.verify_otp(&o, app, acc, &totp_at_step(s + 1)), valid(1), "next step");
+    assert_verified(at_step(s + 1), valid(1), "next step");
     assert_eq!(
         state(k, &o, acc),
         VerificationState {
@@ -133,53 +148,34 @@ pub fn verify_totp_window_and_replay<S: Store>(k: &Kit<S>) {
         "a success resets the failures and the lock"
     );
     // The current step is now behind the last accepted one: a replay, though never used.
-    assert_verified(
-        a.verify_otp(&o, app, acc, &totp_at_step(s)),
-        refused(FailureReason::Replayed, 99),
-        "a step before the last accepted one",
-    );
+    let replayed = refused(FailureReason::Replayed, 99);
+    assert_verified(at_step(s), replayed, "a step before the last accepted one");
     k.clock.advance(1);
-    assert_verified(
-        a.verify_otp(&o, app, acc, &totp_at_step(s + 2)),
-        refused(FailureReason::Invalid, 98),
-        "two steps ahead, outside a window of 1",
-    );
+    let outside = refused(FailureReason::Invalid, 98);
+    assert_verified(at_step(s + 2), outside, "two steps ahead, outside a window of 1");
     assert_eq!(state(k, &o, acc).failed_attempts, 2);
 
     // A window of 3 set by PATCH reaches s + 3 (the clock is still in step s).
     k.clock.advance(2);
-    let patch = AccountPatch {
-        verify_window: Patch::Set(VerifyWindow::new(3).unwrap()),
-        ..AccountPatch::default()
-    };
+    let patch = window_patch(Patch::Set(VerifyWindow::new(3).unwrap()));
     let patched = a.update_account(&o, app, acc, patch).unwrap();
     assert_eq!(*patched.verify_window(), VerifyWindow::new(3));
     assert_eq!(a.get_account(&o, app, acc).unwrap().effective_verify_window().get(), 3);
-    assert_verified(a.verify_otp(&o, app, acc, &totp_at_step(s + 3)), valid(3), "window 3");
+    assert_verified(at_step(s + 3), valid(3), "window 3");
     // null resets to the default.
-    let reset = AccountPatch {
-        verify_window: Patch::Clear,
-        ..AccountPatch::default()
-    };
-    let patched = a.update_account(&o, app, acc, reset).unwrap();
+    let patched = a.update_account(&o, app, acc, window_patch(Patch::Clear)).unwrap();
     assert_eq!(*patched.verify_window(), None);
     assert_eq!(patched.effective_verify_window().get(), 1);
 
     // A window of 0, from the create body: only the current step.
     let (app0, acc0) = totp_account(k, &o, Some(0));
+    let at_step0 = |step: u64| a.verify_otp(&o, app0, acc0, &totp_at_step(step));
     let s = now_step(k);
-    assert_verified(
-        a.verify_otp(&o, app0, acc0, &totp_at_step(s + 1)),
-        refused(FailureReason::Invalid, 99),
-        "window 0, next step",
-    );
+    let invalid = refused(FailureReason::Invalid, 99);
+    assert_verified(at_step0(s + 1), invalid, "window 0, next step");
     k.clock.advance(1);
     let s = now_step(k);
-    assert_verified(
-        a.verify_otp(&o, app0, acc0, &totp_at_step(s)),
-        valid(0),
-        "window 0, this step",
-    );
+    assert_verified(at_step0(s), valid(0), "window 0, this step");
     // A string of digits of another length is simply invalid (and counted).
     k.clock.advance(1);
     let eight = otp::totp(
@@ -203,10 +199,7 @@ pub fn verify_throttle_delays_and_reset<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_v"));
     let (app, acc) = totp_account(k, &o, None);
     let right = |k: &Kit<S>| totp_at_step(now_step(k));
-    let wrong = |k: &Kit<S>| {
-        let s = now_step(k);
-        wrong_code(&[totp_at_step(s - 1), totp_at_step(s), totp_at_step(s + 1)])
-    };
+    let wrong = |k: &Kit<S>| wrong_near_step(now_step(k));
     for n in 1..=12u32 {
         assert_verified(
             a.verify_otp(&o, app, acc, &wrong(k)),
@@ -294,27 +287,21 @@ pub fn verify_hotp_look_ahead_moves_the_counter<S: Store>(k: &Kit<S>) {
     let app = *a.create_app(&o, None).unwrap().id();
     let acc = *a.create_account(&o, app, new_account(&hotp_uri(0))).unwrap().id();
     let counter = |k: &Kit<S>| k.authd.get_account(&o, app, acc).unwrap().kind().counter();
+    let at = |acc: AccountId, c: u64| a.verify_otp(&o, app, acc, &hotp_at(c));
     assert_eq!(a.get_account(&o, app, acc).unwrap().effective_verify_window().get(), 10);
 
-    assert_verified(a.verify_otp(&o, app, acc, &hotp_at(3)), valid(3), "counter 3 of 0..=10");
+    assert_verified(at(acc, 3), valid(3), "counter 3 of 0..=10");
     assert_eq!(counter(k), Some(4));
-    assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(3)),
-        refused(FailureReason::Replayed, 99),
-        "counter 3 again",
-    );
+    assert_verified(at(acc, 3), refused(FailureReason::Replayed, 99), "counter 3 again");
     k.clock.advance(1);
     assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(1)),
+        at(acc, 1),
         refused(FailureReason::Replayed, 98),
         "counter 1, skipped by the look-ahead, is behind the stored counter",
     );
     k.clock.advance(2);
-    assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(15)),
-        refused(FailureReason::Invalid, 97),
-        "counter 15 is past 4..=14",
-    );
+    let past = refused(FailureReason::Invalid, 97);
+    assert_verified(at(acc, 15), past, "counter 15 is past 4..=14");
     assert_eq!(counter(k), Some(4), "failures leave the counter alone");
     // Generation uses counter 4: its code is then used, and verifying it is a replay.
     let generated = a.generate_otp(&o, app, acc).unwrap();
@@ -326,11 +313,7 @@ pub fn verify_hotp_look_ahead_moves_the_counter<S: Store>(k: &Kit<S>) {
         "a generated code",
     );
     k.clock.advance(8);
-    assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(15)),
-        valid(10),
-        "counter 15 of 5..=15",
-    );
+    assert_verified(at(acc, 15), valid(10), "counter 15 of 5..=15");
     assert_eq!(counter(k), Some(16));
     assert_eq!(state(k, &o, acc).failed_attempts, 0);
     assert_eq!(
@@ -340,38 +323,21 @@ pub fn verify_hotp_look_ahead_moves_the_counter<S: Store>(k: &Kit<S>) {
     );
 
     // Window 0: only the stored counter itself.
-    let patch = AccountPatch {
-        verify_window: Patch::Set(VerifyWindow::new(0).unwrap()),
-        ..AccountPatch::default()
-    };
+    let patch = window_patch(Patch::Set(VerifyWindow::new(0).unwrap()));
     a.update_account(&o, app, acc, patch).unwrap();
-    assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(18)),
-        refused(FailureReason::Invalid, 99),
-        "window 0, one ahead",
-    );
+    let invalid = refused(FailureReason::Invalid, 99);
+    assert_verified(at(acc, 18), invalid, "window 0, one ahead");
     k.clock.advance(1);
-    assert_verified(
-        a.verify_otp(&o, app, acc, &hotp_at(17)),
-        valid(0),
-        "window 0, the stored counter",
-    );
+    assert_verified(at(acc, 17), valid(0), "window 0, the stored counter");
     assert_eq!(counter(k), Some(18));
 
     // The last usable counter can be verified; then nothing is ahead.
     let max = otp::MAX_COUNTER;
     let top = *a.create_account(&o, app, new_account(&hotp_uri(max - 1))).unwrap().id();
-    assert_verified(
-        a.verify_otp(&o, app, top, &hotp_at(max - 1)),
-        valid(0),
-        "the last counter",
-    );
+    assert_verified(at(top, max - 1), valid(0), "the last counter");
     assert_eq!(a.get_account(&o, app, top).unwrap().kind().counter(), Some(max));
-    assert_verified(
-        a.verify_otp(&o, app, top, &hotp_at(max - 1)),
-        refused(FailureReason::Replayed, 99),
-        "the last counter again",
-    );
+    let replayed = refused(FailureReason::Replayed, 99);
+    assert_verified(at(top, max - 1), replayed, "the last counter again");
 }
 
 /// 404 for another org's, another app's or a deleted account (before 403), 403 for a paused
@@ -395,21 +361,13 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
     );
 
     // Locked, then paused: 403 wins; nothing is counted while paused.
+    let wrong = wrong_near_step(s);
     assert_verified(
-        a.verify_otp(
-            &o,
-            f.app,
-            f.totp,
-            &wrong_code(&[totp_at_step(s - 1), any.clone(), totp_at_step(s + 1)]),
-        ),
+        a.verify_otp(&o, f.app, f.totp, &wrong),
         refused(FailureReason::Invalid, 99),
         "a failure",
     );
-    let pause = IdentityPatch {
-        handle: None,
-        status: Some("paused".into()),
-    };
-    a.update_identity(&o, &h("alice"), pause).unwrap();
+    a.update_identity(&o, &h("alice"), status_patch("paused")).unwrap();
     assert_verified(
         a.verify_otp(&o, f.app, f.totp, &any),
         Err(Error::Paused),
@@ -420,11 +378,7 @@ pub fn verify_existence_paused_and_device<S: Store>(k: &Kit<S>) {
         Err(Error::Paused),
         "device, paused",
     );
-    let resume = IdentityPatch {
-        handle: None,
-        status: Some("active".into()),
-    };
-    a.update_identity(&o, &h("alice"), resume).unwrap();
+    a.update_identity(&o, &h("alice"), status_patch("active")).unwrap();
     assert_eq!(state(k, &o, f.totp).failed_attempts, 1);
     assert_verified(
         a.verify_otp(&o, f.app, f.totp, &any),
@@ -561,7 +515,7 @@ pub fn verify_race_wrong_codes_lose_no_count<S: Store>(k: &Kit<S>) {
     let mut invalid_so_far = 0u32;
     for round in 0..ROUNDS {
         let s = now_step(k);
-        let bad = wrong_code(&[totp_at_step(s - 1), totp_at_step(s), totp_at_step(s + 1)]);
+        let bad = wrong_near_step(s);
         let results = race(12, || a.verify_otp(&o, app, acc, &bad));
         let mut remaining: Vec<u32> = Vec::new();
         for r in &results {
