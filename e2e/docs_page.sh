@@ -15,15 +15,11 @@
 # Exit status: 0 when the DOM lists the operations, 1 otherwise.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+LOG_PREFIX=docs-check
+# shellcheck source=e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # cd to the repository; AUTHD_BIN, HEALTH_TIMEOUT
 
-AUTHD_BIN="${AUTHD_BIN:-target/debug/authd}"
 CHROMIUM="${CHROMIUM:-chromium}"
-HEALTH_TIMEOUT="${E2E_HEALTH_TIMEOUT:-30}"
-
-log() { printf 'docs-check: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
 
 if ! command -v "$CHROMIUM" >/dev/null; then
     if [[ "${DOCS_INSTALL_CHROMIUM:-0}" == 1 ]]; then
@@ -33,63 +29,10 @@ if ! command -v "$CHROMIUM" >/dev/null; then
         die "$CHROMIUM not found: apt-get install -y chromium (or DOCS_INSTALL_CHROMIUM=1)"
     fi
 fi
-[[ -x "$AUTHD_BIN" ]] || die "authd binary not found or not executable: $AUTHD_BIN (cargo build -p server)"
+require_authd "cargo build -p server"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/authd-docs.XXXXXX")"
-SERVER_PID=""
-SERVER_LOG="$TMP/authd.log"
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ $rc -ne 0 && -s "$SERVER_LOG" ]]; then
-        log "last lines of the server log:"
-        tail -n 20 "$SERVER_LOG" >&2 || true
-    fi
-    if [[ "${E2E_KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-BASE_URL="http://127.0.0.1:$PORT"
-AUTHD_MASTER_KEY="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
-export AUTHD_MASTER_KEY
-unset AUTHD_MASTER_KEY_FILE AUTHD_BIND
-export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
-
-log "starting $AUTHD_BIN on $BASE_URL"
-"$AUTHD_BIN" serve --bind "127.0.0.1:$PORT" --database-url "sqlite://$TMP/authd.sqlite" >"$SERVER_LOG" 2>&1 &
-SERVER_PID=$!
-
-python3 - "$BASE_URL/healthz" "$SERVER_PID" "$HEALTH_TIMEOUT" <<'PYEOF' || die "authd did not become healthy"
-import os, sys, time, urllib.request
-url, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-deadline = time.monotonic() + timeout
-while True:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit(f"authd (pid {pid}) exited before it was healthy")
-    try:
-        with opener.open(url, timeout=2) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except Exception:
-        pass
-    if time.monotonic() > deadline:
-        sys.exit(f"GET {url} was not 200 within {timeout:g} s")
-    time.sleep(0.2)
-PYEOF
+e2e_tmp docs
+start_authd "sqlite://$TMP/authd.sqlite"
 
 # One browser run per output; each with a fresh profile, no background traffic of its own.
 browse() {
