@@ -166,6 +166,38 @@ pub(super) fn identity_status(status: Option<String>) -> StoreResult<Option<Iden
         .transpose()
 }
 
+/// What code generation reads of an account in [`live_in_app`]: the row, its sealed secret and
+/// the status of the identity its app is linked to (`None`: unlinked). Verification reads the
+/// same and its own columns (`verify.rs`).
+pub(super) type Material<DB> = (
+    diesel::dsl::AsSelect<AccountRow, DB>,
+    accounts::secret,
+    diesel::dsl::Nullable<identities_t::status>,
+);
+
+/// The columns of [`Material`].
+pub(super) fn material<DB: diesel::backend::Backend>() -> Material<DB>
+where
+    AccountRow: Selectable<DB>,
+{
+    (
+        AccountRow::as_select(),
+        accounts::secret,
+        identities_t::status.nullable(),
+    )
+}
+
+/// A [`Material`] row as the domain's [`OtpMaterial`].
+pub(super) fn into_material(
+    (account, secret, status): (AccountRow, Vec<u8>, Option<String>),
+) -> StoreResult<OtpMaterial> {
+    Ok(OtpMaterial {
+        account: account.into_entity()?,
+        sealed: SealedSecret(secret),
+        identity_status: identity_status(status)?,
+    })
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = accounts, treat_none_as_default_value = false)]
 struct NewAccount<'a> {
@@ -356,23 +388,13 @@ impl AccountRepo for DieselRepo<'_> {
     }
 
     fn otp_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<OtpMaterial>> {
-        let row = read_db!(
+        read_db!(
             self,
             first,
-            live_in_app(org.as_str(), Key(app), Key(id)).select((
-                AccountRow::as_select(),
-                accounts::secret,
-                identities_t::status.nullable(),
-            ))
-        )?;
-        let Some((account, secret, status)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(OtpMaterial {
-            account: account.into_entity()?,
-            sealed: SealedSecret(secret),
-            identity_status: identity_status(status)?,
-        }))
+            live_in_app(org.as_str(), Key(app), Key(id)).select(material())
+        )?
+        .map(into_material)
+        .transpose()
     }
 
     fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance> {

@@ -20,15 +20,13 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Text, Timestamp};
 use domain::audit::AuditEvent;
 use domain::ids::{AccountId, AppId, OrgId};
-use domain::ports::{
-    FailureRecord, OtpMaterial, SealedSecret, StoreResult, SuccessRecord, VerificationState, VerifyMaterial, VerifyRepo,
-};
+use domain::ports::{FailureRecord, StoreResult, SuccessRecord, VerificationState, VerifyMaterial, VerifyRepo};
 use domain::throttle::{LOCK_STEPS, LockSchedule};
 use time::PrimitiveDateTime;
 
-use super::accounts::{AccountRow, identity_status, live, live_in_app};
+use super::accounts::{into_material, live, live_in_app, material};
 use super::{DieselRepo, read_db, write_db};
-use crate::schema::{accounts, identities};
+use crate::schema::accounts;
 use crate::sql::{Key, corrupt, from_ts, out_of_range, static_statement, ts};
 
 /// The `CASE failed_attempts` arms before its `ELSE`: one per lock duration below the cap (fixed
@@ -179,6 +177,21 @@ where
 /// The verification columns of an account row (and its counter), as stored.
 type VerificationColumns = (Option<i64>, i32, Option<PrimitiveDateTime>, Option<i64>);
 
+/// The columns of [`VerificationColumns`].
+fn verification_columns() -> (
+    accounts::last_verified_step,
+    accounts::failed_attempts,
+    accounts::locked_until,
+    accounts::counter,
+) {
+    (
+        accounts::last_verified_step,
+        accounts::failed_attempts,
+        accounts::locked_until,
+        accounts::counter,
+    )
+}
+
 /// The domain's view of [`VerificationColumns`].
 fn verification_state((step, failed, locked, counter): VerificationColumns) -> StoreResult<VerificationState> {
     const T: &str = "accounts";
@@ -197,44 +210,26 @@ fn verification_state((step, failed, locked, counter): VerificationColumns) -> S
 impl VerifyRepo for DieselRepo<'_> {
     fn verify_material(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<VerifyMaterial>> {
         // `otp_material`'s one query, with the verification columns.
-        let row = read_db!(
-            self,
-            first,
-            live_in_app(org.as_str(), Key(app), Key(id)).select((
-                AccountRow::as_select(),
-                accounts::secret,
-                identities::status.nullable(),
-                (
-                    accounts::last_verified_step,
-                    accounts::failed_attempts,
-                    accounts::locked_until,
-                    accounts::counter,
-                ),
-            ))
-        )?;
-        let Some((account, secret, status, columns)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(VerifyMaterial {
-            otp: OtpMaterial {
-                account: account.into_entity()?,
-                sealed: SealedSecret(secret),
-                identity_status: identity_status(status)?,
-            },
-            state: verification_state(columns)?,
-        }))
+        read_db!(self, first, {
+            let (account, secret, status) = material();
+            live_in_app(org.as_str(), Key(app), Key(id)).select((account, secret, status, verification_columns()))
+        })?
+        .map(|(account, secret, status, columns)| {
+            Ok(VerifyMaterial {
+                otp: into_material((account, secret, status))?,
+                state: verification_state(columns)?,
+            })
+        })
+        .transpose()
     }
 
     fn verification_state(&mut self, org: &OrgId, id: AccountId) -> StoreResult<Option<VerificationState>> {
         read_db!(
             self,
             first,
-            live(org.as_str()).filter(accounts::id.eq(Key(id))).select((
-                accounts::last_verified_step,
-                accounts::failed_attempts,
-                accounts::locked_until,
-                accounts::counter,
-            ))
+            live(org.as_str())
+                .filter(accounts::id.eq(Key(id)))
+                .select(verification_columns())
         )?
         .map(verification_state)
         .transpose()
