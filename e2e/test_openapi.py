@@ -40,7 +40,7 @@ OPERATION_ID = re.compile(r"^(%s)_[a-z]+(_[a-z]+)*$" % "|".join(VERBS))
 # The paths of docs/HTTP-API.md, with the methods each one has.
 CONTRACT = {
     "/api/v1/authenticator/apps": {"get", "post"},
-    "/api/v1/authenticator/apps/{app_id}": {"get", "delete"},
+    "/api/v1/authenticator/apps/{app_id}": {"get", "patch", "delete"},
     "/api/v1/authenticator/apps/{app_id}/accounts": {"get", "post"},
     "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}": {"get", "patch", "delete"},
     "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp": {"post"},
@@ -194,6 +194,16 @@ def test_real_responses_are_declared_by_the_document(doc):
     detail = c.check("GET", I + "/{agent_handle}", f"{I}/{handle}", headers=svc, expect=200)
     assert detail["authenticator_app"]["id"] == app_id
 
+    # metadata (authd extension): on the app (PATCH keeps the link) and on an account
+    one_app = A + "/{app_id}"
+    tagged = c.check("PATCH", one_app, f"{A}/{app_id}", body={"metadata": {"env": "e2e"}}, headers=svc, expect=200)
+    assert tagged["metadata"] == {"env": "e2e"} and tagged["identity_id"] == app["identity_id"], tagged
+    c.check("PATCH", one_app, f"{A}/{app_id}", body={"metadata": ["env"]}, headers=svc, expect=422)
+    c.check("PATCH", one_app, f"{A}/{nil}", body={"metadata": None}, headers=svc, expect=404)
+    spare = c.check("POST", A, A, body={"metadata": {"k": "v" * 500}}, headers=svc, expect=201)
+    assert spare["metadata"] == {"k": "v" * 500}, spare
+    c.check("DELETE", one_app, f"{A}/{spare['id']}", headers=svc, expect=204)
+
     acc = f"{A}/{app_id}/accounts"
     uri = "otpauth://totp/GitHub:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=GitHub"
     account = c.check("POST", A + "/{app_id}/accounts", acc, body={"otpauth_uri": uri}, headers=svc, expect=201)
@@ -209,6 +219,10 @@ def test_real_responses_are_declared_by_the_document(doc):
     c.check("POST", A + "/{app_id}/accounts", acc, body={}, headers=svc, expect=422)
     one = A + "/{app_id}/accounts/{account_id}"
     c.check("PATCH", one, f"{acc}/{account['id']}", body={"display_name": "Work"}, headers=svc, expect=200)
+    labelled = c.check(
+        "PATCH", one, f"{acc}/{account['id']}", body={"metadata": {"customer_id": "cus_42"}}, headers=svc, expect=200
+    )
+    assert labelled["metadata"] == {"customer_id": "cus_42"} and labelled["display_name"] == "Work", labelled
     c.check("GET", A + "/{app_id}/accounts", acc, headers=svc, expect=200)
     gen = A + "/{app_id}/accounts/{account_id}/generate-otp"
     c.check("POST", gen, f"{acc}/{account['id']}/generate-otp", headers=svc, expect=200)

@@ -170,6 +170,8 @@ string_enum!(
     Action {
         /// An app was created.
         AppCreate = "app.create",
+        /// An app's metadata was changed.
+        AppUpdate = "app.update",
         /// An app was deleted (with its accounts and instances).
         AppDelete = "app.delete",
         /// An app was linked to an identity.

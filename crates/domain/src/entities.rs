@@ -118,6 +118,8 @@ entity!(
         org: OrgId,
         /// The identity it is linked to, if any.
         identity_id: Option<IdentityId>,
+        /// The caller's own keys and values (empty when none).
+        metadata: Metadata,
         /// Creation time.
         created_at: Timestamp,
         /// Last change.
@@ -125,11 +127,14 @@ entity!(
     }
 );
 
-/// The fields of an app a change may write (see [`IdentityEdit`]).
+/// The fields of an app a change may write (see [`IdentityEdit`]). A change of one field (a
+/// link, the metadata) starts from [`App::edit`], so the others are written back as they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppEdit {
     /// The identity it is linked to, if any.
     pub identity_id: Option<IdentityId>,
+    /// The caller's own keys and values.
+    pub metadata: Metadata,
     /// The time of the change.
     pub updated_at: Timestamp,
 }
@@ -140,6 +145,7 @@ impl App {
     pub fn edit(&self) -> AppEdit {
         AppEdit {
             identity_id: self.identity_id,
+            metadata: self.metadata.clone(),
             updated_at: self.updated_at,
         }
     }
@@ -148,9 +154,11 @@ impl App {
     pub fn apply(&mut self, edit: AppEdit) {
         let AppEdit {
             identity_id,
+            metadata,
             updated_at,
         } = edit;
         self.identity_id = identity_id;
+        self.metadata = metadata;
         self.updated_at = updated_at;
     }
 }

@@ -22,6 +22,7 @@
 //! | use case | locks | why |
 //! |---|---|---|
 //! | create app (linked) | identity `Update` | one app per identity; not under an identity being deleted |
+//! | update app | app `Update` | no lost update (a link and new metadata together) |
 //! | delete app | app `Update` | a second delete answers 404; children added meanwhile are in the cascade |
 //! | create account | app `Share` | never under an app being deleted |
 //! | update / delete account | account `Update` | no lost update; a second delete answers 404 |
@@ -44,6 +45,7 @@ mod tokens;
 mod verify;
 
 pub use accounts::{AccountPatch, NewAccount, OtpCode};
+pub use apps::{AppPatch, NewApp};
 pub use audit::RetentionDays;
 pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};

@@ -34,7 +34,7 @@
 //! | path | methods |
 //! |---|---|
 //! | `/api/v1/authenticator/apps` | `GET`, `POST` |
-//! | `/api/v1/authenticator/apps/{app_id}` | `GET`, `DELETE` |
+//! | `/api/v1/authenticator/apps/{app_id}` | `GET`, `PATCH` (authd extension: metadata), `DELETE` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts` | `GET`, `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}` | `GET`, `PATCH`, `DELETE` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp` | `POST` |

@@ -35,7 +35,7 @@ use crate::routes::RoutesDoc;
 use crate::schemas::{
     CreateAppRequest, DetailError, DeviceUnauthorized, InternalError, Invalid, Locked, OneWelcomeErrorBody,
     OneWelcomeTooLarge, OneWelcomeUnauthorized, ServiceUnauthorized, TooLarge, TooManyAttempts, UpdateAccountRequest,
-    UpdateIdentityRequest, ValidationError, one_welcome_headers,
+    UpdateAppRequest, UpdateIdentityRequest, ValidationError, one_welcome_headers,
 };
 
 // ------------------------------------------------------------------------- the document
@@ -60,6 +60,7 @@ use crate::schemas::{
             ValidationError,
             OneWelcomeErrorBody,
             CreateAppRequest,
+            UpdateAppRequest,
             UpdateAccountRequest,
             UpdateIdentityRequest,
             TooManyAttempts

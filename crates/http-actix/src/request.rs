@@ -53,7 +53,7 @@ use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::error::Resource;
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
-use domain::service::{AccountPatch, NewAccount};
+use domain::service::{AccountPatch, AppPatch, NewAccount, NewApp};
 use domain::values::{
     self, Description, DeviceName, DisplayName, Handle, InvalidMetadata, InvalidValue, Metadata, Platform,
 };
@@ -593,10 +593,23 @@ macro_rules! request_body {
 
 request_body! {
     /// `POST /api/v1/authenticator/apps`. An empty body counts as `{}`.
-    CreateAppRequest (if empty: EmptyObject) {
+    CreateAppRequest (if empty: EmptyObject) -> NewApp {
         /// Links the new app to this identity (`null` or absent: unlinked).
         #[example = "bot"]
         agent_handle: Optional<HandleRule>,
+        /// authd extension: the caller's own string keys and values (at most 50 keys of 1-40
+        /// characters, values of at most 500). Absent or `null`: none (`{}`).
+        metadata: OrDefault<MetadataObject>,
+    }
+}
+
+request_body! {
+    /// `PATCH /api/v1/authenticator/apps/{app_id}` (authd extension): a key present with `null`
+    /// clears the field, an absent key leaves it. An empty body counts as `{}`.
+    UpdateAppRequest (if empty: EmptyObject) -> AppPatch {
+        /// New metadata, replacing the old whole (at most 50 keys of 1-40 characters, values of
+        /// at most 500); `null` clears it to `{}`.
+        metadata: Patch<MetadataObject>,
     }
 }
 

@@ -128,6 +128,8 @@ pub(crate) struct AppDto<'a> {
     /// The linked identity; `null` when unlinked.
     #[schema(value_type = Option<String>, format = "uuid", required = true)]
     identity_id: Option<Disp<&'a domain::ids::IdentityId>>,
+    #[schema(schema_with = metadata_schema)]
+    metadata: MetadataObject<'a>,
     #[schema(value_type = crate::dto_schemas::RecordStatus)]
     status: &'static str,
     #[schema(value_type = String, format = DateTime)]
@@ -142,6 +144,7 @@ impl<'a> AppDto<'a> {
             id: Disp(a.id()),
             organization_id: a.org().as_str(),
             identity_id: a.identity_id().as_ref().map(Disp),
+            metadata: MetadataObject(a.metadata()),
             status: "active",
             created_at: Disp(a.created_at()),
             updated_at: Disp(a.updated_at()),

@@ -70,8 +70,10 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
         family::inkbox(paths::APPS, "GET, POST")
             .route(web::get().to(apps::list::<S>))
             .route(web::post().to(apps::create::<S>)),
-        family::inkbox(paths::APP, "GET, DELETE")
+        family::inkbox(paths::APP, "GET, PATCH, DELETE")
             .route(web::get().to(apps::get::<S>))
+            // authd extension: the app's metadata
+            .route(web::patch().to(apps::update::<S>))
             .route(web::delete().to(apps::delete::<S>)),
         family::inkbox(paths::ACCOUNTS, "GET, POST")
             .route(web::get().to(accounts::list::<S>))
@@ -130,6 +132,7 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
     apps::list,
     apps::create,
     apps::get,
+    apps::update,
     apps::delete,
     accounts::list,
     accounts::create,

@@ -226,7 +226,7 @@ mod types {
     // Declared once, with their parsers, in `request.rs`.
     pub(crate) use crate::request::{
         AssignAppRequest, CreateAccountRequest, CreateAppRequest, CreateIdentityRequest, EnrollInstanceRequest,
-        UpdateAccountRequest, UpdateIdentityRequest, VerifyRequest,
+        UpdateAccountRequest, UpdateAppRequest, UpdateIdentityRequest, VerifyRequest,
     };
 
     // ------------------------------------------------------------------- path parameters

@@ -40,6 +40,8 @@ macro_rules! for_each_scenario {
             apps_create_linked_by_handle,
             apps_delete_cascades,
             apps_path_ids,
+            apps_metadata_create_read_patch,
+            apps_patch_errors,
             // accounts
             accounts_create_totp_shape,
             accounts_create_hotp_shape,

@@ -22,6 +22,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        metadata -> Text,
     }
 }
 

@@ -1,46 +1,98 @@
-//! Authenticator apps: create (optionally linked to an identity), list, get, delete with its cascade.
+//! Authenticator apps: create (optionally linked to an identity), list, get, update (metadata),
+//! delete with its cascade.
 
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
-use crate::entities::{App, AppParts};
+use crate::entities::{App, AppEdit, AppParts};
 use crate::error::{Error, Resource};
 use crate::ids::AppId;
 use crate::ports::{Lock, Repo, Store};
-use crate::values::Handle;
+use crate::time::Timestamp;
+use crate::values::{Handle, Metadata, Patch};
 
 use super::{Authd, identity_has_app, live_app, locked_identity};
 
+/// Input of [`Authd::create_app_with`].
+#[derive(Debug, Clone, Default)]
+pub struct NewApp {
+    /// Links the new app to the identity with this handle; `None`: unlinked.
+    pub agent_handle: Option<Handle>,
+    /// The caller's own keys and values (empty for none).
+    pub metadata: Metadata,
+}
+
+/// Input of [`Authd::update_app`].
+#[derive(Debug, Clone, Default)]
+pub struct AppPatch {
+    /// New metadata, replacing the whole map; `Clear` (null) for none, `Keep` when absent.
+    pub metadata: Patch<Metadata>,
+}
+
+impl AppPatch {
+    /// `edit` with this patch applied, changed at `now` (the link is left as it is).
+    fn applied_to(self, edit: AppEdit, now: Timestamp) -> AppEdit {
+        let Self { metadata } = self;
+        // Exhaustive: a new field of the edit does not compile until it is decided here.
+        AppEdit {
+            identity_id: edit.identity_id,
+            metadata: metadata.apply_or_default(edit.metadata),
+            updated_at: now,
+        }
+    }
+}
+
 impl<S: Store> Authd<S> {
-    /// Creates an app, linked to the identity with `handle` when one is given.
+    /// Creates an app without metadata, linked to the identity with `handle` when one is given
+    /// (see [`Authd::create_app_with`]).
     ///
     /// # Errors
     /// `NotFound` (identity), `Conflict` (the identity already has an app), storage failures.
     pub fn create_app(&self, who: &Caller, handle: Option<&Handle>) -> Result<App, Error> {
+        self.create_app_with(
+            who,
+            NewApp {
+                agent_handle: handle.cloned(),
+                metadata: Metadata::default(),
+            },
+        )
+    }
+
+    /// Creates an app with its metadata, linked to the identity `input.agent_handle` names when
+    /// one is given. The audit event names the metadata's keys, never its values.
+    ///
+    /// # Errors
+    /// `NotFound` (identity), `Conflict` (the identity already has an app), storage failures.
+    pub fn create_app_with(&self, who: &Caller, input: NewApp) -> Result<App, Error> {
         let org = who.org();
         let id = AppId::from_uuid(self.new_id());
         let now = self.now();
+        let NewApp { agent_handle, metadata } = input;
         let new = |identity_id| {
             App::from_parts(AppParts {
                 id,
                 org: org.clone(),
                 identity_id,
+                metadata: metadata.clone(),
                 created_at: now,
                 updated_at: now,
             })
         };
         let insert = |r: &mut dyn Repo, app: &App| {
-            let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
+            let details = [
+                ("identity_id", Detail::from(app.identity_id().map(|i| i.to_string()))),
+                ("metadata_keys", Detail::from(app.metadata().key_names())),
+            ];
             let event = self.event(who, now, (Action::AppCreate, ResourceType::App, id.as_uuid(), &details));
             Ok::<_, Error>(r.insert_app(app, &event)?)
         };
-        let Some(handle) = handle else {
+        let Some(handle) = agent_handle else {
             // An unlinked app and its event: one atomic write, no transaction needed.
             let app = new(None);
             self.store.run(|r| insert(r, &app))?;
             return Ok(app);
         };
         self.store.transaction(|r| {
-            let identity = locked_identity(r, org, handle)?;
+            let identity = locked_identity(r, org, &handle)?;
             if r.app_of_identity(org, *identity.id())?.is_some() {
                 return Err(identity_has_app());
             }
@@ -66,6 +118,33 @@ impl<S: Store> Authd<S> {
     pub fn get_app(&self, who: &Caller, id: AppId) -> Result<App, Error> {
         let org = who.org();
         self.store.run(|r| live_app(r, org, id))
+    }
+
+    /// Changes an app's metadata (absent keeps, null clears it to no keys, a value replaces it
+    /// whole); its link is left as it is. The audit event names the metadata's keys, never its
+    /// values.
+    ///
+    /// # Errors
+    /// `NotFound`, storage failures.
+    pub fn update_app(&self, who: &Caller, id: AppId, patch: AppPatch) -> Result<App, Error> {
+        let org = who.org();
+        let now = self.now();
+        self.store.transaction(|r| {
+            let mut app = r
+                .lock_app(org, id, Lock::Update)?
+                .ok_or(Error::NotFound(Resource::App))?;
+            let edit = patch.clone().applied_to(app.edit(), now);
+            r.update_app(org, id, &edit)?;
+            app.apply(edit);
+            let details = [("metadata_keys", Detail::from(app.metadata().key_names()))];
+            self.audit(
+                r,
+                who,
+                now,
+                (Action::AppUpdate, ResourceType::App, id.as_uuid(), &details),
+            )?;
+            Ok(app)
+        })
     }
 
     /// Deletes an app with its accounts and instances, and clears its link.

@@ -2,7 +2,7 @@
 
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
-use crate::entities::{App, AppEdit, Identity, IdentityParts};
+use crate::entities::{App, Identity, IdentityParts};
 use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AppId, IdentityId};
 use crate::ports::{Lock, Store};
@@ -194,10 +194,10 @@ impl<S: Store> Authd<S> {
             if r.app_of_identity(org, *identity.id())?.is_some() {
                 return Err(identity_has_app());
             }
-            let edit = AppEdit {
-                identity_id: Some(*identity.id()),
-                updated_at: now,
-            };
+            // The link alone changes: every other field is written back as it is.
+            let mut edit = app.edit();
+            edit.identity_id = Some(*identity.id());
+            edit.updated_at = now;
             r.update_app(org, *app.id(), &edit)?;
             app.apply(edit);
             let details = [

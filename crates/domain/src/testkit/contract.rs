@@ -91,6 +91,10 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ("paused_identity_rules", paused_identity_rules::<S>),
         ("account_patch_keep_clear_set", account_patch_keep_clear_set::<S>),
         ("edits_round_trip_every_field", edits_round_trip_every_field::<S>),
+        (
+            "app_metadata_set_cleared_and_kept_by_links",
+            app_metadata_set_cleared_and_kept_by_links::<S>,
+        ),
         ("service_token_lifecycle", service_token_lifecycle::<S>),
         ("onewelcome_user_instances", onewelcome_user_instances::<S>),
         (
@@ -619,6 +623,68 @@ pub fn account_patch_keep_clear_set<S: Store>(k: &Kit<S>) {
     assert_eq!(a.get_account(&o, app, *acc.id()).unwrap(), cleared);
 }
 
+/// App metadata: set on create (linked or not), replaced or cleared by `update_app` (which
+/// leaves the link alone), and kept by every path that changes the link only: link, unlink,
+/// deleting the identity.
+pub fn app_metadata_set_cleared_and_kept_by_links<S: Store>(k: &Kit<S>) {
+    use crate::service::{AppPatch, NewApp};
+
+    let (a, o) = (&k.authd, org("org_a"));
+    a.create_identity(&o, h("alice")).unwrap();
+    let tags = metadata(&[("env", "prod"), ("owner", "billing")]);
+    let linked = a
+        .create_app_with(
+            &o,
+            NewApp {
+                agent_handle: Some(h("alice")),
+                metadata: tags.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!((linked.metadata(), linked.identity_id().is_some()), (&tags, true));
+    let spare = a.create_app(&o, None).unwrap();
+    assert!(spare.metadata().is_empty());
+    assert_eq!(a.get_app(&o, *linked.id()).unwrap(), linked, "created as returned");
+
+    // update_app: a value replaces, absent keeps, null clears; the link stays.
+    k.clock.advance(3);
+    let replaced = metadata(&[("env", "staging")]);
+    let set = AppPatch {
+        metadata: Patch::Set(replaced.clone()),
+    };
+    let updated = a.update_app(&o, *linked.id(), set).unwrap();
+    assert_eq!(updated.metadata(), &replaced);
+    assert_eq!(updated.identity_id(), linked.identity_id());
+    assert!(updated.updated_at() > linked.updated_at());
+    assert_eq!(a.get_app(&o, *linked.id()).unwrap(), updated, "stored as returned");
+    let kept = a.update_app(&o, *linked.id(), AppPatch::default()).unwrap();
+    assert_eq!(kept.metadata(), &replaced);
+
+    // The link paths change the link alone.
+    a.unlink_app(&o, &h("alice")).unwrap();
+    let unlinked = a.get_app(&o, *linked.id()).unwrap();
+    assert_eq!((unlinked.identity_id(), unlinked.metadata()), (&None, &replaced));
+    a.assign_app(&o, &h("alice"), *linked.id()).unwrap();
+    let relinked = a.get_app(&o, *linked.id()).unwrap();
+    assert!(relinked.identity_id().is_some());
+    assert_eq!(relinked.metadata(), &replaced);
+    a.delete_identity(&o, &h("alice")).unwrap();
+    assert_eq!(a.get_app(&o, *linked.id()).unwrap().metadata(), &replaced);
+
+    let clear = AppPatch { metadata: Patch::Clear };
+    let cleared = a.update_app(&o, *linked.id(), clear).unwrap();
+    assert!(cleared.metadata().is_empty());
+    assert_eq!(
+        a.list_apps(&o).unwrap().iter().find(|x| x.id() == linked.id()),
+        Some(&cleared)
+    );
+    // Another org's app is not found.
+    assert_not_found(
+        a.update_app(&org("org_b"), *spare.id(), AppPatch::default()),
+        "update another org's app",
+    );
+}
+
 /// Every field of each `*Edit` is written by `update_*` and read back by every read, on every
 /// store: the in-memory store applies an edit whole, so a column the SQL adapter forgot to write
 /// fails here (the trap of a new mutable field). The edits below are written as exhaustive
@@ -645,6 +711,7 @@ pub fn edits_round_trip_every_field<S: Store>(k: &Kit<S>) {
     };
     let app_edit = AppEdit {
         identity_id: Some(*bob.id()),
+        metadata: metadata(&[("team", "payments"), ("k".repeat(Metadata::MAX_KEY_CHARS).as_str(), "")]),
         updated_at: now,
     };
     let account = AccountEdit {

@@ -4,23 +4,25 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
+use domain::service::{AppPatch, NewApp};
 
-use super::blocking;
+use super::{blocking, both};
 use crate::auth::ServiceCaller;
 use crate::body;
 use crate::error::ApiError;
-use crate::request::{AppPath, CreateAppRequest};
+use crate::request::{AppPath, CreateAppRequest, UpdateAppRequest};
 use crate::respond::{self, AppDto, Seq};
 
-/// `POST /apps`: `{}` or `{"agent_handle": "bot"}` (optional, nullable, `@` stripped).
+/// `POST /apps`: `{}` or `{"agent_handle": "bot"}` (optional, nullable, `@` stripped), with
+/// optional `metadata` (authd extension).
 #[utoipa::path(
     post,
     path = crate::paths::APPS,
     tag = "apps",
     operation_id = "create_app",
     summary = "Create an app",
-    description = "Creates an authenticator app of the caller's org, linked to the identity `agent_handle` names when one is given.",
-    request_body(content = ref("#/components/schemas/CreateAppRequest"), description = "`{}`, `{\"agent_handle\": \"bot\"}` or an empty body"),
+    description = "Creates an authenticator app of the caller's org, linked to the identity `agent_handle` names when one is given, with optional `metadata` (authd extension: at most 50 string keys of 1-40 characters, string values of at most 500).",
+    request_body(content = ref("#/components/schemas/CreateAppRequest"), description = "`{}`, `{\"agent_handle\": \"bot\"}`, with or without `metadata`, or an empty body"),
     responses(
         (status = 201, description = "The new app", body = crate::schemas::App),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
@@ -35,8 +37,8 @@ pub(crate) async fn create<S: Store>(
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
     let bytes = body::read(payload).await?;
-    let handle = CreateAppRequest::parse(&bytes)?.agent_handle;
-    let app = blocking(move || authd.create_app(&org, handle.as_ref())).await?;
+    let input = CreateAppRequest::parse(&bytes).map(NewApp::from)?;
+    let app = blocking(move || authd.create_app_with(&org, input)).await?;
     Ok(respond::json(StatusCode::CREATED, &AppDto::new(&app)))
 }
 
@@ -84,6 +86,37 @@ pub(crate) async fn get<S: Store>(
 ) -> Result<HttpResponse, ApiError> {
     let id = AppPath::parse(&req)?.app_id;
     let app = blocking(move || authd.get_app(&org, id)).await?;
+    Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
+}
+
+/// `PATCH /apps/{app_id}` (authd extension): `{"metadata": {...} | null}`.
+#[utoipa::path(
+    patch,
+    path = crate::paths::APP,
+    tag = "apps",
+    operation_id = "update_app",
+    summary = "Update an app",
+    description = "authd extension. Sets or clears the app's `metadata` (at most 50 string keys of 1-40 characters, string values of at most 500): an object replaces the old metadata whole, `null` clears it to `{}`, an absent key leaves it. The identity link is not changed here.",
+    params(crate::schemas::AppPath),
+    request_body(content = ref("#/components/schemas/UpdateAppRequest"), description = "`{\"metadata\": {...}}`, `{\"metadata\": null}`; an empty body counts as `{}`"),
+    responses(
+        (status = 200, description = "The updated app", body = crate::schemas::App),
+        (status = 404, description = "App not found", body = crate::schemas::DetailError),
+        (status = 422, response = crate::schemas::Invalid),
+    ),
+    security(("service_token" = []), ("service_bearer" = [])),
+)]
+pub(crate) async fn update<S: Store>(
+    ServiceCaller(org): ServiceCaller,
+    req: HttpRequest,
+    payload: web::Payload,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = AppPath::parse(&req).map(|p| p.app_id);
+    let bytes = body::read(payload).await?;
+    let input = UpdateAppRequest::parse(&bytes).map(AppPatch::from);
+    let (id, patch) = both(id, input)?;
+    let app = blocking(move || authd.update_app(&org, id, patch)).await?;
     Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
 }
 

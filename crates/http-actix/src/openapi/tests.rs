@@ -213,6 +213,8 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("create_app", &[201, 401, 404, 409, 422]),
     ("list_apps", &[200, 401]),
     ("get_app", &[200, 401, 404, 422]),
+    // authd extension: the app's metadata.
+    ("update_app", &[200, 401, 404, 422]),
     ("delete_app", &[204, 401, 404, 422]),
     ("create_account", &[201, 400, 401, 404, 422]),
     ("list_accounts", &[200, 401, 404, 422]),

@@ -317,6 +317,49 @@ fn metadata_absent_null_or_an_object_on_create_and_patch() {
 }
 
 #[test]
+fn app_metadata_on_create_and_patch() {
+    let created = ok(CreateAppRequest::parse(
+        br#"{"agent_handle": "@bot", "metadata": {"env": "prod"}}"#,
+    ));
+    assert_eq!(created.agent_handle.as_ref().map(Handle::as_str), Some("bot"));
+    assert_eq!(created.metadata.iter().collect::<Vec<_>>(), [("env", "prod")]);
+    assert!(ok(CreateAppRequest::parse(b"")).metadata.is_empty());
+    assert!(
+        ok(CreateAppRequest::parse(br#"{"metadata": null}"#))
+            .metadata
+            .is_empty()
+    );
+    assert_eq!(ok(UpdateAppRequest::parse(b"")).metadata, values::Patch::Keep);
+    assert_eq!(ok(UpdateAppRequest::parse(b"{}")).metadata, values::Patch::Keep);
+    assert_eq!(
+        ok(UpdateAppRequest::parse(br#"{"metadata": null}"#)).metadata,
+        values::Patch::Clear
+    );
+    let set = ok(UpdateAppRequest::parse(br#"{"metadata": {"env": "staging"}}"#));
+    assert!(matches!(set.metadata, values::Patch::Set(m) if m.get("env") == Some("staging")));
+    // Both errors of a create at once; a PATCH's.
+    assert_eq!(
+        refused(CreateAppRequest::parse(br#"{"agent_handle": 1, "metadata": {"k": 1}}"#)),
+        [
+            string_type("agent_handle"),
+            item(
+                &["body", "metadata", "k"],
+                "Input should be a valid string",
+                "string_type"
+            ),
+        ]
+    );
+    assert_eq!(
+        refused(UpdateAppRequest::parse(br#"{"metadata": "x"}"#)),
+        [item(
+            &["body", "metadata"],
+            "Input should be a valid dictionary",
+            "dict_type"
+        )]
+    );
+}
+
+#[test]
 fn metadata_limits_are_the_domains() {
     let patch = |metadata: Value| UpdateAccountRequest::parse(&bytes(&json!({"metadata": metadata})));
     // At the limits: accepted (lengths in characters).

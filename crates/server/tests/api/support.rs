@@ -209,6 +209,7 @@ pub fn assert_app(v: &Value) {
             "id",
             "organization_id",
             "identity_id",
+            "metadata",
             "status",
             "created_at",
             "updated_at",
@@ -216,6 +217,12 @@ pub fn assert_app(v: &Value) {
     );
     assert_uuid(&v["id"]);
     assert!(v["organization_id"].is_string());
+    assert!(
+        v["metadata"]
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string)),
+        "metadata is an object of strings: {v}"
+    );
     if !v["identity_id"].is_null() {
         assert_uuid(&v["identity_id"]);
     }
@@ -540,6 +547,15 @@ impl<S: Store> Api<S> {
         let items = list.as_array().expect("bare array");
         items.iter().for_each(check);
         items.iter().map(id_of).collect()
+    }
+
+    /// The audit events of `action` about the record `id`, oldest first.
+    pub async fn events_of(&self, action: &str, id: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/api/v1/audit/events?action={action}&resource_id={id}"))
+            .await;
+        r.expect(200);
+        r.json()["events"].as_array().expect("events").clone()
     }
 
     /// Generates a code through the service API, exactly as the SDK sends it.

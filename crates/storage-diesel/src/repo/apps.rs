@@ -10,6 +10,7 @@ use domain::ids::{AppId, IdentityId, OrgId};
 use domain::ports::{AppRepo, AuditRepo as _, Lock, StoreResult};
 use time::PrimitiveDateTime;
 
+use super::accounts::{metadata_column, metadata_from_column};
 use super::audit::{InsertEvent, NewAuditEvent};
 use super::{DieselRepo, lock_db, read_db, write_db};
 use crate::pool::{AnyConnection, in_transaction};
@@ -42,6 +43,7 @@ struct AppRow {
     id: Key<AppId>,
     org_id: String,
     identity_id: Option<Key<IdentityId>>,
+    metadata: String,
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
 }
@@ -52,6 +54,7 @@ impl AppRow {
             id: self.id.0,
             org: OrgId::new(self.org_id).map_err(|_| corrupt(T, "org_id"))?,
             identity_id: self.identity_id.map(|k| k.0),
+            metadata: metadata_from_column(&self.metadata).ok_or_else(|| corrupt(T, "metadata"))?,
             created_at: from_ts(self.created_at),
             updated_at: from_ts(self.updated_at),
         }))
@@ -67,42 +70,46 @@ fn entity(row: Option<AppRow>) -> StoreResult<Option<App>> {
 pub(crate) struct NewApp<'a> {
     id: Key<AppId>,
     org_id: &'a str,
-    identity_id: Option<Key<IdentityId>>,
     created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
+    #[diesel(embed)]
+    changes: AppChanges,
 }
 
 impl<'a> NewApp<'a> {
-    fn of(a: &'a App) -> Self {
-        Self {
+    fn of(a: &'a App) -> StoreResult<Self> {
+        Ok(Self {
             id: Key(*a.id()),
             org_id: a.org().as_str(),
-            identity_id: a.identity_id().map(Key),
             created_at: ts(*a.created_at()),
-            updated_at: ts(*a.updated_at()),
-        }
+            changes: AppChanges::of(&a.edit())?,
+        })
     }
 }
 
-/// The columns [`AppEdit`] writes: all of its fields, and only those.
-#[derive(AsChangeset)]
-#[diesel(table_name = apps, treat_none_as_null = true)]
-struct AppChanges {
+/// The columns [`AppEdit`] writes: all of its fields, and only those. An update writes these;
+/// an insert embeds them (as the accounts' do), so a new mutable field is written on insert
+/// and update alike.
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = apps, treat_none_as_null = true, treat_none_as_default_value = false)]
+pub(crate) struct AppChanges {
     identity_id: Option<Key<IdentityId>>,
+    metadata: String,
     updated_at: PrimitiveDateTime,
 }
 
-impl From<&AppEdit> for AppChanges {
-    fn from(edit: &AppEdit) -> Self {
+impl AppChanges {
+    fn of(edit: &AppEdit) -> StoreResult<Self> {
         // Exhaustive: a new field of the edit does not compile until it is written here.
         let AppEdit {
             identity_id,
+            metadata,
             updated_at,
         } = edit;
-        Self {
+        Ok(Self {
             identity_id: identity_id.map(Key),
+            metadata: metadata_column(metadata)?,
             updated_at: ts(*updated_at),
-        }
+        })
     }
 }
 
@@ -121,17 +128,21 @@ impl Query for InsertAppAudited<'_> {
 impl QueryFragment<Pg> for InsertAppAudited<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Nullable, Timestamp};
-        let a = self.app;
-        out.push_sql("WITH a AS (INSERT INTO apps (id, org_id, identity_id, created_at, updated_at) VALUES (");
+        let (a, c) = (self.app, &self.app.changes);
+        out.push_sql(
+            "WITH a AS (INSERT INTO apps (id, org_id, created_at, identity_id, metadata, updated_at) VALUES (",
+        );
         out.push_bind_param::<Text, _>(&a.id)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, str>(a.org_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&a.identity_id)?;
-        out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&a.created_at)?;
         out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&a.updated_at)?;
+        out.push_bind_param::<Nullable<Text>, _>(&c.identity_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(&c.metadata)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&c.updated_at)?;
         out.push_sql(") RETURNING id), ev AS (");
         self.event.walk_ast(out.reborrow())?;
         out.push_sql(") SELECT id FROM a");
@@ -143,7 +154,7 @@ static_statement!(InsertAppAudited);
 
 impl AppRepo for DieselRepo<'_> {
     fn insert_app(&mut self, app: &App, event: &AuditEvent) -> StoreResult<()> {
-        let (row, ev) = (NewApp::of(app), NewAuditEvent::of(event));
+        let (row, ev) = (NewApp::of(app)?, NewAuditEvent::of(event));
         let insert = diesel::insert_into(apps::table).values(&row);
         if self.in_tx {
             write_db!(self, count, insert)?;
@@ -202,7 +213,7 @@ impl AppRepo for DieselRepo<'_> {
     }
 
     fn update_app(&mut self, org: &OrgId, id: AppId, edit: &AppEdit) -> StoreResult<()> {
-        let changes = AppChanges::from(edit);
+        let changes = AppChanges::of(edit)?;
         write_db!(
             self,
             count,
@@ -243,6 +254,7 @@ mod tests {
             id: AppId::from_uuid(uuid::Uuid::nil()),
             org: org.clone(),
             identity_id: None,
+            metadata: domain::values::Metadata::parse([("env".to_owned(), "prod".to_owned())]).unwrap(),
             created_at: at,
             updated_at: at,
         });
@@ -258,7 +270,7 @@ mod tests {
             request_id: None,
             details: Details::from_stored("{}".into()),
         };
-        let (row, ev) = (NewApp::of(&app), NewAuditEvent::of(&event));
+        let (row, ev) = (NewApp::of(&app).unwrap(), NewAuditEvent::of(&event));
         let audited = diesel::debug_query::<Pg, _>(&InsertAppAudited {
             app: &row,
             event: InsertEvent(&ev),

@@ -23,6 +23,7 @@ on_both_backends!(
     foreign_keys_are_enforced,
     hotp_advance_is_one_statement_that_keeps_updated_at,
     kind_columns_that_contradict_the_type_are_a_corrupt_row,
+    metadata_the_domain_refuses_is_a_corrupt_row,
     exhausted_pool_fails_fast_as_unavailable,
     pool_state_and_ping,
     a_deadlock_is_run_again_not_answered,
@@ -56,6 +57,7 @@ fn app(id: AppId, identity: Option<IdentityId>) -> App {
         id,
         org: org(),
         identity_id: identity,
+        metadata: Default::default(),
         created_at: at(0),
         updated_at: at(0),
     })
@@ -281,6 +283,77 @@ fn tight_pool(db: &TestDb) -> DieselStore {
     let s = DieselStore::connect(&db.url, opts).unwrap();
     s.migrate().unwrap();
     s
+}
+
+/// A metadata column the domain would refuse (not JSON, not an object of strings, past a limit)
+/// is read as a corrupt row naming the column, on every read of accounts and apps; `{}` and
+/// metadata at the limits are read back as written.
+fn metadata_the_domain_refuses_is_a_corrupt_row(which: Which) {
+    with_migrated_db(which, |db| {
+        let s = store(db);
+        let (a, acc) = (AppId::from_uuid(uuid()), AccountId::from_uuid(uuid()));
+        s.run(|r| r.insert_app(&app(a, None), &event())).unwrap();
+        s.run(|r| r.insert_account(&hotp_account(acc, a, 7), &SealedSecret(vec![1, 2, 3])))
+            .unwrap();
+        let fifty_one: Vec<String> = (0..51).map(|i| format!("\"k{i}\":\"v\"")).collect();
+        let fifty_one = format!("{{{}}}", fifty_one.join(","));
+        let long_key = format!("{{\"{}\":\"v\"}}", "k".repeat(41));
+        let long_value = format!("{{\"k\":\"{}\"}}", "v".repeat(501));
+        for bad in [
+            "",
+            "not json",
+            "[]",
+            "null",
+            "\"x\"",
+            "{\"k\":1}",
+            "{\"k\":null}",
+            "{\"\":\"v\"}",
+            "{\"k\":\"a\\u0000b\"}",
+            &fifty_one,
+            &long_key,
+            &long_value,
+        ] {
+            let quoted = bad.replace('\'', "''");
+            unchecked(
+                db,
+                &format!("UPDATE accounts SET metadata = '{quoted}' WHERE id = '{acc}'"),
+            );
+            unchecked(db, &format!("UPDATE apps SET metadata = '{quoted}' WHERE id = '{a}'"));
+            let want = |t: &str| format!("storage failure: corrupt row in {t}: invalid metadata");
+            for (what, got, table) in [
+                ("account", s.run(|r| r.account(&org(), a, acc)).map(|_| ()), "accounts"),
+                (
+                    "list_accounts",
+                    s.run(|r| r.list_accounts(&org(), a)).map(|_| ()),
+                    "accounts",
+                ),
+                (
+                    "otp_material",
+                    s.run(|r| r.otp_material(&org(), a, acc)).map(|_| ()),
+                    "accounts",
+                ),
+                ("app", s.run(|r| r.app(&org(), a)).map(|_| ()), "apps"),
+                ("list_apps", s.run(|r| r.list_apps(&org())).map(|_| ()), "apps"),
+            ] {
+                match got {
+                    Err(e @ StoreError::Other(_)) => assert_eq!(e.to_string(), want(table), "{what} of {bad:?}"),
+                    other => panic!("{what} of {bad:?}: expected a corrupt row, got {other:?}"),
+                }
+            }
+        }
+        let at_limits = format!("{{\"{}\":\"{}\",\"z\":\"\"}}", "é".repeat(40), "é".repeat(500));
+        for good in ["{}", at_limits.as_str()] {
+            unchecked(
+                db,
+                &format!("UPDATE accounts SET metadata = '{good}' WHERE id = '{acc}'"),
+            );
+            unchecked(db, &format!("UPDATE apps SET metadata = '{good}' WHERE id = '{a}'"));
+            let account = s.run(|r| r.account(&org(), a, acc)).unwrap().unwrap();
+            let got = s.run(|r| r.app(&org(), a)).unwrap().unwrap();
+            assert_eq!(account.metadata(), got.metadata());
+            assert_eq!(account.metadata().len(), if good == "{}" { 0 } else { 2 });
+        }
+    });
 }
 
 /// The schema's CHECK ties `period` and `counter` to `otp_type`; should a row still contradict

@@ -54,6 +54,10 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
     let bob = a.create_identity(&who, h("bob")).unwrap();
     let app = *a.create_app(&who, Some(&h("bob"))).unwrap().id();
     let spare = *a.create_app(&who, None).unwrap().id();
+    let tags = crate::service::AppPatch {
+        metadata: Patch::Set(crate::values::Metadata::parse([("env".to_owned(), "prod".to_owned())]).unwrap()),
+    };
+    a.update_app(&who, spare, tags).unwrap();
     let totp = *a.create_account(&who, app, new_account(&totp_uri())).unwrap().id();
     let hotp = *a.create_account(&who, app, new_account(&hotp_uri(0))).unwrap().id();
     let patch = AccountPatch {
@@ -98,6 +102,7 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
             IdentityCreate,
             AppCreate,
             AppCreate,
+            AppUpdate,
             AccountCreate,
             AccountCreate,
             AccountUpdate,
@@ -147,7 +152,17 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
         first.details.as_json().contains("\"agent_handle\":\"bob\""),
         "{first:?}"
     );
-    let linked = &events[14];
+    let tagged = &events[3];
+    assert_eq!(
+        (tagged.resource_type, tagged.resource_id),
+        (ResourceType::App, spare.as_uuid())
+    );
+    assert_eq!(
+        tagged.details.as_json(),
+        r#"{"metadata_keys":["env"]}"#,
+        "keys, never values"
+    );
+    let linked = &events[15];
     assert_eq!(
         (linked.resource_type, linked.resource_id),
         (ResourceType::App, spare.as_uuid())

@@ -360,15 +360,6 @@ pub async fn accounts_body_shape_422<S: Store>(kit: Kit<S>) {
     r.expect_422(&["body", "otpauth_uri"]);
 }
 
-/// The events of `action` about the resource `id`, oldest first.
-async fn events_of<S: Store>(api: &Api<S>, action: &str, id: &str) -> Vec<serde_json::Value> {
-    let page = api
-        .get(&format!("/api/v1/audit/events?action={action}&resource_id={id}"))
-        .await
-        .json();
-    page["events"].as_array().expect("events").clone()
-}
-
 pub async fn accounts_metadata_create_read_patch<S: Store>(kit: Kit<S>) {
     let api = start(kit).await;
     let app = api.app().await;
@@ -447,13 +438,13 @@ pub async fn accounts_metadata_create_read_patch<S: Store>(kit: Kit<S>) {
     assert_eq!(api.get(&one).await.json()["metadata"], json!({ "kept": "yes" }));
 
     // The audit trail names the keys (sorted), never a value.
-    let created = events_of(&api, "account.create", &id_of(&acc)).await;
+    let created = api.events_of("account.create", &id_of(&acc)).await;
     assert_eq!(created.len(), 1);
     assert_eq!(
         created[0]["details"]["metadata_keys"],
         json!(["customer_id", "note", "plan", "wörk"])
     );
-    let updated = events_of(&api, "account.update", &id_of(&acc)).await;
+    let updated = api.events_of("account.update", &id_of(&acc)).await;
     let keys: Vec<serde_json::Value> = updated.iter().map(|e| e["details"]["metadata_keys"].clone()).collect();
     assert_eq!(
         keys,
@@ -468,7 +459,7 @@ pub async fn accounts_metadata_create_read_patch<S: Store>(kit: Kit<S>) {
             json!(["kept"]),
         ]
     );
-    let plain_created = events_of(&api, "account.create", &id_of(&plain)).await;
+    let plain_created = api.events_of("account.create", &id_of(&plain)).await;
     assert_eq!(plain_created[0]["details"]["metadata_keys"], json!([]));
     let trail = api.get("/api/v1/audit/events?limit=1000").await.json().to_string();
     for value in ["cus_42", "\"pro\"", "enterprise", "\"yes\"", &"é".repeat(500)] {

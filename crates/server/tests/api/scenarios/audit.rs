@@ -74,7 +74,10 @@ pub async fn audit_events_shape_cursor_and_filters<S: Store>(kit: Kit<S>) {
         (json!(3), json!("app.create"))
     );
     assert_eq!(second["resource"]["id"], app["id"]);
-    assert_eq!(second["details"], json!({"identity_id": identity["id"]}));
+    assert_eq!(
+        second["details"],
+        json!({"identity_id": identity["id"], "metadata_keys": []})
+    );
     assert!(
         second["request_id"]
             .as_str()

@@ -224,7 +224,7 @@ pub async fn method_not_allowed_405<S: Store>(kit: Kit<S>) {
     for (req, allow) in [
         (TestRequest::put().uri(APPS), "GET, POST"),
         (TestRequest::delete().uri(APPS), "GET, POST"),
-        (TestRequest::patch().uri(&format!("{APPS}/{app}")), "GET, DELETE"),
+        (TestRequest::put().uri(&format!("{APPS}/{app}")), "GET, PATCH, DELETE"),
         (TestRequest::put().uri(&format!("{APPS}/{app}/accounts")), "GET, POST"),
         (
             TestRequest::post().uri(&format!("{APPS}/{app}/accounts/{acc}")),
