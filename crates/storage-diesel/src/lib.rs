@@ -59,6 +59,7 @@ mod pool;
 mod repo;
 mod schema;
 mod sql;
+mod stored_ts;
 mod url;
 
 use std::fmt;

@@ -44,8 +44,8 @@ pub(crate) fn ts(t: Timestamp) -> PrimitiveDateTime {
 }
 
 /// A stored timestamp as the domain's.
-pub(crate) fn from_ts(t: PrimitiveDateTime) -> Timestamp {
-    Timestamp::from_primitive_utc(t)
+pub(crate) fn from_ts(t: crate::stored_ts::StoredTs) -> Timestamp {
+    Timestamp::from_primitive_utc(t.0)
 }
 
 // ------------------------------------------------------------------ typed ids

@@ -20,6 +20,7 @@ use super::{DieselRepo, apps, identities, lock_db, read_db, write_db};
 use crate::pool::{AnyConnection, in_transaction};
 use crate::schema::{accounts, apps as apps_t, identities as identities_t};
 use crate::sql::{Key, corrupt, from_ts, static_statement, ts};
+use crate::stored_ts::StoredTs;
 
 const T: &str = "accounts";
 
@@ -71,8 +72,8 @@ pub(super) struct AccountRow {
     counter: Option<i64>,
     verify_window: Option<i32>,
     metadata: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
+    created_at: StoredTs,
+    updated_at: StoredTs,
 }
 
 impl AccountRow {

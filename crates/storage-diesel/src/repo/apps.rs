@@ -16,6 +16,7 @@ use super::{DieselRepo, lock_db, read_db, write_db};
 use crate::pool::{AnyConnection, in_transaction};
 use crate::schema::apps;
 use crate::sql::{Key, corrupt, from_ts, static_statement, ts};
+use crate::stored_ts::StoredTs;
 
 const T: &str = "apps";
 
@@ -44,8 +45,8 @@ struct AppRow {
     org_id: String,
     identity_id: Option<Key<IdentityId>>,
     metadata: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
+    created_at: StoredTs,
+    updated_at: StoredTs,
 }
 
 impl AppRow {

@@ -18,6 +18,7 @@ use super::{DieselRepo, read_db, write_db};
 use crate::pool::AnyConnection;
 use crate::schema::audit_events;
 use crate::sql::{Key, corrupt, from_ts, rows, static_statement, ts};
+use crate::stored_ts::StoredTs;
 
 const T: &str = "audit_events";
 
@@ -28,7 +29,7 @@ struct AuditRow {
     id: Key<Uuid>,
     org_id: String,
     seq: Option<i64>,
-    at: PrimitiveDateTime,
+    at: StoredTs,
     actor_kind: String,
     actor_id: Option<Key<Uuid>>,
     action: String,

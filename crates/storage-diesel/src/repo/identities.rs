@@ -10,6 +10,7 @@ use time::PrimitiveDateTime;
 use super::{DieselRepo, lock_db, read_db, write_db};
 use crate::schema::identities;
 use crate::sql::{Key, corrupt, from_ts, ts};
+use crate::stored_ts::StoredTs;
 
 pub(super) const T: &str = "identities";
 
@@ -28,8 +29,8 @@ pub(super) struct IdentityRow {
     org_id: String,
     handle: String,
     status: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
+    created_at: StoredTs,
+    updated_at: StoredTs,
 }
 
 impl IdentityRow {

@@ -12,6 +12,7 @@ use time::PrimitiveDateTime;
 use super::{DieselRepo, apps, lock_db, read_db, write_db};
 use crate::schema::{apps as apps_t, instances};
 use crate::sql::{Key, corrupt, from_ts, ts};
+use crate::stored_ts::StoredTs;
 
 const T: &str = "instances";
 
@@ -39,10 +40,10 @@ struct InstanceRow {
     device_id: Key<DeviceId>,
     device_name: String,
     platform: String,
-    created_at: PrimitiveDateTime,
-    updated_at: PrimitiveDateTime,
-    last_used_at: Option<PrimitiveDateTime>,
-    deleted_at: Option<PrimitiveDateTime>,
+    created_at: StoredTs,
+    updated_at: StoredTs,
+    last_used_at: Option<StoredTs>,
+    deleted_at: Option<StoredTs>,
 }
 
 impl InstanceRow {

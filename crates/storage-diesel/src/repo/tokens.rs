@@ -12,6 +12,7 @@ use time::PrimitiveDateTime;
 use super::{DieselRepo, read_db, write_db};
 use crate::schema::service_tokens;
 use crate::sql::{Key, corrupt, from_ts, ts};
+use crate::stored_ts::StoredTs;
 
 const T: &str = "service_tokens";
 
@@ -21,9 +22,9 @@ struct ServiceTokenRow {
     id: Key<TokenId>,
     org_id: String,
     name: Option<String>,
-    created_at: PrimitiveDateTime,
-    last_used_at: Option<PrimitiveDateTime>,
-    revoked_at: Option<PrimitiveDateTime>,
+    created_at: StoredTs,
+    last_used_at: Option<StoredTs>,
+    revoked_at: Option<StoredTs>,
 }
 
 impl ServiceTokenRow {

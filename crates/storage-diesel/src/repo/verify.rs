@@ -28,6 +28,7 @@ use super::accounts::{into_material, live, live_in_app, material};
 use super::{DieselRepo, read_db, write_db};
 use crate::schema::accounts;
 use crate::sql::{Key, corrupt, from_ts, out_of_range, static_statement, ts};
+use crate::stored_ts::StoredTs;
 
 /// The `CASE failed_attempts` arms before its `ELSE`: one per lock duration below the cap (fixed
 /// text, so the statement is the same for every schedule and is prepared once).
@@ -175,7 +176,7 @@ where
 }
 
 /// The verification columns of an account row (and its counter), as stored.
-type VerificationColumns = (Option<i64>, i32, Option<PrimitiveDateTime>, Option<i64>);
+type VerificationColumns = (Option<i64>, i32, Option<StoredTs>, Option<i64>);
 
 /// The columns of [`VerificationColumns`].
 fn verification_columns() -> (
