@@ -20,7 +20,7 @@ on_both_backends!(
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
@@ -28,6 +28,7 @@ const ALL: [&str; 7] = [
     "20261202000005",
     "20261205000006",
     "20261205000007",
+    "20261205000008",
 ];
 
 const TABLES: [&str; 6] = [
@@ -118,7 +119,14 @@ fn up_down_up_gives_the_same_schema(which: Which) {
             "apps_org_id_live_uq",
             "accounts_org_id_live_uq",
         ] {
-            assert!(first.iter().any(|l| l.contains(index)), "{index} missing: {first:#?}");
+            // The `(org_id, id)` lookup indexes are PostgreSQL's (its generic plans); on SQLite
+            // the primary key serves those lookups and 2026-12-05-000008 drops them.
+            let expected = matches!(which, Which::Postgres) || index == "identities_org_handle_live_uq";
+            assert_eq!(
+                first.iter().any(|l| l.contains(index)),
+                expected,
+                "{index} present: {expected} expected, {first:#?}"
+            );
         }
         s.revert_all().unwrap();
         assert_eq!(dump(db), Vec::<String>::new(), "down removes everything");
