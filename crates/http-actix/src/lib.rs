@@ -100,6 +100,7 @@ mod docs;
 mod dto_schemas;
 mod error;
 mod handlers;
+mod input;
 mod limit;
 mod log;
 pub mod metrics;

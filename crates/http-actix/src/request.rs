@@ -53,7 +53,7 @@ use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::error::Resource;
 use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
-use domain::service::{AccountPatch, AppPatch, NewAccount, NewApp};
+use domain::service::{AccountPatch, AppPatch, NewAccount, NewApp, NewInstance};
 use domain::values::{
     self, Description, DeviceName, DisplayName, Handle, InvalidMetadata, InvalidValue, Metadata, Platform,
 };
@@ -562,6 +562,12 @@ macro_rules! request_body {
             }
         }
 
+        impl crate::input::FromBody for $name {
+            fn from_body(bytes: &[u8]) -> Result<Self, Vec<FieldError>> {
+                Self::parse(bytes)
+            }
+        }
+
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
                 let mut o = ObjectBuilder::new().schema_type(Type::Object).description(doc(&[$($doc),*]));
@@ -686,7 +692,7 @@ request_body! {
 
 request_body! {
     /// `POST .../instances`.
-    EnrollInstanceRequest (if empty: Missing) {
+    EnrollInstanceRequest (if empty: Missing) -> NewInstance {
         #[example = "Alice's Pixel"]
         device_name: Required<Text<DeviceName>>,
         /// `ANDROID`, `IOS`, `WEB`, `WINDOWS`, `MACOS`, `LINUX` or `OTHER`, case-insensitive (not
@@ -729,6 +735,12 @@ macro_rules! path_ids {
                     ($(Ok($field),)+) => Ok(Self { $($field,)+ }),
                     ($($field,)+) => Err([$($field.err(),)+].into_iter().flatten().collect()),
                 }
+            }
+        }
+
+        impl crate::input::FromPath for $name {
+            fn from_path(req: &HttpRequest) -> Result<Self, ApiError> {
+                Self::parse(req).map_err(ApiError::Invalid)
             }
         }
 

@@ -1,23 +1,15 @@
 //! `/api/v1/authenticator/apps/{app_id}/accounts[/{account_id}[/generate-otp]]`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
-use domain::ids::{AccountId, AppId};
 use domain::ports::Store;
-use domain::service::{AccountPatch, NewAccount};
 
-use super::{blocking, both};
-use crate::auth::ServiceCaller;
-use crate::body;
-use crate::error::{ApiError, FieldError};
+use super::blocking;
+use crate::error::ApiError;
+use crate::input::Input;
 use crate::request::{AccountPath, AppPath, CreateAccountRequest, UpdateAccountRequest};
 use crate::respond::{self, AccountDto, OtpDto, Seq};
-
-/// The `{app_id}/accounts/{account_id}` ids.
-pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldError>> {
-    AccountPath::parse(req).map(|p| (p.app_id, p.account_id))
-}
 
 /// `POST /apps/{app_id}/accounts`.
 #[utoipa::path(
@@ -38,16 +30,10 @@ pub(crate) fn ids(req: &HttpRequest) -> Result<(AppId, AccountId), Vec<FieldErro
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, path, body): Input<AppPath, CreateAccountRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = AppPath::parse(&req).map(|p| p.app_id);
-    let bytes = body::read(payload).await?;
-    let input = CreateAccountRequest::parse(&bytes).map(NewAccount::from);
-    let (app, input) = both(app, input)?;
-    let account = blocking(move || authd.create_account(&org, app, input)).await?;
+    let account = blocking(move || authd.create_account(&org, path.app_id, body.into())).await?;
     Ok(respond::json(StatusCode::CREATED, &AccountDto::new(&account)))
 }
 
@@ -68,12 +54,10 @@ pub(crate) async fn create<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AppPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = AppPath::parse(&req)?.app_id;
-    let accounts = blocking(move || authd.list_accounts(&org, app)).await?;
+    let accounts = blocking(move || authd.list_accounts(&org, path.app_id)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&accounts, AccountDto::new)))
 }
 
@@ -94,12 +78,10 @@ pub(crate) async fn list<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AccountPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app, id) = ids(&req)?;
-    let account = blocking(move || authd.get_account(&org, app, id)).await?;
+    let account = blocking(move || authd.get_account(&org, path.app_id, path.account_id)).await?;
     Ok(respond::json(StatusCode::OK, &AccountDto::new(&account)))
 }
 
@@ -121,16 +103,10 @@ pub(crate) async fn get<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, path, body): Input<AccountPath, UpdateAccountRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let path = ids(&req);
-    let bytes = body::read(payload).await?;
-    let input = UpdateAccountRequest::parse(&bytes).map(AccountPatch::from);
-    let ((app, id), patch) = both(path, input)?;
-    let account = blocking(move || authd.update_account(&org, app, id, patch)).await?;
+    let account = blocking(move || authd.update_account(&org, path.app_id, path.account_id, body.into())).await?;
     Ok(respond::json(StatusCode::OK, &AccountDto::new(&account)))
 }
 
@@ -151,12 +127,10 @@ pub(crate) async fn update<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AccountPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app, id) = ids(&req)?;
-    blocking(move || authd.delete_account(&org, app, id)).await?;
+    blocking(move || authd.delete_account(&org, path.app_id, path.account_id)).await?;
     Ok(respond::no_content())
 }
 
@@ -180,12 +154,10 @@ pub(crate) async fn delete<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn generate_otp<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AccountPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app, id) = ids(&req)?;
-    let code = blocking(move || authd.generate_otp(&org, app, id)).await?;
+    let code = blocking(move || authd.generate_otp(&org, path.app_id, path.account_id)).await?;
     crate::metrics::record_otp(code.otp_type);
     Ok(respond::json(StatusCode::OK, &OtpDto::new(&code)))
 }

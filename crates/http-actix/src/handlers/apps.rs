@@ -1,15 +1,13 @@
 //! `/api/v1/authenticator/apps` and `/api/v1/authenticator/apps/{app_id}`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
-use domain::service::{AppPatch, NewApp};
 
-use super::{blocking, both};
-use crate::auth::ServiceCaller;
-use crate::body;
+use super::blocking;
 use crate::error::ApiError;
+use crate::input::Input;
 use crate::request::{AppPath, CreateAppRequest, UpdateAppRequest};
 use crate::respond::{self, AppDto, Seq};
 
@@ -32,13 +30,10 @@ use crate::respond::{self, AppDto, Seq};
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    payload: web::Payload,
+    Input(org, (), body): Input<(), CreateAppRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload).await?;
-    let input = CreateAppRequest::parse(&bytes).map(NewApp::from)?;
-    let app = blocking(move || authd.create_app_with(&org, input)).await?;
+    let app = blocking(move || authd.create_app_with(&org, body.into())).await?;
     Ok(respond::json(StatusCode::CREATED, &AppDto::new(&app)))
 }
 
@@ -56,7 +51,7 @@ pub(crate) async fn create<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
-    ServiceCaller(org): ServiceCaller,
+    Input(org, (), ()): Input,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
     let apps = blocking(move || authd.list_apps(&org)).await?;
@@ -80,12 +75,10 @@ pub(crate) async fn list<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AppPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = AppPath::parse(&req)?.app_id;
-    let app = blocking(move || authd.get_app(&org, id)).await?;
+    let app = blocking(move || authd.get_app(&org, path.app_id)).await?;
     Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
 }
 
@@ -107,16 +100,10 @@ pub(crate) async fn get<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, path, body): Input<AppPath, UpdateAppRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = AppPath::parse(&req).map(|p| p.app_id);
-    let bytes = body::read(payload).await?;
-    let input = UpdateAppRequest::parse(&bytes).map(AppPatch::from);
-    let (id, patch) = both(id, input)?;
-    let app = blocking(move || authd.update_app(&org, id, patch)).await?;
+    let app = blocking(move || authd.update_app(&org, path.app_id, body.into())).await?;
     Ok(respond::json(StatusCode::OK, &AppDto::new(&app)))
 }
 
@@ -137,11 +124,9 @@ pub(crate) async fn update<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AppPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = AppPath::parse(&req)?.app_id;
-    blocking(move || authd.delete_app(&org, id)).await?;
+    blocking(move || authd.delete_app(&org, path.app_id)).await?;
     Ok(respond::no_content())
 }

@@ -1,16 +1,16 @@
 //! `/api/v1/identities[/]`, `/api/v1/identities/{agent_handle}[/authenticator_app]`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
 use domain::ports::Store;
 use domain::service::IdentityPatch;
+use domain::values::Handle;
 
 use super::blocking;
-use crate::auth::ServiceCaller;
-use crate::body;
 use crate::error::ApiError;
-use crate::request::{AssignAppRequest, CreateIdentityRequest, IdentityPath, UpdateIdentityRequest};
+use crate::input::Input;
+use crate::request::{AssignAppRequest, CreateIdentityRequest, UpdateIdentityRequest};
 use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
 
 /// `POST /api/v1/identities[/]`: `{"agent_handle": "bot"}`.
@@ -30,13 +30,10 @@ use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    payload: web::Payload,
+    Input(org, (), body): Input<(), CreateIdentityRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload).await?;
-    let handle = CreateIdentityRequest::parse(&bytes)?.agent_handle;
-    let identity = blocking(move || authd.create_identity(&org, handle)).await?;
+    let identity = blocking(move || authd.create_identity(&org, body.agent_handle)).await?;
     Ok(respond::json(StatusCode::CREATED, &IdentityDto::new(&identity)))
 }
 
@@ -54,7 +51,7 @@ pub(crate) async fn create<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
-    ServiceCaller(org): ServiceCaller,
+    Input(org, (), ()): Input,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
     let identities = blocking(move || authd.list_identities(&org)).await?;
@@ -77,11 +74,9 @@ pub(crate) async fn list<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, handle, ()): Input<Handle>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = IdentityPath::parse(&req)?;
     let detail = blocking(move || authd.get_identity(&org, &handle)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))
 }
@@ -106,18 +101,13 @@ pub(crate) async fn get<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, handle, body): Input<Handle, UpdateIdentityRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload).await?;
-    let r = UpdateIdentityRequest::parse(&bytes)?;
     let patch = IdentityPatch {
-        handle: r.agent_handle,
-        status: r.status,
+        handle: body.agent_handle,
+        status: body.status,
     };
-    let handle = IdentityPath::parse(&req)?;
     let identity = blocking(move || authd.update_identity(&org, &handle, patch)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDto::new(&identity)))
 }
@@ -138,11 +128,9 @@ pub(crate) async fn update<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, handle, ()): Input<Handle>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = IdentityPath::parse(&req)?;
     blocking(move || authd.delete_identity(&org, &handle)).await?;
     Ok(respond::no_content())
 }
@@ -167,15 +155,10 @@ pub(crate) async fn delete<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn assign_app<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, handle, body): Input<Handle, AssignAppRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload).await?;
-    let app = AssignAppRequest::parse(&bytes)?.authenticator_app_id;
-    let handle = IdentityPath::parse(&req)?;
-    let detail = blocking(move || authd.assign_app(&org, &handle, app)).await?;
+    let detail = blocking(move || authd.assign_app(&org, &handle, body.authenticator_app_id)).await?;
     Ok(respond::json(StatusCode::OK, &IdentityDetailDto::new(&detail)))
 }
 
@@ -195,11 +178,9 @@ pub(crate) async fn assign_app<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn unlink_app<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, handle, ()): Input<Handle>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let handle = IdentityPath::parse(&req)?;
     blocking(move || authd.unlink_app(&org, &handle)).await?;
     Ok(respond::no_content())
 }

@@ -1,30 +1,15 @@
 //! `/api/v1/authenticator/apps/{app_id}/instances[/{instance_id}]` (authd extension).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use domain::Authd;
-use domain::ids::{AppId, InstanceId};
 use domain::ports::Store;
-use domain::service::NewInstance;
 
-use super::{blocking, both};
-use crate::auth::ServiceCaller;
-use crate::body;
-use crate::error::{ApiError, FieldError};
+use super::blocking;
+use crate::error::ApiError;
+use crate::input::Input;
 use crate::request::{AppPath, EnrollInstanceRequest, InstancePath};
 use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
-
-fn new_instance(r: EnrollInstanceRequest) -> NewInstance {
-    NewInstance {
-        device_name: r.device_name,
-        platform: r.platform,
-        device_id: r.device_id,
-    }
-}
-
-fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
-    InstancePath::parse(req).map(|p| (p.app_id, p.instance_id))
-}
 
 /// `POST /apps/{app_id}/instances`: enrolls a device; answers the instance and its device token.
 #[utoipa::path(
@@ -46,16 +31,10 @@ fn ids(req: &HttpRequest) -> Result<(AppId, InstanceId), Vec<FieldError>> {
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn enroll<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, path, body): Input<AppPath, EnrollInstanceRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = AppPath::parse(&req).map(|p| p.app_id);
-    let bytes = body::read(payload).await?;
-    let input = EnrollInstanceRequest::parse(&bytes).map(new_instance);
-    let (app, input) = both(app, input)?;
-    let enrollment = blocking(move || authd.enroll_instance(&org, app, input)).await?;
+    let enrollment = blocking(move || authd.enroll_instance(&org, path.app_id, body.into())).await?;
     Ok(respond::json(StatusCode::CREATED, &EnrollmentDto::new(&enrollment)))
 }
 
@@ -76,12 +55,10 @@ pub(crate) async fn enroll<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<AppPath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let app = AppPath::parse(&req)?.app_id;
-    let instances = blocking(move || authd.list_instances(&org, app)).await?;
+    let instances = blocking(move || authd.list_instances(&org, path.app_id)).await?;
     Ok(respond::json(StatusCode::OK, &Seq(&instances, InstanceDto::new)))
 }
 
@@ -102,12 +79,10 @@ pub(crate) async fn list<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<InstancePath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app, id) = ids(&req)?;
-    let instance = blocking(move || authd.get_instance(&org, app, id)).await?;
+    let instance = blocking(move || authd.get_instance(&org, path.app_id, path.instance_id)).await?;
     Ok(respond::json(StatusCode::OK, &InstanceDto::new(&instance)))
 }
 
@@ -128,11 +103,9 @@ pub(crate) async fn get<S: Store>(
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn revoke<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
+    Input(org, path, ()): Input<InstancePath>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (app, id) = ids(&req)?;
-    blocking(move || authd.revoke_instance(&org, app, id)).await?;
+    blocking(move || authd.revoke_instance(&org, path.app_id, path.instance_id)).await?;
     Ok(respond::no_content())
 }

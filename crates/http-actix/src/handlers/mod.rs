@@ -4,9 +4,10 @@
 //!
 //! Order of the checks, so that the first failure in the spec's precedence wins: `413` (an
 //! announced oversized body: [`crate::limit::BodyLimit`], before routing), `401` (the credential
-//! extractor, each handler's first argument: [`crate::auth`]), `422` (path ids, then body shape,
-//! reported together; a body larger than announced is `413` when it is read), then the use
-//! case, whose own order is `404` → `403` → `409` → `400`.
+//! extractor, each handler's first argument: [`crate::input::Input`] on the service-token paths,
+//! which awaits the caller before it reads anything else, [`crate::auth`] elsewhere), `422`
+//! (path ids, then body shape, reported together; a body larger than announced is `413` when
+//! it is read), then the use case, whose own order is `404` → `403` → `409` → `400`.
 
 pub(crate) mod accounts;
 pub(crate) mod apps;

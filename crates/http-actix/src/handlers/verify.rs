@@ -20,12 +20,13 @@ use domain::otp::CodeInput;
 use domain::ports::Store;
 use domain::service::{FailureReason, Verification};
 
-use super::{accounts, blocking, both, device};
-use crate::auth::{DeviceToken, ServiceCaller};
+use super::{blocking, both, device};
+use crate::auth::DeviceToken;
 use crate::body;
 use crate::error::{ApiError, FieldError};
+use crate::input::Input;
 use crate::metrics::{self, VerifyResult};
-use crate::request::{DeviceAccountPath, VerifyRequest};
+use crate::request::{AccountPath, DeviceAccountPath, VerifyRequest};
 use crate::respond::{self, VerificationDto};
 
 /// The request body (required: an empty body is `otp_code` missing).
@@ -76,15 +77,10 @@ fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiErr
     security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn verify_otp<S: Store>(
-    ServiceCaller(org): ServiceCaller,
-    req: HttpRequest,
-    payload: web::Payload,
+    Input(org, path, body): Input<AccountPath, VerifyRequest>,
     authd: web::Data<Authd<S>>,
 ) -> Result<HttpResponse, ApiError> {
-    let path = accounts::ids(&req);
-    let bytes = body::read(payload).await?;
-    let ((app, id), code) = both(path, code_body(&bytes))?;
-    answer(blocking(move || authd.verify_otp(&org, app, id, &code)).await)
+    answer(blocking(move || authd.verify_otp(&org, path.app_id, path.account_id, &body.otp_code)).await)
 }
 
 /// `POST /api/v1/device/accounts/{account_id}/verify`: as `verify_otp`; records `last_used_at`.
