@@ -12,10 +12,10 @@
 //!   `dto_schemas.rs`), so a field added to a DTO shows up here;
 //! - the request bodies' schemas come from the same declarations that parse them
 //!   (`request.rs`), so a body's fields, nullability and limits cannot drift from its parser;
-//! - two [`Modify`]s add what is a rule of a family rather than of one handler:
-//!   `/api/v1/identities/` (the same handlers as `/api/v1/identities`, ids suffixed `_slash`)
-//!   and the `Cache-Control` / `Pragma` headers of every OneWelcome response; a third adds the
-//!   security schemes.
+//! - [`Modify`]s add what is a rule of a family rather than of one handler: each operation's
+//!   credential (`security`) with its `401`, and the `413`; `/api/v1/identities/` (the same
+//!   handlers as `/api/v1/identities`, ids suffixed `_slash`); the `Cache-Control` / `Pragma`
+//!   headers of every OneWelcome response; and the security schemes.
 //!
 //! `docs/openapi.json` is the committed copy; the `openapi_document_matches_the_snapshot` test
 //! fails when the code drifts from it (regenerate with `AUTHD_BLESS=1 cargo test -p http-actix
@@ -26,7 +26,9 @@
 use std::sync::LazyLock;
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
@@ -173,30 +175,44 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// What every operation of a family answers, added here once rather than restated in each
-/// handler's annotation: the `413` of [`crate::BodyLimit`] on every path, and the `401` of the
-/// path's credential (a service token, a device token on `/api/v1/device/...`, the OneWelcome
-/// envelope on `/oauth/...`; none on the operational paths). An annotation that lists either
-/// status itself keeps its own.
+/// What every operation of a family answers and requires, added here once rather than restated
+/// in each handler's annotation: the `413` of [`crate::BodyLimit`] on every path, and the path's
+/// credential with its `401` (a service token, in either header; a device token on
+/// `/api/v1/device/...`; a service token answered in the OneWelcome envelope on `/oauth/...`;
+/// none on the operational paths). An annotation that lists either status or its own
+/// `security` keeps its own.
 struct FamilyResponses;
+
+/// The service token's two schemes (either one).
+const SERVICE: &[&str] = &["service_token", "service_bearer"];
+/// The device token's scheme.
+const DEVICE: &[&str] = &["device_bearer"];
 
 impl Modify for FamilyResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let one_welcome = crate::error::is_one_welcome(path);
-            let unauthorized = if one_welcome {
-                Some("OneWelcomeUnauthorized")
+            let credential = if one_welcome {
+                Some(("OneWelcomeUnauthorized", SERVICE))
             } else if path.starts_with("/api/v1/device/") {
-                Some("DeviceUnauthorized")
+                Some(("DeviceUnauthorized", DEVICE))
             } else if path.starts_with("/api/v1/") {
-                Some("ServiceUnauthorized")
+                Some(("ServiceUnauthorized", SERVICE))
             } else {
                 None
             };
             let too_large = if one_welcome { "OneWelcomeTooLarge" } else { "TooLarge" };
             for op in operations_mut(item) {
+                if let Some((_, schemes)) = credential {
+                    op.security.get_or_insert_with(|| {
+                        schemes
+                            .iter()
+                            .map(|s| SecurityRequirement::new(*s, Vec::<String>::new()))
+                            .collect()
+                    });
+                }
                 let responses = &mut op.responses.responses;
-                if let Some(name) = unauthorized {
+                if let Some((name, _)) = credential {
                     responses
                         .entry("401".to_owned())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));

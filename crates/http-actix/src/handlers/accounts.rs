@@ -27,7 +27,6 @@ use crate::respond::{self, AccountDto, OtpDto, Seq};
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
     Input(org, path, body): Input<AppPath, CreateAccountRequest>,
@@ -51,7 +50,6 @@ pub(crate) async fn create<S: Store>(
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     Input(org, path, ()): Input<AppPath>,
@@ -75,7 +73,6 @@ pub(crate) async fn list<S: Store>(
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
     Input(org, path, ()): Input<AccountPath>,
@@ -100,7 +97,6 @@ pub(crate) async fn get<S: Store>(
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
     Input(org, path, body): Input<AccountPath, UpdateAccountRequest>,
@@ -124,7 +120,6 @@ pub(crate) async fn update<S: Store>(
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
     Input(org, path, ()): Input<AccountPath>,
@@ -151,7 +146,6 @@ pub(crate) async fn delete<S: Store>(
         (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn generate_otp<S: Store>(
     Input(org, path, ()): Input<AccountPath>,

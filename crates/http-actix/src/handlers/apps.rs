@@ -27,7 +27,6 @@ use crate::respond::{self, AppDto, Seq};
         (status = 409, description = "The identity already has an app", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
     Input(org, (), body): Input<(), CreateAppRequest>,
@@ -48,7 +47,6 @@ pub(crate) async fn create<S: Store>(
     responses(
         (status = 200, description = "The apps", body = Vec<crate::schemas::App>),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     Input(org, (), ()): Input,
@@ -72,7 +70,6 @@ pub(crate) async fn list<S: Store>(
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
     Input(org, path, ()): Input<AppPath>,
@@ -97,7 +94,6 @@ pub(crate) async fn get<S: Store>(
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
     Input(org, path, body): Input<AppPath, UpdateAppRequest>,
@@ -121,7 +117,6 @@ pub(crate) async fn update<S: Store>(
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
     Input(org, path, ()): Input<AppPath>,

@@ -24,7 +24,6 @@ use crate::respond::{self, AuditPageDto};
         (status = 200, description = "A page of events", body = crate::schemas::AuditPage),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     ServiceCaller(who): ServiceCaller,

@@ -47,7 +47,6 @@ pub(crate) async fn refuse_shape<S: Store>(
     responses(
         (status = 200, description = "The accounts", body = Vec<crate::schemas::Account>),
     ),
-    security(("device_bearer" = [])),
 )]
 pub(crate) async fn accounts<S: Store>(
     DeviceToken(token): DeviceToken,
@@ -77,7 +76,6 @@ pub(crate) async fn accounts<S: Store>(
         (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),
-    security(("device_bearer" = [])),
 )]
 pub(crate) async fn generate_otp<S: Store>(
     DeviceToken(token): DeviceToken,

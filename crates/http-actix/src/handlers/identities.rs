@@ -27,7 +27,6 @@ use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
         (status = 409, description = "The handle is taken", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn create<S: Store>(
     Input(org, (), body): Input<(), CreateIdentityRequest>,
@@ -48,7 +47,6 @@ pub(crate) async fn create<S: Store>(
     responses(
         (status = 200, description = "The identities", body = Vec<crate::schemas::IdentitySummary>),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     Input(org, (), ()): Input,
@@ -71,7 +69,6 @@ pub(crate) async fn list<S: Store>(
         (status = 200, description = "The identity", body = crate::schemas::IdentityDetail),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
     Input(org, handle, ()): Input<Handle>,
@@ -98,7 +95,6 @@ pub(crate) async fn get<S: Store>(
         (status = 409, description = "The new handle is taken", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn update<S: Store>(
     Input(org, handle, body): Input<Handle, UpdateIdentityRequest>,
@@ -125,7 +121,6 @@ pub(crate) async fn update<S: Store>(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn delete<S: Store>(
     Input(org, handle, ()): Input<Handle>,
@@ -152,7 +147,6 @@ pub(crate) async fn delete<S: Store>(
         (status = 409, description = "The app is linked to another identity, or the identity has a different app", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn assign_app<S: Store>(
     Input(org, handle, body): Input<Handle, AssignAppRequest>,
@@ -175,7 +169,6 @@ pub(crate) async fn assign_app<S: Store>(
         (status = 204, description = "Unlinked"),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn unlink_app<S: Store>(
     Input(org, handle, ()): Input<Handle>,

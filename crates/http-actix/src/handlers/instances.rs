@@ -28,7 +28,6 @@ use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
         (status = 409, description = "The app is not linked to an identity", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn enroll<S: Store>(
     Input(org, path, body): Input<AppPath, EnrollInstanceRequest>,
@@ -52,7 +51,6 @@ pub(crate) async fn enroll<S: Store>(
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     Input(org, path, ()): Input<AppPath>,
@@ -76,7 +74,6 @@ pub(crate) async fn list<S: Store>(
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn get<S: Store>(
     Input(org, path, ()): Input<InstancePath>,
@@ -100,7 +97,6 @@ pub(crate) async fn get<S: Store>(
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
         (status = 422, response = crate::schemas::Invalid),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn revoke<S: Store>(
     Input(org, path, ()): Input<InstancePath>,

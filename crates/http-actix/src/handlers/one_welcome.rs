@@ -26,7 +26,6 @@ use crate::respond::{self, Seq, UserInstanceDto, UserInstancesDto};
         (status = 200, description = "The instances", body = crate::schemas::UserInstances),
         (status = 404, description = "The user does not exist or has no instances (indistinguishable): `No authentication apps found`", body = crate::schemas::OneWelcomeErrorBody),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn list<S: Store>(
     OneWelcomeCaller(org): OneWelcomeCaller,
@@ -57,7 +56,6 @@ pub(crate) async fn list<S: Store>(
         (status = 204, description = "Revoked (also when it already was)"),
         (status = 404, description = "No such instance was ever enrolled for the user, or the id is not a UUID: `Authentication app not found`", body = crate::schemas::OneWelcomeErrorBody),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn revoke<S: Store>(
     OneWelcomeCaller(org): OneWelcomeCaller,

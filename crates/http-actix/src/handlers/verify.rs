@@ -74,7 +74,6 @@ fn answer(result: Result<Verification, ApiError>) -> Result<HttpResponse, ApiErr
         (status = 429, response = crate::schemas::Locked),
         (status = 500, response = crate::schemas::InternalError),
     ),
-    security(("service_token" = []), ("service_bearer" = [])),
 )]
 pub(crate) async fn verify_otp<S: Store>(
     Input(org, path, body): Input<AccountPath, VerifyRequest>,
@@ -101,7 +100,6 @@ pub(crate) async fn verify_otp<S: Store>(
         (status = 429, response = crate::schemas::Locked),
         (status = 500, response = crate::schemas::InternalError),
     ),
-    security(("device_bearer" = [])),
 )]
 pub(crate) async fn verify_device_otp<S: Store>(
     DeviceToken(token): DeviceToken,
