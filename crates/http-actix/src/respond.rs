@@ -2,6 +2,7 @@
 //! contract as small `Serialize` structs that borrow from the domain entities (ids and
 //! timestamps are written straight into the output buffer through their `Display`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -9,7 +10,13 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use domain::entities::{Account, App, Identity, Instance};
 use domain::service::{OtpCode, Verification};
+use domain::time::Timestamp;
 use serde::{Serialize, Serializer};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema as _, ToSchema};
+
+use crate::dto_schemas::RecordStatus;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
@@ -118,44 +125,109 @@ pub(crate) fn no_content() -> HttpResponse {
 
 // ------------------------------------------------------------------------------------ DTOs
 
+/// An object's own fields `T`, then what every app and account object ends with: its
+/// `metadata`, its `status` (a read only ever returns live records: `active`) and its
+/// timestamps. Written once here, for the body (`T`'s fields first, as `serde(flatten)` puts
+/// them) and for the schema (`T`'s schema, name and description, with these four properties
+/// and `required` entries after its own).
+#[derive(Serialize)]
+pub(crate) struct Record<'a, T> {
+    #[serde(flatten)]
+    own: T,
+    metadata: MetadataObject<'a>,
+    status: &'static str,
+    created_at: Disp<&'a Timestamp>,
+    updated_at: Disp<&'a Timestamp>,
+}
+
+impl<'a, T> Record<'a, T> {
+    /// `own`, then the record's tail.
+    fn with(
+        own: T,
+        metadata: &'a domain::values::Metadata,
+        created_at: &'a Timestamp,
+        updated_at: &'a Timestamp,
+    ) -> Self {
+        Self {
+            own,
+            metadata: MetadataObject(metadata),
+            status: "active",
+            created_at: Disp(created_at),
+            updated_at: Disp(updated_at),
+        }
+    }
+}
+
+impl<T: ToSchema> utoipa::PartialSchema for Record<'_, T> {
+    fn schema() -> RefOr<Schema> {
+        let date_time = || {
+            RefOr::T(Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .build(),
+            ))
+        };
+        let mut schema = T::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            for (name, property) in [
+                ("metadata", RefOr::T(Schema::Object(metadata_schema()))),
+                ("status", RefOr::Ref(Ref::from_schema_name(RecordStatus::name()))),
+                ("created_at", date_time()),
+                ("updated_at", date_time()),
+            ] {
+                object.properties.insert(name.to_owned(), property);
+                object.required.push(name.to_owned());
+            }
+        }
+        schema
+    }
+}
+
+impl<T: ToSchema> ToSchema for Record<'_, T> {
+    fn name() -> Cow<'static, str> {
+        T::name()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        T::schemas(schemas);
+        schemas.push((RecordStatus::name().into_owned(), RecordStatus::schema()));
+    }
+}
+
+/// The App object: [`AppFields`], then the [`Record`] tail.
+pub(crate) type AppDto<'a> = Record<'a, AppFields<'a>>;
+
 /// The App object.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(as = App)]
-pub(crate) struct AppDto<'a> {
+pub(crate) struct AppFields<'a> {
     #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::AppId>,
     organization_id: &'a str,
     /// The linked identity; `null` when unlinked.
     #[schema(value_type = Option<String>, format = "uuid", required = true)]
     identity_id: Option<Disp<&'a domain::ids::IdentityId>>,
-    #[schema(schema_with = metadata_schema)]
-    metadata: MetadataObject<'a>,
-    #[schema(value_type = crate::dto_schemas::RecordStatus)]
-    status: &'static str,
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Disp<&'a domain::time::Timestamp>,
-    #[schema(value_type = String, format = DateTime)]
-    updated_at: Disp<&'a domain::time::Timestamp>,
 }
 
 impl<'a> AppDto<'a> {
     pub(crate) fn new(a: &'a App) -> Self {
-        Self {
+        let own = AppFields {
             id: Disp(a.id()),
             organization_id: a.org().as_str(),
             identity_id: a.identity_id().as_ref().map(Disp),
-            metadata: MetadataObject(a.metadata()),
-            status: "active",
-            created_at: Disp(a.created_at()),
-            updated_at: Disp(a.updated_at()),
-        }
+        };
+        Record::with(own, a.metadata(), a.created_at(), a.updated_at())
     }
 }
 
+/// The Account object: [`AccountFields`], then the [`Record`] tail.
+pub(crate) type AccountDto<'a> = Record<'a, AccountFields<'a>>;
+
 /// The Account object (never the secret).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(as = Account)]
-pub(crate) struct AccountDto<'a> {
+pub(crate) struct AccountFields<'a> {
     #[schema(value_type = String, format = "uuid")]
     id: Disp<&'a domain::ids::AccountId>,
     #[schema(value_type = String, format = "uuid")]
@@ -184,19 +256,11 @@ pub(crate) struct AccountDto<'a> {
     /// own value, else the default (TOTP 1, HOTP 10).
     #[schema(minimum = 0, maximum = 10)]
     verify_window: u8,
-    #[schema(schema_with = metadata_schema)]
-    metadata: MetadataObject<'a>,
-    #[schema(value_type = crate::dto_schemas::RecordStatus)]
-    status: &'static str,
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Disp<&'a domain::time::Timestamp>,
-    #[schema(value_type = String, format = DateTime)]
-    updated_at: Disp<&'a domain::time::Timestamp>,
 }
 
 impl<'a> AccountDto<'a> {
     pub(crate) fn new(a: &'a Account) -> Self {
-        Self {
+        let own = AccountFields {
             id: Disp(a.id()),
             authenticator_app_id: Disp(a.app_id()),
             otp_type: a.otp_type().as_str(),
@@ -209,11 +273,8 @@ impl<'a> AccountDto<'a> {
             period: a.kind().period().map(|p| p.get()),
             counter: a.kind().counter(),
             verify_window: a.effective_verify_window().get(),
-            metadata: MetadataObject(a.metadata()),
-            status: "active",
-            created_at: Disp(a.created_at()),
-            updated_at: Disp(a.updated_at()),
-        }
+        };
+        Record::with(own, a.metadata(), a.created_at(), a.updated_at())
     }
 }
 
