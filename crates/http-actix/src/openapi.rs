@@ -13,7 +13,8 @@
 //! - the request bodies' schemas come from the same declarations that parse them
 //!   (`request.rs`), so a body's fields, nullability and limits cannot drift from its parser;
 //! - [`Modify`]s add what is a rule of a family rather than of one handler: each operation's
-//!   credential (`security`) with its `401`, and the `413`; `/api/v1/identities/` (the same
+//!   credential (`security`) with its `401`, the `422` of those that parse ids, a query or a
+//!   body, and the `413`; `/api/v1/identities/` (the same
 //!   handlers as `/api/v1/identities`, ids suffixed `_slash`); the `Cache-Control` / `Pragma`
 //!   headers of every OneWelcome response; and the security schemes.
 //!
@@ -25,7 +26,8 @@
 
 use std::sync::LazyLock;
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaFormat};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -176,11 +178,12 @@ impl Modify for SecuritySchemes {
 }
 
 /// What every operation of a family answers and requires, added here once rather than restated
-/// in each handler's annotation: the `413` of [`crate::BodyLimit`] on every path, and the path's
+/// in each handler's annotation: the `413` of [`crate::BodyLimit`] on every path; the path's
 /// credential with its `401` (a service token, in either header; a device token on
 /// `/api/v1/device/...`; a service token answered in the OneWelcome envelope on `/oauth/...`;
-/// none on the operational paths). An annotation that lists either status or its own
-/// `security` keeps its own.
+/// none on the operational paths); and, outside the OneWelcome paths, the `422` of an
+/// operation that parses a body, a query or a UUID in the path ([`checks_shape`]). An
+/// annotation that lists one of these statuses or its own `security` keeps its own.
 struct FamilyResponses;
 
 /// The service token's two schemes (either one).
@@ -211,11 +214,17 @@ impl Modify for FamilyResponses {
                             .collect()
                     });
                 }
+                let invalid = !one_welcome && checks_shape(op);
                 let responses = &mut op.responses.responses;
                 if let Some((name, _)) = credential {
                     responses
                         .entry("401".to_owned())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+                if invalid {
+                    responses
+                        .entry("422".to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Invalid")));
                 }
                 responses
                     .entry("413".to_owned())
@@ -223,6 +232,18 @@ impl Modify for FamilyResponses {
             }
         }
     }
+}
+
+/// Whether the operation parses something the request can get wrong, and so answers `422`
+/// (the Inkbox family's [`crate::input::Input`], the device paths' ids, the audit query): a
+/// request body, a query, or a UUID in the path (the identity paths' handle is a `404`).
+fn checks_shape(op: &Operation) -> bool {
+    let uuid = SchemaFormat::Custom("uuid".to_owned());
+    op.request_body.is_some()
+        || op.parameters.iter().flatten().any(|p| {
+            matches!(p.parameter_in, ParameterIn::Query)
+                || matches!(&p.schema, Some(RefOr::T(Schema::Object(o))) if o.format.as_ref() == Some(&uuid))
+        })
 }
 
 /// The operations of a path item, with their methods.

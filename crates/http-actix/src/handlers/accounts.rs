@@ -25,7 +25,6 @@ use crate::respond::{self, AccountDto, OtpDto, Seq};
         (status = 201, description = "The new account (never its secret)", body = crate::schemas::Account),
         (status = 400, description = "Bad OTP parameters in the URI", body = crate::schemas::DetailError),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn create<S: Store>(
@@ -48,7 +47,6 @@ pub(crate) async fn create<S: Store>(
     responses(
         (status = 200, description = "The accounts", body = Vec<crate::schemas::Account>),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn list<S: Store>(
@@ -71,7 +69,6 @@ pub(crate) async fn list<S: Store>(
     responses(
         (status = 200, description = "The account", body = crate::schemas::Account),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn get<S: Store>(
@@ -95,7 +92,6 @@ pub(crate) async fn get<S: Store>(
     responses(
         (status = 200, description = "The updated account", body = crate::schemas::Account),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn update<S: Store>(
@@ -118,7 +114,6 @@ pub(crate) async fn update<S: Store>(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn delete<S: Store>(
@@ -143,7 +138,6 @@ pub(crate) async fn delete<S: Store>(
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
         (status = 409, description = "The HOTP counter is at its maximum", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),
 )]

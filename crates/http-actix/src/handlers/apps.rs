@@ -25,7 +25,6 @@ use crate::respond::{self, AppDto, Seq};
         (status = 201, description = "The new app", body = crate::schemas::App),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
         (status = 409, description = "The identity already has an app", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn create<S: Store>(
@@ -68,7 +67,6 @@ pub(crate) async fn list<S: Store>(
     responses(
         (status = 200, description = "The app", body = crate::schemas::App),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn get<S: Store>(
@@ -92,7 +90,6 @@ pub(crate) async fn get<S: Store>(
     responses(
         (status = 200, description = "The updated app", body = crate::schemas::App),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn update<S: Store>(
@@ -115,7 +112,6 @@ pub(crate) async fn update<S: Store>(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn delete<S: Store>(

@@ -22,7 +22,6 @@ use crate::respond::{self, AuditPageDto};
     params(crate::schemas::AuditEventsQuery),
     responses(
         (status = 200, description = "A page of events", body = crate::schemas::AuditPage),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn list<S: Store>(

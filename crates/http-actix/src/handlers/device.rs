@@ -73,7 +73,6 @@ pub(crate) async fn accounts<S: Store>(
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "Account not found", body = crate::schemas::DetailError),
         (status = 409, description = "The HOTP counter is at its maximum", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
         (status = 500, response = crate::schemas::InternalError),
     ),
 )]

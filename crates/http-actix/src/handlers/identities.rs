@@ -25,7 +25,6 @@ use crate::respond::{self, IdentityDetailDto, IdentityDto, Seq};
     responses(
         (status = 201, description = "The new identity", body = crate::schemas::IdentitySummary),
         (status = 409, description = "The handle is taken", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn create<S: Store>(
@@ -93,7 +92,6 @@ pub(crate) async fn get<S: Store>(
         (status = 400, description = "Bad status", body = crate::schemas::DetailError),
         (status = 404, description = "Identity not found", body = crate::schemas::DetailError),
         (status = 409, description = "The new handle is taken", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn update<S: Store>(
@@ -145,7 +143,6 @@ pub(crate) async fn delete<S: Store>(
         (status = 200, description = "The identity with the app linked", body = crate::schemas::IdentityDetail),
         (status = 404, description = "Identity or app not found", body = crate::schemas::DetailError),
         (status = 409, description = "The app is linked to another identity, or the identity has a different app", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn assign_app<S: Store>(

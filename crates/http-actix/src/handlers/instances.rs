@@ -26,7 +26,6 @@ use crate::respond::{self, EnrollmentDto, InstanceDto, Seq};
         (status = 403, description = "The identity is paused", body = crate::schemas::DetailError),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
         (status = 409, description = "The app is not linked to an identity", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn enroll<S: Store>(
@@ -49,7 +48,6 @@ pub(crate) async fn enroll<S: Store>(
     responses(
         (status = 200, description = "The instances", body = Vec<crate::schemas::Instance>),
         (status = 404, description = "App not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn list<S: Store>(
@@ -72,7 +70,6 @@ pub(crate) async fn list<S: Store>(
     responses(
         (status = 200, description = "The instance", body = crate::schemas::Instance),
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn get<S: Store>(
@@ -95,7 +92,6 @@ pub(crate) async fn get<S: Store>(
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "App or instance not found", body = crate::schemas::DetailError),
-        (status = 422, response = crate::schemas::Invalid),
     ),
 )]
 pub(crate) async fn revoke<S: Store>(
