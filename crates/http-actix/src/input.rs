@@ -101,3 +101,6 @@ fn merge<P, B>(path: Result<P, ApiError>, body: Result<B, Vec<FieldError>>) -> R
         (Err(e), Ok(_)) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests;
