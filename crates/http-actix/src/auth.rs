@@ -9,9 +9,12 @@
 //!
 //! The handlers get their credential from an extractor, their first argument, so that a refused
 //! credential (`401`) is answered before the handler reads the path or the body (`422`, and the
-//! `413` of a body larger than announced): [`ServiceCaller`] (the Inkbox family's `401`),
-//! [`OneWelcomeCaller`] (the same check, answered in the OneWelcome envelope) and
-//! [`DeviceToken`].
+//! `413` of a body larger than announced): [`ServiceCaller`] (the Inkbox family's `401`; where
+//! the path or a body is parsed, awaited by [`crate::input::Input`] before it reads them, since
+//! actix polls a handler's extractors together), [`OneWelcomeCaller`] (the same check, answered
+//! in the OneWelcome envelope) and [`DeviceToken`]. An extractor that can answer a `422` or a
+//! `413` must never stand beside one of these as a separate argument: it could answer while a
+//! token is still being looked up.
 
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
