@@ -72,27 +72,27 @@ where
     Ok(())
 }
 
-/// `UPDATE accounts SET last_verified_step = step, failed_attempts = 0, locked_until = NULL
-/// WHERE <live TOTP account> AND (last_verified_step IS NULL OR last_verified_step < step) AND
-/// <not locked at now>`.
+/// What a recorded success binds: the live account, the accepted value (the TOTP step, or the
+/// HOTP counter after the matched one) and the time the account must not be locked at.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordTotpSuccess<'a> {
+pub(crate) struct Success<'a> {
     pub(crate) org: &'a str,
     pub(crate) id: Key<AccountId>,
-    pub(crate) step: i64,
+    pub(crate) value: i64,
     pub(crate) now: PrimitiveDateTime,
 }
 
-/// `UPDATE accounts SET counter = next, failed_attempts = 0, locked_until = NULL WHERE <live
-/// HOTP account> AND counter < next AND <not locked at now>` (`next` is the matched counter
-/// plus one).
+/// `UPDATE accounts SET last_verified_step = step, failed_attempts = 0, locked_until = NULL
+/// WHERE <live TOTP account> AND (last_verified_step IS NULL OR last_verified_step < step) AND
+/// <not locked at now>` (`step` is [`Success::value`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordHotpSuccess<'a> {
-    pub(crate) org: &'a str,
-    pub(crate) id: Key<AccountId>,
-    pub(crate) next: i64,
-    pub(crate) now: PrimitiveDateTime,
-}
+pub(crate) struct RecordTotpSuccess<'a>(pub(crate) Success<'a>);
+
+/// `UPDATE accounts SET counter = next, failed_attempts = 0, locked_until = NULL WHERE <live
+/// HOTP account> AND counter < next AND <not locked at now>` (`next`, [`Success::value`], is the
+/// matched counter plus one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordHotpSuccess<'a>(pub(crate) Success<'a>);
 
 /// `UPDATE accounts SET failed_attempts = failed_attempts + 1, locked_until = CASE
 /// failed_attempts WHEN 0 THEN d0 ... WHEN 9 THEN d9 ELSE d10 END WHERE <live account> AND <not
@@ -122,13 +122,13 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE accounts SET last_verified_step = ");
-        out.push_bind_param::<BigInt, i64>(&self.step)?;
+        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
         out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.org, &self.id)?;
+        push_live_account(&mut out, self.0.org, &self.0.id)?;
         out.push_sql(" AND otp_type = 'totp' AND (last_verified_step IS NULL OR last_verified_step < ");
-        out.push_bind_param::<BigInt, i64>(&self.step)?;
+        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
         out.push_sql(")");
-        push_unlocked(&mut out, &self.now)
+        push_unlocked(&mut out, &self.0.now)
     }
 }
 
@@ -142,12 +142,12 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE accounts SET counter = ");
-        out.push_bind_param::<BigInt, i64>(&self.next)?;
+        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
         out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.org, &self.id)?;
+        push_live_account(&mut out, self.0.org, &self.0.id)?;
         out.push_sql(" AND otp_type = 'hotp' AND counter < ");
-        out.push_bind_param::<BigInt, i64>(&self.next)?;
-        push_unlocked(&mut out, &self.now)
+        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
+        push_unlocked(&mut out, &self.0.now)
     }
 }
 
@@ -244,12 +244,12 @@ impl VerifyRepo for DieselRepo<'_> {
         now: domain::time::Timestamp,
         event: &AuditEvent,
     ) -> StoreResult<SuccessRecord> {
-        let statement = RecordTotpSuccess {
+        let statement = RecordTotpSuccess(Success {
             org: org.as_str(),
             id: Key(id),
-            step: i64::try_from(step).map_err(|_| out_of_range("time step"))?,
+            value: i64::try_from(step).map_err(|_| out_of_range("time step"))?,
             now: ts(now),
-        };
+        });
         self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
     }
 
@@ -265,12 +265,12 @@ impl VerifyRepo for DieselRepo<'_> {
             .checked_add(1)
             .and_then(|n| i64::try_from(n).ok())
             .ok_or_else(|| out_of_range("HOTP counter"))?;
-        let statement = RecordHotpSuccess {
+        let statement = RecordHotpSuccess(Success {
             org: org.as_str(),
             id: Key(id),
-            next,
+            value: next,
             now: ts(now),
-        };
+        });
         self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
     }
 
