@@ -72,27 +72,52 @@ where
     Ok(())
 }
 
-/// What a recorded success binds: the live account, the accepted value (the TOTP step, or the
-/// HOTP counter after the matched one) and the time the account must not be locked at.
+/// `UPDATE accounts SET <column> = value, failed_attempts = 0, locked_until = NULL WHERE <live
+/// account of the kind> AND <the value still unused> AND <not locked at now>`: the accepted TOTP
+/// step, or the HOTP counter after the matched one. One struct, one statement text per
+/// [`SuccessKind`] (so each has its own static query id).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Success<'a> {
+pub(crate) struct RecordSuccess<'a, K> {
     pub(crate) org: &'a str,
     pub(crate) id: Key<AccountId>,
     pub(crate) value: i64,
     pub(crate) now: PrimitiveDateTime,
+    pub(crate) kind: std::marker::PhantomData<K>,
 }
 
-/// `UPDATE accounts SET last_verified_step = step, failed_attempts = 0, locked_until = NULL
-/// WHERE <live TOTP account> AND (last_verified_step IS NULL OR last_verified_step < step) AND
-/// <not locked at now>` (`step` is [`Success::value`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordTotpSuccess<'a>(pub(crate) Success<'a>);
+/// The SQL that differs between a TOTP and an HOTP success.
+pub(crate) trait SuccessKind {
+    /// `SET <this> = value`.
+    const COLUMN: &'static str;
+    /// `AND otp_type = ... AND <guard before the value> value <guard after it>`.
+    const GUARD: (&'static str, &'static str);
+}
 
-/// `UPDATE accounts SET counter = next, failed_attempts = 0, locked_until = NULL WHERE <live
-/// HOTP account> AND counter < next AND <not locked at now>` (`next`, [`Success::value`], is the
-/// matched counter plus one).
+/// A TOTP success: `last_verified_step = step`, when no step at or after it was accepted.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordHotpSuccess<'a>(pub(crate) Success<'a>);
+pub(crate) enum Totp {}
+
+impl SuccessKind for Totp {
+    const COLUMN: &'static str = "last_verified_step";
+    const GUARD: (&'static str, &'static str) = (
+        " AND otp_type = 'totp' AND (last_verified_step IS NULL OR last_verified_step < ",
+        ")",
+    );
+}
+
+/// An HOTP success: `counter = next` (the matched counter plus one), when the counter is below it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hotp {}
+
+impl SuccessKind for Hotp {
+    const COLUMN: &'static str = "counter";
+    const GUARD: (&'static str, &'static str) = (" AND otp_type = 'hotp' AND counter < ", "");
+}
+
+/// [`RecordSuccess`] of a TOTP step.
+pub(crate) type RecordTotpSuccess<'a> = RecordSuccess<'a, Totp>;
+/// [`RecordSuccess`] of an HOTP counter.
+pub(crate) type RecordHotpSuccess<'a> = RecordSuccess<'a, Hotp>;
 
 /// `UPDATE accounts SET failed_attempts = failed_attempts + 1, locked_until = CASE
 /// failed_attempts WHEN 0 THEN d0 ... WHEN 9 THEN d9 ELSE d10 END WHERE <live account> AND <not
@@ -112,7 +137,7 @@ impl Query for RecordFailure<'_> {
     type SqlType = Integer;
 }
 
-impl<DB> QueryFragment<DB> for RecordTotpSuccess<'_>
+impl<DB, K: SuccessKind> QueryFragment<DB> for RecordSuccess<'_, K>
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
@@ -121,33 +146,17 @@ where
     PrimitiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE accounts SET last_verified_step = ");
-        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
+        out.push_sql("UPDATE accounts SET ");
+        out.push_sql(K::COLUMN);
+        out.push_sql(" = ");
+        out.push_bind_param::<BigInt, i64>(&self.value)?;
         out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.0.org, &self.0.id)?;
-        out.push_sql(" AND otp_type = 'totp' AND (last_verified_step IS NULL OR last_verified_step < ");
-        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
-        out.push_sql(")");
-        push_unlocked(&mut out, &self.0.now)
-    }
-}
-
-impl<DB> QueryFragment<DB> for RecordHotpSuccess<'_>
-where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
-    str: ToSql<Text, DB>,
-    Key<AccountId>: ToSql<Text, DB>,
-    i64: ToSql<BigInt, DB>,
-    PrimitiveDateTime: ToSql<Timestamp, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE accounts SET counter = ");
-        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
-        out.push_sql(", failed_attempts = 0, locked_until = NULL");
-        push_live_account(&mut out, self.0.org, &self.0.id)?;
-        out.push_sql(" AND otp_type = 'hotp' AND counter < ");
-        out.push_bind_param::<BigInt, i64>(&self.0.value)?;
-        push_unlocked(&mut out, &self.0.now)
+        push_live_account(&mut out, self.org, &self.id)?;
+        let (before, after) = K::GUARD;
+        out.push_sql(before);
+        out.push_bind_param::<BigInt, i64>(&self.value)?;
+        out.push_sql(after);
+        push_unlocked(&mut out, &self.now)
     }
 }
 
@@ -244,12 +253,13 @@ impl VerifyRepo for DieselRepo<'_> {
         now: domain::time::Timestamp,
         event: &AuditEvent,
     ) -> StoreResult<SuccessRecord> {
-        let statement = RecordTotpSuccess(Success {
+        let statement = RecordTotpSuccess {
             org: org.as_str(),
             id: Key(id),
             value: i64::try_from(step).map_err(|_| out_of_range("time step"))?,
             now: ts(now),
-        });
+            kind: std::marker::PhantomData,
+        };
         self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
     }
 
@@ -265,12 +275,13 @@ impl VerifyRepo for DieselRepo<'_> {
             .checked_add(1)
             .and_then(|n| i64::try_from(n).ok())
             .ok_or_else(|| out_of_range("HOTP counter"))?;
-        let statement = RecordHotpSuccess(Success {
+        let statement = RecordHotpSuccess {
             org: org.as_str(),
             id: Key(id),
             value: next,
             now: ts(now),
-        });
+            kind: std::marker::PhantomData,
+        };
         self.with_event(event, |repo| success(write_db!(repo, count, statement)?))
     }
 
