@@ -493,7 +493,7 @@ fn a_deadlock_is_run_again_not_answered(which: Which) {
         let total: usize = runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).sum();
         assert_eq!(
             total, 3,
-            "one of the two was aborted by the deadlock detector and ran again"
+            "one of the two was aborted by the deadlock detector and ran again (runs per thread: {runs:?})"
         );
     });
 }
