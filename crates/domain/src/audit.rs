@@ -3,7 +3,7 @@
 //! rolled-back change), never carrying a secret.
 //!
 //! Events are numbered per organization (`seq`, 1, 2, 3, ... without gaps) after they commit,
-//! by the store's sequencer ([`crate::ports::Repo::sequence_audit_events`]): an event committed
+//! by the store's sequencer ([`crate::ports::AuditRepo::sequence_audit_events`]): an event committed
 //! late is numbered after every event already numbered, so a reader that pages with
 //! `after=<seq>` never skips it. Until it is numbered an event is not listed.
 

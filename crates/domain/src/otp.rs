@@ -1,7 +1,7 @@
 //! The OTP engine: RFC 4226 HOTP, RFC 6238 TOTP, base32 secrets and `otpauth://` URIs.
 //!
 //! Everything here is pure (no clock, no I/O): callers pass the current Unix time to [`totp`]
-//! and the stored counter to [`hotp`], and the same to [`totp_match`] / [`hotp_match`] to check
+//! and the stored counter to [`hotp()`], and the same to [`totp_match`] / [`hotp_match`] to check
 //! a code a user typed ([`CodeInput`]) within a [`VerifyWindow`].
 //!
 //! Secrets are held in [`Secret`], which wipes its bytes on drop and never prints them

@@ -3,8 +3,8 @@
 //!
 //! Concurrency: no lock, and no transaction around the reads. The use case reads the account and its
 //! [`VerificationState`] once, decides, and records the outcome with **one conditional
-//! statement** ([`Repo::record_verify_success_totp`], [`Repo::record_verify_success_hotp`],
-//! [`Repo::record_verify_failure`]) whose condition is what the decision assumed (the step or
+//! statement** ([`crate::ports::VerifyRepo::record_verify_success_totp`], [`crate::ports::VerifyRepo::record_verify_success_hotp`],
+//! [`crate::ports::VerifyRepo::record_verify_failure`]) whose condition is what the decision assumed (the step or
 //! counter still unused, the account not locked). When the statement changes nothing, someone
 //! else changed the row first: the state is read again and the code decided again against it,
 //! so two verifications of one valid code, on any number of replicas, give exactly one success,
