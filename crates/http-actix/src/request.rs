@@ -1,6 +1,6 @@
 //! Request bodies: one declaration each, which both parses the body and documents it in OpenAPI.
 //!
-//! [`request_body!`] turns a declaration such as
+//! `request_body!` turns a declaration such as
 //!
 //! ```ignore
 //! request_body! {
@@ -25,7 +25,7 @@
 //! domain's constants (`DisplayName::MAX_CHARS`, `VerifyWindow::MAX`, `MAX_URI_CHARS`, ...),
 //! so a limit is written once.
 //!
-//! The paths' UUIDs are declared the same way ([`path_ids!`]: the struct of ids, a `parse` that
+//! The paths' UUIDs are declared the same way (`path_ids!`: the struct of ids, a `parse` that
 //! reports every malformed id, the `IntoParams`). These two are the module's only macros, kept
 //! for what a test could not guard: from one declaration they write both the parser and its
 //! documentation, field by field (name, presence, nullability, limits, description), where a
