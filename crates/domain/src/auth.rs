@@ -24,8 +24,8 @@ pub struct Principal {
     pub token_id: TokenId,
 }
 
-/// Positive look-ups of service tokens, each trusted until it expires. Failed look-ups are never
-/// cached, so a new token works at once.
+/// Positive look-ups of service tokens, each trusted until the earlier of its cache deadline
+/// and the token's own expiry. Failed look-ups are never cached, so a new token works at once.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: RwLock<HashMap<TokenHash, (Principal, Timestamp)>>,
@@ -42,18 +42,62 @@ impl TokenCache {
         }
     }
 
-    /// Remembers a successful look-up made at `now`.
-    pub fn put(&self, hash: TokenHash, principal: Principal, now: Timestamp) {
+    /// Remembers a successful look-up made at `now`, of a token that stops working at
+    /// `token_expires_at` (if ever): the entry is trusted until the earlier of the two, so the
+    /// cache never serves an expired token.
+    pub fn put(&self, hash: TokenHash, principal: Principal, now: Timestamp, token_expires_at: Option<Timestamp>) {
+        let ttl = now.plus_seconds(CACHE_TTL_SECONDS);
+        let until = token_expires_at.map_or(ttl, |e| e.min(ttl));
         let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHE_MAX_ENTRIES {
             map.clear();
         }
-        map.insert(hash, (principal, now.plus_seconds(CACHE_TTL_SECONDS)));
+        map.insert(hash, (principal, until));
     }
 
     /// Forgets one token at once (used by revocation in this process).
     pub fn forget_token(&self, id: TokenId) {
         let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, (p, _)| p.token_id != id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal() -> Principal {
+        Principal {
+            org: OrgId::new("acme").unwrap(),
+            token_id: TokenId::from_uuid(uuid::Uuid::nil()),
+        }
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_unix_seconds(secs).unwrap()
+    }
+
+    #[test]
+    fn an_entry_is_never_served_past_the_tokens_expiry() {
+        let cache = TokenCache::default();
+        let hash = TokenHash::of("authd_svc_x");
+        cache.put(hash, principal(), at(1000), Some(at(1001)));
+        assert_eq!(cache.get(&hash, at(1000)), Some(principal()));
+        assert_eq!(cache.get(&hash, at(1001)), None, "expired although the TTL still runs");
+    }
+
+    #[test]
+    fn without_expiry_the_ttl_bounds_an_entry() {
+        let cache = TokenCache::default();
+        let hash = TokenHash::of("authd_svc_x");
+        cache.put(hash, principal(), at(1000), None);
+        assert_eq!(cache.get(&hash, at(1000 + CACHE_TTL_SECONDS - 1)), Some(principal()));
+        assert_eq!(cache.get(&hash, at(1000 + CACHE_TTL_SECONDS)), None);
+        cache.put(hash, principal(), at(1000), Some(at(5000)));
+        assert_eq!(
+            cache.get(&hash, at(1000 + CACHE_TTL_SECONDS)),
+            None,
+            "a later expiry does not extend the TTL"
+        );
     }
 }

@@ -302,5 +302,15 @@ entity!(
         last_used_at: Option<Timestamp>,
         /// When it was revoked.
         revoked_at: Option<Timestamp>,
+        /// When it stops working (none: it lives until revoked).
+        expires_at: Option<Timestamp>,
     }
 );
+
+impl ServiceToken {
+    /// Whether the token has stopped working at `now` (its `expires_at` is `now` or earlier).
+    #[must_use]
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        (*self.expires_at()).is_some_and(|e| e <= now)
+    }
+}

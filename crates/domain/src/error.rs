@@ -99,6 +99,9 @@ pub enum Error {
     /// Missing, unknown or revoked credential of that realm.
     #[error("unauthorized ({0:?} credential)")]
     Unauthorized(Realm),
+    /// A service token that exists and is not revoked, but is at or past its `expires_at`.
+    #[error("service token expired")]
+    TokenExpired,
     /// The record does not exist, is deleted, or belongs to another organization.
     #[error("{0} not found")]
     NotFound(Resource),

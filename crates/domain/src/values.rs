@@ -145,6 +145,77 @@ bounded_text!(
     TokenName, true, 255
 );
 
+/// How long a new service token lives: at least [`TokenLifetime::MIN_SECONDS`] (one minute), at
+/// most [`TokenLifetime::MAX_SECONDS`] (ten years). Parsed from a whole number and one unit:
+/// `30d`, `12h`, `90m`, `3600s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenLifetime(i64);
+
+/// Why [`TokenLifetime::parse`] or [`TokenLifetime::from_seconds`] refused its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidLifetime {
+    /// Not a whole number followed by `s`, `m`, `h` or `d`.
+    #[error("must be a whole number followed by s, m, h or d (e.g. 30d, 12h, 90m, 3600s)")]
+    Format,
+    /// Shorter than one minute.
+    #[error("must be at least 1 minute")]
+    TooShort,
+    /// Longer than ten years.
+    #[error("must be at most 3650 days")]
+    TooLong,
+}
+
+impl TokenLifetime {
+    /// The shortest lifetime: one minute.
+    pub const MIN_SECONDS: i64 = 60;
+    /// The longest lifetime: 3650 days.
+    pub const MAX_SECONDS: i64 = 3650 * 86_400;
+
+    /// A lifetime of this many seconds.
+    ///
+    /// # Errors
+    /// [`InvalidLifetime::TooShort`] or [`InvalidLifetime::TooLong`] outside the bounds.
+    pub const fn from_seconds(secs: i64) -> Result<Self, InvalidLifetime> {
+        if secs < Self::MIN_SECONDS {
+            Err(InvalidLifetime::TooShort)
+        } else if secs > Self::MAX_SECONDS {
+            Err(InvalidLifetime::TooLong)
+        } else {
+            Ok(Self(secs))
+        }
+    }
+
+    /// Parses `<n><unit>`, the unit one of `s`, `m`, `h`, `d` (e.g. `30d`).
+    ///
+    /// # Errors
+    /// [`InvalidLifetime`] when the text has another shape or the lifetime is out of bounds.
+    pub fn parse(input: &str) -> Result<Self, InvalidLifetime> {
+        let Some(unit) = input.chars().last() else {
+            return Err(InvalidLifetime::Format);
+        };
+        let per: i64 = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(InvalidLifetime::Format),
+        };
+        let digits = input.get(..input.len().saturating_sub(1)).unwrap_or_default();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidLifetime::Format);
+        }
+        // Too many digits for an i64 is certainly too long.
+        let n: i64 = digits.parse().map_err(|_| InvalidLifetime::TooLong)?;
+        Self::from_seconds(n.saturating_mul(per))
+    }
+
+    /// The lifetime in seconds.
+    #[must_use]
+    pub const fn seconds(self) -> i64 {
+        self.0
+    }
+}
+
 /// The caller's own labels on a record (an account, an app): string keys and string values,
 /// ordered by key. At most [`Metadata::MAX_KEYS`] keys of 1 to [`Metadata::MAX_KEY_CHARS`]
 /// characters, values of at most [`Metadata::MAX_VALUE_CHARS`] characters (Stripe's limits,
@@ -574,5 +645,27 @@ mod tests {
             InvalidMetadata::TooManyKeys.to_string(),
             "metadata must have at most 50 keys"
         );
+    }
+    #[test]
+    fn token_lifetime_parses_units_and_bounds() {
+        assert_eq!(TokenLifetime::parse("30d").map(TokenLifetime::seconds), Ok(30 * 86_400));
+        assert_eq!(TokenLifetime::parse("12h").map(TokenLifetime::seconds), Ok(12 * 3600));
+        assert_eq!(TokenLifetime::parse("90m").map(TokenLifetime::seconds), Ok(90 * 60));
+        assert_eq!(TokenLifetime::parse("3600s").map(TokenLifetime::seconds), Ok(3600));
+        assert_eq!(TokenLifetime::parse("1m").map(TokenLifetime::seconds), Ok(60));
+        assert_eq!(
+            TokenLifetime::parse("3650d").map(TokenLifetime::seconds),
+            Ok(3650 * 86_400)
+        );
+        assert_eq!(TokenLifetime::parse("59s"), Err(InvalidLifetime::TooShort));
+        assert_eq!(TokenLifetime::parse("0d"), Err(InvalidLifetime::TooShort));
+        assert_eq!(TokenLifetime::parse("3651d"), Err(InvalidLifetime::TooLong));
+        assert_eq!(
+            TokenLifetime::parse("99999999999999999999d"),
+            Err(InvalidLifetime::TooLong)
+        );
+        for bad in ["", "d", "30", "30w", "-5d", "+5d", " 5d", "5 d", "1.5h", "5é"] {
+            assert_eq!(TokenLifetime::parse(bad), Err(InvalidLifetime::Format), "{bad:?}");
+        }
     }
 }

@@ -123,7 +123,7 @@ mod use_cases {
 
     /// A new service token of `org_a`, authenticated once (so cached): its record and itself.
     fn cached_token(k: &Kit) -> (ServiceToken, PlainToken) {
-        let (meta, plain) = k.authd.create_service_token(&caller(), None).unwrap();
+        let (meta, plain) = k.authd.create_service_token(&caller(), None, None).unwrap();
         k.authd.authenticate_service_token(plain.expose()).unwrap();
         (meta, plain)
     }

@@ -223,6 +223,10 @@ async fn look_up(req: HttpRequest, token: String, tokens: web::Data<dyn ServiceT
             refused(&req, Realm::Service, AuthFailure::Unknown);
             Err(e)
         }
+        Err(e @ ApiError::Domain(domain::Error::TokenExpired)) => {
+            refused(&req, Realm::Service, AuthFailure::Expired);
+            Err(e)
+        }
         Err(e) => Err(e),
     }
 }

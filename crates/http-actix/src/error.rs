@@ -155,7 +155,7 @@ fn status_of(e: &ApiError) -> StatusCode {
     use domain::Error as D;
     match e {
         ApiError::Domain(d) => match d {
-            D::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            D::Unauthorized(_) | D::TokenExpired => StatusCode::UNAUTHORIZED,
             D::NotFound(_) => StatusCode::NOT_FOUND,
             D::Paused => StatusCode::FORBIDDEN,
             D::Conflict(_) => StatusCode::CONFLICT,
@@ -240,6 +240,7 @@ fn detail(e: &ApiError) -> Cow<'_, str> {
         ApiError::Domain(d) => match d {
             D::Unauthorized(Realm::Service) => "Invalid service token",
             D::Unauthorized(Realm::Device) => "Invalid device token",
+            D::TokenExpired => "token expired",
             D::NotFound(r) => not_found_message(*r),
             D::Paused => "Identity is paused",
             D::Conflict(k) => conflict_message(*k),
@@ -362,7 +363,7 @@ pub struct OneWelcomeError(#[from] pub ApiError);
 
 fn one_welcome_message(e: &ApiError) -> Cow<'_, str> {
     match e {
-        ApiError::Domain(domain::Error::Unauthorized(_)) => Cow::Borrowed("Unauthorized"),
+        ApiError::Domain(domain::Error::Unauthorized(_) | domain::Error::TokenExpired) => Cow::Borrowed("Unauthorized"),
         other => detail(other),
     }
 }
@@ -468,8 +469,9 @@ mod tests {
     #[test]
     fn domain_errors_have_their_status_and_wording() {
         use domain::Error as D;
-        let cases: [(D, u16, &str); 8] = [
+        let cases: [(D, u16, &str); 9] = [
             (D::Unauthorized(Realm::Service), 401, "Invalid service token"),
+            (D::TokenExpired, 401, "token expired"),
             (D::Unauthorized(Realm::Device), 401, "Invalid device token"),
             (D::NotFound(Resource::Account), 404, "Authenticator account not found"),
             (D::Paused, 403, "Identity is paused"),

@@ -8,7 +8,7 @@
 //! | `authd_otp_verifications_total` | counter | `result` (`valid`, `invalid`, `replayed`, `locked`) | codes verified (service and device API); `locked`: refused with `429` while throttled |
 //! | `authd_instances_enrolled_total` | counter | | successful enrollments |
 //! | `authd_instances_revoked_total` | counter | | successful revocation requests (extension and OneWelcome DELETE) |
-//! | `authd_auth_failures_total` | counter | `realm` (`service`, `device`), `reason` (`missing`, `malformed`, `unknown`) | refused credentials |
+//! | `authd_auth_failures_total` | counter | `realm` (`service`, `device`), `reason` (`missing`, `malformed`, `unknown`, `expired`) | refused credentials |
 //!
 //! The server adds the database pool's series through [`set_extra`]. Recording costs a read
 //! lock and a few relaxed atomic adds per request.
@@ -56,6 +56,8 @@ pub(crate) enum AuthFailure {
     Malformed,
     /// Of the right form, but unknown or revoked.
     Unknown,
+    /// A service token past its `expires_at`.
+    Expired,
 }
 
 impl AuthFailure {
@@ -64,6 +66,7 @@ impl AuthFailure {
             Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Unknown => "unknown",
+            Self::Expired => "expired",
         }
     }
 }
@@ -111,7 +114,7 @@ struct Metrics {
     enrolled: AtomicU64,
     revoked: AtomicU64,
     /// `[realm][reason]`.
-    auth_failures: [[AtomicU64; 3]; 2],
+    auth_failures: [[AtomicU64; 4]; 2],
     /// By [`VerifyResult::index`].
     verifications: [AtomicU64; 4],
 }
@@ -214,6 +217,7 @@ pub(crate) fn record_auth_failure(realm: Realm, reason: AuthFailure) {
         AuthFailure::Missing => 0,
         AuthFailure::Malformed => 1,
         AuthFailure::Unknown => 2,
+        AuthFailure::Expired => 3,
     };
     if let Some(c) = METRICS.auth_failures.get(r).and_then(|x| x.get(i)) {
         c.fetch_add(1, Relaxed);
@@ -298,9 +302,14 @@ pub fn render() -> String {
     out.push_str("# HELP authd_auth_failures_total Refused credentials, by realm and reason.\n");
     out.push_str("# TYPE authd_auth_failures_total counter\n");
     for (r, realm) in [(0, "service"), (1, "device")] {
-        for (i, reason) in [AuthFailure::Missing, AuthFailure::Malformed, AuthFailure::Unknown]
-            .iter()
-            .enumerate()
+        for (i, reason) in [
+            AuthFailure::Missing,
+            AuthFailure::Malformed,
+            AuthFailure::Unknown,
+            AuthFailure::Expired,
+        ]
+        .iter()
+        .enumerate()
         {
             let v = m
                 .auth_failures

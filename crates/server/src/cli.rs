@@ -159,15 +159,22 @@ pub enum TokenCommand {
         /// A name to recognise the token by.
         #[arg(long)]
         name: Option<String>,
+        /// Lifetime: a whole number and a unit, `s`, `m`, `h` or `d` (e.g. `30d`, `12h`, `90m`,
+        /// `3600s`), from 1 minute to 3650 days. Without it the token lives until revoked; after
+        /// it every replica refuses the token (`401 {"detail": "token expired"}`).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
     },
-    /// List tokens (never the tokens themselves): id, org, name, created, last used, revoked.
+    /// List tokens (never the tokens themselves): id, org, name, created, expires, last used,
+    /// revoked.
     ///
     /// On a terminal: a table; piped or redirected: a JSON array (see --json).
     List {
         /// Only this organization's tokens.
         #[arg(long)]
         org: Option<String>,
-        /// Print a JSON array of {"id","org","name","created_at","last_used_at","revoked_at"}.
+        /// Print a JSON array of
+        /// {"id","org","name","created_at","expires_at","last_used_at","revoked_at"}.
         /// Same as `--format json`.
         #[arg(long, conflicts_with = "format")]
         json: bool,

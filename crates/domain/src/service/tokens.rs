@@ -6,13 +6,15 @@ use crate::entities::{ServiceToken, ServiceTokenParts};
 use crate::error::{Error, Realm, Resource};
 use crate::ids::{OrgId, TokenId};
 use crate::ports::Store;
+use crate::time::Timestamp;
 use crate::token::{PlainToken, SERVICE_TOKEN_PREFIX, TokenHash};
-use crate::values::TokenName;
+use crate::values::{TokenLifetime, TokenName};
 
 use super::{Authd, internal};
 
 impl<S: Store> Authd<S> {
-    /// Creates a service token for `org`; the plain token is returned once.
+    /// Creates a service token for `org`, living `lifetime` from now when given (until revoked
+    /// otherwise); the plain token is returned once.
     ///
     /// # Errors
     /// `Internal` (randomness), storage failures.
@@ -20,9 +22,11 @@ impl<S: Store> Authd<S> {
         &self,
         who: &Caller,
         name: Option<TokenName>,
+        lifetime: Option<TokenLifetime>,
     ) -> Result<(ServiceToken, PlainToken), Error> {
         let org = who.org();
         let now = self.now();
+        let expires_at = lifetime.map(|l| now.plus_seconds(l.seconds()));
         let plain = PlainToken::generate(SERVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
         let token = ServiceToken::from_parts(ServiceTokenParts {
             id: TokenId::from_uuid(self.new_id()),
@@ -31,12 +35,16 @@ impl<S: Store> Authd<S> {
             created_at: now,
             last_used_at: None,
             revoked_at: None,
+            expires_at,
         });
         let hash = plain.hash();
         let name = token.name().as_ref().map(|n| n.as_str().to_owned());
         self.store.transaction(|r| {
             r.insert_service_token(&token, &hash)?;
-            let details = [("name", Detail::from(name.clone()))];
+            let details = [
+                ("name", Detail::from(name.clone())),
+                ("expires_at", Detail::from(expires_at.map(Timestamp::to_rfc3339))),
+            ];
             self.audit(
                 r,
                 who,
@@ -53,11 +61,12 @@ impl<S: Store> Authd<S> {
     }
 
     /// Resolves a presented service token to its organization. A successful look-up is trusted
-    /// for [`crate::auth::CACHE_TTL_SECONDS`] in this process, so a revoked token is refused
-    /// everywhere within that bound.
+    /// for [`crate::auth::CACHE_TTL_SECONDS`] in this process (never past the token's expiry),
+    /// so a revoked token is refused everywhere within that bound, and an expired one at once.
     ///
     /// # Errors
-    /// `Unauthorized` for a missing, unknown or revoked token; storage failures.
+    /// `Unauthorized` for a missing, unknown or revoked token; `TokenExpired` for a token at or
+    /// past its `expires_at`; storage failures.
     pub fn authenticate_service_token(&self, presented: &str) -> Result<Principal, Error> {
         if !presented.starts_with(SERVICE_TOKEN_PREFIX) {
             return Err(Error::Unauthorized(Realm::Service));
@@ -69,17 +78,20 @@ impl<S: Store> Authd<S> {
         }
         let token = self.store.run(|r| {
             let t = r.service_token_by_hash(&hash)?;
-            if let Some(t) = &t {
+            if let Some(t) = t.as_ref().filter(|t| !t.is_expired_at(now)) {
                 r.touch_service_token(*t.id(), now)?;
             }
             Ok::<_, Error>(t)
         })?;
         let token = token.ok_or(Error::Unauthorized(Realm::Service))?;
+        if token.is_expired_at(now) {
+            return Err(Error::TokenExpired);
+        }
         let principal = Principal {
             org: token.org().clone(),
             token_id: *token.id(),
         };
-        self.tokens.put(hash, principal.clone(), now);
+        self.tokens.put(hash, principal.clone(), now, *token.expires_at());
         Ok(principal)
     }
 

@@ -43,7 +43,9 @@ use crate::otp::{self, Algorithm, Digits, OtpKind, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
 use crate::testkit::Kit;
-use crate::values::{Description, DeviceName, DisplayName, Handle, IdentityStatus, Metadata, Patch, Platform};
+use crate::values::{
+    Description, DeviceName, DisplayName, Handle, IdentityStatus, Metadata, Patch, Platform, TokenLifetime,
+};
 
 /// A scenario: a name and a function.
 pub type Scenario<S> = (&'static str, fn(&Kit<S>));
@@ -96,6 +98,7 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
             app_metadata_set_cleared_and_kept_by_links::<S>,
         ),
         ("service_token_lifecycle", service_token_lifecycle::<S>),
+        ("service_token_expiry", service_token_expiry::<S>),
         ("onewelcome_user_instances", onewelcome_user_instances::<S>),
         (
             "nested_resources_belong_to_parent",
@@ -762,7 +765,7 @@ pub fn edits_round_trip_every_field<S: Store>(k: &Kit<S>) {
 /// cache bound), revoke twice is not found.
 pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_a"));
-    let (meta, plain) = a.create_service_token(&o, None).unwrap();
+    let (meta, plain) = a.create_service_token(&o, None, None).unwrap();
     let p = a.authenticate_service_token(plain.expose()).unwrap();
     assert_eq!(&p.org, o.org());
     assert!(matches!(
@@ -785,6 +788,57 @@ pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
         Err(Error::Unauthorized(Realm::Service))
     ));
     assert!(a.list_service_tokens(None).unwrap()[0].revoked_at().is_some());
+}
+
+/// A token with a lifetime works until `expires_at` (stored and read back exactly), is refused
+/// as expired from then on (even though it was cached a moment before), and a token without a
+/// lifetime keeps working.
+pub fn service_token_expiry<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let created = crate::ports::Clock::now(k.clock.as_ref());
+    let lifetime = TokenLifetime::from_seconds(60).unwrap();
+    let (meta, plain) = a.create_service_token(&o, None, Some(lifetime)).unwrap();
+    let (_, forever) = a.create_service_token(&o, None, None).unwrap();
+    assert_eq!(*meta.expires_at(), Some(created.plus_seconds(60)));
+    let listed = a.list_service_tokens(Some(o.org())).unwrap();
+    let stored: Vec<_> = listed.iter().map(|t| *t.expires_at()).collect();
+    assert_eq!(stored, [Some(created.plus_seconds(60)), None], "expires_at round-trips");
+
+    k.clock.advance(59);
+    assert_eq!(
+        a.authenticate_service_token(plain.expose()).unwrap().token_id,
+        *meta.id()
+    );
+    assert!(
+        a.cached_principal(plain.expose()).is_some(),
+        "cached within its lifetime"
+    );
+    k.clock.advance(1);
+    assert!(
+        a.cached_principal(plain.expose()).is_none(),
+        "the cache never serves an expired token"
+    );
+    assert!(matches!(
+        a.authenticate_service_token(plain.expose()),
+        Err(Error::TokenExpired)
+    ));
+    k.clock.advance(3600);
+    assert!(matches!(
+        a.authenticate_service_token(plain.expose()),
+        Err(Error::TokenExpired)
+    ));
+    assert!(
+        a.authenticate_service_token(forever.expose()).is_ok(),
+        "no lifetime: still works"
+    );
+    a.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
+    assert!(
+        matches!(
+            a.authenticate_service_token(plain.expose()),
+            Err(Error::Unauthorized(Realm::Service))
+        ),
+        "revoked reads as revoked, not expired"
+    );
 }
 
 /// OneWelcome: the user's live instances, 404 alike for unknown users and users without

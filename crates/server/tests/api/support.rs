@@ -411,7 +411,7 @@ pub async fn start<S: Store>(kit: Kit<S>) -> Api<S> {
 pub fn token_of<S: Store>(authd: &Authd<S>, org: &str) -> String {
     let org = OrgId::new(org).expect("org id");
     let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
-    let (_, plain) = authd.create_service_token(&cli, None).expect("token");
+    let (_, plain) = authd.create_service_token(&cli, None, None).expect("token");
     plain.expose().to_owned()
 }
 

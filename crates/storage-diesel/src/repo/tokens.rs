@@ -25,6 +25,7 @@ struct ServiceTokenRow {
     created_at: StoredTs,
     last_used_at: Option<StoredTs>,
     revoked_at: Option<StoredTs>,
+    expires_at: Option<StoredTs>,
 }
 
 impl ServiceTokenRow {
@@ -39,6 +40,7 @@ impl ServiceTokenRow {
             created_at: from_ts(self.created_at),
             last_used_at: self.last_used_at.map(from_ts),
             revoked_at: self.revoked_at.map(from_ts),
+            expires_at: self.expires_at.map(from_ts),
         }))
     }
 }
@@ -53,6 +55,7 @@ struct NewServiceToken<'a> {
     created_at: PrimitiveDateTime,
     last_used_at: Option<PrimitiveDateTime>,
     revoked_at: Option<PrimitiveDateTime>,
+    expires_at: Option<PrimitiveDateTime>,
 }
 
 impl TokenRepo for DieselRepo<'_> {
@@ -65,6 +68,7 @@ impl TokenRepo for DieselRepo<'_> {
             created_at: ts(*t.created_at()),
             last_used_at: t.last_used_at().map(ts),
             revoked_at: t.revoked_at().map(ts),
+            expires_at: t.expires_at().map(ts),
         };
         write_db!(self, count, diesel::insert_into(service_tokens::table).values(&row))?;
         Ok(())

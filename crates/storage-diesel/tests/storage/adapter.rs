@@ -194,6 +194,7 @@ fn unique_violations_name_their_rule(which: Which) {
                 created_at: at(0),
                 last_used_at: None,
                 revoked_at: None,
+                expires_at: None,
             })
         };
         let hash = TokenHash::of("authd_st_x");

@@ -20,7 +20,7 @@ on_both_backends!(
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
@@ -29,6 +29,7 @@ const ALL: [&str; 8] = [
     "20261205000006",
     "20261205000007",
     "20261205000008",
+    "20261205000009",
 ];
 
 const TABLES: [&str; 6] = [

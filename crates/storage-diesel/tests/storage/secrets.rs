@@ -27,7 +27,7 @@ fn sqlite_file_holds_no_secret_and_no_token() {
             let account = a.create_account(&o, app, new_account(uri)).unwrap();
             a.generate_otp(&o, app, *account.id()).unwrap();
         }
-        let (_, st) = a.create_service_token(&o, None).unwrap();
+        let (_, st) = a.create_service_token(&o, None, None).unwrap();
         a.authenticate_service_token(st.expose()).unwrap();
         let dt = enroll_pixel(a, &o, app);
         a.device_list_accounts(&dt).unwrap();

@@ -90,7 +90,7 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
     a.delete_app(&who, app).unwrap();
     a.delete_identity(&who, &h("robert")).unwrap();
     let (meta, plain) = a
-        .create_service_token(&Caller::new(who.org().clone(), Actor::Cli), None)
+        .create_service_token(&Caller::new(who.org().clone(), Actor::Cli), None, None)
         .unwrap();
     a.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
 

@@ -75,7 +75,7 @@ pub async fn auth_401s<S: Store>(kit: Kit<S>) {
     // a revoked token stops working at once
     let org = OrgId::new(ORG).expect("org");
     let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
-    let (meta, plain) = api.authd.create_service_token(&cli, None).expect("token");
+    let (meta, plain) = api.authd.create_service_token(&cli, None, None).expect("token");
     let token = plain.expose().to_owned();
     api.get_bearer(APPS, &token).await.expect(200);
     api.authd

@@ -1,0 +1,1 @@
+ALTER TABLE service_tokens DROP COLUMN expires_at;
