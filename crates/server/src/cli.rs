@@ -162,7 +162,7 @@ pub enum TokenCommand {
         /// Lifetime: a whole number and a unit, `s`, `m`, `h` or `d` (e.g. `30d`, `12h`, `90m`,
         /// `3600s`), from 1 minute to 3650 days. Without it the token lives until revoked; after
         /// it every replica refuses the token (`401 {"detail": "token expired"}`).
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         expires_in: Option<String>,
     },
     /// List tokens (never the tokens themselves): id, org, name, created, expires, last used,

@@ -93,6 +93,7 @@ macro_rules! for_each_scenario {
             one_welcome_recreated_user_is_new,
             // cross-cutting
             auth_401s,
+            expired_token_401,
             cross_org_is_404,
             method_not_allowed_405,
             unknown_path_404,

@@ -463,7 +463,7 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
     let (titles, rows) = parse_table(&table, &[]);
     assert_eq!(
         titles,
-        ["ID", "ORG", "NAME", "CREATED", "LAST_USED", "REVOKED"],
+        ["ID", "ORG", "NAME", "CREATED", "EXPIRES", "LAST_USED", "REVOKED"],
         "{table}"
     );
     let mut ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -480,8 +480,9 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
         };
         assert_eq!(r[2], name, "{table}");
         assert!(r[3].len() == 20 && r[3].ends_with('Z'), "CREATED to the second: {r:?}");
-        assert_eq!(r[4], "-", "never used: {r:?}");
-        assert_eq!(r[5] != "-", revoked, "REVOKED: {r:?}");
+        assert_eq!(r[4], "-", "no lifetime: {r:?}");
+        assert_eq!(r[5], "-", "never used: {r:?}");
+        assert_eq!(r[6] != "-", revoked, "REVOKED: {r:?}");
     }
 
     // audit tail, piped (and with --json, --format json): today's JSON lines.
@@ -558,7 +559,11 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
         assert_eq!(row[..6], want, "row of event {e}:\n{table}");
     }
     let details: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
-    assert_eq!(details, [r#"name="ci deploy""#, "name=null", "-"], "DETAILS:\n{table}");
+    assert_eq!(
+        details,
+        [r#"name="ci deploy" expires_at=null"#, "name=null expires_at=null", "-"],
+        "DETAILS:\n{table}"
+    );
     // The JSON form only with --format json: nothing JSON-like in the table.
     assert!(!table.contains('{'), "{table}");
     assert_eq!(
@@ -580,6 +585,71 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
     // --json and --format together are refused (exit 2).
     let both = cli.run(&["audit", "tail", "--org", "acme", "--json", "--format", "table"]);
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+}
+
+#[test]
+fn sqlite_token_create_expires_in_is_listed_and_a_bad_lifetime_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+    let out = cli.run(&[
+        "token",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "short",
+        "--expires-in",
+        "30d",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    cli.token_create("acme", Some("forever"));
+    let tokens = cli.token_list_json();
+    let expires = |name: &str| -> Value {
+        tokens
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["expires_at"].clone())
+            .unwrap_or_else(|| panic!("token {name:?} in {tokens:?}"))
+    };
+    assert_eq!(expires("forever"), Value::Null);
+    let short = tokens.iter().find(|t| t["name"] == "short").expect("short");
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap_or_default(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    let lifetime = parse(&short["expires_at"]) - parse(&short["created_at"]);
+    assert_eq!(lifetime, time::Duration::days(30), "{short}");
+
+    let table = cli.ok(&["token", "list", "--format", "table"]);
+    let (titles, rows) = parse_table(&table, &[]);
+    let col = titles.iter().position(|t| t == "EXPIRES").expect("EXPIRES column");
+    let cells: Vec<(&str, &str)> = rows.iter().map(|r| (r[2].as_str(), r[col].as_str())).collect();
+    for (name, cell) in cells {
+        if name == "short" {
+            assert!(
+                cell.len() == 20 && cell.ends_with('Z'),
+                "EXPIRES to the second: {table}"
+            );
+        } else {
+            assert_eq!(cell, "-", "{table}");
+        }
+    }
+
+    for bad in ["30", "30w", "0d", "59s", "3651d", "-1h", ""] {
+        let out = cli.run(&["token", "create", "--org", "acme", "--expires-in", bad]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--expires-in {bad:?}: {err}");
+        assert!(err.contains("--expires-in"), "--expires-in {bad:?} not named: {err}");
+        assert!(out.stdout.is_empty(), "no token printed for {bad:?}");
+    }
+    assert_eq!(
+        cli.token_list_json().len(),
+        2,
+        "no token created by a refused --expires-in"
+    );
 }
 
 /// `audit tail --follow` with its stdout on a pipe: lines as they come, with a deadline.

@@ -90,6 +90,57 @@ pub async fn auth_401s<S: Store>(kit: Kit<S>) {
     api.get(APPS).await.expect(200);
 }
 
+/// A token with a lifetime works until it expires (also from the cache), then answers
+/// `401 {"detail": "token expired"}` on the Inkbox family, the usual `{"error": "Unauthorized"}`
+/// on OneWelcome paths, and is counted as `reason="expired"`; a token without one keeps working.
+pub async fn expired_token_401<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    let org = OrgId::new(ORG).expect("org");
+    let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
+    let lifetime = domain::values::TokenLifetime::parse("2m").expect("lifetime");
+    let (_, plain) = api
+        .authd
+        .create_service_token(&cli, None, Some(lifetime))
+        .expect("token");
+    let token = plain.expose().to_owned();
+    let expired_count = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("authd_auth_failures_total{realm=\"service\",reason=\"expired\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("the expired series")
+    };
+    let metrics = |r: Resp| String::from_utf8(r.expect(200).body.to_vec()).expect("utf-8");
+
+    api.get_bearer(APPS, &token).await.expect(200);
+    api.clock.advance(119);
+    api.get_bearer(APPS, &token).await.expect(200);
+    let before = metrics(api.call(TestRequest::get().uri("/metrics")).await);
+    api.clock.advance(1);
+    api.get_bearer(APPS, &token).await.expect_detail(401, "token expired");
+    api.call(
+        TestRequest::get()
+            .uri(APPS)
+            .insert_header(("X-Service-Token", token.clone())),
+    )
+    .await
+    .expect_detail(401, "token expired");
+    api.call(
+        TestRequest::get()
+            .uri("/oauth/api/v1/users/bot/authentication/apps")
+            .insert_header(("X-Service-Token", token.clone())),
+    )
+    .await
+    .expect_ow_error(401, "Unauthorized");
+    let after = metrics(api.call(TestRequest::get().uri("/metrics")).await);
+    assert!(
+        expired_count(&after) >= expired_count(&before) + 3,
+        "expired refusals not counted"
+    );
+    assert!(!after.contains(&token), "a token reached the metrics");
+    // the default token (no lifetime) is unaffected
+    api.get(APPS).await.expect(200);
+}
+
 pub async fn cross_org_is_404<S: Store>(kit: Kit<S>) {
     let api = start(kit).await;
     let (_, app) = api.linked_app("bot").await;
