@@ -53,7 +53,7 @@ pub(crate) struct ServiceUnauthorized;
 impl<'r> ToResponse<'r> for ServiceUnauthorized {
     fn response() -> (&'r str, RefOr<Response>) {
         let response = json_response(
-            "Missing, unknown or revoked service token",
+            "Missing, unknown or revoked service token; `{\"detail\": \"token expired\"}` for one past its `expires_at`",
             "DetailError",
             json!({"detail": "Invalid service token"}),
         );

@@ -803,6 +803,26 @@ pub fn service_token_expiry<S: Store>(k: &Kit<S>) {
     let listed = a.list_service_tokens(Some(o.org())).unwrap();
     let stored: Vec<_> = listed.iter().map(|t| *t.expires_at()).collect();
     assert_eq!(stored, [Some(created.plus_seconds(60)), None], "expires_at round-trips");
+    let events = a
+        .list_audit_events(
+            &o,
+            &crate::audit::AuditQuery {
+                action: Some(crate::audit::Action::TokenCreate),
+                ..crate::audit::AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events;
+    let details: Vec<&str> = events.iter().map(|e| e.details.as_json()).collect();
+    let want_expiry = format!(
+        r#"{{"name":null,"expires_at":"{}"}}"#,
+        created.plus_seconds(60).to_rfc3339()
+    );
+    assert_eq!(
+        details,
+        [want_expiry.as_str(), r#"{"name":null,"expires_at":null}"#],
+        "the mint's audit event records its expiry"
+    );
 
     k.clock.advance(59);
     assert_eq!(
