@@ -183,62 +183,85 @@ impl QueryFragment<Pg> for InsertEventAsync<'_> {
     }
 }
 
-/// Takes the audit sequencer's lock on PostgreSQL (`pg_advisory_xact_lock`), released when the
-/// transaction ends: one sequencer at a time across processes.
-pub(crate) struct LockSequencer<'a>(std::marker::PhantomData<&'a ()>);
+/// A statement of fixed text and no binds, for one backend: its SQL and its backend come from
+/// `K` (one type per statement, so each has its own static query id).
+pub(crate) struct Fixed<'a, K>(std::marker::PhantomData<(&'a (), K)>);
 
-impl QueryFragment<Pg> for LockSequencer<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT pg_advisory_xact_lock(7306296906616530946)");
+/// The text and the backend of a [`Fixed`] statement.
+pub(crate) trait FixedSql {
+    /// The backend the text is written for (the statement compiles for no other).
+    type Db: Backend;
+    /// The statement.
+    const SQL: &'static str;
+}
+
+impl<K: FixedSql> Fixed<'_, K> {
+    fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<K: FixedSql> QueryFragment<K::Db> for Fixed<'_, K> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, K::Db>) -> QueryResult<()> {
+        out.push_sql(K::SQL);
         Ok(())
     }
+}
+
+/// Takes the audit sequencer's lock on PostgreSQL (`pg_advisory_xact_lock`), released when the
+/// transaction ends: one sequencer at a time across processes.
+pub(crate) enum LockSequencerSql {}
+
+impl FixedSql for LockSequencerSql {
+    type Db = Pg;
+    const SQL: &'static str = "SELECT pg_advisory_xact_lock(7306296906616530946)";
 }
 
 /// Numbers every unnumbered event (PostgreSQL): per organization, after its highest number, by
 /// id (UUID v7: creation order).
-pub(crate) struct SequenceEvents<'a>(std::marker::PhantomData<&'a ()>);
+pub(crate) enum SequenceEventsSql {}
 
-impl QueryFragment<Pg> for SequenceEvents<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "UPDATE audit_events SET seq = numbered.seq \
-             FROM (SELECT e.id AS id, \
-                          COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
-                            + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.id) AS seq \
-                   FROM audit_events e WHERE e.seq IS NULL) AS numbered \
-             WHERE audit_events.id = numbered.id",
-        );
-        Ok(())
-    }
+impl FixedSql for SequenceEventsSql {
+    type Db = Pg;
+    const SQL: &'static str = "UPDATE audit_events SET seq = numbered.seq \
+         FROM (SELECT e.id AS id, \
+                      COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
+                        + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.id) AS seq \
+               FROM audit_events e WHERE e.seq IS NULL) AS numbered \
+         WHERE audit_events.id = numbered.id";
 }
 
-/// [`SequenceEvents`] on SQLite: the unnumbered events are those after the sequencer's place,
-/// numbered in rowid (= commit) order; then the sequencer's place moves past every event.
-pub(crate) struct SequenceEventsSqlite<'a>(std::marker::PhantomData<&'a ()>);
+/// [`SequenceEventsSql`] on SQLite: the unnumbered events are those after the sequencer's place,
+/// numbered in rowid (= commit) order.
+pub(crate) enum SequenceEventsSqliteSql {}
 
-impl QueryFragment<Sqlite> for SequenceEventsSqlite<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(
-            "UPDATE audit_events SET seq = numbered.seq \
-             FROM (SELECT e.pos AS pos, \
-                          COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
-                            + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.pos) AS seq \
-                   FROM audit_events e WHERE e.pos > (SELECT last_pos FROM audit_sequencer)) AS numbered \
-             WHERE audit_events.pos = numbered.pos",
-        );
-        Ok(())
-    }
+impl FixedSql for SequenceEventsSqliteSql {
+    type Db = Sqlite;
+    const SQL: &'static str = "UPDATE audit_events SET seq = numbered.seq \
+         FROM (SELECT e.pos AS pos, \
+                      COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
+                        + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.pos) AS seq \
+               FROM audit_events e WHERE e.pos > (SELECT last_pos FROM audit_sequencer)) AS numbered \
+         WHERE audit_events.pos = numbered.pos";
 }
 
 /// Moves the SQLite sequencer's place past every event (all are numbered now).
-pub(crate) struct AdvanceSequencerSqlite<'a>(std::marker::PhantomData<&'a ()>);
+pub(crate) enum AdvanceSequencerSqliteSql {}
 
-impl QueryFragment<Sqlite> for AdvanceSequencerSqlite<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("UPDATE audit_sequencer SET last_pos = COALESCE((SELECT MAX(pos) FROM audit_events), last_pos)");
-        Ok(())
-    }
+impl FixedSql for AdvanceSequencerSqliteSql {
+    type Db = Sqlite;
+    const SQL: &'static str =
+        "UPDATE audit_sequencer SET last_pos = COALESCE((SELECT MAX(pos) FROM audit_events), last_pos)";
 }
+
+/// The sequencer's statements.
+pub(crate) type LockSequencer<'a> = Fixed<'a, LockSequencerSql>;
+/// See [`SequenceEventsSql`].
+pub(crate) type SequenceEvents<'a> = Fixed<'a, SequenceEventsSql>;
+/// See [`SequenceEventsSqliteSql`].
+pub(crate) type SequenceEventsSqlite<'a> = Fixed<'a, SequenceEventsSqliteSql>;
+/// See [`AdvanceSequencerSqliteSql`].
+pub(crate) type AdvanceSequencerSqlite<'a> = Fixed<'a, AdvanceSequencerSqliteSql>;
 
 /// Deletes numbered events older than the bound, except each organization's newest.
 pub(crate) struct PurgeEvents<'a> {
@@ -290,16 +313,15 @@ impl AuditRepo for DieselRepo<'_> {
         // One sequencer at a time across processes: on PostgreSQL an advisory lock held until
         // the transaction ends; on SQLite the transaction already holds the write lock. Runs
         // inside `Store::transaction`, which took SQLite's writer gate.
-        let none = std::marker::PhantomData;
         let n = match &mut self.conn.inner {
-            AnyConnection::Postgresql(c) => crate::sql::write(LockSequencer(none))
+            AnyConnection::Postgresql(c) => crate::sql::write(LockSequencer::new())
                 .execute(c)
-                .and_then(|_| crate::sql::write(SequenceEvents(none)).execute(c)),
+                .and_then(|_| crate::sql::write(SequenceEvents::new()).execute(c)),
             // One writer at a time: the events after the sequencer's place, by rowid, are the
             // unnumbered ones, in commit order.
-            AnyConnection::Sqlite(c) => crate::sql::write(SequenceEventsSqlite(none))
+            AnyConnection::Sqlite(c) => crate::sql::write(SequenceEventsSqlite::new())
                 .execute(c)
-                .and_then(|n| crate::sql::write(AdvanceSequencerSqlite(none)).execute(c).map(|_| n)),
+                .and_then(|n| crate::sql::write(AdvanceSequencerSqlite::new()).execute(c).map(|_| n)),
         };
         Ok(rows(n.map_err(|e| self.conn.fail(e))?))
     }
