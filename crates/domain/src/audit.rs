@@ -8,7 +8,9 @@
 //! `after=<seq>` never skips it. Until it is numbered an event is not listed.
 
 use std::fmt;
+use std::sync::Arc;
 
+use crate::access::{Access, Restriction};
 use crate::ids::{InstanceId, OrgId, TokenId};
 use crate::time::Timestamp;
 
@@ -94,17 +96,49 @@ pub struct Caller {
     org: OrgId,
     actor: Actor,
     request_id: Option<RequestId>,
+    access: Arc<Access>,
+    token_expires_at: Option<Timestamp>,
 }
 
 impl Caller {
-    /// A caller without a request id.
+    /// A caller without a request id, with full access to its organization (the CLI, a
+    /// device, a token minted before scopes existed).
     #[must_use]
     pub fn new(org: OrgId, actor: Actor) -> Self {
         Self {
             org,
             actor,
             request_id: None,
+            access: Arc::new(Access::admin()),
+            token_expires_at: None,
         }
+    }
+
+    /// The same caller, limited to `access` (its token's scopes and restriction), its token
+    /// expiring at `expires_at` (which bounds the tokens it mints).
+    #[must_use]
+    pub fn with_access(mut self, access: Arc<Access>, expires_at: Option<Timestamp>) -> Self {
+        self.access = access;
+        self.token_expires_at = expires_at;
+        self
+    }
+
+    /// When the caller's token expires, if it does.
+    #[must_use]
+    pub fn token_expires_at(&self) -> Option<Timestamp> {
+        self.token_expires_at
+    }
+
+    /// What the caller may do.
+    #[must_use]
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The caller's restriction, `None` when it sees its whole organization.
+    #[must_use]
+    pub fn restriction(&self) -> Option<&Restriction> {
+        self.access.restriction.as_ref()
     }
 
     /// The same caller, serving this request.
@@ -202,6 +236,8 @@ string_enum!(
         OtpGenerate = "otp.generate",
         /// A code was verified (valid or not).
         OtpVerify = "otp.verify",
+        /// An organization setting was changed (the maximum token lifetime).
+        OrgUpdate = "org.update",
     }
 );
 
@@ -218,6 +254,8 @@ string_enum!(
         Instance = "instance",
         /// A service token.
         ServiceToken = "service_token",
+        /// The organization itself (its settings; the resource id is the nil UUID).
+        Org = "org",
     }
 );
 
@@ -388,6 +426,8 @@ pub struct AuditQuery {
     pub resource_type: Option<ResourceType>,
     /// Only this record.
     pub resource_id: Option<uuid::Uuid>,
+    /// Only events about these records (a confined token's view; `None`: any record).
+    pub within: Option<Vec<uuid::Uuid>>,
 }
 
 impl Default for AuditQuery {
@@ -398,6 +438,7 @@ impl Default for AuditQuery {
             action: None,
             resource_type: None,
             resource_id: None,
+            within: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! within [`CACHE_TTL_SECONDS`] (well inside the 5-second promise).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use crate::access::Access;
 
 use crate::ids::{OrgId, TokenId};
 use crate::time::Timestamp;
@@ -22,6 +24,10 @@ pub struct Principal {
     pub org: OrgId,
     /// The token's public id.
     pub token_id: TokenId,
+    /// What it may do.
+    pub access: Arc<Access>,
+    /// When it expires.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Positive look-ups of service tokens, each trusted until the earlier of its cache deadline
@@ -70,6 +76,8 @@ mod tests {
         Principal {
             org: OrgId::new("acme").unwrap(),
             token_id: TokenId::from_uuid(uuid::Uuid::nil()),
+            access: Arc::new(Access::admin()),
+            expires_at: None,
         }
     }
 

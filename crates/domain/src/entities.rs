@@ -1,6 +1,7 @@
 //! Entities. Fields are private; adapters rebuild an entity from its parts
 //! (`from_parts`), and everything else reads it through getters.
 
+use crate::access::Access;
 use crate::ids::{AccountId, AppId, DeviceId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::otp::{Algorithm, Digits, OtpKind, OtpType, VerifyWindow};
 use crate::time::Timestamp;
@@ -298,12 +299,15 @@ entity!(
         name: Option<TokenName>,
         /// Creation time.
         created_at: Timestamp,
-        /// Last time it authenticated a request (updated at most every few seconds).
+        /// Last time it authenticated a request (written at most once a minute, so up to a minute
+        /// old).
         last_used_at: Option<Timestamp>,
         /// When it was revoked.
         revoked_at: Option<Timestamp>,
         /// When it stops working (none: it lives until revoked).
         expires_at: Option<Timestamp>,
+        /// What it may do: its scopes and restriction.
+        access: Access,
     }
 );
 

@@ -6,7 +6,9 @@
 
 use std::fmt;
 
+use crate::access::{Scope, TooBroad};
 use crate::otp::UriError;
+use crate::values::{Handle, TokenLifetime};
 
 /// An opaque infrastructure failure: its text goes to the log, never to a client.
 pub struct Opaque(Box<dyn std::error::Error + Send + Sync>);
@@ -93,6 +95,37 @@ pub enum Realm {
     Device,
 }
 
+/// Why a valid service token may not do what it asked (`403`). Records outside a token's
+/// restriction are never this: they answer [`Error::NotFound`], like missing ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forbidden {
+    /// The route needs a scope the token lacks.
+    MissingScope(Scope),
+    /// A new identity (or a renamed one) would be outside the token's identity patterns.
+    IdentityOutside(Handle),
+    /// A confined token may only create apps linked to one of its identities.
+    AppOutside,
+    /// A token may not mint a token broader than itself.
+    TooBroad(TooBroad),
+    /// The asked lifetime is over the organization's maximum token lifetime.
+    LifetimeOverMax(TokenLifetime),
+}
+
+impl fmt::Display for Forbidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingScope(s) => write!(f, "this token lacks the scope {s}"),
+            Self::IdentityOutside(h) => write!(f, "the handle {h} is outside this token's identities"),
+            Self::AppOutside => f.write_str("this token may only create apps linked to one of its identities"),
+            Self::TooBroad(what) => write!(
+                f,
+                "a token cannot mint a token broader than itself: {what} is too broad"
+            ),
+            Self::LifetimeOverMax(max) => write!(f, "the organization's tokens live at most {} seconds", max.seconds()),
+        }
+    }
+}
+
 /// Everything a use case can answer besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -102,7 +135,11 @@ pub enum Error {
     /// A service token that exists and is not revoked, but is at or past its `expires_at`.
     #[error("service token expired")]
     TokenExpired,
-    /// The record does not exist, is deleted, or belongs to another organization.
+    /// A valid token that may not do this (see [`Forbidden`]).
+    #[error("forbidden: {0}")]
+    Forbidden(Forbidden),
+    /// The record does not exist, is deleted, belongs to another organization, or is outside
+    /// the caller's restriction.
     #[error("{0} not found")]
     NotFound(Resource),
     /// The identity the app is linked to is paused.

@@ -45,6 +45,7 @@
 //! encryption-grade; it keeps nothing across a restart. Enable it in `[dev-dependencies]`, never
 //! in a service's build. `examples/embedded.rs` shows the use cases on it.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod cascade;

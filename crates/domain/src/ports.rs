@@ -17,7 +17,7 @@ use crate::otp::Secret;
 use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
-use crate::values::{Handle, IdentityStatus};
+use crate::values::{Handle, IdentityStatus, TokenLifetime};
 
 pub use crate::error::ConflictKind;
 
@@ -456,11 +456,22 @@ pub trait TokenRepo {
     /// # Errors
     /// Infrastructure only.
     fn revoke_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<Option<OrgId>>;
-    /// Sets a token's `last_used_at`.
+    /// Sets a token's `last_used_at` to `at` when it is unset or before `stale_before` (one
+    /// conditional statement, so replicas racing to record a use write it once).
     ///
     /// # Errors
     /// Infrastructure only.
-    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()>;
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp, stale_before: Timestamp) -> StoreResult<()>;
+    /// The organization's maximum token lifetime, if one is set.
+    ///
+    /// # Errors
+    /// Infrastructure only (a stored value out of bounds is a corrupt row).
+    fn max_token_lifetime(&mut self, org: &OrgId) -> StoreResult<Option<TokenLifetime>>;
+    /// Sets (or with `None` clears) the organization's maximum token lifetime.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn set_max_token_lifetime(&mut self, org: &OrgId, max: Option<TokenLifetime>, at: Timestamp) -> StoreResult<()>;
 }
 
 /// The audit trail (`service/audit.rs`). Part of [`Repo`].

@@ -49,10 +49,12 @@ pub use apps::{AppPatch, NewApp};
 pub use audit::RetentionDays;
 pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};
+pub use tokens::{LAST_USED_RESOLUTION_SECONDS, NewToken};
 pub use verify::{FailureReason, Verification};
 
 use std::sync::Arc;
 
+use crate::access::Restriction;
 use crate::audit::{Action, Actor, AuditEvent, Caller, Detail, Details, RequestId, ResourceType};
 use crate::auth::TokenCache;
 use crate::entities::{Account, App, Identity, Instance};
@@ -169,23 +171,92 @@ fn device_hash(token: &str) -> Result<TokenHash, Error> {
     }
 }
 
-fn live_app(r: &mut dyn Repo, org: &OrgId, id: AppId) -> Result<App, Error> {
-    r.app(org, id)?.ok_or(Error::NotFound(Resource::App))
+/// Whether the caller sees this app: always when it is not confined (no query); otherwise
+/// when its restriction lists the app or covers the app's live identity.
+fn confined_app_visible(r: &mut dyn Repo, org: &OrgId, who: &Caller, app: AppId) -> Result<bool, Error> {
+    let Some(rs) = who.restriction() else {
+        return Ok(true);
+    };
+    if rs.apps.contains(&app) {
+        return Ok(true);
+    }
+    if rs.identities.is_empty() {
+        return Ok(false);
+    }
+    match r.app(org, app)? {
+        Some(a) => owner_visible(r, org, rs, &a),
+        None => Ok(false),
+    }
 }
 
-fn live_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
-    r.account(org, app, id)?.ok_or(Error::NotFound(Resource::Account))
+/// Whether a confined caller's restriction covers the app's live identity.
+fn owner_visible(r: &mut dyn Repo, org: &OrgId, rs: &Restriction, app: &App) -> Result<bool, Error> {
+    match app.identity_id() {
+        Some(id) => Ok(r.identity_by_id(org, *id)?.is_some_and(|i| rs.sees_identity(&i))),
+        None => Ok(false),
+    }
 }
 
-/// The live identity with this handle, locked for update.
-fn locked_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
-    r.lock_identity_by_handle(org, handle, Lock::Update)?
-        .ok_or(Error::NotFound(Resource::Identity))
+/// `NotFound(missing)` (what the operation answers for a missing app) unless the caller sees
+/// the app: outside a restriction is indistinguishable from absent.
+fn confine_app(r: &mut dyn Repo, who: &Caller, app: AppId, missing: Resource) -> Result<(), Error> {
+    if confined_app_visible(r, who.org(), who, app)? {
+        Ok(())
+    } else {
+        Err(Error::NotFound(missing))
+    }
+}
+
+/// `NotFound(Identity)` unless the caller sees the identity.
+fn confine_identity(who: &Caller, identity: Identity) -> Result<Identity, Error> {
+    if who.access().sees_identity(&identity) {
+        Ok(identity)
+    } else {
+        Err(Error::NotFound(Resource::Identity))
+    }
+}
+
+/// `app` when the caller sees it, `NotFound(App)` otherwise.
+fn visible_app(r: &mut dyn Repo, who: &Caller, app: App) -> Result<App, Error> {
+    match who.restriction() {
+        Some(rs) if !rs.apps.contains(app.id()) && !owner_visible(r, who.org(), rs, &app)? => {
+            Err(Error::NotFound(Resource::App))
+        }
+        _ => Ok(app),
+    }
+}
+
+fn live_app(r: &mut dyn Repo, who: &Caller, id: AppId) -> Result<App, Error> {
+    let app = r.app(who.org(), id)?.ok_or(Error::NotFound(Resource::App))?;
+    visible_app(r, who, app)
+}
+
+/// The live app, locked (`NotFound` outside the caller's restriction: decided on the locked
+/// row, so a link changing meanwhile cannot widen what the caller reaches).
+fn locked_app(r: &mut dyn Repo, who: &Caller, id: AppId, lock: Lock) -> Result<App, Error> {
+    let app = r.lock_app(who.org(), id, lock)?.ok_or(Error::NotFound(Resource::App))?;
+    visible_app(r, who, app)
+}
+
+fn live_account(r: &mut dyn Repo, who: &Caller, app: AppId, id: AccountId) -> Result<Account, Error> {
+    confine_app(r, who, app, Resource::Account)?;
+    r.account(who.org(), app, id)?.ok_or(Error::NotFound(Resource::Account))
+}
+
+/// The live identity with this handle, locked for update (`NotFound` outside the caller's
+/// restriction).
+fn locked_identity(r: &mut dyn Repo, who: &Caller, handle: &Handle) -> Result<Identity, Error> {
+    let identity = r
+        .lock_identity_by_handle(who.org(), handle, Lock::Update)?
+        .ok_or(Error::NotFound(Resource::Identity))?;
+    confine_identity(who, identity)
 }
 
 /// The live account, locked for update.
-fn locked_account(r: &mut dyn Repo, org: &OrgId, app: AppId, id: AccountId) -> Result<Account, Error> {
-    r.lock_account(org, app, id)?.ok_or(Error::NotFound(Resource::Account))
+fn locked_account(r: &mut dyn Repo, who: &Caller, app: AppId, id: AccountId) -> Result<Account, Error> {
+    confine_app(r, who, app, Resource::Account)?;
+    r.lock_account(who.org(), app, id)?
+        .ok_or(Error::NotFound(Resource::Account))
 }
 
 /// The app linked to an identity the caller holds locked, locked for update too. Nobody can
@@ -199,7 +270,9 @@ fn linked_app(r: &mut dyn Repo, org: &OrgId, identity: &Identity) -> Result<Opti
     }
 }
 
-fn live_identity(r: &mut dyn Repo, org: &OrgId, handle: &Handle) -> Result<Identity, Error> {
-    r.identity_by_handle(org, handle)?
-        .ok_or(Error::NotFound(Resource::Identity))
+fn live_identity(r: &mut dyn Repo, who: &Caller, handle: &Handle) -> Result<Identity, Error> {
+    let identity = r
+        .identity_by_handle(who.org(), handle)?
+        .ok_or(Error::NotFound(Resource::Identity))?;
+    confine_identity(who, identity)
 }

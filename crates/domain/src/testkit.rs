@@ -31,7 +31,7 @@ use crate::service::{Authd, Deps};
 use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
-use crate::values::Handle;
+use crate::values::{Handle, TokenLifetime};
 
 #[derive(Clone, Debug)]
 struct Row<T> {
@@ -52,6 +52,7 @@ struct State {
     accounts: Vec<Row<(Account, SealedSecret)>>,
     instances: Vec<(Instance, TokenHash)>,
     tokens: Vec<(ServiceToken, TokenHash)>,
+    max_token_lifetime: HashMap<OrgId, TokenLifetime>,
     events: Vec<AuditEvent>,
     /// The verification columns of each account that has been verified (the default before
     /// that); `counter` is not kept here, it is the account's.
@@ -641,12 +642,24 @@ impl TokenRepo for State {
         Ok(None)
     }
 
-    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp, stale_before: Timestamp) -> StoreResult<()> {
         for (t, _) in &mut self.tokens {
-            if *t.id() == id {
+            if *t.id() == id && t.last_used_at().is_none_or(|u| u < stale_before) {
                 *t = rebuild_token(t, |p| p.last_used_at = Some(at));
             }
         }
+        Ok(())
+    }
+
+    fn max_token_lifetime(&mut self, org: &OrgId) -> StoreResult<Option<TokenLifetime>> {
+        Ok(self.max_token_lifetime.get(org).copied())
+    }
+
+    fn set_max_token_lifetime(&mut self, org: &OrgId, max: Option<TokenLifetime>, _at: Timestamp) -> StoreResult<()> {
+        match max {
+            Some(m) => self.max_token_lifetime.insert(org.clone(), m),
+            None => self.max_token_lifetime.remove(org),
+        };
         Ok(())
     }
 }
@@ -693,6 +706,7 @@ impl AuditRepo for State {
             .filter(|e| q.action.is_none_or(|a| e.action == a))
             .filter(|e| q.resource_type.is_none_or(|t| e.resource_type == t))
             .filter(|e| q.resource_id.is_none_or(|id| e.resource_id == id))
+            .filter(|e| q.within.as_ref().is_none_or(|ids| ids.contains(&e.resource_id)))
             .cloned()
             .collect();
         v.sort_by_key(|e| e.seq);

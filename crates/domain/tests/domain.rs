@@ -41,10 +41,11 @@ mod contract {
 
     /// The scenario sources, `contract.rs` and each file of `contract/`: each
     /// `pub fn name<S: Store>(k: &Kit<S>)` in them is a scenario.
-    const SOURCES: [&str; 4] = [
+    const SOURCES: [&str; 5] = [
         include_str!("../src/testkit/contract.rs"),
         include_str!("../src/testkit/contract/audit.rs"),
         include_str!("../src/testkit/contract/races.rs"),
+        include_str!("../src/testkit/contract/tokens.rs"),
         include_str!("../src/testkit/contract/verify.rs"),
     ];
 
@@ -85,7 +86,7 @@ mod use_cases {
     use domain::ids::{AccountId, AppId, IdentityId, OrgId};
     use domain::otp::UriError;
     use domain::ports::{Clock, OtpMaterial, Store};
-    use domain::service::NewAccount;
+    use domain::service::{NewAccount, NewToken};
     use domain::testkit::{InMemoryStore, Kit, TestCipher, kit, kit_with};
     use domain::token::PlainToken;
     use domain::values::Handle;
@@ -123,7 +124,10 @@ mod use_cases {
 
     /// A new service token of `org_a`, authenticated once (so cached): its record and itself.
     fn cached_token(k: &Kit) -> (ServiceToken, PlainToken) {
-        let (meta, plain) = k.authd.create_service_token(&caller(), None, None).unwrap();
+        let (meta, plain) = k
+            .authd
+            .create_service_token(&caller(), NewToken::admin(None, None))
+            .unwrap();
         k.authd.authenticate_service_token(plain.expose()).unwrap();
         (meta, plain)
     }

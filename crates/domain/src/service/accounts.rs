@@ -10,7 +10,7 @@ use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
 use crate::time::Timestamp;
 use crate::values::{Description, DisplayName, IdentityStatus, Metadata, Patch};
 
-use super::{Authd, internal, live_account, locked_account};
+use super::{Authd, confine_app, internal, live_account, locked_account, locked_app};
 
 /// Input of [`Authd::create_account`].
 #[derive(Clone)]
@@ -104,8 +104,7 @@ impl<S: Store> Authd<S> {
         let id = AccountId::from_uuid(self.new_id());
         let now = self.now();
         self.store.transaction(|r| {
-            r.lock_app(org, app, Lock::Share)?
-                .ok_or(Error::NotFound(Resource::App))?;
+            locked_app(r, who, app, Lock::Share)?;
             let uri = parsed.as_ref().map_err(|e| Error::Uri(*e))?;
             let sealed = self.deps.cipher.seal(id, &uri.secret).map_err(internal)?;
             let account = Account::from_parts(AccountParts {
@@ -149,9 +148,10 @@ impl<S: Store> Authd<S> {
     /// `NotFound` (app), storage failures.
     pub fn list_accounts(&self, who: &Caller, app: AppId) -> Result<Vec<Account>, Error> {
         let org = who.org();
-        self.store
-            .run(|r| r.list_accounts(org, app))?
-            .ok_or(Error::NotFound(Resource::App))
+        self.store.run(|r| {
+            confine_app(r, who, app, Resource::App)?;
+            r.list_accounts(org, app)?.ok_or(Error::NotFound(Resource::App))
+        })
     }
 
     /// One live account of a live app.
@@ -159,8 +159,7 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound`, storage failures.
     pub fn get_account(&self, who: &Caller, app: AppId, id: AccountId) -> Result<Account, Error> {
-        let org = who.org();
-        self.store.run(|r| live_account(r, org, app, id))
+        self.store.run(|r| live_account(r, who, app, id))
     }
 
     /// Changes an account's display name, description, verification window and metadata
@@ -180,7 +179,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
-            let mut account = locked_account(r, org, app, id)?;
+            let mut account = locked_account(r, who, app, id)?;
             let edit = patch.clone().applied_to(account.edit(), now);
             r.update_account(org, id, &edit)?;
             account.apply(edit);
@@ -214,7 +213,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
-            locked_account(r, org, app, id)?;
+            locked_account(r, who, app, id)?;
             r.apply_cascade(&CascadePlan::delete_account(org.clone(), id, at))?;
             let details = [("app_id", Detail::from(app.to_string()))];
             self.audit(
@@ -238,6 +237,7 @@ impl<S: Store> Authd<S> {
         // No transaction: the code's one write (its event, or the HOTP advance with its event)
         // is atomic on its own.
         self.store.run(|r| {
+            confine_app(r, who, app, Resource::Account)?;
             let material = r
                 .otp_material(org, app, id)?
                 .ok_or(Error::NotFound(Resource::Account))?;

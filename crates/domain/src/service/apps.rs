@@ -4,13 +4,13 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{App, AppEdit, AppParts};
-use crate::error::{Error, Resource};
+use crate::error::{Error, Forbidden};
 use crate::ids::AppId;
 use crate::ports::{Lock, Repo, Store};
 use crate::time::Timestamp;
 use crate::values::{Handle, Metadata, Patch};
 
-use super::{Authd, identity_has_app, live_app, locked_identity};
+use super::{Authd, identity_has_app, live_app, locked_app, locked_identity};
 
 /// Input of [`Authd::create_app_with`].
 #[derive(Debug, Clone, Default)]
@@ -86,13 +86,16 @@ impl<S: Store> Authd<S> {
             Ok::<_, Error>(r.insert_app(app, &event)?)
         };
         let Some(handle) = agent_handle else {
+            if who.restriction().is_some() {
+                return Err(Error::Forbidden(Forbidden::AppOutside));
+            }
             // An unlinked app and its event: one atomic write, no transaction needed.
             let app = new(None);
             self.store.run(|r| insert(r, &app))?;
             return Ok(app);
         };
         self.store.transaction(|r| {
-            let identity = locked_identity(r, org, &handle)?;
+            let identity = locked_identity(r, who, &handle)?;
             if r.app_of_identity(org, *identity.id())?.is_some() {
                 return Err(identity_has_app());
             }
@@ -108,7 +111,22 @@ impl<S: Store> Authd<S> {
     /// Storage failures.
     pub fn list_apps(&self, who: &Caller) -> Result<Vec<App>, Error> {
         let org = who.org();
-        Ok(self.store.run(|r| r.list_apps(org))?)
+        self.store.run(|r| {
+            let apps = r.list_apps(org)?;
+            let Some(rs) = who.restriction() else {
+                return Ok(apps);
+            };
+            let visible: Vec<_> = r
+                .list_identities(org)?
+                .into_iter()
+                .filter(|i| rs.sees_identity(i))
+                .map(|i| *i.id())
+                .collect();
+            Ok(apps
+                .into_iter()
+                .filter(|a| rs.apps.contains(a.id()) || a.identity_id().is_some_and(|i| visible.contains(&i)))
+                .collect())
+        })
     }
 
     /// One live app.
@@ -116,8 +134,7 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// `NotFound`, storage failures.
     pub fn get_app(&self, who: &Caller, id: AppId) -> Result<App, Error> {
-        let org = who.org();
-        self.store.run(|r| live_app(r, org, id))
+        self.store.run(|r| live_app(r, who, id))
     }
 
     /// Changes an app's metadata (absent keeps, null clears it to no keys, a value replaces it
@@ -130,9 +147,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
-            let mut app = r
-                .lock_app(org, id, Lock::Update)?
-                .ok_or(Error::NotFound(Resource::App))?;
+            let mut app = locked_app(r, who, id, Lock::Update)?;
             let edit = patch.clone().applied_to(app.edit(), now);
             r.update_app(org, id, &edit)?;
             app.apply(edit);
@@ -155,9 +170,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
-            let app = r
-                .lock_app(org, id, Lock::Update)?
-                .ok_or(Error::NotFound(Resource::App))?;
+            let app = locked_app(r, who, id, Lock::Update)?;
             r.apply_cascade(&CascadePlan::delete_app(org.clone(), id, at))?;
             let details = [("identity_id", Detail::from(app.identity_id().map(|i| i.to_string())))];
             self.audit(

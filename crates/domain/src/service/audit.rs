@@ -26,13 +26,45 @@ impl RetentionDays {
 
 impl<S: Store> Authd<S> {
     /// A page of the caller's organization's audit trail. Numbers every event committed so far
-    /// first, so a change the caller just made is listed.
+    /// first, so a change the caller just made is listed. A confined caller sees only the
+    /// events about the records it sees now: its identities, their apps (and the apps it lists),
+    /// those apps' live accounts and instances.
     ///
     /// # Errors
     /// Storage failures.
     pub fn list_audit_events(&self, who: &Caller, query: &AuditQuery) -> Result<AuditPage, Error> {
         self.store.transaction(|r| Ok::<_, Error>(r.sequence_audit_events()?))?;
-        let events = self.store.run(|r| r.list_audit_events(who.org(), query))?;
+        let events = self.store.run(|r| {
+            let Some(rs) = who.restriction() else {
+                return r.list_audit_events(who.org(), query);
+            };
+            let org = who.org();
+            let mut within = Vec::new();
+            let identities: Vec<_> = r
+                .list_identities(org)?
+                .into_iter()
+                .filter(|i| rs.sees_identity(i))
+                .map(|i| *i.id())
+                .collect();
+            within.extend(identities.iter().map(|i| i.as_uuid()));
+            for app in r.list_apps(org)? {
+                if !rs.apps.contains(app.id()) && !app.identity_id().is_some_and(|i| identities.contains(&i)) {
+                    continue;
+                }
+                within.push(app.id().as_uuid());
+                for account in r.list_accounts(org, *app.id())?.unwrap_or_default() {
+                    within.push(account.id().as_uuid());
+                }
+                for instance in r.list_instances(org, *app.id())? {
+                    within.push(instance.id().as_uuid());
+                }
+            }
+            let confined = AuditQuery {
+                within: Some(within),
+                ..query.clone()
+            };
+            r.list_audit_events(org, &confined)
+        })?;
         let next = events.last().and_then(|e| e.seq).or(query.after);
         Ok(AuditPage { events, next })
     }

@@ -3,12 +3,12 @@
 use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{App, Identity, IdentityParts};
-use crate::error::{ConflictKind, Error, Resource};
+use crate::error::{ConflictKind, Error, Forbidden};
 use crate::ids::{AppId, IdentityId};
 use crate::ports::{Lock, Store};
 use crate::values::{Handle, IdentityStatus};
 
-use super::{Authd, identity_has_app, linked_app, live_identity, locked_identity};
+use super::{Authd, identity_has_app, linked_app, live_identity, locked_app, locked_identity};
 
 /// Input of [`Authd::update_identity`].
 #[derive(Debug, Clone, Default)]
@@ -35,6 +35,9 @@ impl<S: Store> Authd<S> {
     /// `Conflict` (handle taken among live identities), storage failures.
     pub fn create_identity(&self, who: &Caller, handle: Handle) -> Result<Identity, Error> {
         let org = who.org();
+        if who.restriction().is_some_and(|rs| !rs.may_create_identity(&handle)) {
+            return Err(Error::Forbidden(Forbidden::IdentityOutside(handle)));
+        }
         let now = self.now();
         let identity = Identity::from_parts(IdentityParts {
             id: IdentityId::from_uuid(self.new_id()),
@@ -68,7 +71,9 @@ impl<S: Store> Authd<S> {
     /// Storage failures.
     pub fn list_identities(&self, who: &Caller) -> Result<Vec<Identity>, Error> {
         let org = who.org();
-        Ok(self.store.run(|r| r.list_identities(org))?)
+        let mut identities = self.store.run(|r| r.list_identities(org))?;
+        identities.retain(|i| who.access().sees_identity(i));
+        Ok(identities)
     }
 
     /// One identity with its app.
@@ -78,7 +83,7 @@ impl<S: Store> Authd<S> {
     pub fn get_identity(&self, who: &Caller, handle: &Handle) -> Result<IdentityDetail, Error> {
         let org = who.org();
         self.store.run(|r| {
-            let identity = live_identity(r, org, handle)?;
+            let identity = live_identity(r, who, handle)?;
             let app = r.app_of_identity(org, *identity.id())?;
             Ok(IdentityDetail { identity, app })
         })
@@ -92,7 +97,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
-            let mut identity = locked_identity(r, org, handle)?;
+            let mut identity = locked_identity(r, who, handle)?;
             if let Some(new) = &patch.handle
                 && new != identity.handle()
                 && r.identity_by_handle(org, new)?.is_some()
@@ -117,6 +122,9 @@ impl<S: Store> Authd<S> {
             }
             r.update_identity(org, *identity.id(), &edit)?;
             identity.apply(edit);
+            if !who.access().sees_identity(&identity) {
+                return Err(Error::Forbidden(Forbidden::IdentityOutside(identity.handle().clone())));
+            }
             let details = [
                 ("agent_handle", Detail::from(identity.handle().as_str())),
                 ("previous_handle", Detail::from(previous)),
@@ -145,7 +153,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
-            let identity = locked_identity(r, org, handle)?;
+            let identity = locked_identity(r, who, handle)?;
             let app = linked_app(r, org, &identity)?.map(|a| *a.id());
             r.apply_cascade(&CascadePlan::delete_identity(org.clone(), *identity.id(), app, at))?;
             let details = [
@@ -175,10 +183,8 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let now = self.now();
         self.store.transaction(|r| {
-            let identity = locked_identity(r, org, handle)?;
-            let mut app = r
-                .lock_app(org, app_id, Lock::Update)?
-                .ok_or(Error::NotFound(Resource::App))?;
+            let identity = locked_identity(r, who, handle)?;
+            let mut app = locked_app(r, who, app_id, Lock::Update)?;
             match app.identity_id() {
                 Some(linked) if linked == identity.id() => {
                     return Ok(IdentityDetail {
@@ -225,7 +231,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
-            let identity = locked_identity(r, org, handle)?;
+            let identity = locked_identity(r, who, handle)?;
             if let Some(app) = linked_app(r, org, &identity)? {
                 r.apply_cascade(&CascadePlan::unlink_app(org.clone(), *app.id(), at))?;
                 let details = [

@@ -4,12 +4,12 @@ use crate::audit::{Action, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{Identity, Instance, InstanceParts};
 use crate::error::{ConflictKind, Error, Resource};
-use crate::ids::{AppId, DeviceId, InstanceId, OrgId};
+use crate::ids::{AppId, DeviceId, InstanceId};
 use crate::ports::{Lock, Repo, Store};
 use crate::token::{DEVICE_TOKEN_PREFIX, PlainToken};
 use crate::values::{DeviceName, Platform};
 
-use super::{Authd, internal, live_app};
+use super::{Authd, confine_app, internal, live_app};
 
 /// Input of [`Authd::enroll_instance`].
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl<S: Store> Authd<S> {
         let token = PlainToken::generate(DEVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
         let hash = token.hash();
         let instance = self.store.transaction(|r| {
-            let identity = enrollment_identity(r, org, app_id)?;
+            let identity = enrollment_identity(r, who, app_id)?;
             if identity.is_paused() {
                 return Err(Error::Paused);
             }
@@ -89,7 +89,7 @@ impl<S: Store> Authd<S> {
     pub fn list_instances(&self, who: &Caller, app: AppId) -> Result<Vec<Instance>, Error> {
         let org = who.org();
         self.store.run(|r| {
-            live_app(r, org, app)?;
+            live_app(r, who, app)?;
             Ok(r.list_instances(org, app)?)
         })
     }
@@ -100,8 +100,10 @@ impl<S: Store> Authd<S> {
     /// `NotFound`, storage failures.
     pub fn get_instance(&self, who: &Caller, app: AppId, id: InstanceId) -> Result<Instance, Error> {
         let org = who.org();
-        self.store
-            .run(|r| r.instance(org, app, id)?.ok_or(Error::NotFound(Resource::Instance)))
+        self.store.run(|r| {
+            confine_app(r, who, app, Resource::Instance)?;
+            r.instance(org, app, id)?.ok_or(Error::NotFound(Resource::Instance))
+        })
     }
 
     /// Revokes an instance: its device token stops working at once.
@@ -112,6 +114,7 @@ impl<S: Store> Authd<S> {
         let org = who.org();
         let at = self.now();
         self.store.transaction(|r| {
+            confine_app(r, who, app, Resource::Instance)?;
             r.lock_instance(org, app, id)?
                 .ok_or(Error::NotFound(Resource::Instance))?;
             r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;
@@ -134,9 +137,13 @@ impl<S: Store> Authd<S> {
 /// before the app's lock was had, the app is now locked (its link can no longer change) and the
 /// new identity is locked after it: out of order, so on a database that detects the resulting
 /// deadlock the adapter retries the whole transaction ([`Store::transaction`]).
-fn enrollment_identity(r: &mut dyn Repo, org: &OrgId, app_id: AppId) -> Result<Identity, Error> {
+///
+/// A confined caller must see the app (checked first, so an app outside answers `NotFound`
+/// whatever its link) and, once both are locked, still see it through the locked identity.
+fn enrollment_identity(r: &mut dyn Repo, who: &Caller, app_id: AppId) -> Result<Identity, Error> {
+    let org = who.org();
     let not_linked = || Error::Conflict(ConflictKind::AppNotLinked);
-    let mut linked = *live_app(r, org, app_id)?.identity_id();
+    let mut linked = *live_app(r, who, app_id)?.identity_id();
     // Two rounds at most: after the first, the app is locked and its link final.
     for _ in 0..2 {
         let identity_id = linked.ok_or_else(not_linked)?;
@@ -147,7 +154,13 @@ fn enrollment_identity(r: &mut dyn Repo, org: &OrgId, app_id: AppId) -> Result<I
         if *app.identity_id() == Some(identity_id) {
             // Linked to an identity that is gone: not linked to a live one (deleting an
             // identity unlinks its app, so only rows written before that rule can show it).
-            return identity.ok_or_else(not_linked);
+            let identity = identity.ok_or_else(not_linked)?;
+            return match who.restriction() {
+                Some(rs) if !rs.apps.contains(&app_id) && !rs.sees_identity(&identity) => {
+                    Err(Error::NotFound(Resource::App))
+                }
+                _ => Ok(identity),
+            };
         }
         linked = *app.identity_id();
     }

@@ -23,7 +23,10 @@ impl<S: Store> Authd<S> {
             return Err(gone);
         };
         self.store.run(|r| {
-            let Some(identity) = r.identity_by_handle(org, &handle)? else {
+            let Some(identity) = r
+                .identity_by_handle(org, &handle)?
+                .filter(|i| who.access().sees_identity(i))
+            else {
                 return Err(gone);
             };
             let list = r.list_identity_instances(org, *identity.id())?;
@@ -48,7 +51,10 @@ impl<S: Store> Authd<S> {
         };
         let at = self.now();
         self.store.transaction(|r| {
-            let identity = r.identity_by_handle(org, &handle)?.ok_or_else(gone)?;
+            let identity = r
+                .identity_by_handle(org, &handle)?
+                .filter(|i| who.access().sees_identity(i))
+                .ok_or_else(gone)?;
             let inst = r.identity_instance_any(org, *identity.id(), id)?.ok_or_else(gone)?;
             if inst.deleted_at().is_none() {
                 r.apply_cascade(&CascadePlan::revoke_instance(org.clone(), id, at))?;

@@ -23,7 +23,7 @@ use crate::throttle::{self, LockSchedule};
 use crate::time::Timestamp;
 use crate::values::IdentityStatus;
 
-use super::{Authd, device_caller, device_hash, internal};
+use super::{Authd, confine_app, device_caller, device_hash, internal};
 
 /// How often a refused record is followed by a new read and a new decision before giving up
 /// (each refusal means another request changed the row in between; three in a row does not
@@ -106,6 +106,7 @@ impl<S: Store> Authd<S> {
     pub fn verify_otp(&self, who: &Caller, app: AppId, id: AccountId, code: &CodeInput) -> Result<Verification, Error> {
         let now = self.now();
         self.store.run(|r| {
+            confine_app(r, who, app, Resource::Account)?;
             let material = r
                 .verify_material(who.org(), app, id)?
                 .ok_or(Error::NotFound(Resource::Account))?;

@@ -14,6 +14,7 @@
 
 mod audit;
 mod races;
+mod tokens;
 mod verify;
 
 pub use audit::{
@@ -24,6 +25,10 @@ pub use audit::{
 pub use races::{
     race_children_vs_delete_app, race_double_deletes, race_enroll_vs_delete_identity, race_link_vs_delete_identity,
     race_links_have_one_winner, race_updates_keep_both_changes,
+};
+pub use tokens::{
+    app_confined_token_sees_its_apps, confined_token_sees_only_its_records, last_used_is_coarse,
+    minting_is_never_broader, pinned_handle_is_not_inherited,
 };
 pub use verify::{
     verify_existence_paused_and_device, verify_hotp_look_ahead_moves_the_counter,
@@ -41,7 +46,7 @@ use crate::ids::{AccountId, AppId, InstanceId, OrgId, TokenId};
 use crate::otp::UriError;
 use crate::otp::{self, Algorithm, Digits, OtpKind, OtpType, Period, Secret};
 use crate::ports::{HotpAdvance, Store, StoreError};
-use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance};
+use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance, NewToken};
 use crate::testkit::Kit;
 use crate::values::{
     Description, DeviceName, DisplayName, Handle, IdentityStatus, Metadata, Patch, Platform, TokenLifetime,
@@ -99,6 +104,17 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ),
         ("service_token_lifecycle", service_token_lifecycle::<S>),
         ("service_token_expiry", service_token_expiry::<S>),
+        (
+            "confined_token_sees_only_its_records",
+            confined_token_sees_only_its_records::<S>,
+        ),
+        (
+            "app_confined_token_sees_its_apps",
+            app_confined_token_sees_its_apps::<S>,
+        ),
+        ("pinned_handle_is_not_inherited", pinned_handle_is_not_inherited::<S>),
+        ("minting_is_never_broader", minting_is_never_broader::<S>),
+        ("last_used_is_coarse", last_used_is_coarse::<S>),
         ("onewelcome_user_instances", onewelcome_user_instances::<S>),
         (
             "nested_resources_belong_to_parent",
@@ -765,9 +781,16 @@ pub fn edits_round_trip_every_field<S: Store>(k: &Kit<S>) {
 /// cache bound), revoke twice is not found.
 pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_a"));
-    let (meta, plain) = a.create_service_token(&o, None, None).unwrap();
-    let p = a.authenticate_service_token(plain.expose()).unwrap();
+    let (meta, plain) = a.create_service_token(&o, NewToken::admin(None, None)).unwrap();
+    let (p, due) = a.authenticate_service_token(plain.expose()).unwrap();
     assert_eq!(&p.org, o.org());
+    assert_eq!(
+        p.access.as_ref(),
+        &crate::access::Access::admin(),
+        "a CLI token without flags is admin"
+    );
+    assert!(due, "a token never used is due to record its use");
+    a.record_service_token_use(p.token_id).unwrap();
     assert!(matches!(
         a.authenticate_service_token("authd_st_nope"),
         Err(Error::Unauthorized(Realm::Service))
@@ -797,8 +820,10 @@ pub fn service_token_expiry<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_a"));
     let created = crate::ports::Clock::now(k.clock.as_ref());
     let lifetime = TokenLifetime::from_seconds(60).unwrap();
-    let (meta, plain) = a.create_service_token(&o, None, Some(lifetime)).unwrap();
-    let (_, forever) = a.create_service_token(&o, None, None).unwrap();
+    let (meta, plain) = a
+        .create_service_token(&o, NewToken::admin(None, Some(lifetime)))
+        .unwrap();
+    let (_, forever) = a.create_service_token(&o, NewToken::admin(None, None)).unwrap();
     assert_eq!(*meta.expires_at(), Some(created.plus_seconds(60)));
     let listed = a.list_service_tokens(Some(o.org())).unwrap();
     let stored: Vec<_> = listed.iter().map(|t| *t.expires_at()).collect();
@@ -815,18 +840,21 @@ pub fn service_token_expiry<S: Store>(k: &Kit<S>) {
         .events;
     let details: Vec<&str> = events.iter().map(|e| e.details.as_json()).collect();
     let want_expiry = format!(
-        r#"{{"name":null,"expires_at":"{}"}}"#,
+        r#"{{"name":null,"scopes":"admin","identities":null,"apps":null,"expires_at":"{}"}}"#,
         created.plus_seconds(60).to_rfc3339()
     );
     assert_eq!(
         details,
-        [want_expiry.as_str(), r#"{"name":null,"expires_at":null}"#],
+        [
+            want_expiry.as_str(),
+            r#"{"name":null,"scopes":"admin","identities":null,"apps":null,"expires_at":null}"#
+        ],
         "the mint's audit event records its expiry"
     );
 
     k.clock.advance(59);
     assert_eq!(
-        a.authenticate_service_token(plain.expose()).unwrap().token_id,
+        a.authenticate_service_token(plain.expose()).unwrap().0.token_id,
         *meta.id()
     );
     assert!(

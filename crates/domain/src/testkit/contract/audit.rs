@@ -11,7 +11,7 @@ use crate::error::{ConflictKind, Resource};
 use crate::ids::{OrgId, TokenId};
 use crate::otp::UriError;
 use crate::ports::Store;
-use crate::service::{AccountPatch, IdentityPatch, RetentionDays};
+use crate::service::{AccountPatch, IdentityPatch, NewToken, RetentionDays};
 use crate::testkit::Kit;
 use crate::values::{DisplayName, Patch};
 
@@ -90,7 +90,7 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
     a.delete_app(&who, app).unwrap();
     a.delete_identity(&who, &h("robert")).unwrap();
     let (meta, plain) = a
-        .create_service_token(&Caller::new(who.org().clone(), Actor::Cli), None, None)
+        .create_service_token(&Caller::new(who.org().clone(), Actor::Cli), NewToken::admin(None, None))
         .unwrap();
     a.revoke_service_token(*meta.id(), &Actor::Cli).unwrap();
 
