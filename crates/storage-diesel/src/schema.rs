@@ -79,6 +79,8 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
+        scopes -> Text,
+        restriction -> Nullable<Text>,
     }
 }
 
@@ -95,6 +97,14 @@ diesel::table! {
         resource_id -> Text,
         request_id -> Nullable<Text>,
         details -> Text,
+    }
+}
+
+diesel::table! {
+    org_settings (org_id) {
+        org_id -> Text,
+        max_token_lifetime_seconds -> Nullable<BigInt>,
+        updated_at -> Timestamp,
     }
 }
 

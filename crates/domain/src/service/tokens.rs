@@ -88,6 +88,9 @@ impl<S: Store> Authd<S> {
     /// organization's maximum lifetime), `Internal` (randomness), storage failures.
     pub fn create_service_token(&self, who: &Caller, input: NewToken) -> Result<(ServiceToken, PlainToken), Error> {
         let org = who.org();
+        if input.scopes.is_empty() {
+            return Err(internal("a service token needs at least one scope (the adapters check it)"));
+        }
         let now = self.now();
         let plain = PlainToken::generate(SERVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
         let id = TokenId::from_uuid(self.new_id());
@@ -216,7 +219,7 @@ impl<S: Store> Authd<S> {
         }
         let due = token
             .last_used_at()
-            .is_none_or(|t| t <= now.plus_seconds(-LAST_USED_RESOLUTION_SECONDS));
+            .is_none_or(|t| t < now.plus_seconds(-LAST_USED_RESOLUTION_SECONDS));
         let principal = Principal {
             org: token.org().clone(),
             token_id: *token.id(),
@@ -234,7 +237,7 @@ impl<S: Store> Authd<S> {
     /// Storage failures.
     pub fn record_service_token_use(&self, id: TokenId) -> Result<(), Error> {
         let now = self.now();
-        let stale_before = now.plus_seconds(-LAST_USED_RESOLUTION_SECONDS + 1);
+        let stale_before = now.plus_seconds(-LAST_USED_RESOLUTION_SECONDS);
         Ok(self.store.run(|r| r.touch_service_token(id, now, stale_before))?)
     }
 

@@ -329,6 +329,11 @@ impl AuditRepo for DieselRepo<'_> {
     fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let after = q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX)).unwrap_or(0);
         let resource = q.resource_id.map(Key);
+        // A confined caller's view: only events about these records (none: no events).
+        let within: Option<Vec<Key<Uuid>>> = q.within.as_ref().map(|ids| ids.iter().copied().map(Key).collect());
+        if within.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
         read_db!(self, all, {
             let mut query = audit_events::table
                 .filter(audit_events::org_id.eq(org.as_str()))
@@ -342,6 +347,9 @@ impl AuditRepo for DieselRepo<'_> {
             }
             if let Some(id) = resource {
                 query = query.filter(audit_events::resource_id.eq(id));
+            }
+            if let Some(ids) = &within {
+                query = query.filter(audit_events::resource_id.eq_any(ids));
             }
             query
                 .order(audit_events::seq.asc())

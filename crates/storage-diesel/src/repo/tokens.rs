@@ -1,20 +1,23 @@
-//! Service tokens: `service_tokens` rows and [`TokenRepo`].
+//! Service tokens: `service_tokens` rows, the organizations' `org_settings` (the maximum token
+//! lifetime), and [`TokenRepo`].
 
 use diesel::prelude::*;
+use domain::access::{Access, Restriction, Scopes};
 use domain::entities::{ServiceToken, ServiceTokenParts};
 use domain::ids::{OrgId, TokenId};
 use domain::ports::{StoreResult, TokenRepo};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
-use domain::values::TokenName;
+use domain::values::{TokenLifetime, TokenName};
 use time::PrimitiveDateTime;
 
 use super::{DieselRepo, read_db, write_db};
-use crate::schema::service_tokens;
+use crate::schema::{org_settings, service_tokens};
 use crate::sql::{Key, corrupt, from_ts, ts};
 use crate::stored_ts::StoredTs;
 
 const T: &str = "service_tokens";
+const S: &str = "org_settings";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = service_tokens)]
@@ -26,6 +29,8 @@ struct ServiceTokenRow {
     last_used_at: Option<StoredTs>,
     revoked_at: Option<StoredTs>,
     expires_at: Option<StoredTs>,
+    scopes: String,
+    restriction: Option<String>,
 }
 
 impl ServiceTokenRow {
@@ -41,6 +46,13 @@ impl ServiceTokenRow {
             last_used_at: self.last_used_at.map(from_ts),
             revoked_at: self.revoked_at.map(from_ts),
             expires_at: self.expires_at.map(from_ts),
+            access: Access {
+                scopes: Scopes::parse(&self.scopes).map_err(|_| corrupt(T, "scopes"))?,
+                restriction: self
+                    .restriction
+                    .map(|r| Restriction::from_stored(&r).ok_or_else(|| corrupt(T, "restriction")))
+                    .transpose()?,
+            },
         }))
     }
 }
@@ -56,10 +68,14 @@ struct NewServiceToken<'a> {
     last_used_at: Option<PrimitiveDateTime>,
     revoked_at: Option<PrimitiveDateTime>,
     expires_at: Option<PrimitiveDateTime>,
+    scopes: &'a str,
+    restriction: Option<&'a str>,
 }
 
 impl TokenRepo for DieselRepo<'_> {
     fn insert_service_token(&mut self, t: &ServiceToken, hash: &TokenHash) -> StoreResult<()> {
+        let scopes = t.access().scopes.to_string();
+        let restriction = t.access().restriction.as_ref().map(Restriction::to_stored);
         let row = NewServiceToken {
             id: Key(*t.id()),
             org_id: t.org().as_str(),
@@ -69,6 +85,8 @@ impl TokenRepo for DieselRepo<'_> {
             last_used_at: t.last_used_at().map(ts),
             revoked_at: t.revoked_at().map(ts),
             expires_at: t.expires_at().map(ts),
+            scopes: &scopes,
+            restriction: restriction.as_deref(),
         };
         write_db!(self, count, diesel::insert_into(service_tokens::table).values(&row))?;
         Ok(())
@@ -124,12 +142,56 @@ impl TokenRepo for DieselRepo<'_> {
             .transpose()
     }
 
-    fn touch_service_token(&mut self, id: TokenId, at: Timestamp) -> StoreResult<()> {
+    fn touch_service_token(&mut self, id: TokenId, at: Timestamp, stale_before: Timestamp) -> StoreResult<()> {
+        // One conditional statement: of replicas recording the same use, the first writes it and
+        // the others find it fresh.
         write_db!(
             self,
             count,
-            diesel::update(service_tokens::table.filter(service_tokens::id.eq(Key(id))))
-                .set(service_tokens::last_used_at.eq(ts(at)))
+            diesel::update(
+                service_tokens::table.filter(service_tokens::id.eq(Key(id))).filter(
+                    service_tokens::last_used_at
+                        .is_null()
+                        .or(service_tokens::last_used_at.lt(ts(stale_before))),
+                ),
+            )
+            .set(service_tokens::last_used_at.eq(ts(at)))
+        )?;
+        Ok(())
+    }
+
+    fn max_token_lifetime(&mut self, org: &OrgId) -> StoreResult<Option<TokenLifetime>> {
+        let stored: Option<Option<i64>> = read_db!(
+            self,
+            first,
+            org_settings::table
+                .filter(org_settings::org_id.eq(org.as_str()))
+                .select(org_settings::max_token_lifetime_seconds)
+        )?;
+        stored
+            .flatten()
+            .map(|secs| TokenLifetime::from_seconds(secs).map_err(|_| corrupt(S, "max_token_lifetime_seconds")))
+            .transpose()
+    }
+
+    fn set_max_token_lifetime(&mut self, org: &OrgId, max: Option<TokenLifetime>, at: Timestamp) -> StoreResult<()> {
+        // An upsert (one statement on either backend); clearing keeps the row, its value NULL.
+        let secs = max.map(TokenLifetime::seconds);
+        write_db!(
+            self,
+            count,
+            diesel::insert_into(org_settings::table)
+                .values((
+                    org_settings::org_id.eq(org.as_str()),
+                    org_settings::max_token_lifetime_seconds.eq(secs),
+                    org_settings::updated_at.eq(ts(at)),
+                ))
+                .on_conflict(org_settings::org_id)
+                .do_update()
+                .set((
+                    org_settings::max_token_lifetime_seconds.eq(secs),
+                    org_settings::updated_at.eq(ts(at)),
+                ))
         )?;
         Ok(())
     }

@@ -7,7 +7,7 @@
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, SqliteConnection, Table};
 
-use super::{accounts, apps, audit_events, identities, instances, service_tokens};
+use super::{accounts, apps, audit_events, identities, instances, org_settings, service_tokens};
 use crate::{Backend, DieselStore, PoolOptions};
 
 /// A column as a table declares it: name, diesel SQL type (`Text`, `BigInt`, ...), nullable.
@@ -145,6 +145,7 @@ fn disagreements(backend: Backend, url: &str) -> Vec<String> {
         ("instances", declared(instances::table)),
         ("service_tokens", declared(service_tokens::table)),
         ("audit_events", declared(audit_events::table)),
+        ("org_settings", declared(org_settings::table)),
     ];
     let mut out = Vec::new();
     for (table, columns) in tables {

@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use domain::access::{Access, HandlePattern, IdentityGrant, Restriction, Scope, Scopes};
+use domain::audit::AuditQuery;
 use domain::entities::{
     Account, AccountParts, App, AppParts, Identity, IdentityEdit, IdentityParts, ServiceToken, ServiceTokenParts,
 };
@@ -12,7 +14,7 @@ use domain::otp::{Algorithm, Digits, OtpKind, Period};
 use domain::ports::{ConflictKind, HotpAdvance, Lock, Repo, SealedSecret, Store, StoreError};
 use domain::time::Timestamp;
 use domain::token::TokenHash;
-use domain::values::{Handle, IdentityStatus};
+use domain::values::{Handle, IdentityStatus, TokenLifetime};
 use storage_diesel::{Backend, DieselStore, PoolOptions};
 
 use crate::support::{TestDb, Which, store, with_db, with_migrated_db};
@@ -27,6 +29,10 @@ on_both_backends!(
     exhausted_pool_fails_fast_as_unavailable,
     pool_state_and_ping,
     a_deadlock_is_run_again_not_answered,
+    token_access_round_trips_and_what_the_domain_refuses_is_a_corrupt_row,
+    touching_a_token_is_conditional_on_staleness,
+    max_token_lifetime_is_upserted_and_checked_on_read,
+    audit_within_lists_only_those_records,
 );
 
 fn org() -> OrgId {
@@ -195,6 +201,7 @@ fn unique_violations_name_their_rule(which: Which) {
                 last_used_at: None,
                 revoked_at: None,
                 expires_at: None,
+                access: Access::admin(),
             })
         };
         let hash = TokenHash::of("authd_st_x");
@@ -496,5 +503,216 @@ fn a_deadlock_is_run_again_not_answered(which: Which) {
             total, 3,
             "one of the two was aborted by the deadlock detector and ran again (runs per thread: {runs:?})"
         );
+    });
+}
+
+/// A token of `org()` with this access, used at `last_used`.
+fn token_with(id: TokenId, access: Access, last_used: Option<Timestamp>) -> ServiceToken {
+    ServiceToken::from_parts(ServiceTokenParts {
+        id,
+        org: org(),
+        name: None,
+        created_at: at(0),
+        last_used_at: last_used,
+        revoked_at: None,
+        expires_at: Some(at(3600)),
+        access,
+    })
+}
+
+/// Scopes and restrictions are read back as written (a NULL restriction: the whole
+/// organization); stored text the domain cannot read is a corrupt row naming the column, on
+/// every read of tokens, never mended into some access.
+fn token_access_round_trips_and_what_the_domain_refuses_is_a_corrupt_row(which: Which) {
+    with_migrated_db(which, |db| {
+        let s = store(db);
+        let confined = Access {
+            scopes: Scopes::of(&[Scope::AppsRead, Scope::OtpGenerate]),
+            restriction: Some(Restriction {
+                identities: vec![
+                    IdentityGrant::Pattern(HandlePattern::parse("sales-*").unwrap()),
+                    IdentityGrant::Pinned(IdentityId::from_uuid(uuid()), Handle::parse("bot").unwrap()),
+                ],
+                apps: vec![AppId::from_uuid(uuid())],
+            }),
+        };
+        let (id, admin_id) = (TokenId::from_uuid(uuid()), TokenId::from_uuid(uuid()));
+        let hash = TokenHash::of("authd_st_confined");
+        let written = token_with(id, confined.clone(), None);
+        s.run(|r| r.insert_service_token(&written, &hash)).unwrap();
+        let admin = token_with(admin_id, Access::admin(), None);
+        s.run(|r| r.insert_service_token(&admin, &TokenHash::of("authd_st_admin")))
+            .unwrap();
+        let by_hash = || s.run(|r| r.service_token_by_hash(&hash));
+        let listed = || s.run(|r| r.list_service_tokens(Some(&org())));
+        assert_eq!(by_hash().unwrap(), Some(written.clone()));
+        assert_eq!(listed().unwrap(), [written.clone(), admin.clone()]);
+        assert_eq!(by_hash().unwrap().unwrap().access(), &confined);
+
+        let set = |columns: &str| unchecked(db, &format!("UPDATE service_tokens SET {columns} WHERE id = '{id}'"));
+        let corrupt = |column: &str, bad: &str| {
+            let want = format!("storage failure: corrupt row in service_tokens: invalid {column}");
+            assert_corrupt(by_hash(), &want, &format!("service_token_by_hash of {bad:?}"));
+            assert_corrupt(listed(), &want, &format!("list_service_tokens of {bad:?}"));
+            assert_corrupt(
+                s.run(|r| r.list_service_tokens(None)),
+                &want,
+                &format!("list_service_tokens(None) of {bad:?}"),
+            );
+        };
+        for bad in ["", " ", "nope", "apps:read nope", "ADMIN"] {
+            set(&format!("scopes = '{bad}'"));
+            corrupt("scopes", bad);
+        }
+        set("scopes = 'admin'");
+        for bad in ["user:x", "app:nope", "identity:a*b", "identity:bot@nope", "identity:"] {
+            set(&format!("restriction = '{bad}'"));
+            corrupt("restriction", bad);
+        }
+        set("scopes = 'otp:generate apps:read', restriction = NULL");
+        let read = by_hash().unwrap().unwrap();
+        assert_eq!(
+            read.access(),
+            &Access {
+                scopes: confined.scopes,
+                restriction: None
+            },
+            "NULL: the whole organization"
+        );
+        set("restriction = ''");
+        assert_eq!(
+            by_hash().unwrap().unwrap().access().restriction,
+            Some(Restriction::default()),
+            "an empty restriction is one (it sees nothing), not none"
+        );
+    });
+}
+
+/// `touch_service_token` writes `last_used_at` only when it is unset or before `stale_before`
+/// (not when it equals it), whatever the number of calls.
+fn touching_a_token_is_conditional_on_staleness(which: Which) {
+    with_migrated_db(which, |db| {
+        let s = store(db);
+        let id = TokenId::from_uuid(uuid());
+        let hash = TokenHash::of("authd_st_touch");
+        s.run(|r| r.insert_service_token(&token_with(id, Access::admin(), None), &hash))
+            .unwrap();
+        let used = || {
+            *s.run(|r| r.service_token_by_hash(&hash))
+                .unwrap()
+                .unwrap()
+                .last_used_at()
+        };
+        let touch = |now: i64, stale_before: i64| {
+            s.run(|r| r.touch_service_token(id, at(now), at(stale_before))).unwrap();
+        };
+        touch(100, 41);
+        assert_eq!(used(), Some(at(100)), "unset: written");
+        touch(130, 71);
+        assert_eq!(used(), Some(at(100)), "fresh: left alone");
+        touch(159, 100);
+        assert_eq!(used(), Some(at(100)), "exactly stale_before is not before it");
+        touch(160, 101);
+        assert_eq!(used(), Some(at(160)), "stale: written");
+        let other = TokenId::from_uuid(uuid());
+        s.run(|r| r.touch_service_token(other, at(500), at(500))).unwrap();
+        assert_eq!(used(), Some(at(160)), "an unknown id changes nothing");
+        let (second, second_hash) = (TokenId::from_uuid(uuid()), TokenHash::of("authd_st_second"));
+        s.run(|r| r.insert_service_token(&token_with(second, Access::admin(), None), &second_hash))
+            .unwrap();
+        touch(600, 500);
+        assert_eq!(used(), Some(at(600)));
+        let second_used = s.run(|r| r.service_token_by_hash(&second_hash)).unwrap().unwrap();
+        assert_eq!(*second_used.last_used_at(), None, "only the token touched");
+    });
+}
+
+/// The maximum token lifetime: none until set, set again over itself, cleared with `None`, per
+/// organization; a stored value outside the domain's bounds is a corrupt row.
+fn max_token_lifetime_is_upserted_and_checked_on_read(which: Which) {
+    with_migrated_db(which, |db| {
+        let s = store(db);
+        let other = OrgId::new("org_b").unwrap();
+        let get = |o: &OrgId| s.run(|r| r.max_token_lifetime(o));
+        let put = |o: &OrgId, max: Option<TokenLifetime>, t: i64| {
+            s.run(|r| r.set_max_token_lifetime(o, max, at(t))).unwrap();
+        };
+        let (hour, day) = (
+            TokenLifetime::from_seconds(3600).unwrap(),
+            TokenLifetime::from_seconds(86_400).unwrap(),
+        );
+        assert_eq!(get(&org()).unwrap(), None);
+        put(&org(), None, 0);
+        assert_eq!(get(&org()).unwrap(), None, "clearing nothing is fine");
+        put(&org(), Some(hour), 1);
+        put(&other, Some(day), 1);
+        assert_eq!(get(&org()).unwrap(), Some(hour));
+        put(&org(), Some(day), 2);
+        assert_eq!(get(&org()).unwrap(), Some(day), "set over itself");
+        put(&org(), None, 3);
+        assert_eq!(get(&org()).unwrap(), None, "cleared");
+        assert_eq!(get(&other).unwrap(), Some(day), "another org's is its own");
+        let min = TokenLifetime::from_seconds(TokenLifetime::MIN_SECONDS).unwrap();
+        let max = TokenLifetime::from_seconds(TokenLifetime::MAX_SECONDS).unwrap();
+        for bound in [min, max] {
+            put(&org(), Some(bound), 4);
+            assert_eq!(get(&org()).unwrap(), Some(bound));
+        }
+
+        let want = "storage failure: corrupt row in org_settings: invalid max_token_lifetime_seconds";
+        for bad in [
+            -1,
+            0,
+            TokenLifetime::MIN_SECONDS - 1,
+            TokenLifetime::MAX_SECONDS + 1,
+            i64::MAX,
+        ] {
+            unchecked(
+                db,
+                &format!("UPDATE org_settings SET max_token_lifetime_seconds = {bad} WHERE org_id = 'org_a'"),
+            );
+            assert_corrupt(get(&org()), want, &format!("{bad} seconds"));
+        }
+        put(&org(), Some(hour), 5);
+        assert_eq!(get(&org()).unwrap(), Some(hour), "a write replaces the corrupt value");
+    });
+}
+
+/// `AuditQuery::within`: only the events whose resource is listed; an empty list lists nothing;
+/// combined with the other filters.
+fn audit_within_lists_only_those_records(which: Which) {
+    with_migrated_db(which, |db| {
+        let s = store(db);
+        let (x, y, z) = (uuid(), uuid(), uuid());
+        for resource in [x, y, z, x] {
+            s.run(|r| r.insert_audit_event(&domain::testkit::contract::test_event(&org(), resource)))
+                .unwrap();
+        }
+        s.run(|r| r.insert_audit_event(&domain::testkit::contract::test_event(&OrgId::new("org_b").unwrap(), y)))
+            .unwrap();
+        s.transaction(|r| r.sequence_audit_events()).unwrap();
+        let list = |within: Option<Vec<uuid::Uuid>>, resource_id: Option<uuid::Uuid>| {
+            let q = AuditQuery {
+                within,
+                resource_id,
+                ..AuditQuery::default()
+            };
+            s.run(|r| r.list_audit_events(&org(), &q))
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq.unwrap(), e.resource_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(list(None, None).len(), 4);
+        assert_eq!(list(Some(vec![]), None), [], "an empty list: no events");
+        assert_eq!(list(Some(vec![x]), None), [(1, x), (4, x)]);
+        assert_eq!(
+            list(Some(vec![z, y]), None),
+            [(2, y), (3, z)],
+            "org_b's event of y is not listed"
+        );
+        assert_eq!(list(Some(vec![uuid()]), None), [], "an unknown record");
+        assert_eq!(list(Some(vec![x, y]), Some(y)), [(2, y)], "with resource_id");
+        assert_eq!(list(Some(vec![x]), Some(y)), [], "resource_id outside the list");
     });
 }

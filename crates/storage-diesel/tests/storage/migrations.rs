@@ -1,7 +1,8 @@
 //! Migrations, on both backends: up, down (revert_all), up again gives the same schema; the
 //! read-only `pending_migrations` before, between and after; the data repair
 //! (`2026-12-02-000003_repair_orphans`) applies the missing part of every cascade to a database
-//! left inconsistent by an earlier version, and changes nothing else.
+//! left inconsistent by an earlier version, and changes nothing else; tokens minted before scopes
+//! existed (`2026-12-05-000010_token_scopes`) keep full access.
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{Nullable, Text};
@@ -16,11 +17,12 @@ on_both_backends!(
     up_down_up_gives_the_same_schema,
     repair_orphans_applies_the_missing_cascades,
     pending_migrations_reads_without_writing,
-    concurrent_migrations_take_turns
+    concurrent_migrations_take_turns,
+    tokens_minted_before_scopes_keep_full_access
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
@@ -30,14 +32,16 @@ const ALL: [&str; 9] = [
     "20261205000007",
     "20261205000008",
     "20261205000009",
+    "20261205000010",
 ];
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "accounts",
     "apps",
     "audit_events",
     "identities",
     "instances",
+    "org_settings",
     "service_tokens",
 ];
 
@@ -181,10 +185,15 @@ impl Raw {
 
     /// Applies the migrations before the repair, one at a time, from the migrations folder.
     fn migrate_to_before_repair(&mut self) {
+        self.migrate_first(2);
+    }
+
+    /// Applies the first `n` migrations, one at a time, from the migrations folder.
+    fn migrate_first(&mut self, n: usize) {
         let folder = |b: &str| {
             FileBasedMigrations::from_path(format!("{}/../../migrations/{b}", env!("CARGO_MANIFEST_DIR"))).unwrap()
         };
-        for expected in &ALL[..2] {
+        for expected in &ALL[..n] {
             let v = match self {
                 Raw::Sqlite(c) => c.run_next_migration(folder("sqlite")).unwrap().to_string(),
                 Raw::Pg(c) => c.run_next_migration(folder("postgres")).unwrap().to_string(),
@@ -454,5 +463,35 @@ fn concurrent_migrations_take_turns(which: Which) {
         applied.sort();
         assert_eq!(applied, ALL, "each version applied once, by one of them");
         assert!(stores[0].pending_migrations().unwrap().is_empty());
+    });
+}
+
+/// A token row written before `2026-12-05-000010_token_scopes` reads, once migrated, as a token
+/// with every scope and no restriction; the organization has no maximum lifetime.
+fn tokens_minted_before_scopes_keep_full_access(which: Which) {
+    with_db(which, |db| {
+        let mut raw = Raw::open(db);
+        raw.migrate_first(ALL.len() - 1);
+        let token = "0190a000-0000-7000-8000-000000000001";
+        let sql = format!(
+            "INSERT INTO service_tokens (id, org_id, name, token_hash, created_at, last_used_at, revoked_at, \
+             expires_at) VALUES ('{token}', 'org-1', 'old', {}, '{T0}', NULL, NULL, NULL);",
+            raw.bytes(0x42)
+        );
+        raw.exec(&sql);
+        drop(raw);
+
+        let s = connect(db);
+        assert_eq!(
+            s.migrate().unwrap(),
+            [ALL[ALL.len() - 1]],
+            "only the scopes are pending"
+        );
+        let org = domain::ids::OrgId::new("org-1").unwrap();
+        let tokens = s.run(|r| r.list_service_tokens(Some(&org))).unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].id().to_string(), token);
+        assert_eq!(tokens[0].access(), &domain::access::Access::admin());
+        assert_eq!(s.run(|r| r.max_token_lifetime(&org)).unwrap(), None);
     });
 }

@@ -1,6 +1,8 @@
 //! Nothing secret reaches the SQLite file: neither an account secret (base32 or raw), nor a
 //! service token, nor a device token.
 
+use domain::service::NewToken;
+
 use crate::support::{alice_app, caller, enroll_pixel, kit, new_account, sqlite, store};
 
 /// Raw secret bytes and their base32 form (as in the otpauth URI).
@@ -27,7 +29,7 @@ fn sqlite_file_holds_no_secret_and_no_token() {
             let account = a.create_account(&o, app, new_account(uri)).unwrap();
             a.generate_otp(&o, app, *account.id()).unwrap();
         }
-        let (_, st) = a.create_service_token(&o, None, None).unwrap();
+        let (_, st) = a.create_service_token(&o, NewToken::admin(None, None)).unwrap();
         a.authenticate_service_token(st.expose()).unwrap();
         let dt = enroll_pixel(a, &o, app);
         a.device_list_accounts(&dt).unwrap();

@@ -1,0 +1,3 @@
+DROP TABLE org_settings;
+ALTER TABLE service_tokens DROP COLUMN restriction;
+ALTER TABLE service_tokens DROP COLUMN scopes;
