@@ -28,12 +28,14 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use domain::Authd;
 use domain::audit::{Actor, Caller, RequestId};
 use domain::auth::Principal;
-use domain::error::Realm;
+use domain::error::{Forbidden, Realm};
+use domain::ids::TokenId;
 use domain::ports::Store;
 use domain::token::{DEVICE_TOKEN_PREFIX, SERVICE_TOKEN_PREFIX};
 
 use crate::error::{ApiError, OneWelcomeError};
 use crate::metrics::{self, AuthFailure};
+use crate::routes::{Need, RouteNeeds};
 use crate::run::blocking;
 
 /// Counts and logs a refused credential: realm, reason and the peer address, never the
@@ -91,7 +93,9 @@ pub(crate) trait ServiceTokens: Send + Sync + 'static {
     /// [`Authd::cached_principal`].
     fn cached_principal(&self, token: &str) -> Option<Principal>;
     /// [`Authd::authenticate_service_token`].
-    fn authenticate_service_token(&self, token: &str) -> Result<Principal, domain::Error>;
+    fn authenticate_service_token(&self, token: &str) -> Result<(Principal, bool), domain::Error>;
+    /// [`Authd::record_service_token_use`].
+    fn record_service_token_use(&self, id: TokenId) -> Result<(), domain::Error>;
 }
 
 impl<S: Store> ServiceTokens for Authd<S> {
@@ -99,8 +103,12 @@ impl<S: Store> ServiceTokens for Authd<S> {
         Authd::cached_principal(self, token)
     }
 
-    fn authenticate_service_token(&self, token: &str) -> Result<Principal, domain::Error> {
+    fn authenticate_service_token(&self, token: &str) -> Result<(Principal, bool), domain::Error> {
         Authd::authenticate_service_token(self, token)
+    }
+
+    fn record_service_token_use(&self, id: TokenId) -> Result<(), domain::Error> {
+        Authd::record_service_token_use(self, id)
     }
 }
 
@@ -200,7 +208,7 @@ fn service_caller<T>(req: &HttpRequest) -> CallerFuture<T> {
                 CallerState::Ready(Some(Err(ApiError::Internal)))
             }
             Some(tokens) => match tokens.cached_principal(token) {
-                Some(principal) => CallerState::Ready(Some(Ok(caller(req, principal)))),
+                Some(principal) => CallerState::Ready(Some(admitted(req, principal))),
                 None => CallerState::LookUp(Box::pin(look_up(req.clone(), token.to_owned(), tokens.clone()))),
             },
         },
@@ -211,14 +219,48 @@ fn service_caller<T>(req: &HttpRequest) -> CallerFuture<T> {
     }
 }
 
-fn caller(req: &HttpRequest, p: Principal) -> Caller {
-    Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_request_id(request_id(req))
+/// The caller of a valid token when it may call this route (its scope: [`crate::routes::NEEDS`]),
+/// `403` (counted and logged as `reason=scope`) when it lacks the route's scope.
+fn admitted(req: &HttpRequest, p: Principal) -> Result<Caller, ApiError> {
+    let need = req.app_data::<RouteNeeds>().and_then(|n| n.get(req.method().as_str()));
+    match need {
+        Some(Need::AnyToken) => {}
+        Some(Need::Scope(scope)) if p.access.allows(scope) => {}
+        Some(Need::Scope(scope)) => {
+            refused(req, Realm::Service, AuthFailure::Scope);
+            return Err(ApiError::Domain(domain::Error::Forbidden(Forbidden::MissingScope(
+                scope,
+            ))));
+        }
+        Some(Need::Device | Need::Public) | None => {
+            tracing::error!(
+                route = req.match_name().unwrap_or("-"),
+                "a service-token route without a scope in routes::NEEDS"
+            );
+            return Err(ApiError::Internal);
+        }
+    }
+    Ok(Caller::new(p.org, Actor::ServiceToken(p.token_id))
+        .with_access(p.access, p.expires_at)
+        .with_request_id(request_id(req)))
 }
 
 /// A token the cache does not know, looked up on the blocking pool.
 async fn look_up(req: HttpRequest, token: String, tokens: web::Data<dyn ServiceTokens>) -> Result<Caller, ApiError> {
-    match blocking(move || tokens.authenticate_service_token(&token)).await {
-        Ok(principal) => Ok(caller(&req, principal)),
+    let lookup = tokens.clone();
+    match blocking(move || lookup.authenticate_service_token(&token)).await {
+        Ok((principal, record_use)) => {
+            if record_use {
+                // `last_used_at`, at most once a minute per token: off this request's path.
+                let id = principal.token_id;
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = blocking(move || tokens.record_service_token_use(id)).await {
+                        tracing::warn!(error = %e, "recording a service token's last use failed");
+                    }
+                });
+            }
+            admitted(&req, principal)
+        }
         Err(e @ ApiError::Domain(domain::Error::Unauthorized(_))) => {
             refused(&req, Realm::Service, AuthFailure::Unknown);
             Err(e)

@@ -157,7 +157,7 @@ fn status_of(e: &ApiError) -> StatusCode {
         ApiError::Domain(d) => match d {
             D::Unauthorized(_) | D::TokenExpired => StatusCode::UNAUTHORIZED,
             D::NotFound(_) => StatusCode::NOT_FOUND,
-            D::Paused => StatusCode::FORBIDDEN,
+            D::Paused | D::Forbidden(_) => StatusCode::FORBIDDEN,
             D::Conflict(_) => StatusCode::CONFLICT,
             D::Uri(UriError::Shape(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             D::Uri(UriError::Parameter(_)) | D::UnknownStatus => StatusCode::BAD_REQUEST,
@@ -243,6 +243,7 @@ fn detail(e: &ApiError) -> Cow<'_, str> {
             D::TokenExpired => "token expired",
             D::NotFound(r) => not_found_message(*r),
             D::Paused => "Identity is paused",
+            D::Forbidden(f) => return Cow::Owned(f.to_string()),
             D::Conflict(k) => conflict_message(*k),
             D::Uri(u) => return Cow::Owned(uri_message(*u)),
             D::UnknownStatus => "status must be 'active' or 'paused'",

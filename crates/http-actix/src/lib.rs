@@ -145,6 +145,9 @@ mod paths {
     pub(crate) const USER_APPS: &str = "/oauth/api/v1/users/{user_id}/authentication/apps";
     pub(crate) const USER_APP: &str = "/oauth/api/v1/users/{user_id}/authentication/apps/{instance_id}";
     pub(crate) const AUDIT_EVENTS: &str = "/api/v1/audit/events";
+    pub(crate) const TOKENS: &str = "/api/v1/tokens";
+    pub(crate) const TOKEN_SELF: &str = "/api/v1/tokens/self";
+    pub(crate) const TOKEN: &str = "/api/v1/tokens/{token_id}";
     pub(crate) const HEALTHZ: &str = "/healthz";
     pub(crate) const READYZ: &str = "/readyz";
     pub(crate) const METRICS: &str = "/metrics";

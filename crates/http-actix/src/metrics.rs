@@ -8,7 +8,7 @@
 //! | `authd_otp_verifications_total` | counter | `result` (`valid`, `invalid`, `replayed`, `locked`) | codes verified (service and device API); `locked`: refused with `429` while throttled |
 //! | `authd_instances_enrolled_total` | counter | | successful enrollments |
 //! | `authd_instances_revoked_total` | counter | | successful revocation requests (extension and OneWelcome DELETE) |
-//! | `authd_auth_failures_total` | counter | `realm` (`service`, `device`), `reason` (`missing`, `malformed`, `unknown`, `expired`) | refused credentials |
+//! | `authd_auth_failures_total` | counter | `realm` (`service`, `device`), `reason` (`missing`, `malformed`, `unknown`, `expired`, `scope`) | refused credentials |
 //!
 //! The server adds the database pool's series through [`set_extra`]. Recording costs a read
 //! lock and a few relaxed atomic adds per request.
@@ -58,6 +58,8 @@ pub(crate) enum AuthFailure {
     Unknown,
     /// A service token past its `expires_at`.
     Expired,
+    /// A valid service token without the route's scope (`403`).
+    Scope,
 }
 
 impl AuthFailure {
@@ -67,6 +69,7 @@ impl AuthFailure {
             Self::Malformed => "malformed",
             Self::Unknown => "unknown",
             Self::Expired => "expired",
+            Self::Scope => "scope",
         }
     }
 }
@@ -114,7 +117,7 @@ struct Metrics {
     enrolled: AtomicU64,
     revoked: AtomicU64,
     /// `[realm][reason]`.
-    auth_failures: [[AtomicU64; 4]; 2],
+    auth_failures: [[AtomicU64; 5]; 2],
     /// By [`VerifyResult::index`].
     verifications: [AtomicU64; 4],
 }
@@ -218,6 +221,7 @@ pub(crate) fn record_auth_failure(realm: Realm, reason: AuthFailure) {
         AuthFailure::Malformed => 1,
         AuthFailure::Unknown => 2,
         AuthFailure::Expired => 3,
+        AuthFailure::Scope => 4,
     };
     if let Some(c) = METRICS.auth_failures.get(r).and_then(|x| x.get(i)) {
         c.fetch_add(1, Relaxed);
@@ -307,6 +311,7 @@ pub fn render() -> String {
             AuthFailure::Malformed,
             AuthFailure::Unknown,
             AuthFailure::Expired,
+            AuthFailure::Scope,
         ]
         .iter()
         .enumerate()

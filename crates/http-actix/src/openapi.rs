@@ -88,6 +88,7 @@ use crate::schemas::{
         (name = "device", description = "authd extension: the device API, authenticated with a device token"),
         (name = "onewelcome", description = "OneWelcome end-user API: every response carries `Cache-Control: no-store` and `Pragma: no-cache`"),
         (name = "audit", description = "authd extension: the organization's audit trail"),
+        (name = "tokens", description = "authd extension: service tokens minted, listed and revoked by a token, never broader than it"),
         (name = "operations", description = "Health, readiness, metrics and this document (no auth)"),
     ),
 )]
@@ -100,7 +101,13 @@ struct ApiDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(RoutesDoc::openapi());
-    let modifiers: [&dyn Modify; 4] = [&SecuritySchemes, &FamilyResponses, &IdentitiesSlash, &OneWelcomeHeaders];
+    let modifiers: [&dyn Modify; 5] = [
+        &SecuritySchemes,
+        &FamilyResponses,
+        &IdentitiesSlash,
+        &OneWelcomeHeaders,
+        &crate::routes::RequiredScopes,
+    ];
     for m in modifiers {
         m.modify(&mut doc);
     }
@@ -260,6 +267,24 @@ fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = 
     ]
     .into_iter()
     .filter_map(Option::as_mut)
+}
+
+/// Every operation of a path item with its method's name (`GET`, ...).
+pub(crate) fn operations_with_methods(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_mut().map(|o| (m, o)))
 }
 
 /// `/api/v1/identities/` is served by the same handlers as `/api/v1/identities` (never a

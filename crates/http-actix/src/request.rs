@@ -49,17 +49,21 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use actix_web::HttpRequest;
+use domain::access::{HandlePattern, Scope, Scopes};
 use domain::audit::{Action, AuditQuery, DEFAULT_PAGE, MAX_PAGE, ResourceType};
 use domain::error::Resource;
-use domain::ids::{AccountId, AppId, DeviceId, InstanceId};
+use domain::ids::{AccountId, AppId, DeviceId, InstanceId, TokenId};
 use domain::otp::{CodeInput, CodeShapeError, MAX_URI_CHARS, VerifyWindow};
-use domain::service::{AccountPatch, AppPatch, NewAccount, NewApp, NewInstance};
+use domain::service::{AccountPatch, AppPatch, NewAccount, NewApp, NewInstance, NewToken};
 use domain::values::{
     self, Description, DeviceName, DisplayName, Handle, InvalidMetadata, InvalidValue, Metadata, Platform,
+    TokenLifetime, TokenName,
 };
 use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::{Ref, RefOr, Required as IsRequired};
 
 use crate::body::{self, Object};
@@ -80,6 +84,8 @@ pub(crate) trait Rule {
 pub(crate) enum Shape {
     /// An inline schema (its type already says whether `null` is allowed).
     Inline(Box<ObjectBuilder>),
+    /// An inline array (its type already says whether `null` is allowed).
+    Array(Box<ArrayBuilder>),
     /// A `$ref` to `#/components/schemas/<name>`.
     Ref(&'static str),
 }
@@ -194,6 +200,14 @@ impl BoundedText for DisplayName {
 }
 
 impl BoundedText for Description {
+    const MIN: usize = Self::MIN_CHARS;
+    const MAX: usize = Self::MAX_CHARS;
+    fn parse_text(s: String) -> Result<Self, InvalidValue> {
+        Self::parse(s)
+    }
+}
+
+impl BoundedText for TokenName {
     const MIN: usize = Self::MIN_CHARS;
     const MAX: usize = Self::MAX_CHARS;
     fn parse_text(s: String) -> Result<Self, InvalidValue> {
@@ -443,6 +457,12 @@ impl UuidId for InstanceId {
     }
 }
 
+impl UuidId for TokenId {
+    fn parse_id(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+}
+
 impl UuidId for DeviceId {
     fn parse_id(s: &str) -> Option<Self> {
         Self::parse(s)
@@ -485,6 +505,7 @@ fn property(shape: Shape, nullable: bool, description: Option<String>, examples:
             };
             RefOr::T(Schema::Object(o.build()))
         }
+        Shape::Array(a) => RefOr::T(Schema::Array((*a).description(description).build())),
         Shape::Ref(name) => {
             let mut r = Ref::from_schema_name(name);
             r.description = description.unwrap_or_default();
@@ -499,6 +520,148 @@ fn property(shape: Shape, nullable: bool, description: Option<String>, examples:
                 RefOr::Ref(r)
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------------- token API rules
+
+/// The items of a JSON array field (`list_type` for anything else).
+fn list<'a>(field: &str, v: &'a Value) -> Result<&'a [Value], FieldError> {
+    match v {
+        Value::Array(items) => Ok(items),
+        _ => Err(FieldError::new(
+            &["body", field],
+            "Input should be a valid list",
+            "list_type",
+        )),
+    }
+}
+
+/// Each string item of a list parsed by `parse`, errors at `["body", field, index]`.
+fn list_of<T>(
+    field: &str,
+    v: &Value,
+    mut parse: impl FnMut(&[&str], &str) -> Result<T, FieldError>,
+) -> Result<Vec<T>, FieldError> {
+    let items = list(field, v)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let index = i.to_string();
+        let loc = ["body", field, index.as_str()];
+        match item {
+            Value::String(s) => out.push(parse(&loc, s)?),
+            _ => return Err(FieldError::new(&loc, "Input should be a valid string", "string_type")),
+        }
+    }
+    Ok(out)
+}
+
+fn string_list(nullable: bool, item: ObjectBuilder, min_items: Option<usize>) -> Shape {
+    let t = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    Shape::Array(Box::new(
+        ArrayBuilder::new().schema_type(t).items(item).min_items(min_items),
+    ))
+}
+
+/// A non-empty list of scope names (`list_type`, `too_short`, each item's `enum`).
+pub(crate) struct ScopeList;
+
+impl Rule for ScopeList {
+    type Out = Scopes;
+    fn parse(field: &str, v: &Value) -> Result<Scopes, FieldError> {
+        let names = Scope::ALL
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let scopes = list_of(field, v, |loc, s| {
+            Scope::parse(s).ok_or_else(|| FieldError::new(loc, format!("Input should be one of {names}"), "enum"))
+        })?;
+        if scopes.is_empty() {
+            return Err(FieldError::new(
+                &["body", field],
+                "List should have at least 1 item after validation, not 0",
+                "too_short",
+            ));
+        }
+        Ok(Scopes::of(&scopes))
+    }
+    fn shape(nullable: bool) -> Shape {
+        let item = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Scope::ALL.iter().map(|s| s.as_str())));
+        string_list(nullable, item, Some(1))
+    }
+}
+
+/// Identity handle patterns: a handle, or a handle prefix and one trailing `*` (`value_error`).
+pub(crate) struct PatternList;
+
+impl Rule for PatternList {
+    type Out = Vec<HandlePattern>;
+    fn parse(field: &str, v: &Value) -> Result<Vec<HandlePattern>, FieldError> {
+        list_of(field, v, |loc, s| {
+            HandlePattern::parse(s).map_err(|why| FieldError::new(loc, format!("Value error, {why}"), "value_error"))
+        })
+    }
+    fn shape(nullable: bool) -> Shape {
+        let pattern = format!(
+            "^@?([A-Za-z0-9][A-Za-z0-9._-]{{0,{}}}|[A-Za-z0-9._-]*\\*)$",
+            Handle::MAX_CHARS - 1
+        );
+        string_list(
+            nullable,
+            ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)),
+            None,
+        )
+    }
+}
+
+/// App ids (`uuid_parsing`).
+pub(crate) struct AppIdList;
+
+impl Rule for AppIdList {
+    type Out = Vec<AppId>;
+    fn parse(field: &str, v: &Value) -> Result<Vec<AppId>, FieldError> {
+        list_of(field, v, |loc, s| {
+            AppId::parse(s).ok_or_else(|| FieldError::new(loc, "Input should be a valid UUID", "uuid_parsing"))
+        })
+    }
+    fn shape(nullable: bool) -> Shape {
+        let item = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".to_owned())));
+        string_list(nullable, item, None)
+    }
+}
+
+/// A token lifetime in whole seconds, one minute to ten years (`int_type`,
+/// `greater_than_equal`, `less_than_equal`).
+pub(crate) struct LifetimeSeconds;
+
+impl Rule for LifetimeSeconds {
+    type Out = TokenLifetime;
+    fn parse(field: &str, v: &Value) -> Result<TokenLifetime, FieldError> {
+        let (min, max) = (
+            TokenLifetime::MIN_SECONDS.unsigned_abs(),
+            TokenLifetime::MAX_SECONDS.unsigned_abs(),
+        );
+        let n = body::bounded_int(field, v, min, max)?;
+        i64::try_from(n)
+            .ok()
+            .and_then(|n| TokenLifetime::from_seconds(n).ok())
+            .ok_or_else(|| FieldError::new(&["body", field], "Input should be a valid integer", "int_type"))
+    }
+    fn shape(nullable: bool) -> Shape {
+        inline(
+            of_type(Type::Integer, nullable)
+                .minimum(Some(TokenLifetime::MIN_SECONDS))
+                .maximum(Some(TokenLifetime::MAX_SECONDS)),
+        )
     }
 }
 
@@ -595,6 +758,40 @@ macro_rules! request_body {
             }
         }
     };
+}
+
+request_body! {
+    /// `POST /api/v1/tokens` (authd extension): a token never broader than the calling one.
+    CreateTokenRequest (if empty: Missing) {
+        /// A name to recognise it by (1-255 characters).
+        #[example = "agent sales-eu-1"]
+        name: Optional<Text<TokenName>>,
+        /// What it may do: at least one scope.
+        scopes: Required<ScopeList>,
+        /// Confines it to these identities: handles (pinned to today's identity with that
+        /// handle) or a prefix and `*` (every identity whose handle starts so, now or later).
+        /// With `apps`: either grants. Absent, `null` or empty (and no `apps`): the whole
+        /// organization.
+        identities: OrDefault<PatternList>,
+        /// Confines it to these apps (they must exist).
+        apps: OrDefault<AppIdList>,
+        /// Its lifetime in seconds (60 to 315360000). Absent or `null`: until revoked, or the
+        /// tightest bound that applies (the organization's maximum lifetime, the calling
+        /// token's own expiry).
+        expires_in_seconds: Optional<LifetimeSeconds>,
+    }
+}
+
+impl From<CreateTokenRequest> for NewToken {
+    fn from(body: CreateTokenRequest) -> Self {
+        Self {
+            name: body.name,
+            scopes: body.scopes,
+            identities: body.identities,
+            apps: body.apps,
+            lifetime: body.expires_in_seconds,
+        }
+    }
 }
 
 request_body! {
@@ -769,6 +966,14 @@ path_ids! {
     AppPath {
         /// The app's id: a UUID (any form the `uuid` crate parses; anything else is `422`).
         app_id: AppId,
+    }
+}
+
+path_ids! {
+    /// `/api/v1/tokens/{token_id}`.
+    TokenPath {
+        /// The token's id: a UUID (anything else is `422`).
+        token_id: TokenId,
     }
 }
 

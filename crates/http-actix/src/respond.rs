@@ -496,6 +496,80 @@ impl<'a> EnrollmentDto<'a> {
     }
 }
 
+/// A service token (authd extension): never the token itself, but for [`NewTokenDto`].
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ServiceToken)]
+pub(crate) struct TokenDto<'a> {
+    #[schema(value_type = String, format = "uuid")]
+    id: Disp<&'a domain::ids::TokenId>,
+    #[schema(required = true)]
+    name: Option<&'a str>,
+    /// What it may do.
+    #[schema(value_type = Vec<String>)]
+    scopes: Vec<&'static str>,
+    /// The identities it is confined to, as given (`null`: not confined to identities).
+    #[schema(required = true, value_type = Option<Vec<String>>)]
+    identities: Option<Vec<&'a str>>,
+    /// The apps it is confined to (`null`: not confined to apps).
+    #[schema(required = true, value_type = Option<Vec<String>>)]
+    apps: Option<Vec<Disp<&'a domain::ids::AppId>>>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Disp<&'a Timestamp>,
+    /// Its last use, to the minute (written at most once a minute).
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    last_used_at: Option<Disp<&'a Timestamp>>,
+    /// When it stops working (`null`: until revoked).
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Disp<&'a Timestamp>>,
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    revoked_at: Option<Disp<&'a Timestamp>>,
+}
+
+impl<'a> TokenDto<'a> {
+    pub(crate) fn new(t: &'a domain::entities::ServiceToken) -> Self {
+        let access = t.access();
+        let confined = access.restriction.as_ref();
+        Self {
+            id: Disp(t.id()),
+            name: t.name().as_ref().map(domain::values::TokenName::as_str),
+            scopes: access.scopes.iter().map(domain::access::Scope::as_str).collect(),
+            identities: confined.filter(|r| !r.identities.is_empty()).map(|r| {
+                r.identities
+                    .iter()
+                    .map(domain::access::IdentityGrant::pattern_text)
+                    .collect()
+            }),
+            apps: confined
+                .filter(|r| !r.apps.is_empty())
+                .map(|r| r.apps.iter().map(Disp).collect()),
+            created_at: Disp(t.created_at()),
+            last_used_at: t.last_used_at().as_ref().map(Disp),
+            expires_at: t.expires_at().as_ref().map(Disp),
+            revoked_at: t.revoked_at().as_ref().map(Disp),
+        }
+    }
+}
+
+/// A new service token with the token itself (shown this once).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = NewServiceToken)]
+pub(crate) struct NewTokenDto<'a> {
+    #[serde(flatten)]
+    meta: TokenDto<'a>,
+    /// The bearer token for `X-Service-Token` or `Authorization: Bearer`; shown this once.
+    #[schema(examples("authd_st_..."))]
+    token: &'a str,
+}
+
+impl<'a> NewTokenDto<'a> {
+    pub(crate) fn new(t: &'a domain::entities::ServiceToken, plain: &'a domain::token::PlainToken) -> Self {
+        Self {
+            meta: TokenDto::new(t),
+            token: plain.expose(),
+        }
+    }
+}
+
 /// One OneWelcome authentication application instance: exactly these four fields.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = UserInstance)]

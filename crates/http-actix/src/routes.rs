@@ -23,11 +23,154 @@
 //! document every path but `/api/v1/identities/`.
 
 use actix_web::{Resource, web};
+use domain::access::Scope;
 use domain::ports::Store;
 
 use crate::docs::{self, ServedDocument};
-use crate::handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, verify};
+use crate::handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, tokens, verify};
 use crate::paths;
+
+/// What a caller needs to call one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// A service token that has this scope (or `admin`).
+    Scope(Scope),
+    /// Any valid service token (`GET /api/v1/tokens/self`: a token may always read itself).
+    AnyToken,
+    /// A device token (the device API).
+    Device,
+    /// Nothing (the operational paths and the documents).
+    Public,
+}
+
+impl Need {
+    /// The `x-required-scope` of the operation in the OpenAPI document.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Scope(s) => s.as_str(),
+            Self::AnyToken => "none (any valid service token)",
+            Self::Device => "none (a device token)",
+            Self::Public => "none (no credential)",
+        }
+    }
+}
+
+use Need::{AnyToken, Device, Public};
+use Scope::{
+    AppsRead, AppsWrite, AuditRead, IdentitiesRead, IdentitiesWrite, InstancesRead, InstancesWrite, OtpGenerate,
+    OtpVerify, TokensWrite,
+};
+
+/// Who may call what: every (pattern, method) the router answers and what it needs. The one
+/// table of route → scope: the service-token extractor reads it (through each resource's
+/// [`RouteNeeds`]), the OpenAPI document prints it (`x-required-scope`), and the tests hold
+/// it to the router and the document (a route without an entry fails them).
+pub(crate) const NEEDS: &[(&str, &str, Need)] = &[
+    (paths::GENERATE_OTP, "POST", Need::Scope(OtpGenerate)),
+    (paths::VERIFY_OTP, "POST", Need::Scope(OtpVerify)),
+    (paths::APPS, "GET", Need::Scope(AppsRead)),
+    (paths::APPS, "POST", Need::Scope(AppsWrite)),
+    (paths::APP, "GET", Need::Scope(AppsRead)),
+    (paths::APP, "PATCH", Need::Scope(AppsWrite)),
+    (paths::APP, "DELETE", Need::Scope(AppsWrite)),
+    (paths::ACCOUNTS, "GET", Need::Scope(AppsRead)),
+    (paths::ACCOUNTS, "POST", Need::Scope(AppsWrite)),
+    (paths::ACCOUNT, "GET", Need::Scope(AppsRead)),
+    (paths::ACCOUNT, "PATCH", Need::Scope(AppsWrite)),
+    (paths::ACCOUNT, "DELETE", Need::Scope(AppsWrite)),
+    (paths::INSTANCES, "GET", Need::Scope(InstancesRead)),
+    (paths::INSTANCES, "POST", Need::Scope(InstancesWrite)),
+    (paths::INSTANCE, "GET", Need::Scope(InstancesRead)),
+    (paths::INSTANCE, "DELETE", Need::Scope(InstancesWrite)),
+    (paths::IDENTITIES, "GET", Need::Scope(IdentitiesRead)),
+    (paths::IDENTITIES, "POST", Need::Scope(IdentitiesWrite)),
+    (paths::IDENTITIES_SLASH, "GET", Need::Scope(IdentitiesRead)),
+    (paths::IDENTITIES_SLASH, "POST", Need::Scope(IdentitiesWrite)),
+    (paths::IDENTITY, "GET", Need::Scope(IdentitiesRead)),
+    (paths::IDENTITY, "PATCH", Need::Scope(IdentitiesWrite)),
+    (paths::IDENTITY, "DELETE", Need::Scope(IdentitiesWrite)),
+    (paths::IDENTITY_APP, "POST", Need::Scope(IdentitiesWrite)),
+    (paths::IDENTITY_APP, "DELETE", Need::Scope(IdentitiesWrite)),
+    (paths::DEVICE_ACCOUNTS, "GET", Device),
+    (paths::DEVICE_GENERATE_OTP, "POST", Device),
+    (paths::DEVICE_VERIFY_OTP, "POST", Device),
+    (paths::USER_APPS, "GET", Need::Scope(InstancesRead)),
+    (paths::USER_APP, "DELETE", Need::Scope(InstancesWrite)),
+    (paths::AUDIT_EVENTS, "GET", Need::Scope(AuditRead)),
+    (paths::TOKENS, "GET", Need::Scope(TokensWrite)),
+    (paths::TOKENS, "POST", Need::Scope(TokensWrite)),
+    (paths::TOKEN_SELF, "GET", AnyToken),
+    (paths::TOKEN, "DELETE", Need::Scope(TokensWrite)),
+    (paths::HEALTHZ, "GET", Public),
+    (paths::READYZ, "GET", Public),
+    (paths::METRICS, "GET", Public),
+    (paths::OPENAPI, "GET", Public),
+    (paths::DOCS, "GET", Public),
+    (paths::DOCS_ASSET, "GET", Public),
+];
+
+/// The needs of one resource's methods (its rows of [`NEEDS`]), as the resource's data: the
+/// service-token extractor finds its route's need without searching the whole table.
+pub(crate) struct RouteNeeds(Vec<(&'static str, Need)>);
+
+impl RouteNeeds {
+    pub(crate) fn of(path: &str) -> Self {
+        Self(
+            NEEDS
+                .iter()
+                .filter(|(p, _, _)| *p == path)
+                .map(|(_, m, n)| (*m, *n))
+                .collect(),
+        )
+    }
+
+    /// What `method` needs on this resource (`None`: no row, a bug the tests catch).
+    pub(crate) fn get(&self, method: &str) -> Option<Need> {
+        self.0.iter().find(|(m, _)| *m == method).map(|(_, n)| *n)
+    }
+}
+
+/// Prints [`NEEDS`] into the document: `x-required-scope` on every operation, and on every
+/// operation that needs a scope its `403` (in the path's family envelope).
+pub(crate) struct RequiredScopes;
+
+impl utoipa::Modify for RequiredScopes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        for (path, item) in &mut openapi.paths.paths {
+            let one_welcome = crate::error::is_one_welcome(path);
+            for (method, op) in crate::openapi::operations_with_methods(item) {
+                let Some((_, _, need)) = NEEDS.iter().find(|(p, m, _)| p == path && *m == method) else {
+                    continue;
+                };
+                let extensions = op.extensions.get_or_insert_with(Default::default);
+                extensions.insert("x-required-scope".to_owned(), serde_json::Value::from(need.as_str()));
+                let Need::Scope(scope) = need else {
+                    continue;
+                };
+                let lacks = format!("The token lacks the scope `{scope}` (`this token lacks the scope {scope}`)");
+                match op.responses.responses.get_mut("403") {
+                    Some(RefOr::T(r)) => r.description = format!("{}; or: {lacks}", r.description),
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        let body = if one_welcome { "OneWelcomeError" } else { "DetailError" };
+                        let mut response = ResponseBuilder::new()
+                            .description(lacks)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name(body))).build(),
+                            )
+                            .build();
+                        if one_welcome {
+                            crate::schemas::one_welcome_headers(&mut response);
+                        }
+                        op.responses.responses.insert("403".to_owned(), RefOr::T(response));
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The resource of each family: named after its pattern, with the family's `405`.
 mod family {
@@ -40,6 +183,7 @@ mod family {
     pub(super) fn inkbox(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
+            .app_data(super::RouteNeeds::of(path))
             .default_service(web::to(move || async move { handlers::method_not_allowed(allow) }))
     }
 
@@ -47,6 +191,7 @@ mod family {
     pub(super) fn one_welcome(path: &'static str, allow: &'static str) -> Resource {
         web::resource(path)
             .name(path)
+            .app_data(super::RouteNeeds::of(path))
             .default_service(web::to(move || async move {
                 handlers::one_welcome_method_not_allowed(allow)
             }))
@@ -112,6 +257,12 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
         family::one_welcome(paths::USER_APP, "DELETE").route(web::delete().to(one_welcome::revoke::<S>)),
         // authd extension: audit trail
         family::inkbox(paths::AUDIT_EVENTS, "GET").route(web::get().to(audit::list::<S>)),
+        // authd extension: service tokens (`self` before `{token_id}`, which would match it)
+        family::inkbox(paths::TOKENS, "GET, POST")
+            .route(web::get().to(tokens::list::<S>))
+            .route(web::post().to(tokens::create::<S>)),
+        family::inkbox(paths::TOKEN_SELF, "GET").route(web::get().to(tokens::get_self::<S>)),
+        family::inkbox(paths::TOKEN, "DELETE").route(web::delete().to(tokens::revoke::<S>)),
         // operations
         family::inkbox(paths::HEALTHZ, "GET").route(web::get().to(ops::healthz)),
         family::inkbox(paths::READYZ, "GET").route(web::get().to(ops::readyz::<S>)),
@@ -156,6 +307,10 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
     one_welcome::list,
     one_welcome::revoke,
     audit::list,
+    tokens::list,
+    tokens::create,
+    tokens::get_self,
+    tokens::revoke,
     ops::healthz,
     ops::readyz,
     ops::metrics,

@@ -197,6 +197,8 @@ mod types {
     pub(crate) type Instance = crate::respond::InstanceDto<'static>;
     pub(crate) type Enrollment = crate::respond::EnrollmentDto<'static>;
     pub(crate) type UserInstance = crate::respond::UserInstanceDto<'static>;
+    pub(crate) type ServiceToken = crate::respond::TokenDto<'static>;
+    pub(crate) type NewServiceToken = crate::respond::NewTokenDto<'static>;
 
     /// The OneWelcome list envelope (`respond::UserInstancesDto` over a sequence).
     #[derive(ToSchema)]
@@ -225,15 +227,16 @@ mod types {
 
     // Declared once, with their parsers, in `request.rs`.
     pub(crate) use crate::request::{
-        AssignAppRequest, CreateAccountRequest, CreateAppRequest, CreateIdentityRequest, EnrollInstanceRequest,
-        UpdateAccountRequest, UpdateAppRequest, UpdateIdentityRequest, VerifyRequest,
+        AssignAppRequest, CreateAccountRequest, CreateAppRequest, CreateIdentityRequest, CreateTokenRequest,
+        EnrollInstanceRequest, UpdateAccountRequest, UpdateAppRequest, UpdateIdentityRequest, VerifyRequest,
     };
 
     // ------------------------------------------------------------------- path parameters
 
     // The UUID paths are declared once, with their parsers, in `request.rs`.
     pub(crate) use crate::request::{
-        AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, IdentityPath, InstancePath, UserAppPath, UserPath,
+        AccountPath, AppPath, AuditEventsQuery, DeviceAccountPath, IdentityPath, InstancePath, TokenPath, UserAppPath,
+        UserPath,
     };
 
     /// `/docs/{asset}`.

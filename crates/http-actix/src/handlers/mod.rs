@@ -17,6 +17,7 @@ pub(crate) mod identities;
 pub(crate) mod instances;
 pub(crate) mod one_welcome;
 pub(crate) mod ops;
+pub(crate) mod tokens;
 pub(crate) mod verify;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};

@@ -27,9 +27,13 @@ impl ServiceTokens for Tokens {
         (token == KNOWN).then(principal)
     }
 
-    fn authenticate_service_token(&self, _: &str) -> Result<Principal, domain::Error> {
+    fn authenticate_service_token(&self, _: &str) -> Result<(Principal, bool), domain::Error> {
         std::thread::sleep(Duration::from_millis(100));
         Err(domain::Error::Unauthorized(Realm::Service))
+    }
+
+    fn record_service_token_use(&self, _: TokenId) -> Result<(), domain::Error> {
+        Ok(())
     }
 }
 
@@ -37,6 +41,8 @@ fn principal() -> Principal {
     Principal {
         org: OrgId::new("org_acme").expect("org"),
         token_id: TokenId::from_uuid(uuid::Uuid::from_u128(1)),
+        access: std::sync::Arc::new(domain::access::Access::admin()),
+        expires_at: None,
     }
 }
 
@@ -49,6 +55,7 @@ async fn post(token: &str, path: &str, body: impl Into<web::Bytes>) -> (StatusCo
     let tokens: Arc<dyn ServiceTokens> = Arc::new(Tokens);
     let app = App::new()
         .app_data(web::Data::from(tokens))
+        .app_data(crate::routes::RouteNeeds::of(crate::paths::VERIFY_OTP))
         .route("/apps/{app_id}", web::post().to(verify));
     let service = at::init_service(app).await;
     let req = at::TestRequest::post()

@@ -243,6 +243,11 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("delete_user_authentication_app", &[204, 401, 404]),
     // authd extension (docs/API.md): the audit trail.
     ("list_audit_events", &[200, 401, 422]),
+    // authd extension: the token API (every scope-needing operation also documents 403).
+    ("list_tokens", &[200, 401]),
+    ("create_token", &[201, 401, 403, 404, 422]),
+    ("get_token_self", &[200, 401]),
+    ("revoke_token", &[204, 401, 404, 422]),
     ("get_healthz", &[200]),
     ("get_readyz", &[200, 503]),
     ("get_metrics", &[200]),
@@ -250,6 +255,42 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("get_docs", &[200]),
     ("get_docs_asset", &[200, 404]),
 ];
+
+/// The route → scope table covers exactly the document's operations (which the other tests
+/// hold to the router): a route added without a row in `routes::NEEDS` fails here, and so does
+/// a service-token operation without a scope.
+#[test]
+fn every_operation_needs_exactly_one_scope_from_the_one_table() {
+    use crate::routes::{NEEDS, Need};
+    let doc = doc();
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(p, m, _)| (p, m.to_uppercase()))
+        .collect();
+    let needs: BTreeSet<(String, String)> = NEEDS
+        .iter()
+        .map(|(p, m, _)| ((*p).to_owned(), (*m).to_owned()))
+        .collect();
+    assert_eq!(
+        needs.len(),
+        NEEDS.len(),
+        "a (path, method) has two rows in routes::NEEDS"
+    );
+    assert_eq!(documented, needs, "the document's operations vs routes::NEEDS");
+    for (path, method, op) in operations(&doc) {
+        let (_, _, need) = NEEDS
+            .iter()
+            .find(|(p, m, _)| *p == path && m.eq_ignore_ascii_case(&method))
+            .expect("checked above");
+        assert_eq!(op["x-required-scope"], json!(need.as_str()), "{method} {path}");
+        let service = op["security"].to_string().contains("service_token");
+        assert_eq!(
+            service,
+            matches!(need, Need::Scope(_) | Need::AnyToken),
+            "{method} {path}: a service-token operation needs a scope (or reads the token itself)"
+        );
+    }
+}
 
 fn is_snake_case(id: &str) -> bool {
     id.split('_')
@@ -288,7 +329,11 @@ fn openapi_operations_list_their_documented_statuses_and_credentials() {
         let want = expected
             .get(id)
             .unwrap_or_else(|| panic!("{method} {path} ({id}) is not in DOCUMENTED_STATUSES"));
-        assert_eq!(&statuses, want, "{method} {path} ({id})");
+        let mut want = want.clone();
+        if op["x-required-scope"].as_str().is_some_and(|s| !s.starts_with("none")) {
+            want.insert("403".to_owned());
+        }
+        assert_eq!(statuses, want, "{method} {path} ({id})");
 
         let security: Vec<String> = op["security"]
             .as_array()
