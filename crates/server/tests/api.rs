@@ -35,6 +35,9 @@ macro_rules! for_each_scenario {
     ($m:ident ! ($($args:tt)*)) => {
         $m! {
             $($args)* ;
+            // scoped and confined tokens, the token API
+            scopes_and_restrictions_table,
+            token_api_mint_list_self_revoke,
             // apps
             apps_create_get_list,
             apps_create_linked_by_handle,

@@ -10,6 +10,7 @@ mod generate;
 mod identities;
 mod instances;
 mod one_welcome;
+mod tokens;
 mod verify;
 
 pub use accounts::*;
@@ -21,4 +22,5 @@ pub use generate::*;
 pub use identities::*;
 pub use instances::*;
 pub use one_welcome::*;
+pub use tokens::*;
 pub use verify::*;

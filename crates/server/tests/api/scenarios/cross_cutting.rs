@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::test::TestRequest;
 use domain::ids::OrgId;
+use domain::service::NewToken;
 use domain::ports::Store;
 use domain::testkit::Kit;
 use serde_json::json;
@@ -75,7 +76,7 @@ pub async fn auth_401s<S: Store>(kit: Kit<S>) {
     // a revoked token stops working at once
     let org = OrgId::new(ORG).expect("org");
     let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
-    let (meta, plain) = api.authd.create_service_token(&cli, None, None).expect("token");
+    let (meta, plain) = api.authd.create_service_token(&cli, NewToken::admin(None, None)).expect("token");
     let token = plain.expose().to_owned();
     api.get_bearer(APPS, &token).await.expect(200);
     api.authd
@@ -100,7 +101,7 @@ pub async fn expired_token_401<S: Store>(kit: Kit<S>) {
     let lifetime = domain::values::TokenLifetime::parse("2m").expect("lifetime");
     let (_, plain) = api
         .authd
-        .create_service_token(&cli, None, Some(lifetime))
+        .create_service_token(&cli, NewToken::admin(None, Some(lifetime)))
         .expect("token");
     let token = plain.expose().to_owned();
     let expired_count = |text: &str| -> u64 {
