@@ -308,6 +308,9 @@ entity!(
         expires_at: Option<Timestamp>,
         /// What it may do: its scopes and restriction.
         access: Access,
+        /// The token that minted it (none: minted by the CLI). Revoking a token revokes every
+        /// token it minted, and theirs.
+        parent: Option<TokenId>,
     }
 );
 

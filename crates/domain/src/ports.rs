@@ -445,6 +445,12 @@ pub trait TokenRepo {
     /// # Errors
     /// Infrastructure only.
     fn service_token_by_hash(&mut self, hash: &TokenHash) -> StoreResult<Option<ServiceToken>>;
+    /// The unrevoked service token with this id, locked against revocation until the unit of
+    /// work ends (`FOR SHARE`: a revocation waits, then sees what was minted under the lock).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn lock_service_token(&mut self, id: TokenId) -> StoreResult<Option<ServiceToken>>;
     /// Every service token (revoked ones too), of one org or of all, oldest first.
     ///
     /// # Errors

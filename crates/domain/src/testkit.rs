@@ -623,6 +623,14 @@ impl TokenRepo for State {
             .map(|(t, _)| t.clone()))
     }
 
+    fn lock_service_token(&mut self, id: TokenId) -> StoreResult<Option<ServiceToken>> {
+        Ok(self
+            .tokens
+            .iter()
+            .find(|(t, _)| *t.id() == id && t.revoked_at().is_none())
+            .map(|(t, _)| t.clone()))
+    }
+
     fn list_service_tokens(&mut self, org: Option<&OrgId>) -> StoreResult<Vec<ServiceToken>> {
         Ok(self
             .tokens

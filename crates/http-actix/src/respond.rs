@@ -515,7 +515,7 @@ pub(crate) struct TokenDto<'a> {
     apps: Option<Vec<Disp<&'a domain::ids::AppId>>>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Disp<&'a Timestamp>,
-    /// Its last use, to the minute (written at most once a minute).
+    /// When it was last used (recorded at most once a minute, so up to a minute behind).
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     last_used_at: Option<Disp<&'a Timestamp>>,
     /// When it stops working (`null`: until revoked).

@@ -81,6 +81,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamp>,
         scopes -> Text,
         restriction -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
     }
 }
 

@@ -8,6 +8,9 @@
 -- NULL: the whole organization. A stored value the domain cannot read is a corrupt row.
 ALTER TABLE service_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'admin';
 ALTER TABLE service_tokens ADD COLUMN restriction TEXT NULL;
+-- parent_id: the token that minted it (NULL: minted by the CLI, or before this version);
+-- revoking a token revokes its descendants.
+ALTER TABLE service_tokens ADD COLUMN parent_id TEXT NULL;
 
 -- One row per organization that has a setting. max_token_lifetime_seconds: the longest lifetime
 -- a new service token of the organization may have (NULL or no row: no maximum; a value out of

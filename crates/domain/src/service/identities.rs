@@ -98,6 +98,15 @@ impl<S: Store> Authd<S> {
         let now = self.now();
         self.store.transaction(|r| {
             let mut identity = locked_identity(r, who, handle)?;
+            // A confined caller may not rename an identity out of its view; checked before the
+            // handle's uniqueness, so a handle taken outside its view is not revealed.
+            if let Some(new) = &patch.handle
+                && who
+                    .restriction()
+                    .is_some_and(|rs| !rs.sees_identity_parts(*identity.id(), new.as_str()))
+            {
+                return Err(Error::Forbidden(Forbidden::IdentityOutside(new.clone())));
+            }
             if let Some(new) = &patch.handle
                 && new != identity.handle()
                 && r.identity_by_handle(org, new)?.is_some()
@@ -122,9 +131,6 @@ impl<S: Store> Authd<S> {
             }
             r.update_identity(org, *identity.id(), &edit)?;
             identity.apply(edit);
-            if !who.access().sees_identity(&identity) {
-                return Err(Error::Forbidden(Forbidden::IdentityOutside(identity.handle().clone())));
-            }
             let details = [
                 ("agent_handle", Detail::from(identity.handle().as_str())),
                 ("previous_handle", Detail::from(previous)),

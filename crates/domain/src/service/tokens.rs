@@ -89,7 +89,9 @@ impl<S: Store> Authd<S> {
     pub fn create_service_token(&self, who: &Caller, input: NewToken) -> Result<(ServiceToken, PlainToken), Error> {
         let org = who.org();
         if input.scopes.is_empty() {
-            return Err(internal("a service token needs at least one scope (the adapters check it)"));
+            return Err(internal(
+                "a service token needs at least one scope (the adapters check it)",
+            ));
         }
         let now = self.now();
         let plain = PlainToken::generate(SERVICE_TOKEN_PREFIX, self.deps.rng.as_ref()).map_err(internal)?;
@@ -97,7 +99,17 @@ impl<S: Store> Authd<S> {
         let hash = plain.hash();
         self.store
             .transaction(|r| {
-                let access = self.resolve_access(r, org, &input)?;
+                // A token caller mints under a lock on its own row: a revocation of it waits, then
+                // revokes what it minted (and a caller revoked meanwhile mints nothing).
+                let parent = match who.actor() {
+                    Actor::ServiceToken(id) => Some(
+                        *r.lock_service_token(*id)?
+                            .ok_or(Error::Unauthorized(Realm::Service))?
+                            .id(),
+                    ),
+                    _ => None,
+                };
+                let access = self.resolve_access(r, who, &input)?;
                 check_covers(r, who, &access)?.map_err(|too_broad| Error::Forbidden(Forbidden::TooBroad(too_broad)))?;
                 let expires_at = self.lifetime_bound(r, who, input.lifetime, now)?;
                 let token = ServiceToken::from_parts(ServiceTokenParts {
@@ -109,6 +121,7 @@ impl<S: Store> Authd<S> {
                     revoked_at: None,
                     expires_at,
                     access,
+                    parent,
                 });
                 r.insert_service_token(&token, &hash)?;
                 let restriction = token.access().restriction.as_ref();
@@ -144,13 +157,27 @@ impl<S: Store> Authd<S> {
             .map(|token| (token, plain))
     }
 
-    /// The new token's access: literal handles pinned to today's identities, apps checked.
-    fn resolve_access(&self, r: &mut dyn Repo, org: &OrgId, input: &NewToken) -> Result<Access, Error> {
+    /// The new token's access: literal handles pinned to today's identities, apps checked. A
+    /// confined caller asking for a handle or an app outside its own view is refused as too
+    /// broad before anything is looked up, so minting tells it nothing about records it cannot
+    /// see (a missing one inside its view is `NotFound`, as everywhere).
+    fn resolve_access(&self, r: &mut dyn Repo, who: &Caller, input: &NewToken) -> Result<Access, Error> {
+        let org = who.org();
+        let too_broad = |what| Error::Forbidden(Forbidden::TooBroad(what));
         let mut restriction = Restriction::default();
         for pattern in &input.identities {
             restriction.identities.push(if pattern.prefix().is_some() {
                 IdentityGrant::Pattern(pattern.clone())
             } else {
+                let in_view = who.restriction().is_none_or(|rs| {
+                    rs.identities.iter().any(|g| match g {
+                        IdentityGrant::Pattern(p) => p.matches(pattern.as_str()),
+                        IdentityGrant::Pinned(_, h) => h.as_str() == pattern.as_str(),
+                    })
+                });
+                if !in_view {
+                    return Err(too_broad(TooBroad::Identity(pattern.as_str().to_owned())));
+                }
                 let handle = Handle::parse(pattern.as_str()).map_err(|_| Error::NotFound(Resource::Identity))?;
                 let identity = r
                     .identity_by_handle(org, &handle)?
@@ -159,6 +186,9 @@ impl<S: Store> Authd<S> {
             });
         }
         for app in &input.apps {
+            if who.restriction().is_some() && !confined_app_visible(r, org, who, *app)? {
+                return Err(too_broad(TooBroad::App(*app)));
+            }
             r.app(org, *app)?.ok_or(Error::NotFound(Resource::App))?;
             restriction.apps.push(*app);
         }
@@ -184,11 +214,17 @@ impl<S: Store> Authd<S> {
         {
             return Err(Error::Forbidden(Forbidden::LifetimeOverMax(max)));
         }
-        let asked_at = asked.or(max).map(|l| now.plus_seconds(l.seconds()));
-        match (asked_at, who.token_expires_at()) {
-            (Some(a), Some(parent)) if a > parent => Err(Error::Forbidden(Forbidden::TooBroad(TooBroad::Lifetime))),
-            (None, Some(parent)) => Ok(Some(parent)),
-            (a, _) => Ok(a),
+        let parent = who.token_expires_at();
+        match asked.map(|l| now.plus_seconds(l.seconds())) {
+            Some(at) if parent.is_some_and(|p| at > p) => {
+                Err(Error::Forbidden(Forbidden::TooBroad(TooBroad::Lifetime)))
+            }
+            Some(at) => Ok(Some(at)),
+            None => Ok(max
+                .map(|m| now.plus_seconds(m.seconds()))
+                .into_iter()
+                .chain(parent)
+                .min()),
         }
     }
 
@@ -294,7 +330,8 @@ impl<S: Store> Authd<S> {
             .ok_or(Error::NotFound(Resource::ServiceToken))
     }
 
-    /// Revokes one of the caller's organization's tokens that the caller covers.
+    /// Revokes one of the caller's organization's tokens that the caller covers, with every
+    /// token it minted (and theirs).
     ///
     /// # Errors
     /// `NotFound` when no unrevoked token of the organization the caller covers has this id;
@@ -307,29 +344,23 @@ impl<S: Store> Authd<S> {
                 .into_iter()
                 .find(|t| *t.id() == id);
             let Some(token) = token.filter(|t| t.revoked_at().is_none()) else {
-                return Ok(false);
+                return Ok(Vec::new());
             };
             if !manages(r, who, &token)? || r.revoke_service_token(id, at)?.is_none() {
-                return Ok(false);
+                return Ok(Vec::new());
             }
-            self.audit(
-                r,
-                who,
-                at,
-                (Action::TokenRevoke, ResourceType::ServiceToken, id.as_uuid(), &[]),
-            )?;
-            Ok::<_, Error>(true)
+            self.revoked_with_descendants(r, who, id, at)
         })?;
-        self.tokens.forget_token(id);
-        if revoked {
-            Ok(())
-        } else {
+        self.forget(&revoked);
+        if revoked.is_empty() {
             Err(Error::NotFound(Resource::ServiceToken))
+        } else {
+            Ok(())
         }
     }
 
     /// Revokes a service token of any organization (the CLI; `by` is recorded in the token's
-    /// organization's trail).
+    /// organization's trail), with every token it minted (and theirs).
     ///
     /// # Errors
     /// `NotFound` when no unrevoked token has this id; storage failures.
@@ -337,23 +368,63 @@ impl<S: Store> Authd<S> {
         let at = self.now();
         let revoked = self.store.transaction(|r| {
             let Some(org) = r.revoke_service_token(id, at)? else {
-                return Ok(false);
+                return Ok(Vec::new());
             };
             let who = Caller::new(org, by.clone());
-            self.audit(
-                r,
-                &who,
-                at,
-                (Action::TokenRevoke, ResourceType::ServiceToken, id.as_uuid(), &[]),
-            )?;
-            Ok::<_, Error>(true)
+            self.revoked_with_descendants(r, &who, id, at)
         })?;
-        self.tokens.forget_token(id);
-        if revoked {
-            Ok(())
-        } else {
+        self.forget(&revoked);
+        if revoked.is_empty() {
             Err(Error::NotFound(Resource::ServiceToken))
+        } else {
+            Ok(())
         }
+    }
+
+    fn forget(&self, ids: &[TokenId]) {
+        for id in ids {
+            self.tokens.forget_token(*id);
+        }
+    }
+
+    /// After `root` was revoked in this unit of work: its audit event, then every unrevoked
+    /// token it minted, transitively, revoked with an event naming `root`. Returns them all,
+    /// `root` first. A mint holds its parent's row locked
+    /// ([`crate::ports::TokenRepo::lock_service_token`]), so a child committed before the
+    /// revocation is found here, and none can be minted after it.
+    fn revoked_with_descendants(
+        &self,
+        r: &mut dyn Repo,
+        who: &Caller,
+        root: TokenId,
+        at: Timestamp,
+    ) -> Result<Vec<TokenId>, Error> {
+        self.audit(
+            r,
+            who,
+            at,
+            (Action::TokenRevoke, ResourceType::ServiceToken, root.as_uuid(), &[]),
+        )?;
+        let tokens = r.list_service_tokens(Some(who.org()))?;
+        let mut revoked = vec![root];
+        let mut i = 0;
+        while let Some(parent) = revoked.get(i).copied() {
+            i += 1;
+            for child in tokens.iter().filter(|t| *t.parent() == Some(parent)) {
+                let id = *child.id();
+                if child.revoked_at().is_none() && r.revoke_service_token(id, at)?.is_some() {
+                    let details = [("revoked_with", Detail::from(root.to_string()))];
+                    self.audit(
+                        r,
+                        who,
+                        at,
+                        (Action::TokenRevoke, ResourceType::ServiceToken, id.as_uuid(), &details),
+                    )?;
+                    revoked.push(id);
+                }
+            }
+        }
+        Ok(revoked)
     }
 
     /// The organization's maximum token lifetime, if set.

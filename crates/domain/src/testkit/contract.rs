@@ -28,7 +28,7 @@ pub use races::{
 };
 pub use tokens::{
     app_confined_token_sees_its_apps, confined_token_sees_only_its_records, last_used_is_coarse,
-    minting_is_never_broader, pinned_handle_is_not_inherited,
+    minting_is_never_broader, pinned_handle_is_not_inherited, revocation_reaches_minted_tokens,
 };
 pub use verify::{
     verify_existence_paused_and_device, verify_hotp_look_ahead_moves_the_counter,
@@ -114,6 +114,10 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ),
         ("pinned_handle_is_not_inherited", pinned_handle_is_not_inherited::<S>),
         ("minting_is_never_broader", minting_is_never_broader::<S>),
+        (
+            "revocation_reaches_minted_tokens",
+            revocation_reaches_minted_tokens::<S>,
+        ),
         ("last_used_is_coarse", last_used_is_coarse::<S>),
         ("onewelcome_user_instances", onewelcome_user_instances::<S>),
         (
@@ -780,7 +784,7 @@ pub fn edits_round_trip_every_field<S: Store>(k: &Kit<S>) {
 /// Service tokens: create, authenticate, list without the token, revoke (refused after the
 /// cache bound), revoke twice is not found.
 pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
-    let (a, o) = (&k.authd, org("org_a"));
+    let (a, o) = (&k.authd, Caller::new(OrgId::new("org_a").unwrap(), Actor::Cli));
     let (meta, plain) = a.create_service_token(&o, NewToken::admin(None, None)).unwrap();
     let (p, due) = a.authenticate_service_token(plain.expose()).unwrap();
     assert_eq!(&p.org, o.org());
@@ -817,7 +821,7 @@ pub fn service_token_lifecycle<S: Store>(k: &Kit<S>) {
 /// as expired from then on (even though it was cached a moment before), and a token without a
 /// lifetime keeps working.
 pub fn service_token_expiry<S: Store>(k: &Kit<S>) {
-    let (a, o) = (&k.authd, org("org_a"));
+    let (a, o) = (&k.authd, Caller::new(OrgId::new("org_a").unwrap(), Actor::Cli));
     let created = crate::ports::Clock::now(k.clock.as_ref());
     let lifetime = TokenLifetime::from_seconds(60).unwrap();
     let (meta, plain) = a

@@ -24,7 +24,7 @@ use crate::respond::{self, NewTokenDto, Seq, TokenDto};
     responses(
         (status = 201, description = "The new token, with the token itself", body = crate::schemas::NewServiceToken),
         (status = 403, description = "The caller lacks `tokens:write`, or the new token would be broader than the caller (`a token cannot mint a token broader than itself: the scope admin is too broad`), or outlive the org's maximum", body = crate::schemas::DetailError),
-        (status = 404, description = "A listed handle or app does not exist (or is outside the caller's restriction)", body = crate::schemas::DetailError),
+        (status = 404, description = "A listed handle or app does not exist (a confined caller gets the `403` for anything outside its own view, existing or not)", body = crate::schemas::DetailError),
     ),
 )]
 pub(crate) async fn create<S: Store>(
@@ -82,7 +82,7 @@ pub(crate) async fn get_self<S: Store>(
     tag = "tokens",
     operation_id = "revoke_token",
     summary = "Revoke a service token",
-    description = "Revokes one of the org's tokens that is no broader than the caller (the caller itself included). Every replica refuses it within 2 seconds. Audited (`token.revoke`).",
+    description = "Revokes one of the org's tokens that is no broader than the caller (the caller itself included), and every token minted by it, transitively. Every replica refuses them within 2 seconds. Audited (`token.revoke`, one event per token).",
     params(crate::schemas::TokenPath),
     responses(
         (status = 204, description = "Revoked"),

@@ -11,7 +11,7 @@ use domain::token::TokenHash;
 use domain::values::{TokenLifetime, TokenName};
 use time::PrimitiveDateTime;
 
-use super::{DieselRepo, read_db, write_db};
+use super::{DieselRepo, lock_db, read_db, write_db};
 use crate::schema::{org_settings, service_tokens};
 use crate::sql::{Key, corrupt, from_ts, ts};
 use crate::stored_ts::StoredTs;
@@ -31,6 +31,7 @@ struct ServiceTokenRow {
     expires_at: Option<StoredTs>,
     scopes: String,
     restriction: Option<String>,
+    parent_id: Option<Key<TokenId>>,
 }
 
 impl ServiceTokenRow {
@@ -53,6 +54,7 @@ impl ServiceTokenRow {
                     .map(|r| Restriction::from_stored(&r).ok_or_else(|| corrupt(T, "restriction")))
                     .transpose()?,
             },
+            parent: self.parent_id.map(|k| k.0),
         }))
     }
 }
@@ -70,6 +72,7 @@ struct NewServiceToken<'a> {
     expires_at: Option<PrimitiveDateTime>,
     scopes: &'a str,
     restriction: Option<&'a str>,
+    parent_id: Option<Key<TokenId>>,
 }
 
 impl TokenRepo for DieselRepo<'_> {
@@ -87,6 +90,7 @@ impl TokenRepo for DieselRepo<'_> {
             expires_at: t.expires_at().map(ts),
             scopes: &scopes,
             restriction: restriction.as_deref(),
+            parent_id: t.parent().map(Key),
         };
         write_db!(self, count, diesel::insert_into(service_tokens::table).values(&row))?;
         Ok(())
@@ -99,6 +103,19 @@ impl TokenRepo for DieselRepo<'_> {
             first,
             service_tokens::table
                 .filter(service_tokens::token_hash.eq(hash))
+                .filter(service_tokens::revoked_at.is_null())
+                .select(ServiceTokenRow::as_select())
+        )?
+        .map(ServiceTokenRow::into_entity)
+        .transpose()
+    }
+
+    fn lock_service_token(&mut self, id: TokenId) -> StoreResult<Option<ServiceToken>> {
+        lock_db!(
+            self,
+            domain::ports::Lock::Share,
+            service_tokens::table
+                .filter(service_tokens::id.eq(Key(id)))
                 .filter(service_tokens::revoked_at.is_null())
                 .select(ServiceTokenRow::as_select())
         )?

@@ -202,6 +202,7 @@ fn unique_violations_name_their_rule(which: Which) {
                 revoked_at: None,
                 expires_at: None,
                 access: Access::admin(),
+                parent: None,
             })
         };
         let hash = TokenHash::of("authd_st_x");
@@ -517,6 +518,7 @@ fn token_with(id: TokenId, access: Access, last_used: Option<Timestamp>) -> Serv
         revoked_at: None,
         expires_at: Some(at(3600)),
         access,
+        parent: None,
     })
 }
 

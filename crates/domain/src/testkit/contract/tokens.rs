@@ -13,7 +13,12 @@ use crate::service::{AccountPatch, AppPatch, IdentityPatch, NewToken};
 use crate::testkit::Kit;
 use crate::values::TokenLifetime;
 
-use super::{assert_not_found, device, fixture, h, new_account, org, totp_uri};
+use super::{assert_not_found, device, fixture, h, new_account, totp_uri};
+
+/// The CLI acting for organization `s` (a mint by the CLI has no parent token).
+fn cli(s: &str) -> Caller {
+    Caller::new(crate::ids::OrgId::new(s).unwrap(), Actor::Cli)
+}
 
 fn scopes(names: &[Scope]) -> Scopes {
     Scopes::of(names)
@@ -48,7 +53,7 @@ fn assert_forbidden<T: std::fmt::Debug>(r: Result<T, Error>, want: &Forbidden, w
 /// events, answers "not found" for every other record through every use case, and creates only
 /// inside its patterns.
 pub fn confined_token_sees_only_its_records<S: Store>(k: &Kit<S>) {
-    let (a, admin) = (&k.authd, org("org_a"));
+    let (a, admin) = (&k.authd, cli("org_a"));
     let inside = fixture(k, &admin, "sales-1");
     let outside = fixture(k, &admin, "bot");
     let unlinked = *a.create_app(&admin, None).unwrap().id();
@@ -137,6 +142,15 @@ pub fn confined_token_sees_only_its_records<S: Store>(k: &Kit<S>) {
         a.get_identity(&admin, &h("sales-2")).is_ok(),
         "the refused rename changed nothing"
     );
+    let onto_taken = IdentityPatch {
+        handle: Some(h("bot")),
+        status: None,
+    };
+    assert_forbidden(
+        a.update_identity(&t, &h("sales-2"), onto_taken),
+        &Forbidden::IdentityOutside(h("bot")),
+        "a handle taken outside is not revealed by a conflict",
+    );
 
     // Audit: only events about records it sees.
     let events = a.list_audit_events(&t, &AuditQuery::default()).unwrap().events;
@@ -158,7 +172,7 @@ pub fn confined_token_sees_only_its_records<S: Store>(k: &Kit<S>) {
 
 /// A token confined to listed apps sees those apps only (and no identity).
 pub fn app_confined_token_sees_its_apps<S: Store>(k: &Kit<S>) {
-    let (a, admin) = (&k.authd, org("org_a"));
+    let (a, admin) = (&k.authd, cli("org_a"));
     let mine = fixture(k, &admin, "bot");
     let other = fixture(k, &admin, "other");
     let t = mint(
@@ -180,7 +194,7 @@ pub fn app_confined_token_sees_its_apps<S: Store>(k: &Kit<S>) {
 /// A literal handle is pinned to the identity that had it when the token was minted: after
 /// that identity is deleted, a new identity with the same handle is not the token's.
 pub fn pinned_handle_is_not_inherited<S: Store>(k: &Kit<S>) {
-    let (a, admin) = (&k.authd, org("org_a"));
+    let (a, admin) = (&k.authd, cli("org_a"));
     let old = fixture(k, &admin, "bot");
     let t = mint(k, &admin, confined(Scopes::ADMIN, &["bot"], &[]));
     a.generate_otp(&t, old.app, old.totp).unwrap();
@@ -204,7 +218,7 @@ pub fn pinned_handle_is_not_inherited<S: Store>(k: &Kit<S>) {
 /// lists and revokes only those, and sees itself; the organization's maximum lifetime bounds
 /// every mint.
 pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
-    let (a, admin) = (&k.authd, org("org_a"));
+    let (a, admin) = (&k.authd, cli("org_a"));
     let now = k.clock.now();
     let sales = fixture(k, &admin, "sales-1");
     let bot = fixture(k, &admin, "bot");
@@ -252,6 +266,22 @@ pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
         TooBroad::App(bot.app),
         "an app outside",
     );
+    // Outside its view, missing and existing records are refused alike: minting probes nothing.
+    too_broad(
+        a.create_service_token(&parent, confined(scopes(&[Scope::AppsRead]), &["nobody"], &[])),
+        TooBroad::Identity("nobody".to_owned()),
+        "a handle nobody has, outside",
+    );
+    let ghost = AppId::from_uuid(uuid::Uuid::from_u128(0xdead));
+    too_broad(
+        a.create_service_token(&parent, confined(scopes(&[Scope::AppsRead]), &[], &[ghost])),
+        TooBroad::App(ghost),
+        "an app nobody has, outside",
+    );
+    assert_not_found(
+        a.create_service_token(&parent, confined(scopes(&[Scope::AppsRead]), &["sales-9"], &[])),
+        "a missing handle inside its view",
+    );
     let mut longer = confined(scopes(&[Scope::AppsRead]), &["sales-*"], &[]);
     longer.lifetime = Some(TokenLifetime::from_seconds(7200).unwrap());
     too_broad(a.create_service_token(&parent, longer), TooBroad::Lifetime, "lifetime");
@@ -276,6 +306,7 @@ pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
         unreachable!()
     };
     assert_not_found(a.revoke_token(&parent, admin_id), "revoking a broader token");
+    assert_eq!(*child.parent(), Some(parent_id), "a minted token records its parent");
     a.revoke_token(&parent, *child.id()).unwrap();
     assert_not_found(a.revoke_token(&parent, *child.id()), "revoked twice");
     let revoke_events = a
@@ -291,6 +322,13 @@ pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
     assert_eq!(revoke_events.len(), 1, "a revocation is an audit event");
     assert_eq!(revoke_events[0].actor, Actor::ServiceToken(parent_id));
 
+    // No lifetime asked: the tightest bound that applies (here the parent's expiry).
+    let two_hours = TokenLifetime::from_seconds(7200).unwrap();
+    a.set_max_token_lifetime(&admin, Some(two_hours)).unwrap();
+    let (t, _) = a
+        .create_service_token(&parent, confined(scopes(&[Scope::OtpGenerate]), &["sales-1"], &[]))
+        .unwrap();
+    assert_eq!(*t.expires_at(), Some(now.plus_seconds(3600)));
     // The organization's maximum lifetime: the default, and a bound.
     let hour = TokenLifetime::from_seconds(3600).unwrap();
     a.set_max_token_lifetime(&admin, Some(hour)).unwrap();
@@ -307,12 +345,60 @@ pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
     );
     a.set_max_token_lifetime(&admin, None).unwrap();
     assert_eq!(a.max_token_lifetime(admin.org()).unwrap(), None);
-    assert_eq!(a.max_token_lifetime(org("org_b").org()).unwrap(), None);
+    assert_eq!(a.max_token_lifetime(cli("org_b").org()).unwrap(), None);
+}
+
+/// Revoking a token revokes every token it minted, and theirs (a compromised agent cannot keep
+/// access through a child minted before its revocation); a revoked token mints nothing.
+pub fn revocation_reaches_minted_tokens<S: Store>(k: &Kit<S>) {
+    let (a, admin) = (&k.authd, cli("org_a"));
+    fixture(k, &admin, "bot");
+    let all = scopes(&[Scope::OtpGenerate, Scope::TokensWrite]);
+    let (parent_meta, parent_plain) = a.create_service_token(&admin, confined(all, &["bot"], &[])).unwrap();
+    let (p, _) = a.authenticate_service_token(parent_plain.expose()).unwrap();
+    let parent = Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_access(p.access, p.expires_at);
+    let (child, child_plain) = a.create_service_token(&parent, confined(all, &["bot"], &[])).unwrap();
+    let (c, _) = a.authenticate_service_token(child_plain.expose()).unwrap();
+    let child_caller = Caller::new(c.org, Actor::ServiceToken(c.token_id)).with_access(c.access, c.expires_at);
+    let (grandchild, grandchild_plain) = a
+        .create_service_token(&child_caller, confined(scopes(&[Scope::OtpGenerate]), &["bot"], &[]))
+        .unwrap();
+    let (sibling, _) = a.create_service_token(&admin, confined(all, &["bot"], &[])).unwrap();
+
+    a.revoke_service_token(*parent_meta.id(), &Actor::Cli).unwrap();
+    let tokens = a.list_service_tokens(Some(admin.org())).unwrap();
+    let revoked = |id| tokens.iter().find(|t| *t.id() == id).unwrap().revoked_at().is_some();
+    assert!(revoked(*parent_meta.id()));
+    assert!(revoked(*child.id()), "the child goes with its parent");
+    assert!(revoked(*grandchild.id()), "and the grandchild");
+    assert!(!revoked(*sibling.id()), "a token minted elsewhere stays");
+    let events = a
+        .list_audit_events(
+            &admin,
+            &AuditQuery {
+                action: Some(Action::TokenRevoke),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap()
+        .events;
+    assert_eq!(events.len(), 3, "one revocation event per token");
+    assert!(events[1].details.as_json().contains(&parent_meta.id().to_string()));
+    // This process forgot them at once; a revoked token mints nothing even while cached
+    // elsewhere (its own row is checked under a lock).
+    assert!(matches!(
+        a.authenticate_service_token(grandchild_plain.expose()),
+        Err(Error::Unauthorized(_))
+    ));
+    assert!(matches!(
+        a.create_service_token(&child_caller, confined(scopes(&[Scope::OtpGenerate]), &["bot"], &[])),
+        Err(Error::Unauthorized(_))
+    ));
 }
 
 /// `last_used_at` is written once a minute at most, whatever the number of look-ups.
 pub fn last_used_is_coarse<S: Store>(k: &Kit<S>) {
-    let (a, admin) = (&k.authd, org("org_a"));
+    let (a, admin) = (&k.authd, cli("org_a"));
     let (meta, plain) = a.create_service_token(&admin, NewToken::admin(None, None)).unwrap();
     let first = k.clock.now();
     let (p, due) = a.authenticate_service_token(plain.expose()).unwrap();
