@@ -19,6 +19,7 @@
 //! | `metrics` | `/metrics` of the real server carries every documented series, and no id or token |
 //! | `audit` | the audit trail: readers paging with the cursor during writes on two PostgreSQL replicas see every event once, numbered 1..n, with its request id; `audit tail` matches the API and `audit purge` keeps recent events (SQLite) |
 //! | `races` | concurrent mutations (links, deletes, creations, renames) on two PostgreSQL replicas and on SQLite: race-free, invariants checked in the database |
+//! | `tokens` | two replicas on one PostgreSQL: a confined token sees only its identity's records, mints nothing broader, and once revoked is refused by both within 3 s |
 //! | `verify` | two replicas on one PostgreSQL: one valid code sent 16 times at once is accepted once; concurrent wrong codes lose no count |
 
 #![expect(
@@ -55,5 +56,7 @@ mod replicas;
 mod secrets;
 #[path = "system/shutdown.rs"]
 mod shutdown;
+#[path = "system/tokens.rs"]
+mod tokens;
 #[path = "system/verify.rs"]
 mod verify;
