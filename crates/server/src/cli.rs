@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::access::{HandlePattern, Scope, Scopes};
+use domain::ids::AppId;
+use domain::values::TokenLifetime;
 
 /// authd: a self-hostable authenticator-app server (Inkbox authenticator + identities API,
 /// OneWelcome end-user API) on embedded SQLite or PostgreSQL.
@@ -55,7 +58,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// How `token list` and `audit tail` print their results.
+/// How `token list`, `org show` and `audit tail` print their results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Aligned columns under a header, for a person.
@@ -93,6 +96,94 @@ pub enum Command {
     /// Like the token commands, these first run the pending migrations.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Read or change an organization's settings (its maximum token lifetime).
+    ///
+    /// Like the token commands, these first run the pending migrations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+/// `org` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Change an organization's settings; prints nothing. Recorded in its audit trail
+    /// (`org.update`).
+    Set {
+        /// Organization id, e.g. `org_acme`.
+        #[arg(long)]
+        org: String,
+        /// The longest lifetime of the organization's new service tokens: a whole number and a
+        /// unit, `s`, `m`, `h` or `d` (e.g. `30d`, `12h`), from 1 minute to 3650 days; or `none`
+        /// to lift the limit. A token created without `--expires-in` then lives this long, and a
+        /// longer `--expires-in` is refused. Tokens that exist keep their expiry.
+        #[arg(long, value_name = "DURATION|none", value_parser = max_lifetime_arg)]
+        max_token_lifetime: MaxLifetime,
+    },
+    /// Print an organization's settings.
+    ///
+    /// On a terminal: a table (ORG, MAX_TOKEN_LIFETIME); piped or redirected: a JSON object
+    /// (see --json).
+    Show {
+        /// Organization id, e.g. `org_acme`.
+        #[arg(long)]
+        org: String,
+        /// Print a JSON object {"org","max_token_lifetime_seconds"} (the seconds are null when
+        /// there is no maximum). Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// `table` or `json` [default: table when stdout is a terminal, json otherwise].
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
+    },
+}
+
+/// `org set --max-token-lifetime`: a lifetime, or `None` (`none`) for no maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxLifetime(pub Option<TokenLifetime>);
+
+fn max_lifetime_arg(s: &str) -> Result<MaxLifetime, String> {
+    if s == "none" {
+        return Ok(MaxLifetime(None));
+    }
+    TokenLifetime::parse(s)
+        .map(|l| MaxLifetime(Some(l)))
+        .map_err(|e| format!("{e}; or `none` for no maximum"))
+}
+
+/// The names of every scope, comma-separated.
+fn scope_names() -> String {
+    Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `token create --scope`: one or more scope names, separated by commas.
+fn scopes_arg(s: &str) -> Result<Scopes, String> {
+    Scopes::parse(s).map_err(|bad| {
+        if bad.is_empty() {
+            format!("no scope given; the scopes are {}", scope_names())
+        } else {
+            format!("unknown scope {bad:?}; the scopes are {}", scope_names())
+        }
+    })
+}
+
+/// `--scope`'s long help: the scopes, listed from the code so that it cannot drift.
+fn scope_help() -> String {
+    format!(
+        "A scope of the token: one of {}; or several, comma-separated (`--scope \
+         apps:read,otp:generate`). Repeatable. `admin` grants every scope. Without --scope the token \
+         gets `admin`",
+        scope_names()
+    )
+}
+
+/// `token create --identity`: a handle, or a handle prefix and `*`.
+fn identity_arg(s: &str) -> Result<HandlePattern, String> {
+    HandlePattern::parse(s)
+}
+
+/// `token create --app`: an app id.
+fn app_arg(s: &str) -> Result<AppId, String> {
+    AppId::parse(s).ok_or_else(|| "must be an app id (a UUID)".to_owned())
 }
 
 /// `audit` subcommands.
@@ -160,22 +251,40 @@ pub enum TokenCommand {
         #[arg(long)]
         name: Option<String>,
         /// Lifetime: a whole number and a unit, `s`, `m`, `h` or `d` (e.g. `30d`, `12h`, `90m`,
-        /// `3600s`), from 1 minute to 3650 days. Without it the token lives until revoked; after
-        /// it every replica refuses the token (`401 {"detail": "token expired"}`).
+        /// `3600s`), from 1 minute to 3650 days. Without it the token lives until revoked, or as
+        /// long as the organization's maximum token lifetime (`org set --max-token-lifetime`),
+        /// which a longer lifetime may not exceed; after it every replica refuses the token
+        /// (`401 {"detail": "token expired"}`).
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         expires_in: Option<String>,
+        /// A scope of the token (repeatable; comma-separated lists too) [default: admin].
+        #[arg(long = "scope", value_name = "SCOPES", value_parser = scopes_arg, long_help = scope_help())]
+        scopes: Vec<Scopes>,
+        /// Confine the token to the identities of this handle pattern, and their apps
+        /// (repeatable): a handle (`bot`), pinned to the identity that has it now (it must
+        /// exist; a later identity taking that handle is not covered), or a handle prefix and
+        /// `*` (`sales-*`), which covers later identities too. Other identities, apps, accounts
+        /// and instances answer the token as if they did not exist.
+        #[arg(long = "identity", value_name = "PATTERN", value_parser = identity_arg)]
+        identities: Vec<HandlePattern>,
+        /// Confine the token to this app (its id; repeatable), besides the apps of its
+        /// identities.
+        #[arg(long = "app", value_name = "APP_ID", value_parser = app_arg)]
+        apps: Vec<AppId>,
     },
     /// List tokens (never the tokens themselves): id, org, name, created, expires, last used,
-    /// revoked.
+    /// revoked, scopes, restriction.
     ///
-    /// On a terminal: a table; piped or redirected: a JSON array (see --json).
+    /// On a terminal: a table (RESTRICTION: the identity patterns and `app:<id>` items the
+    /// token is confined to, `-` for none); piped or redirected: a JSON array (see --json).
     List {
         /// Only this organization's tokens.
         #[arg(long)]
         org: Option<String>,
         /// Print a JSON array of
-        /// {"id","org","name","created_at","expires_at","last_used_at","revoked_at"}.
-        /// Same as `--format json`.
+        /// {"id","org","name","created_at","expires_at","last_used_at","revoked_at","scopes","identities","apps"}
+        /// (`scopes` an array of names; `identities` the patterns and `apps` the app ids the
+        /// token is confined to, each null when there are none). Same as `--format json`.
         #[arg(long, conflicts_with = "format")]
         json: bool,
         /// `table` or `json` [default: table when stdout is a terminal, json otherwise].
@@ -204,10 +313,10 @@ fn config_markdown() -> String {
          (`--database-url`, `--master-key-file`, `--pool-size`, `--log-format`) go before or after a\n\
          command's own arguments. The master key can also be given as `AUTHD_MASTER_KEY` (base64 of\n\
          32 bytes), which has no flag so that it never shows in a process list. Verbosity: `RUST_LOG`\n\
-         (default `info` for `serve`, `warn` for the other commands). `token list` and `audit tail`\n\
-         print a table on a terminal and JSON otherwise (`--format table|json`). Exit codes: 0\n\
-         success; 2 bad arguments or configuration (one line on stderr); 1 any other failure (with\n\
-         its cause chain).\n",
+         (default `info` for `serve`, `warn` for the other commands). `token list`, `org show` and\n\
+         `audit tail` print a table on a terminal and JSON otherwise (`--format table|json`). Exit\n\
+         codes: 0 success; 2 bad arguments or configuration (one line on stderr); 1 any other\n\
+         failure (with its cause chain).\n",
     );
     let mut section = |title: &str, cmd: &mut clap::Command| {
         let help = cmd.render_long_help().to_string();
@@ -293,6 +402,96 @@ mod tests {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }
         assert!(Cli::try_parse_from(["authd", "token", "list", "--format", "csv"]).is_err());
+    }
+
+    #[test]
+    fn token_create_takes_scopes_identities_and_apps() {
+        let app = "0190a5b4-7c3e-7def-8abc-0123456789ab";
+        let cli = Cli::try_parse_from([
+            "authd",
+            "token",
+            "create",
+            "--org",
+            "acme",
+            "--scope",
+            "apps:read",
+            "--scope",
+            "otp:generate,otp:verify",
+            "--identity",
+            "@bot",
+            "--identity",
+            "sales-*",
+            "--app",
+            app,
+        ])
+        .expect("parses");
+        let Command::Token(TokenCommand::Create {
+            scopes,
+            identities,
+            apps,
+            ..
+        }) = cli.command
+        else {
+            panic!("not token create: {:?}", cli.command);
+        };
+        let names: Vec<String> = scopes.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["apps:read", "otp:generate otp:verify"]);
+        let patterns: Vec<&str> = identities.iter().map(HandlePattern::as_str).collect();
+        assert_eq!(patterns, ["bot", "sales-*"]);
+        assert_eq!(apps, [AppId::parse(app).expect("uuid")]);
+
+        let Command::Token(TokenCommand::Create { scopes, .. }) =
+            Cli::try_parse_from(["authd", "token", "create", "--org", "acme"])
+                .expect("parses")
+                .command
+        else {
+            panic!("not token create");
+        };
+        assert!(scopes.is_empty(), "no --scope: admin, decided by the command");
+    }
+
+    #[test]
+    fn bad_scopes_patterns_and_app_ids_are_value_errors() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["authd", "token", "create", "--org", "acme"];
+            all.extend_from_slice(args);
+            let e = Cli::try_parse_from(&all).expect_err("refused");
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {e}");
+            e.to_string()
+        };
+        let e = err(&["--scope", "apps:read,nope"]);
+        assert!(e.contains("--scope") && e.contains(r#"unknown scope "nope""#), "{e}");
+        for s in Scope::ALL {
+            assert!(e.contains(s.as_str()), "{s} not listed: {e}");
+        }
+        assert!(err(&["--scope", ""]).contains("no scope given"));
+        assert!(err(&["--identity", "a*b"]).contains("--identity"));
+        assert!(err(&["--identity", "two words"]).contains("--identity"));
+        assert!(err(&["--app", "not-a-uuid"]).contains("must be an app id"));
+        // Every scope is in the long help, from the code.
+        for s in Scope::ALL {
+            assert!(scope_help().contains(s.as_str()), "{s}");
+        }
+    }
+
+    #[test]
+    fn org_set_takes_a_lifetime_or_none() {
+        let max =
+            |v: &str| match Cli::try_parse_from(["authd", "org", "set", "--org", "acme", "--max-token-lifetime", v])
+                .map(|c| c.command)
+            {
+                Ok(Command::Org(OrgCommand::Set { max_token_lifetime, .. })) => Ok(max_token_lifetime.0),
+                Ok(other) => panic!("not org set: {other:?}"),
+                Err(e) => Err(e.kind()),
+            };
+        assert_eq!(max("30d"), Ok(TokenLifetime::parse("30d").ok()));
+        assert_eq!(max("none"), Ok(None));
+        for bad in ["", "0d", "1w", "None", "3651d"] {
+            assert_eq!(max(bad), Err(clap::error::ErrorKind::ValueValidation), "{bad:?}");
+        }
+        assert!(Cli::try_parse_from(["authd", "org", "set", "--org", "acme"]).is_err());
+        assert!(Cli::try_parse_from(["authd", "org", "show"]).is_err());
+        assert!(Cli::try_parse_from(["authd", "org", "show", "--org", "acme", "--json", "--format", "table"]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod logging;
+mod org_cmd;
 mod serve;
 mod table;
 mod token_cmd;
@@ -105,6 +106,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (authd, _, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)?;
             audit_cmd::run(&authd, cmd)
+        }
+        Command::Org(cmd) => {
+            let (authd, _, _) = build(&cli)?;
+            migrate(&authd, Migrating::OneShot)?;
+            org_cmd::run(&authd, cmd)
         }
         Command::CheckConfig => {
             let (authd, db, key) = build(&cli)?;

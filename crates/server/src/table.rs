@@ -1,5 +1,5 @@
 //! Results for a person: aligned columns under a header, two spaces apart (`token list`,
-//! `audit tail`). Programs get JSON instead (see [`OutputFormat`]).
+//! `org show`, `audit tail`). Programs get JSON instead (see [`OutputFormat`]).
 //!
 //! A cell never carries a control character to the terminal (a token name may hold any
 //! character but U+0000): such characters are shown escaped, e.g. `\u{1b}`.
@@ -159,6 +159,16 @@ pub fn when(t: domain::time::Timestamp) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// A lifetime in its largest whole unit, as `--expires-in` takes it: `30d`, `12h`, `90m`,
+/// `59s`.
+pub fn lifetime(l: domain::values::TokenLifetime) -> String {
+    let secs = l.seconds();
+    [("d", 86_400), ("h", 3600), ("m", 60)]
+        .into_iter()
+        .find(|(_, per)| secs % per == 0)
+        .map_or_else(|| format!("{secs}s"), |(unit, per)| format!("{}{unit}", secs / per))
+}
+
 /// `s` with its control and text-direction characters escaped (`\n`, `\u{1b}`, ...).
 fn clean(s: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
@@ -236,6 +246,17 @@ mod tests {
     fn timestamps_are_shown_to_the_second() {
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(1_773_835_200_123_456_789).expect("valid");
         assert_eq!(when(domain::time::Timestamp::from_offset(t)), "2026-03-18T12:00:00Z");
+    }
+
+    #[test]
+    fn lifetimes_are_shown_in_their_largest_whole_unit() {
+        let l = |s: &str| lifetime(domain::values::TokenLifetime::parse(s).expect("valid"));
+        assert_eq!(l("30d"), "30d");
+        assert_eq!(l("48h"), "2d");
+        assert_eq!(l("90m"), "90m");
+        assert_eq!(l("3600s"), "1h");
+        assert_eq!(l("61s"), "61s");
+        assert_eq!(l("3650d"), "3650d");
     }
 
     #[test]

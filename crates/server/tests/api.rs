@@ -163,6 +163,7 @@ const SCENARIO_SOURCES: &[&str] = &[
     include_str!("api/scenarios/cross_cutting.rs"),
     include_str!("api/scenarios/audit.rs"),
     include_str!("api/scenarios/verify.rs"),
+    include_str!("api/scenarios/tokens.rs"),
 ];
 
 #[test]

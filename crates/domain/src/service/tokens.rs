@@ -133,7 +133,7 @@ impl<S: Store> Authd<S> {
                     ("scopes", Detail::from(token.access().scopes.to_string())),
                     (
                         "identities",
-                        Detail::from(restriction.map(|rs| {
+                        Detail::from(restriction.filter(|rs| !rs.identities.is_empty()).map(|rs| {
                             rs.identities
                                 .iter()
                                 .map(|g| g.pattern_text().to_owned())
@@ -142,7 +142,11 @@ impl<S: Store> Authd<S> {
                     ),
                     (
                         "apps",
-                        Detail::from(restriction.map(|rs| rs.apps.iter().map(ToString::to_string).collect::<Vec<_>>())),
+                        Detail::from(
+                            restriction
+                                .filter(|rs| !rs.apps.is_empty())
+                                .map(|rs| rs.apps.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                        ),
                     ),
                     ("expires_at", Detail::from(expires_at.map(Timestamp::to_rfc3339))),
                 ];

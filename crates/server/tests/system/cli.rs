@@ -212,6 +212,19 @@ fn concurrent_token_creates(cli: &Cli, n: usize) {
     assert_eq!(check_config(cli), ("up to date".to_owned(), "ok".to_owned()));
 }
 
+/// The titles of `token list --format table`.
+const LIST_TITLES: [&str; 9] = [
+    "ID",
+    "ORG",
+    "NAME",
+    "CREATED",
+    "EXPIRES",
+    "LAST_USED",
+    "REVOKED",
+    "SCOPES",
+    "RESTRICTION",
+];
+
 /// A CLI on `dir/authd.sqlite` (not created yet), working in `dir` (created).
 fn sqlite_cli(dir: &Path) -> Cli {
     std::fs::create_dir_all(dir).expect("create the test folder");
@@ -461,11 +474,7 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
     // token list --format table.
     let table = cli.ok(&["token", "list", "--org", "acme", "--format", "table"]);
     let (titles, rows) = parse_table(&table, &[]);
-    assert_eq!(
-        titles,
-        ["ID", "ORG", "NAME", "CREATED", "EXPIRES", "LAST_USED", "REVOKED"],
-        "{table}"
-    );
+    assert_eq!(titles, LIST_TITLES, "{table}");
     let mut ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     ids.sort_unstable();
     let mut want = vec![named_id.as_str(), unnamed_id.as_str()];
@@ -483,6 +492,7 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
         assert_eq!(r[4], "-", "no lifetime: {r:?}");
         assert_eq!(r[5], "-", "never used: {r:?}");
         assert_eq!(r[6] != "-", revoked, "REVOKED: {r:?}");
+        assert_eq!(r[7..], ["admin", "-"], "no --scope: admin, not confined: {r:?}");
     }
 
     // audit tail, piped (and with --json, --format json): today's JSON lines.
@@ -558,11 +568,18 @@ fn sqlite_token_list_and_audit_tail_print_json_when_piped_and_a_table_on_request
         ];
         assert_eq!(row[..6], want, "row of event {e}:\n{table}");
     }
+    // The details of a mint are cut in the table (48 characters); the JSON lines have them all.
     let details: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
-    assert_eq!(
-        details,
-        [r#"name="ci deploy" expires_at=null"#, "name=null expires_at=null", "-"],
+    assert!(
+        details[0].starts_with(r#"name="ci deploy" scopes=admin identities=null"#)
+            && details[1].starts_with("name=null scopes=admin identities=null")
+            && details[2] == "-",
         "DETAILS:\n{table}"
+    );
+    assert_eq!(
+        events[0]["details"],
+        serde_json::json!({"name": "ci deploy", "scopes": "admin", "identities": null, "apps": null, "expires_at": null}),
+        "{piped}"
     );
     // The JSON form only with --format json: nothing JSON-like in the table.
     assert!(!table.contains('{'), "{table}");
@@ -774,4 +791,409 @@ fn sqlite_a_closed_stdout_ends_audit_tail_quietly_and_fails_token_create_loudly(
         "the lost token's id, to revoke it: {err}"
     );
     assert!(!err.contains("authd_st_"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scoped tokens and the organization's maximum token lifetime
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `authd ARGS`, which must fail with `code` and print nothing on stdout: its stderr.
+fn refused(cli: &Cli, args: &[&str], code: i32) -> String {
+    let out = cli.run(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "authd {args:?}: {err}");
+    assert!(out.stdout.is_empty(), "authd {args:?} printed {:?}", text(&out.stdout));
+    err
+}
+
+/// `authd token create ARGS`: the token, the only line on stdout.
+fn token_create_with(cli: &Cli, args: &[&str]) -> String {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    let out = cli.ok(&all);
+    let token = out.trim_end_matches('\n');
+    assert!(
+        token.starts_with("authd_st_") && !token.contains(char::is_whitespace) && out == format!("{token}\n"),
+        "token create must print only the token on one line, got {out:?}"
+    );
+    token.to_owned()
+}
+
+/// The token of `token list --json` named `name`.
+fn listed<'a>(tokens: &'a [Value], name: &str) -> &'a Value {
+    tokens
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("token {name:?} in {tokens:#?}"))
+}
+
+/// `--scope`, `--identity` and `--app` on one database: minted (the identity created through
+/// the HTTP API with an admin token), listed in JSON and in the table, honoured by `serve`;
+/// refused values are value errors (exit 2) naming the valid scopes; a handle or an app that
+/// does not exist is a one-line error (exit 1). No refused command mints a token.
+fn scoped_tokens(cli: &Cli, backend: &str, dir: &Path) {
+    let admin = cli.token_create("acme", Some("admin"));
+    let server = Server::start(&ServeOpts::new(&cli.db_url, &cli.master_key, dir, backend));
+    let api = server.api(&admin);
+    api.create_identity("bot");
+    let bot_app = api.create_app(Some("bot"));
+    let other_app = api.create_app(None);
+    let loose_app = api.create_app(None);
+
+    let scoped = token_create_with(
+        cli,
+        &[
+            "--org",
+            "acme",
+            "--name",
+            "bot reader",
+            "--scope",
+            "apps:read",
+            "--scope",
+            "otp:generate",
+            "--identity",
+            "bot",
+        ],
+    );
+    token_create_with(
+        cli,
+        &[
+            "--org",
+            "acme",
+            "--name",
+            "sales",
+            "--scope",
+            "identities:read,apps:read",
+            "--identity",
+            "sales-*",
+            "--app",
+            &loose_app,
+        ],
+    );
+    token_create_with(
+        cli,
+        &[
+            "--org",
+            "acme",
+            "--name",
+            "one app",
+            "--scope",
+            "apps:read",
+            "--app",
+            &loose_app,
+        ],
+    );
+
+    // token list --json: the scopes and the restriction beside the other fields.
+    let tokens = cli.token_list_json();
+    assert_eq!(tokens.len(), 4, "{tokens:#?}");
+    for t in &tokens {
+        let mut keys: Vec<&str> = t
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "apps",
+                "created_at",
+                "expires_at",
+                "id",
+                "identities",
+                "last_used_at",
+                "name",
+                "org",
+                "revoked_at",
+                "scopes"
+            ],
+            "{t}"
+        );
+    }
+    let access = |name: &str| {
+        let t = listed(&tokens, name);
+        (t["scopes"].clone(), t["identities"].clone(), t["apps"].clone())
+    };
+    assert_eq!(
+        access("admin"),
+        (serde_json::json!(["admin"]), Value::Null, Value::Null)
+    );
+    assert_eq!(
+        access("bot reader"),
+        (
+            serde_json::json!(["apps:read", "otp:generate"]),
+            serde_json::json!(["bot"]),
+            Value::Null
+        )
+    );
+    assert_eq!(
+        access("sales"),
+        (
+            serde_json::json!(["apps:read", "identities:read"]),
+            serde_json::json!(["sales-*"]),
+            serde_json::json!([loose_app])
+        )
+    );
+    assert_eq!(
+        access("one app"),
+        (
+            serde_json::json!(["apps:read"]),
+            Value::Null,
+            serde_json::json!([loose_app])
+        )
+    );
+
+    // token list --format table: SCOPES and RESTRICTION columns.
+    let table = cli.ok(&["token", "list", "--format", "table"]);
+    let (titles, rows) = parse_table(&table, &[]);
+    assert_eq!(titles, LIST_TITLES, "{table}");
+    let mut cells: Vec<[&str; 3]> = rows
+        .iter()
+        .map(|r| [r[2].as_str(), r[7].as_str(), r[8].as_str()])
+        .collect();
+    cells.sort_unstable();
+    let loose = format!("app:{loose_app}");
+    let sales = format!("sales-* app:{loose_app}");
+    assert_eq!(
+        cells,
+        [
+            ["admin", "admin", "-"],
+            ["bot reader", "apps:read,otp:generate", "bot"],
+            ["one app", "apps:read", loose.as_str()],
+            ["sales", "apps:read,identities:read", sales.as_str()],
+        ],
+        "{table}"
+    );
+
+    // serve honours what the command line minted.
+    let bot = server.api(&scoped);
+    let me = bot.get("/api/v1/tokens/self").expect(200, "GET /tokens/self");
+    assert_eq!(me["scopes"], serde_json::json!(["apps:read", "otp:generate"]), "{me}");
+    assert_eq!(me["identities"], serde_json::json!(["bot"]), "{me}");
+    let apps = bot.get(APPS).expect(200, "the confined token lists apps");
+    let ids: Vec<&str> = apps
+        .as_array()
+        .unwrap_or_else(|| panic!("GET {APPS} is an array: {apps}"))
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, [bot_app.as_str()], "only the app of bot: {apps}");
+    assert_eq!(
+        bot.get(&format!("{APPS}/{other_app}")).status,
+        404,
+        "outside: as if missing"
+    );
+    let write = bot.post(APPS, &serde_json::json!({}));
+    assert_eq!(write.status, 403, "no apps:write: {}", write.text());
+
+    // Refused values: clap value errors, exit 2, naming the flag (and, for a scope, every
+    // valid scope).
+    let err = refused(
+        cli,
+        &["token", "create", "--org", "acme", "--scope", "apps:read,nope"],
+        2,
+    );
+    assert!(err.contains("--scope") && err.contains("nope"), "{err}");
+    for scope in [
+        "apps:read",
+        "apps:write",
+        "identities:read",
+        "identities:write",
+        "otp:generate",
+        "otp:verify",
+        "instances:read",
+        "instances:write",
+        "audit:read",
+        "tokens:write",
+        "admin",
+    ] {
+        assert!(err.contains(scope), "the valid scope {scope} is not listed: {err}");
+    }
+    for (flag, bad) in [
+        ("--scope", ""),
+        ("--identity", "a*b"),
+        ("--identity", "two words"),
+        ("--app", "not-a-uuid"),
+    ] {
+        let err = refused(cli, &["token", "create", "--org", "acme", flag, bad], 2);
+        assert!(err.contains(flag), "{flag} {bad:?} not named: {err}");
+    }
+    // A handle or an app that does not exist: one line, exit 1.
+    let err = refused(cli, &["token", "create", "--org", "acme", "--identity", "nobody"], 1);
+    assert!(
+        err.contains("--identity") && err.contains("nobody") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    let missing = "0190a5b4-7c3e-7def-8abc-0123456789ab";
+    let err = refused(cli, &["token", "create", "--org", "acme", "--app", missing], 1);
+    assert!(
+        err.contains("--app") && err.contains(missing) && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    // bot's app is not an app of another organization.
+    let err = refused(cli, &["token", "create", "--org", "org_other", "--app", &bot_app], 1);
+    assert!(err.contains(&bot_app), "{err}");
+    assert_eq!(cli.token_list_json().len(), 4, "no token minted by a refused command");
+}
+
+#[test]
+fn sqlite_token_create_scopes_and_restriction_are_listed_and_honoured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = sqlite_cli(dir.path());
+    scoped_tokens(&cli, "sqlite", dir.path());
+}
+
+#[test]
+fn postgres_token_create_scopes_and_restriction_are_listed_and_honoured() {
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    scoped_tokens(&pg_cli(&db, dir.path()), "postgres", dir.path());
+}
+
+/// An RFC 3339 timestamp of `token list --json`.
+fn timestamp(v: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        v.as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+/// `expires_at - created_at` of the token named `name` (`None`: it never expires).
+fn lifetime_of(cli: &Cli, name: &str) -> Option<time::Duration> {
+    let tokens = cli.token_list_json();
+    let t = listed(&tokens, name);
+    (!t["expires_at"].is_null()).then(|| timestamp(&t["expires_at"]) - timestamp(&t["created_at"]))
+}
+
+/// `org set --max-token-lifetime` and `org show`: a token minted without `--expires-in` lives
+/// that long, a longer `--expires-in` is refused, other organizations are untouched, the change
+/// is audited, `none` lifts it.
+fn org_max_token_lifetime(cli: &Cli) {
+    let show = |org: &str| -> Value {
+        let out = cli.ok(&["org", "show", "--org", org]);
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("org show prints JSON when piped ({e}): {out:?}"))
+    };
+    assert_eq!(
+        show("acme"),
+        serde_json::json!({"org": "acme", "max_token_lifetime_seconds": null})
+    );
+    assert_eq!(
+        cli.ok(&["org", "set", "--org", "acme", "--max-token-lifetime", "1h"]),
+        ""
+    );
+    assert_eq!(
+        show("acme"),
+        serde_json::json!({"org": "acme", "max_token_lifetime_seconds": 3600})
+    );
+    assert_eq!(
+        show("acme"),
+        serde_json::from_str::<Value>(cli.ok(&["org", "show", "--org", "acme", "--json"]).trim()).expect("JSON")
+    );
+    assert_eq!(show("org_other")["max_token_lifetime_seconds"], Value::Null);
+    let table = cli.ok(&["org", "show", "--org", "acme", "--format", "table"]);
+    let (titles, rows) = parse_table(&table, &[]);
+    assert_eq!(titles, ["ORG", "MAX_TOKEN_LIFETIME"], "{table}");
+    assert_eq!(rows, [["acme", "1h"]], "{table}");
+
+    // Without --expires-in: an hour from now.
+    let before = time::OffsetDateTime::now_utc();
+    cli.token_create("acme", Some("capped"));
+    let after = time::OffsetDateTime::now_utc();
+    assert_eq!(lifetime_of(cli, "capped"), Some(time::Duration::hours(1)));
+    let tokens = cli.token_list_json();
+    let expires = timestamp(&listed(&tokens, "capped")["expires_at"]);
+    let slack = time::Duration::seconds(1);
+    assert!(
+        before + time::Duration::hours(1) - slack <= expires && expires <= after + time::Duration::hours(1) + slack,
+        "expires_at about an hour out: {expires} (minted between {before} and {after})"
+    );
+    // Longer: refused, in one line naming the flag and the maximum.
+    let err = refused(
+        cli,
+        &[
+            "token",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "too long",
+            "--expires-in",
+            "2h",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("--expires-in 2h") && err.contains("maximum token lifetime") && err.contains("1h"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // Shorter, or as long: as asked.
+    token_create_with(cli, &["--org", "acme", "--name", "half", "--expires-in", "30m"]);
+    assert_eq!(lifetime_of(cli, "half"), Some(time::Duration::minutes(30)));
+    token_create_with(cli, &["--org", "acme", "--name", "full", "--expires-in", "60m"]);
+    assert_eq!(lifetime_of(cli, "full"), Some(time::Duration::hours(1)));
+    // Another organization has no maximum.
+    token_create_with(cli, &["--org", "org_other", "--name", "other", "--expires-in", "2h"]);
+    assert_eq!(lifetime_of(cli, "other"), Some(time::Duration::hours(2)));
+    cli.token_create("org_other", Some("other forever"));
+    assert_eq!(lifetime_of(cli, "other forever"), None);
+
+    // `none` lifts it.
+    assert_eq!(
+        cli.ok(&["org", "set", "--org", "acme", "--max-token-lifetime", "none"]),
+        ""
+    );
+    assert_eq!(show("acme")["max_token_lifetime_seconds"], Value::Null);
+    token_create_with(cli, &["--org", "acme", "--name", "long", "--expires-in", "2h"]);
+    assert_eq!(lifetime_of(cli, "long"), Some(time::Duration::hours(2)));
+    cli.token_create("acme", Some("forever"));
+    assert_eq!(lifetime_of(cli, "forever"), None);
+
+    // Both changes are in acme's trail, by the command line.
+    let updates: Vec<Value> = cli
+        .ok(&["audit", "tail", "--org", "acme"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .filter(|e| e["action"] == "org.update")
+        .collect();
+    let seen: Vec<(Value, Value)> = updates
+        .iter()
+        .map(|e| {
+            (
+                e["actor"]["kind"].clone(),
+                e["details"]["max_token_lifetime_seconds"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Value::from("cli"), Value::from(3600)),
+            (Value::from("cli"), Value::Null)
+        ],
+        "{updates:#?}"
+    );
+
+    // Bad values: value errors naming the flag; nothing changes.
+    for bad in ["1w", "", "0d", "None", "3651d"] {
+        let err = refused(cli, &["org", "set", "--org", "acme", "--max-token-lifetime", bad], 2);
+        assert!(err.contains("--max-token-lifetime"), "{bad:?}: {err}");
+    }
+    refused(cli, &["org", "set", "--org", "acme"], 2);
+    assert_eq!(show("acme")["max_token_lifetime_seconds"], Value::Null);
+    assert_eq!(cli.token_list_json().len(), 7, "no token minted by a refused command");
+}
+
+#[test]
+fn sqlite_org_max_token_lifetime_bounds_new_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    org_max_token_lifetime(&sqlite_cli(dir.path()));
+}
+
+#[test]
+fn postgres_org_max_token_lifetime_bounds_new_tokens() {
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    org_max_token_lifetime(&pg_cli(&db, dir.path()));
 }

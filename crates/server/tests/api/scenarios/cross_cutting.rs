@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::test::TestRequest;
 use domain::ids::OrgId;
-use domain::service::NewToken;
 use domain::ports::Store;
+use domain::service::NewToken;
 use domain::testkit::Kit;
 use serde_json::json;
 
@@ -76,7 +76,10 @@ pub async fn auth_401s<S: Store>(kit: Kit<S>) {
     // a revoked token stops working at once
     let org = OrgId::new(ORG).expect("org");
     let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
-    let (meta, plain) = api.authd.create_service_token(&cli, NewToken::admin(None, None)).expect("token");
+    let (meta, plain) = api
+        .authd
+        .create_service_token(&cli, NewToken::admin(None, None))
+        .expect("token");
     let token = plain.expose().to_owned();
     api.get_bearer(APPS, &token).await.expect(200);
     api.authd
