@@ -13,8 +13,8 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web::Bytes;
 use domain::Authd;
 use domain::ids::OrgId;
-use domain::service::NewToken;
 use domain::ports::Store;
+use domain::service::NewToken;
 use domain::testkit::{FixedClock, Kit};
 use serde_json::{Value, json};
 
@@ -412,7 +412,9 @@ pub async fn start<S: Store>(kit: Kit<S>) -> Api<S> {
 pub fn token_of<S: Store>(authd: &Authd<S>, org: &str) -> String {
     let org = OrgId::new(org).expect("org id");
     let cli = domain::audit::Caller::new(org, domain::audit::Actor::Cli);
-    let (_, plain) = authd.create_service_token(&cli, NewToken::admin(None, None)).expect("token");
+    let (_, plain) = authd
+        .create_service_token(&cli, NewToken::admin(None, None))
+        .expect("token");
     plain.expose().to_owned()
 }
 
