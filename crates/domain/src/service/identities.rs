@@ -98,12 +98,12 @@ impl<S: Store> Authd<S> {
         let now = self.now();
         self.store.transaction(|r| {
             let mut identity = locked_identity(r, who, handle)?;
-            // A confined caller may not rename an identity out of its view; checked before the
-            // handle's uniqueness, so a handle taken outside its view is not revealed.
+            // A confined caller renames only within its wildcards (an identity it holds pinned
+            // keeps its handle); checked before the handle's uniqueness, so a handle taken
+            // outside its view is never revealed by a conflict.
             if let Some(new) = &patch.handle
-                && who
-                    .restriction()
-                    .is_some_and(|rs| !rs.sees_identity_parts(*identity.id(), new.as_str()))
+                && new != identity.handle()
+                && who.restriction().is_some_and(|rs| !rs.may_create_identity(new))
             {
                 return Err(Error::Forbidden(Forbidden::IdentityOutside(new.clone())));
             }

@@ -173,20 +173,24 @@ impl<S: Store> Authd<S> {
             restriction.identities.push(if pattern.prefix().is_some() {
                 IdentityGrant::Pattern(pattern.clone())
             } else {
-                let in_view = who.restriction().is_none_or(|rs| {
-                    rs.identities.iter().any(|g| match g {
-                        IdentityGrant::Pattern(p) => p.matches(pattern.as_str()),
-                        IdentityGrant::Pinned(_, h) => h.as_str() == pattern.as_str(),
-                    })
-                });
-                if !in_view {
-                    return Err(too_broad(TooBroad::Identity(pattern.as_str().to_owned())));
-                }
+                let outside = || too_broad(TooBroad::Identity(pattern.as_str().to_owned()));
                 let handle = Handle::parse(pattern.as_str()).map_err(|_| Error::NotFound(Resource::Identity))?;
-                let identity = r
-                    .identity_by_handle(org, &handle)?
-                    .ok_or(Error::NotFound(Resource::Identity))?;
-                IdentityGrant::Pinned(*identity.id(), handle)
+                // Inside a caller's wildcard, a missing handle is `NotFound` (its own namespace);
+                // a handle it holds only pinned must still name that very identity, and anything
+                // else is too broad whether it exists or not.
+                let pinned_only = match who.restriction() {
+                    None => false,
+                    Some(rs) if rs.may_create_identity(&handle) => false,
+                    Some(rs) if rs.identities.iter().any(|g| g.pattern_text() == handle.as_str()) => true,
+                    Some(_) => return Err(outside()),
+                };
+                let identity = r.identity_by_handle(org, &handle)?;
+                match identity {
+                    Some(i) if !pinned_only || who.access().sees_identity(&i) => IdentityGrant::Pinned(*i.id(), handle),
+                    Some(_) => return Err(outside()),
+                    None if pinned_only => return Err(outside()),
+                    None => return Err(Error::NotFound(Resource::Identity)),
+                }
             });
         }
         for app in &input.apps {

@@ -198,6 +198,15 @@ pub fn pinned_handle_is_not_inherited<S: Store>(k: &Kit<S>) {
     let old = fixture(k, &admin, "bot");
     let t = mint(k, &admin, confined(Scopes::ADMIN, &["bot"], &[]));
     a.generate_otp(&t, old.app, old.totp).unwrap();
+    let rename = IdentityPatch {
+        handle: Some(h("bot-renamed")),
+        status: None,
+    };
+    assert_forbidden(
+        a.update_identity(&t, &h("bot"), rename),
+        &Forbidden::IdentityOutside(h("bot-renamed")),
+        "a pinned identity keeps its handle",
+    );
     a.delete_identity(&admin, &h("bot")).unwrap();
     let new = fixture(k, &admin, "bot");
     assert_not_found(a.get_identity(&t, &h("bot")), "the successor identity");
@@ -211,6 +220,19 @@ pub fn pinned_handle_is_not_inherited<S: Store>(k: &Kit<S>) {
     assert_not_found(
         a.create_service_token(&admin, confined(Scopes::ADMIN, &["nobody"], &[])),
         "pinning a handle nobody has",
+    );
+    // Its old handle now names the successor, or nobody: either way too broad, never a probe.
+    let too_broad = Forbidden::TooBroad(TooBroad::Identity("bot".to_owned()));
+    assert_forbidden(
+        a.create_service_token(&t, confined(scopes(&[Scope::OtpGenerate]), &["bot"], &[])),
+        &too_broad,
+        "minting for the successor",
+    );
+    a.delete_identity(&admin, &h("bot")).unwrap();
+    assert_forbidden(
+        a.create_service_token(&t, confined(scopes(&[Scope::OtpGenerate]), &["bot"], &[])),
+        &too_broad,
+        "minting for a handle nobody has any more",
     );
 }
 
