@@ -248,7 +248,7 @@ fn detail(e: &ApiError) -> Cow<'_, str> {
             D::Uri(u) => return Cow::Owned(uri_message(*u)),
             D::UnknownStatus => "status must be 'active' or 'paused'",
             D::TooManyAttempts { .. } => "Too many failed attempts",
-            D::Unavailable(_) => "Service unavailable",
+            D::Unavailable(_) => "Database unavailable",
             D::SecretUnreadable | D::Internal(_) => "Internal server error",
         },
         ApiError::Invalid(_) => "Unprocessable Entity",
@@ -256,7 +256,7 @@ fn detail(e: &ApiError) -> Cow<'_, str> {
         ApiError::MethodNotAllowed(_) => "Method Not Allowed",
         ApiError::PayloadTooLarge => "Request body too large",
         ApiError::BodyUnreadable => "Request body could not be read",
-        ApiError::Unavailable => "Service unavailable",
+        ApiError::Unavailable => "Database unavailable",
         ApiError::Internal => "Internal server error",
     })
 }
@@ -308,6 +308,11 @@ pub(crate) struct ErrorBody<'a> {
     error: &'a str,
 }
 
+/// The `Retry-After` of every `503`: long enough for a planned failover (about 1.5 s measured
+/// from the old primary's demotion to both replicas writing again, see docs/OPERATIONS.md),
+/// short enough that a client retrying as told keeps within a crashed primary's outage.
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: u64 = 2;
+
 fn builder(e: &ApiError) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status_of(e));
     match e {
@@ -316,6 +321,9 @@ fn builder(e: &ApiError) -> HttpResponseBuilder {
         }
         ApiError::Domain(domain::Error::TooManyAttempts { retry_after_seconds }) => {
             b.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+        }
+        ApiError::Unavailable | ApiError::Domain(domain::Error::Unavailable(_)) => {
+            b.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE_SECONDS.to_string()));
         }
         _ => {}
     }

@@ -120,10 +120,11 @@ use domain::Authd;
 use domain::ports::Store;
 
 pub use body::MAX_BODY_BYTES;
-pub use error::{ApiError, OneWelcomeError};
+pub use error::{ApiError, OneWelcomeError, RETRY_AFTER_UNAVAILABLE_SECONDS};
 pub use handlers::not_found;
 pub use limit::{BodyLimit, BodyLimitFuture, BodyLimitMiddleware};
 pub use log::{LOG_TARGET, REQUEST_ID, RequestLog, RequestLogFuture, RequestLogMiddleware};
+pub use run::{DEFAULT_REQUEST_DEADLINE_MS, set_request_deadline};
 
 /// Route patterns.
 mod paths {

@@ -43,6 +43,13 @@ pub struct GlobalOpts {
     #[arg(long, env = "AUTHD_POOL_SIZE", hide_env_values = true, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: Option<u32>,
 
+    /// PostgreSQL: the server-side `statement_timeout` of every connection, in milliseconds, and
+    /// libpq's `tcp_user_timeout`; a unit of work running a second longer is taken for hung (the
+    /// database stopped answering): its connection is cut and the pool replaced. Ignored on
+    /// SQLite.
+    #[arg(long, value_name = "MS", env = "AUTHD_DB_STATEMENT_TIMEOUT_MS", hide_env_values = true, global = true, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub db_statement_timeout_ms: u64,
+
     /// Log format [default: pretty on a terminal, json otherwise]. Verbosity: RUST_LOG (default
     /// info for `serve`, warn for the other commands).
     #[arg(long, env = "AUTHD_LOG_FORMAT", hide_env_values = true, global = true, value_enum)]
@@ -237,6 +244,11 @@ pub struct ServeOpts {
     /// the events of the last DAYS days are never touched) [default: keep every event].
     #[arg(long, value_name = "DAYS", env = "AUTHD_AUDIT_RETENTION_DAYS", hide_env_values = true, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: Option<u32>,
+    /// How long a request may wait for the database, in milliseconds (queueing for a thread and
+    /// a connection, then its statements); past it the answer is `503` with `Retry-After`.
+    /// Must exceed the statement timeout by at least a second.
+    #[arg(long, value_name = "MS", env = "AUTHD_REQUEST_TIMEOUT_MS", hide_env_values = true, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1000..=600_000))]
+    pub request_timeout_ms: u64,
 }
 
 /// `token` subcommands.

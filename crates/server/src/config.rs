@@ -60,6 +60,7 @@ pub fn db_config(g: &GlobalOpts) -> Result<DbConfig, ConfigError> {
     if let Some(n) = g.pool_size {
         pool.max_size = n;
     }
+    pool.statement_timeout = std::time::Duration::from_millis(g.db_statement_timeout_ms);
     Ok(DbConfig {
         url: g.database_url.clone(),
         backend,

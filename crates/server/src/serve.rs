@@ -51,6 +51,14 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     let url = storage_diesel::redact_url(&db.url);
     let store = authd.store().clone();
     let blocking_threads = blocking_threads(store.pool_state().max_size, workers);
+    let deadline = std::time::Duration::from_millis(opts.request_timeout_ms);
+    if deadline < db.pool.unit_deadline() {
+        anyhow::bail!(
+            "--request-timeout-ms {} must exceed --db-statement-timeout-ms by at least a second",
+            opts.request_timeout_ms
+        );
+    }
+    http_actix::set_request_deadline(deadline);
     http_actix::metrics::set_extra(move |out| pool_metrics(&store, out));
     if let Some(days) = opts.audit_retention_days.and_then(RetentionDays::new) {
         start_purger(authd.clone(), days);
@@ -119,7 +127,7 @@ async fn wait_for_signal() {
 fn pool_metrics(store: &DieselStore, out: &mut String) {
     use std::fmt::Write as _;
     let s = store.pool_state();
-    let series: [(&str, &str, &str, String); 6] = [
+    let series: [(&str, &str, &str, String); 7] = [
         (
             "authd_db_pool_connections",
             "gauge",
@@ -155,6 +163,12 @@ fn pool_metrics(store: &DieselStore, out: &mut String) {
             "counter",
             "Checkouts that timed out (answered 503).",
             s.timeouts.to_string(),
+        ),
+        (
+            "authd_db_pool_replacements_total",
+            "counter",
+            "Times the pool was replaced because the database stopped answering (a unit of work outlived the statement timeout by a second).",
+            s.replacements.to_string(),
         ),
     ];
     for (name, kind, help, value) in series {

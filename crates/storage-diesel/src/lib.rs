@@ -58,9 +58,11 @@ mod migrations;
 mod pool;
 mod repo;
 mod schema;
+mod socket;
 mod sql;
 mod stored_ts;
 mod url;
+mod watchdog;
 
 use std::fmt;
 use std::path::Path;
@@ -95,11 +97,16 @@ pub struct PoolOptions {
     /// [`StoreError::Unavailable`] (more than zero). For PostgreSQL it also bounds the time
     /// to open a connection, unless the URL sets `connect_timeout` itself.
     pub connection_timeout: Duration,
+    /// PostgreSQL: the server-side `statement_timeout` of every connection, and with it the
+    /// bound on a unit of work: one that runs a second longer is taken for hung and its pool is
+    /// replaced (see `watchdog`). Also libpq's `tcp_user_timeout`. Ignored on SQLite, whose
+    /// waits are bounded by its busy timeout.
+    pub statement_timeout: Duration,
 }
 
 impl PoolOptions {
     /// The defaults: SQLite 4 connections (one writer at a time anyway) waiting at most 5 s for
-    /// a connection, PostgreSQL 8 waiting at most 2 s.
+    /// a connection, PostgreSQL 8 waiting at most 2 s, statements bounded by 5 s.
     #[must_use]
     pub fn default_for(backend: Backend) -> Self {
         // SQLite waits are for a busy writer (its busy_timeout is 5 s as well); PostgreSQL waits
@@ -111,7 +118,15 @@ impl PoolOptions {
         Self {
             max_size,
             connection_timeout: Duration::from_secs(secs),
+            statement_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// How long a unit of work may run before it is taken for hung: the statement timeout and
+    /// one second more.
+    #[must_use]
+    pub fn unit_deadline(&self) -> Duration {
+        self.statement_timeout + Duration::from_secs(1)
     }
 }
 
@@ -130,6 +145,8 @@ pub struct PoolState {
     pub wait_seconds: f64,
     /// Checkouts that gave up after the connection timeout (answered 503).
     pub timeouts: u64,
+    /// Times the pool was replaced because the database stopped answering (see `watchdog`).
+    pub replacements: u64,
 }
 
 /// Counters of pool checkouts that had to wait.
@@ -211,7 +228,7 @@ pub enum StorageError {
 /// the pool).
 #[derive(Clone)]
 pub struct DieselStore {
-    pool: Pool<Manager>,
+    pools: Arc<watchdog::Pools>,
     waits: Arc<WaitStats>,
     backend: Backend,
     /// The URL without its password, for messages.
@@ -253,6 +270,12 @@ impl DieselStore {
                 reason: "connection_timeout must be more than zero",
             });
         }
+        if opts.statement_timeout < Duration::from_millis(100) {
+            return Err(StorageError::InvalidOptions {
+                url: redacted,
+                reason: "statement_timeout must be at least 100 ms",
+            });
+        }
         let mut sqlite_path = None;
         let target = match backend {
             Backend::Sqlite => {
@@ -262,13 +285,18 @@ impl DieselStore {
                 sqlite_path = Some(path.clone());
                 Target::Sqlite(path)
             }
-            Backend::Postgres => Target::Postgres(url::with_connect_timeout(url, opts.connection_timeout)),
+            Backend::Postgres => Target::Postgres(url::with_pg_bounds(
+                url,
+                opts.connection_timeout,
+                opts.statement_timeout,
+            )),
         };
         let gate = Arc::<WriterGate>::default();
         let manager = Manager {
             target,
             passwords: url::passwords(url),
             gate: Arc::clone(&gate),
+            statement_timeout: opts.statement_timeout,
         };
         let connect_error = |cause: String| StorageError::Connect {
             url: redacted.clone(),
@@ -278,23 +306,31 @@ impl DieselStore {
         let mut first = manager.connect().map_err(|e| connect_error(e.0))?;
         OnAcquire.on_acquire(&mut first).map_err(|e| connect_error(e.0))?;
         drop(first);
-        let pool = Pool::builder()
-            .max_size(opts.max_size)
-            .connection_timeout(opts.connection_timeout)
-            // A checkout costs no round trip: a connection that failed is dropped instead
-            // (see `Conn::fail` and `Manager::has_broken`).
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(OnAcquire))
-            .error_handler(Box::new(LogErrors))
-            .build(manager)
+        let builder = move || {
+            Pool::builder()
+                .max_size(opts.max_size)
+                .connection_timeout(opts.connection_timeout)
+                // A checkout costs no round trip: a connection that failed is dropped instead
+                // (see `Conn::fail` and `Manager::has_broken`).
+                .test_on_check_out(false)
+                .connection_customizer(Box::new(OnAcquire))
+                .error_handler(Box::new(LogErrors))
+        };
+        let pool = builder()
+            .build(manager.clone())
             .map_err(|e| connect_error(e.to_string()))?;
+        // A replacement pool (see `watchdog`) connects in the background: it is made while the
+        // database is in trouble, and its first checkouts wait for it within their timeout.
+        let make = Box::new(move || builder().build_unchecked(manager.clone()));
+        let deadline = (backend == Backend::Postgres).then(|| opts.unit_deadline());
+        let pools = watchdog::Pools::new(pool, make, deadline);
         let checkpointer = sqlite_path
             .map(|path| checkpointer::Checkpointer::start(&path, gate).map(Arc::new))
             .transpose()
             .map_err(connect_error)?;
         tracing::info!(url = %redacted, ?backend, max_size = opts.max_size, "database pool ready");
         Ok(Self {
-            pool,
+            pools,
             waits: Arc::default(),
             backend,
             url: redacted.into(),
@@ -351,7 +387,7 @@ impl DieselStore {
             url: self.url.to_string(),
             cause: e.to_string(),
         };
-        let mut conn = self.pool.get().map_err(|e| fail(&e))?;
+        let mut conn = self.pools.current().0.get().map_err(|e| fail(&e))?;
         if let pool::AnyConnection::Sqlite(c) = &mut conn.inner {
             diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(c)
@@ -374,14 +410,16 @@ impl DieselStore {
     #[must_use]
     pub fn pool_state(&self) -> PoolState {
         use std::sync::atomic::Ordering::Relaxed;
-        let s = self.pool.state();
+        let pool = self.pools.current().0;
+        let s = pool.state();
         PoolState {
             connections: s.connections,
             idle: s.idle_connections,
-            max_size: self.pool.max_size(),
+            max_size: pool.max_size(),
             waits: self.waits.waits.load(Relaxed),
             wait_seconds: std::time::Duration::from_micros(self.waits.wait_micros.load(Relaxed)).as_secs_f64(),
             timeouts: self.waits.timeouts.load(Relaxed),
+            replacements: self.pools.replacements(),
         }
     }
 
@@ -390,7 +428,7 @@ impl DieselStore {
         f: impl FnOnce(&mut Conn) -> Result<Vec<String>, migrations::MigrationError>,
         fail: fn(String, String) -> StorageError,
     ) -> Result<Vec<String>, StorageError> {
-        let mut conn = self.pool.get().map_err(|e| StorageError::Connect {
+        let mut conn = self.pools.current().0.get().map_err(|e| StorageError::Connect {
             url: self.url.to_string(),
             cause: e.to_string(),
         })?;
@@ -401,26 +439,34 @@ impl DieselStore {
         })
     }
 
-    fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
+    /// A connection of the current pool, and the registration of the unit of work that uses it
+    /// (see `watchdog`: keep it alive as long as the connection is in use).
+    fn conn(&self) -> StoreResult<(PooledConnection<Manager>, watchdog::Unit)> {
         use std::sync::atomic::Ordering::Relaxed;
-        if let Some(c) = self.pool.try_get() {
-            return Ok(c);
+        let (pool, generation) = self.pools.current();
+        if let Some(c) = pool.try_get() {
+            let unit = self.pools.start(generation, c.socket);
+            return Ok((c, unit));
         }
         // Every connection is gone and a checkout timed out moments ago: the database is
         // unreachable. Answer at once instead of queueing behind another full timeout (the
         // pool keeps reconnecting in the background; the first connection back ends this).
         let last = self.waits.last_timeout.load(Relaxed);
-        let timeout = u64::try_from(self.pool.connection_timeout().as_micros()).unwrap_or(u64::MAX);
-        if last != 0 && self.pool.state().connections == 0 && self.waits.now_micros().saturating_sub(last) < timeout {
+        let timeout = u64::try_from(pool.connection_timeout().as_micros()).unwrap_or(u64::MAX);
+        if last != 0 && pool.state().connections == 0 && self.waits.now_micros().saturating_sub(last) < timeout {
             self.waits.timeouts.fetch_add(1, Relaxed);
             return Err(StoreError::Unavailable(Opaque::new(UnreachableDatabase)));
         }
         let start = std::time::Instant::now();
-        let got = self.pool.get();
+        let got = pool.get();
         self.waits.waits.fetch_add(1, Relaxed);
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.waits.wait_micros.fetch_add(micros, Relaxed);
-        got.map_err(|e| {
+        got.map(|c| {
+            let unit = self.pools.start(generation, c.socket);
+            (c, unit)
+        })
+        .map_err(|e| {
             self.waits.timeouts.fetch_add(1, Relaxed);
             self.waits.last_timeout.store(self.waits.now_micros(), Relaxed);
             StoreError::Unavailable(Opaque::new(e))
@@ -486,16 +532,30 @@ fn create_parent_dir(path: &str, url: &str) -> Result<(), StorageError> {
 
 impl Store for DieselStore {
     fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
-        let mut conn = self.conn()?;
+        let (mut conn, _unit) = self.conn()?;
         f(&mut DieselRepo::new(&mut conn, false))
     }
 
     fn transaction<T, E: From<StoreError>>(&self, mut f: impl FnMut(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
-        let mut conn = self.conn()?;
+        let (mut conn, mut unit) = self.conn()?;
         let mut retries = 0;
+        let mut reconnected = false;
         loop {
             conn.lost_race = false;
+            conn.commit_sent = false;
+            conn.lost_server = false;
             let result = in_transaction(&mut conn, |c| f(&mut DieselRepo::new(c, true)));
+            // The connection was lost before COMMIT was sent: nothing of this unit was
+            // committed, so it runs once more on a new connection (after a failover, on the new
+            // primary). A failure at or after COMMIT is never run again: it may have committed.
+            if result.is_err() && conn.lost_server && !conn.commit_sent && !reconnected {
+                reconnected = true;
+                tracing::info!("connection lost before the commit; running the transaction again on a new one");
+                drop(conn);
+                drop(unit);
+                (conn, unit) = self.conn()?;
+                continue;
+            }
             // Rolled back because the database aborted it (deadlock, serialization failure):
             // nothing was changed, so the whole unit of work runs again on the same connection.
             if result.is_err() && conn.lost_race && !conn.broken && retries < MAX_TRANSACTION_RETRIES {
@@ -517,11 +577,12 @@ impl Store for DieselStore {
 
     fn ping(&self) -> StoreResult<()> {
         // Readiness probes have short timeouts of their own: answer within a second.
-        let wait = self.pool.connection_timeout().min(Duration::from_secs(1));
-        let mut conn = self
-            .pool
+        let (pool, generation) = self.pools.current();
+        let wait = pool.connection_timeout().min(Duration::from_secs(1));
+        let mut conn = pool
             .get_timeout(wait)
             .map_err(|e| StoreError::Unavailable(Opaque::new(e)))?;
-        pool::ping(&mut conn)
+        let _unit = self.pools.start(generation, conn.socket);
+        pool::ping_writable(&mut conn)
     }
 }

@@ -34,6 +34,14 @@ pub(crate) struct Conn {
     /// Whether a statement failed because the database aborted the transaction to resolve a
     /// deadlock or a serialization failure (PostgreSQL): the transaction can be run again.
     pub(crate) lost_race: bool,
+    /// Whether the current transaction's COMMIT was sent (a failure after that may have
+    /// committed: the transaction is never run again).
+    pub(crate) commit_sent: bool,
+    /// Whether the server went away or turned read-only under this connection (a failover):
+    /// a transaction that had not sent its COMMIT may run again on a new connection.
+    pub(crate) lost_server: bool,
+    /// PostgreSQL: the connection's socket, when it could be found (see `crate::socket`).
+    pub(crate) socket: Option<crate::socket::SocketId>,
     /// SQLite only: the store's [`WriterGate`].
     gate: Option<Arc<WriterGate>>,
 }
@@ -85,20 +93,46 @@ impl Conn {
     /// Maps a diesel error onto the port's error, remembering a lost connection (the pool
     /// then drops it instead of handing it out again; checkouts are not tested).
     pub(crate) fn fail(&mut self, e: DieselError) -> StoreError {
-        if matches!(
+        let lost = matches!(
             e,
             DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand
+                    | DatabaseErrorKind::ReadOnlyTransaction,
                 _
-            ) | DieselError::BrokenTransactionManager
-        ) {
+            )
+        ) || server_going_away(&e);
+        if lost || statement_timed_out(&e) || matches!(e, DieselError::BrokenTransactionManager) {
             self.broken = true;
         }
+        self.lost_server |= lost;
         if lost_race(&e) {
             self.lost_race = true;
         }
         map_error(e)
     }
+}
+
+/// Whether PostgreSQL said this connection's server is going away or cannot take writes: the
+/// server shutting down or restarting (57P01-57P03, which diesel reports as `Unknown` unless the
+/// socket closed first), a read-only transaction (25006, a demoted primary). Such a connection
+/// is dropped, never handed out again; the request is a `503`.
+pub(crate) fn server_going_away(e: &DieselError) -> bool {
+    let DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) = e else {
+        return false;
+    };
+    let m = info.message();
+    m.starts_with("terminating connection")
+        || m.starts_with("the database system is")
+        || m.starts_with("cannot execute") && m.contains("in a read-only transaction")
+}
+
+/// Whether the server cancelled the statement for its `statement_timeout` (57014): the
+/// connection is dropped (its session may be in any state) and the request is a `503`; the
+/// transaction is not run again (it could time out again).
+pub(crate) fn statement_timed_out(e: &DieselError) -> bool {
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+        if info.message().starts_with("canceling statement due to statement timeout"))
 }
 
 /// Why a connection could not be made (already scrubbed of any password).
@@ -107,6 +141,7 @@ impl Conn {
 pub(crate) struct ConnError(pub(crate) String);
 
 /// Where the manager connects to.
+#[derive(Clone)]
 pub(crate) enum Target {
     /// A SQLite file path.
     Sqlite(String),
@@ -115,12 +150,15 @@ pub(crate) enum Target {
 }
 
 /// The r2d2 manager: connects by scheme, so a failure is that backend's own error.
+#[derive(Clone)]
 pub(crate) struct Manager {
     pub(crate) target: Target,
     /// Forms of the URL's password, scrubbed from every driver message.
     pub(crate) passwords: Vec<String>,
     /// Shared by every SQLite connection of the pool.
     pub(crate) gate: Arc<WriterGate>,
+    /// PostgreSQL: every connection's `statement_timeout`.
+    pub(crate) statement_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for Manager {
@@ -140,18 +178,37 @@ impl ManageConnection for Manager {
     type Error = ConnError;
 
     fn connect(&self) -> Result<Conn, ConnError> {
-        let inner = match &self.target {
-            Target::Sqlite(path) => SqliteConnection::establish(path).map(AnyConnection::Sqlite),
-            Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
-        }
-        .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;
+        let (inner, socket) = match &self.target {
+            Target::Sqlite(path) => (SqliteConnection::establish(path).map(AnyConnection::Sqlite), None),
+            Target::Postgres(url) => {
+                let (c, socket) = crate::socket::track(&crate::socket::url_ports(url), || PgConnection::establish(url));
+                (c.map(AnyConnection::Postgresql), socket)
+            }
+        };
+        let inner = inner.map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;
         let gate = matches!(inner, AnyConnection::Sqlite(_)).then(|| Arc::clone(&self.gate));
-        Ok(Conn {
+        let mut conn = Conn {
             inner,
             broken: false,
             lost_race: false,
+            commit_sent: false,
+            lost_server: false,
+            socket,
             gate,
-        })
+        };
+        if let AnyConnection::Postgresql(c) = &mut conn.inner {
+            // Bounds every statement on a server that still answers (a lock wait, a slow plan);
+            // a server that stopped answering is the watchdog's.
+            let ms = self.statement_timeout.as_millis();
+            c.batch_execute(&format!("SET statement_timeout = {ms}"))
+                .map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;
+            if conn.socket.is_none() {
+                tracing::debug!(
+                    "the socket of a new database connection was not found; a hang is bounded by the pool replacement and the request deadline"
+                );
+            }
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnError> {
@@ -249,6 +306,7 @@ pub(crate) fn in_transaction<T, E: From<StoreError>>(
     begun.map_err(|e| E::from(conn.fail(e)))?;
     match f(conn) {
         Ok(value) => {
+            conn.commit_sent = true;
             // On a failed COMMIT the transaction manager rolls back (or marks itself broken).
             let committed = match &mut conn.inner {
                 AnyConnection::Sqlite(c) => AnsiTransactionManager::commit_transaction(c),
@@ -272,17 +330,35 @@ pub(crate) fn in_transaction<T, E: From<StoreError>>(
     }
 }
 
-/// `SELECT 1`.
-pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
+/// Whether the database takes writes: `SELECT 1` on SQLite; on PostgreSQL, a server in
+/// recovery (a standby, a demoted primary) is not ready.
+pub(crate) fn ping_writable(conn: &mut Conn) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl as _;
     let pinged = match &mut conn.inner {
         AnyConnection::Sqlite(c) => c.batch_execute("SELECT 1"),
-        AnyConnection::Postgresql(c) => c.batch_execute("SELECT 1"),
+        AnyConnection::Postgresql(c) => {
+            match diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>("pg_is_in_recovery()"))
+                .get_result::<bool>(c)
+            {
+                Ok(false) => Ok(()),
+                Ok(true) => {
+                    conn.broken = true;
+                    return Err(StoreError::Unavailable(Opaque::new(ReadOnlyServer)));
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     pinged.map_err(|e| match conn.fail(e) {
         StoreError::Other(o) => StoreError::Unavailable(o),
         other => other,
     })
 }
+
+/// A readiness check reached a server in recovery.
+#[derive(Debug, thiserror::Error)]
+#[error("the database server is in recovery (read-only)")]
+struct ReadOnlyServer;
 
 /// Diesel error → port error: unique violations become [`StoreError::Conflict`] with the rule
 /// that was hit, a lost connection or a lock wait that timed out [`StoreError::Unavailable`],
@@ -302,6 +378,10 @@ pub(crate) fn map_error(e: DieselError) -> StoreError {
             StoreError::Unavailable(Opaque::new(e))
         }
         DieselError::BrokenTransactionManager => StoreError::Unavailable(Opaque::new(e)),
+        DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => {
+            StoreError::Unavailable(Opaque::new(e))
+        }
+        _ if server_going_away(&e) || statement_timed_out(&e) => StoreError::Unavailable(Opaque::new(e)),
         // Retried by `DieselStore::transaction`; when the retries run out, the request may
         // still succeed later.
         _ if lost_race(&e) => StoreError::Unavailable(Opaque::new(e)),

@@ -181,22 +181,46 @@ pub(crate) fn sqlite_path(url: &str) -> Result<String, StorageError> {
     Ok(path.to_owned())
 }
 
-/// A PostgreSQL URL with a libpq `connect_timeout` (whole seconds, at least 2) unless it has one,
-/// so an unreachable host fails as fast as an exhausted pool instead of after the OS's TCP
-/// timeout.
-pub(crate) fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    let has = url.split_once('?').is_some_and(|(_, q)| {
-        q.split('&').any(|p| {
-            p.split_once('=')
-                .is_some_and(|(k, _)| k.eq_ignore_ascii_case("connect_timeout"))
+/// A PostgreSQL URL with the libpq parameters that bound how long a connection can hang, each
+/// added unless the URL sets it already:
+/// - `connect_timeout` (whole seconds, at least 2): an unreachable host (or one that accepts the
+///   TCP connection and never answers) fails as fast as an exhausted pool, and libpq moves on to
+///   the next host of a multi-host URL;
+/// - `keepalives=1`, `keepalives_idle=5`, `keepalives_interval=2`, `keepalives_count=3`: an idle
+///   pooled connection whose host vanished (a partition, a dead machine) is found dead within
+///   about 11 s instead of the OS's two hours;
+/// - `tcp_user_timeout` (milliseconds, `statement_timeout`): a statement sent to a host that no
+///   longer acknowledges data fails within that bound instead of TCP's minutes of retries.
+///
+/// A host whose kernel still acknowledges but whose server no longer answers (a stopped
+/// process) is bounded by the store's own deadline instead (see `crate::watchdog`).
+pub(crate) fn with_pg_bounds(url: &str, connect_timeout: Duration, statement_timeout: Duration) -> String {
+    let has = |key: &str| {
+        url.split_once('?').is_some_and(|(_, q)| {
+            q.split('&')
+                .any(|p| p.split_once('=').is_some_and(|(k, _)| k.eq_ignore_ascii_case(key)))
         })
-    });
-    if has {
-        return url.to_owned();
+    };
+    let millis = statement_timeout.as_millis().max(1).to_string();
+    let secs = connect_timeout.as_secs().max(2).to_string();
+    let defaults = [
+        ("connect_timeout", secs.as_str()),
+        ("keepalives", "1"),
+        ("keepalives_idle", "5"),
+        ("keepalives_interval", "2"),
+        ("keepalives_count", "3"),
+        ("tcp_user_timeout", millis.as_str()),
+    ];
+    let mut out = url.to_owned();
+    for (key, value) in defaults {
+        if !has(key) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
+        }
     }
-    let secs = timeout.as_secs().max(2);
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}connect_timeout={secs}")
+    out
 }
 
 #[cfg(test)]
@@ -268,19 +292,25 @@ mod tests {
     }
 
     #[test]
-    fn connect_timeout_is_added_once() {
-        let d = Duration::from_secs(5);
+    fn pg_bounds_are_added_unless_the_url_sets_them() {
+        let (c, st) = (Duration::from_secs(5), Duration::from_millis(4500));
+        let tail = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=4500";
         assert_eq!(
-            with_connect_timeout("postgres://h/db", d),
-            "postgres://h/db?connect_timeout=5"
+            with_pg_bounds("postgres://h/db", c, st),
+            format!("postgres://h/db?connect_timeout=5&{tail}")
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?sslmode=disable", Duration::from_millis(300)),
-            "postgres://h/db?sslmode=disable&connect_timeout=2"
+            with_pg_bounds("postgres://h/db?sslmode=disable", Duration::from_millis(300), st),
+            format!("postgres://h/db?sslmode=disable&connect_timeout=2&{tail}")
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?connect_timeout=1", d),
-            "postgres://h/db?connect_timeout=1"
+            with_pg_bounds(
+                "postgres://h1:1,h2:2/db?target_session_attrs=read-write&connect_timeout=1&KEEPALIVES=0&tcp_user_timeout=9",
+                c,
+                st
+            ),
+            "postgres://h1:1,h2:2/db?target_session_attrs=read-write&connect_timeout=1&KEEPALIVES=0&tcp_user_timeout=9\
+             &keepalives_idle=5&keepalives_interval=2&keepalives_count=3"
         );
     }
 }

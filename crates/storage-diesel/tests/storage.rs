@@ -63,3 +63,6 @@ mod statements;
 
 #[path = "storage/embedding.rs"]
 mod embedding;
+
+#[path = "storage/hang.rs"]
+mod hang;

@@ -29,33 +29,49 @@ pub(crate) async fn healthz() -> HttpResponse {
     respond::json(StatusCode::OK, &Status { status: "ok" })
 }
 
-/// `GET /readyz`: `200 {"status":"ready"}` when the database answers, else
-/// `503 {"status":"unavailable"}` (the cause is logged).
+/// `GET /readyz`: `200 {"status":"ready"}` when the database takes writes, else
+/// `503 {"status":"unavailable"}` with `Retry-After` (the cause is logged), within
+/// [`READYZ_DEADLINE`] whatever the database does.
 #[utoipa::path(
     get,
     path = crate::paths::READYZ,
     tag = "operations",
     operation_id = "get_readyz",
     summary = "Readiness",
-    description = "`200` when the database answers, `503` otherwise.",
+    description = "`200` when the database answers and takes writes (on PostgreSQL: the server reached is not in recovery), `503` otherwise, within 2 seconds whatever the database does.",
     responses(
         (status = 200, description = "Ready: `{\"status\": \"ready\"}`", body = crate::schemas::HealthStatus),
-        (status = 503, description = "The database does not answer: `{\"status\": \"unavailable\"}`", body = crate::schemas::HealthStatus),
+        (status = 503, description = "The database does not answer, or is read-only: `{\"status\": \"unavailable\"}`, with `Retry-After`", body = crate::schemas::HealthStatus),
     ),
 )]
 pub(crate) async fn readyz<S: Store>(authd: web::Data<Authd<S>>) -> HttpResponse {
-    match web::block(move || authd.ping()).await {
-        Ok(Ok(())) => respond::json(StatusCode::OK, &Status { status: "ready" }),
-        Ok(Err(e)) => {
+    let unavailable = || {
+        let mut b = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE);
+        b.insert_header((
+            actix_web::http::header::RETRY_AFTER,
+            crate::error::RETRY_AFTER_UNAVAILABLE_SECONDS.to_string(),
+        ));
+        respond::json_with(b, &Status { status: "unavailable" })
+    };
+    match actix_web::rt::time::timeout(READYZ_DEADLINE, web::block(move || authd.ping())).await {
+        Ok(Ok(Ok(()))) => respond::json(StatusCode::OK, &Status { status: "ready" }),
+        Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "readiness check failed");
-            respond::json(StatusCode::SERVICE_UNAVAILABLE, &Status { status: "unavailable" })
+            unavailable()
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "readiness check could not run");
-            respond::json(StatusCode::SERVICE_UNAVAILABLE, &Status { status: "unavailable" })
+            unavailable()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: the database did not answer in time");
+            unavailable()
         }
     }
 }
+
+/// How long `/readyz` waits for the database.
+pub(crate) const READYZ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `GET /metrics`: Prometheus text exposition (see [`crate::metrics`]).
 #[utoipa::path(

@@ -90,6 +90,15 @@ async fn check(failure: Failure, status: u16, message: &str) {
     )
     .await;
     assert_eq!(res.status().as_u16(), status);
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        retry_after.as_deref(),
+        (status == 503).then_some("2"),
+        "every 503 (and only a 503) tells when to retry"
+    );
     let body = test::read_body(res).await;
     assert_eq!(body, format!(r#"{{"detail":"{message}"}}"#).into_bytes());
 
@@ -98,6 +107,7 @@ async fn check(failure: Failure, status: u16, message: &str) {
     assert_eq!(res.status().as_u16(), 200);
     let res = test::call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"2"[..]));
     assert_eq!(test::read_body(res).await, br#"{"status":"unavailable"}"#.to_vec());
 
     // a token without the prefix is refused without any look-up
@@ -114,7 +124,7 @@ async fn check(failure: Failure, status: u16, message: &str) {
 
 #[actix_web::test]
 async fn unreachable_database_is_503() {
-    check(Failure::Unavailable, 503, "Service unavailable").await;
+    check(Failure::Unavailable, 503, "Database unavailable").await;
 }
 
 #[actix_web::test]

@@ -81,6 +81,7 @@ fn metrics_expose_every_documented_series() {
         "authd_db_pool_waits_total",
         "authd_db_pool_wait_seconds_total",
         "authd_db_pool_timeouts_total",
+        "authd_db_pool_replacements_total",
         "authd_instances_enrolled_total",
         "authd_instances_revoked_total",
     ] {

@@ -288,6 +288,7 @@ fn tight_pool(db: &TestDb) -> DieselStore {
     let opts = PoolOptions {
         max_size: 1,
         connection_timeout: Duration::from_millis(300),
+        ..PoolOptions::default_for(db.backend)
     };
     let s = DieselStore::connect(&db.url, opts).unwrap();
     s.migrate().unwrap();
