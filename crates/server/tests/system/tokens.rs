@@ -3,9 +3,8 @@
 //! broader than itself on either, and once revoked on one replica is refused by both within the
 //! token cache's 2-second bound (plus slack).
 //!
-//! Expiry is not covered here: the binary reads the system clock and has no clock override, and
-//! the shortest lifetime a token can be minted with is 60 s; the API scenarios cover expiry with
-//! a fixed clock.
+//! Expiry: a token minted with the shortest lifetime (60 s) is used on both replicas a second
+//! before its time and refused as expired by both right after it (this test waits that minute).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -115,6 +114,18 @@ fn confined_tokens_on_two_replicas_scopes_confinement_minting_and_revocation() {
     let replicas: [(&str, &Server); 2] = [("A", &p.a), ("B", &p.b)];
     let admin = p.cli.token_create(ORG, None);
     let (admin_a, admin_b) = (p.a.api(&admin), p.b.api(&admin));
+    // A token that expires in a minute (the shortest lifetime), used on both replicas at the
+    // end: both refuse it as expired once its time is up.
+    let expiring = admin_a
+        .post(TOKENS, &json!({ "scopes": ["apps:read"], "expires_in_seconds": 60 }))
+        .expect(201, "a token expiring in 60 s");
+    let expiring_token = str_field(&expiring, "token");
+    let expiring_at = Instant::now() + Duration::from_secs(60);
+    for srv in [&p.a, &p.b] {
+        srv.api(&expiring_token)
+            .get(APPS)
+            .expect(200, "the expiring token before its time");
+    }
 
     // The CLI's flagless token is an admin token over the whole org.
     let admin_self = admin_a
@@ -500,9 +511,31 @@ fn confined_tokens_on_two_replicas_scopes_confinement_minting_and_revocation() {
         }
     }
 
-    // 5. Expiry is not tested here: no clock override in the binary and a 60 s minimum
-    //    lifetime (see the module documentation).
-    eprintln!("expiry: not tested at process level (no clock override; minimum lifetime 60 s)");
+    // 5. Expiry: the one-minute token, cached by both replicas a moment before its time, is
+    //    refused by both from its `expires_at` on (the cache never serves an expired token).
+    let last_use = expiring_at
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(Duration::from_secs(1));
+    std::thread::sleep(last_use);
+    for (name, srv) in replicas {
+        let r = srv.api(&expiring_token).get(APPS);
+        assert!(
+            r.status == 200 || Instant::now() >= expiring_at,
+            "replica {name}: the token a second before its expiry: {}",
+            r.text()
+        );
+    }
+    for (name, srv) in replicas {
+        let refused = crate::support::poll(Duration::from_secs(3), Duration::from_millis(100), || {
+            let r = srv.api(&expiring_token).get(APPS);
+            (r.status == 401).then(|| r.json())
+        });
+        assert_eq!(
+            refused,
+            Some(json!({ "detail": "token expired" })),
+            "replica {name}: an expired token is refused within a second of its expiry"
+        );
+    }
 }
 
 /// Mints by a parent token, from threads released together on both replicas, race the
