@@ -507,12 +507,13 @@ pub trait AuditRepo {
     /// # Errors
     /// Infrastructure only.
     fn list_audit_events(&mut self, org: &OrgId, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
-    /// Deletes numbered events older than `before`, except each organization's newest one (which
-    /// keeps its numbering going); unnumbered events are never deleted. Returns how many.
+    /// Deletes at most `limit` numbered events older than `before`, except each organization's
+    /// newest one (which keeps its numbering going); unnumbered events are never deleted.
+    /// Returns how many (fewer than `limit`: none is left to delete).
     ///
     /// # Errors
     /// Infrastructure only.
-    fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64>;
+    fn purge_audit_events(&mut self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// The unit-of-work boundary.

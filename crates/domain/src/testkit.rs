@@ -722,7 +722,7 @@ impl AuditRepo for State {
         Ok(v)
     }
 
-    fn purge_audit_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+    fn purge_audit_events(&mut self, before: Timestamp, limit: u32) -> StoreResult<u64> {
         let newest: HashMap<OrgId, u64> = self.events.iter().fold(HashMap::new(), |mut m, e| {
             if let Some(s) = e.seq {
                 let n = m.entry(e.org.clone()).or_insert(s);
@@ -731,8 +731,16 @@ impl AuditRepo for State {
             m
         });
         let before_len = self.events.len();
-        self.events
-            .retain(|e| !(e.at < before && e.seq.is_some_and(|s| newest.get(&e.org).is_some_and(|&n| s < n))));
+        let mut left = limit;
+        self.events.retain(|e| {
+            let old = e.at < before && e.seq.is_some_and(|s| newest.get(&e.org).is_some_and(|&n| s < n));
+            if old && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
         Ok(count(before_len - self.events.len()))
     }
 }

@@ -432,6 +432,14 @@ impl DieselStore {
             url: self.url.to_string(),
             cause: e.to_string(),
         })?;
+        // Migrations (and their lock wait) are not held to the serving statement timeout: this
+        // connection runs without one, and is dropped afterwards rather than pooled.
+        conn.broken = true;
+        if let pool::AnyConnection::Postgresql(c) = &mut conn.inner {
+            use diesel::connection::SimpleConnection as _;
+            c.batch_execute("SET statement_timeout = 0")
+                .map_err(|e| fail(self.url.to_string(), e.to_string()))?;
+        }
         f(&mut conn).map_err(|e| {
             // Whatever state the failure left the connection in, it is not reused.
             conn.broken = true;

@@ -135,6 +135,18 @@ pub(crate) fn statement_timed_out(e: &DieselError) -> bool {
         if info.message().starts_with("canceling statement due to statement timeout"))
 }
 
+/// The client port the server sees this connection come from (`None` over a Unix socket).
+fn client_port(c: &mut PgConnection) -> Option<u16> {
+    use diesel::RunQueryDsl as _;
+    diesel::select(diesel::dsl::sql::<
+        diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+    >("inet_client_port()"))
+    .get_result::<Option<i32>>(c)
+    .ok()
+    .flatten()
+    .and_then(|p| u16::try_from(p).ok())
+}
+
 /// Why a connection could not be made (already scrubbed of any password).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -181,8 +193,15 @@ impl ManageConnection for Manager {
         let (inner, socket) = match &self.target {
             Target::Sqlite(path) => (SqliteConnection::establish(path).map(AnyConnection::Sqlite), None),
             Target::Postgres(url) => {
-                let (c, socket) = crate::socket::track(&crate::socket::url_ports(url), || PgConnection::establish(url));
-                (c.map(AnyConnection::Postgresql), socket)
+                let before = crate::socket::before();
+                match PgConnection::establish(url) {
+                    Ok(mut c) => {
+                        let socket =
+                            crate::socket::find(&before, &crate::socket::url_ports(url), || client_port(&mut c));
+                        (Ok(AnyConnection::Postgresql(c)), socket)
+                    }
+                    Err(e) => (Err(e), None),
+                }
             }
         };
         let inner = inner.map_err(|e| ConnError(scrub(&e.to_string(), &self.passwords)))?;

@@ -2,15 +2,15 @@
 //! connection whose server stopped answering (see `watchdog`): a thread blocked in libpq waiting
 //! for a reply then wakes with "server closed the connection", and the connection is dropped.
 //!
-//! diesel does not expose libpq's socket, so it is found when the connection is made: new
-//! connections are made one at a time in this process, and the one socket that appeared
-//! meanwhile, is connected, is not an accepted one (its local port is none of the process's
-//! listening ports) and whose peer port is one the URL names, is it. It is reached through a
+//! diesel does not expose libpq's socket, so it is found when the connection is made: among the
+//! sockets that appeared meanwhile, connected, not accepted ones (their local port is none of the
+//! process's listening ports), whose peer port is one the URL names, it is the only one, or else
+//! the only one whose local port is the client port the server reports (`inet_client_port()`:
+//! connections made at the same moment by other threads, when nothing between authd and the
+//! server rewrites ports). It is reached through a
 //! duplicate made with `pidfd_getfd` on this very process (safe: the duplicate is an `OwnedFd`),
 //! checked again by its ports before a shutdown. Linux only; elsewhere, or when the socket is
 //! ambiguous, a hung connection is bounded by the pool replacement and the request deadline.
-
-use std::sync::{Mutex, PoisonError};
 
 /// A connection's socket: its descriptor number in this process, and its two ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,18 +20,29 @@ pub(crate) struct SocketId {
     peer_port: u16,
 }
 
-/// New connections are made one at a time (rarely: the pool keeps them), so the socket that
-/// appears during one is that connection's.
-static CONNECTING: Mutex<()> = Mutex::new(());
+/// The sockets of the process before a connection is made (`None`: not on this system).
+pub(crate) struct Before(Option<Vec<(i32, String)>>);
 
-/// Runs `connect` (which opens one connection to a server on one of `ports`) and finds the
-/// socket it opened.
-pub(crate) fn track<T>(ports: &[u16], connect: impl FnOnce() -> T) -> (T, Option<SocketId>) {
-    let _one_at_a_time = CONNECTING.lock().unwrap_or_else(PoisonError::into_inner);
-    let before = os::sockets();
-    let out = connect();
-    let id = before.and_then(|before| os::new_outbound(&before, ports));
-    (out, id)
+/// Takes the snapshot to compare with once the connection is made.
+pub(crate) fn before() -> Before {
+    Before(os::sockets())
+}
+
+/// The socket of the connection made since `before`, to a server on one of `ports`;
+/// `client_port` (asked only when several sockets could be it) is the client port the server
+/// reports.
+pub(crate) fn find(before: &Before, ports: &[u16], client_port: impl FnOnce() -> Option<u16>) -> Option<SocketId> {
+    let candidates = os::new_outbound(before.0.as_ref()?, ports)?;
+    match candidates.as_slice() {
+        [one] => Some(*one),
+        [] => None,
+        many => {
+            let port = client_port()?;
+            let mut matching = many.iter().filter(|c| c.local_port == port);
+            let one = matching.next()?;
+            matching.next().is_none().then_some(*one)
+        }
+    }
 }
 
 /// Shuts the socket down (both ways), if it is still the one found; whether it was.
@@ -115,8 +126,8 @@ mod os {
         })
     }
 
-    /// The one socket opened since `before`, connected outward to one of `ports`.
-    pub(super) fn new_outbound(before: &[(i32, String)], ports: &[u16]) -> Option<SocketId> {
+    /// The sockets opened since `before`, connected outward to one of `ports`.
+    pub(super) fn new_outbound(before: &[(i32, String)], ports: &[u16]) -> Option<Vec<SocketId>> {
         let after = sockets()?;
         let old: HashSet<&String> = before.iter().map(|(_, inode)| inode).collect();
         let mut listening = HashSet::new();
@@ -130,16 +141,17 @@ mod os {
                 _ => {}
             }
         }
-        let mut found = fresh
-            .into_iter()
-            .filter(|(_, local, peer)| !listening.contains(local) && ports.contains(peer));
-        let (fd, local_port, peer_port) = found.next()?;
-        // Two candidates: not sure which, so none.
-        found.next().is_none().then_some(SocketId {
-            fd,
-            local_port,
-            peer_port,
-        })
+        Some(
+            fresh
+                .into_iter()
+                .filter(|(_, local, peer)| !listening.contains(local) && ports.contains(peer))
+                .map(|(fd, local_port, peer_port)| SocketId {
+                    fd,
+                    local_port,
+                    peer_port,
+                })
+                .collect(),
+        )
     }
 
     pub(super) fn shut_down(id: SocketId) -> bool {
@@ -163,7 +175,7 @@ mod os {
         None
     }
 
-    pub(super) fn new_outbound(_: &[(i32, String)], _: &[u16]) -> Option<SocketId> {
+    pub(super) fn new_outbound(_: &[(i32, String)], _: &[u16]) -> Option<Vec<SocketId>> {
         None
     }
 

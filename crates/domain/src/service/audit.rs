@@ -24,6 +24,9 @@ impl RetentionDays {
     }
 }
 
+/// Events deleted per transaction by [`Authd::purge_audit_events`].
+pub const PURGE_BATCH: u32 = 5_000;
+
 impl<S: Store> Authd<S> {
     /// A page of the caller's organization's audit trail. Numbers every event committed so far
     /// first, so a change the caller just made is listed. A confined caller sees only the
@@ -76,9 +79,18 @@ impl<S: Store> Authd<S> {
     /// Storage failures.
     pub fn purge_audit_events(&self, retention: RetentionDays) -> Result<u64, Error> {
         let before = self.now().plus_seconds(-i64::from(retention.get()) * 86_400);
-        self.store.transaction(|r| {
-            r.sequence_audit_events()?;
-            Ok::<_, Error>(r.purge_audit_events(before)?)
-        })
+        // In batches, each its own short transaction: a large backlog never makes one statement
+        // outlive the database's statement timeout, nor holds the sequencer for long.
+        let mut total = 0;
+        loop {
+            let n = self.store.transaction(|r| {
+                r.sequence_audit_events()?;
+                Ok::<_, Error>(r.purge_audit_events(before, PURGE_BATCH)?)
+            })?;
+            total += n;
+            if n < u64::from(PURGE_BATCH) {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -263,21 +263,28 @@ pub(crate) type SequenceEventsSqlite<'a> = Fixed<'a, SequenceEventsSqliteSql>;
 /// See [`AdvanceSequencerSqliteSql`].
 pub(crate) type AdvanceSequencerSqlite<'a> = Fixed<'a, AdvanceSequencerSqliteSql>;
 
-/// Deletes numbered events older than the bound, except each organization's newest.
+/// Deletes at most `limit` numbered events older than the bound, except each organization's
+/// newest.
 pub(crate) struct PurgeEvents<'a> {
     before: PrimitiveDateTime,
+    limit: i64,
     _p: std::marker::PhantomData<&'a ()>,
 }
 
 impl<DB> QueryFragment<DB> for PurgeEvents<'_>
 where
-    DB: Backend + HasSqlType<Timestamp>,
+    DB: Backend + HasSqlType<Timestamp> + HasSqlType<diesel::sql_types::BigInt>,
     PrimitiveDateTime: ToSql<Timestamp, DB>,
+    i64: ToSql<diesel::sql_types::BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("DELETE FROM audit_events WHERE seq IS NOT NULL AND at < ");
+        out.push_sql(
+            "DELETE FROM audit_events WHERE id IN (SELECT e.id FROM audit_events e WHERE e.seq IS NOT NULL AND e.at < ",
+        );
         out.push_bind_param::<Timestamp, _>(&self.before)?;
-        out.push_sql(" AND seq < (SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = audit_events.org_id)");
+        out.push_sql(" AND e.seq < (SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id) LIMIT ");
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.limit)?;
+        out.push_sql(")");
         Ok(())
     }
 }
@@ -361,9 +368,10 @@ impl AuditRepo for DieselRepo<'_> {
         .collect()
     }
 
-    fn purge_audit_events(&mut self, before: domain::time::Timestamp) -> StoreResult<u64> {
+    fn purge_audit_events(&mut self, before: domain::time::Timestamp, limit: u32) -> StoreResult<u64> {
         let purge = PurgeEvents {
             before: ts(before),
+            limit: i64::from(limit),
             _p: std::marker::PhantomData,
         };
         Ok(rows(write_db!(self, count, purge)?))

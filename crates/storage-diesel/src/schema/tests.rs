@@ -115,6 +115,8 @@ fn created(backend: Backend, url: &str, table: &str) -> Vec<DbColumn> {
     match backend {
         Backend::Sqlite => {
             let mut c = SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+            // The store's checkpoint thread may hold the lock a moment: wait for it.
+            diesel::connection::SimpleConnection::batch_execute(&mut c, "PRAGMA busy_timeout = 5000").unwrap();
             diesel::sql_query(
                 "SELECT name, type AS ty, (\"notnull\" = 0 AND pk = 0) AS nullable FROM pragma_table_info(?)",
             )

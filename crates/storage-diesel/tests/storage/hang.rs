@@ -28,8 +28,24 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let frozen = Arc::new(AtomicBool::new(false));
         let f = Arc::clone(&frozen);
+        listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
+            loop {
+                // Frozen: nothing accepts (the kernel still completes connections into the
+                // backlog, as for a stopped server).
+                if f.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                client.set_nonblocking(false).unwrap();
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
