@@ -20,7 +20,19 @@
 #   3. no 5xx but 503 (and no request left without an answer)
 #   4. every request answered within REQUEST_BOUND_S
 #   5. both replicas serving writes again within RECOVERY_BOUND_S of the injection
-# and that every 503 carried Retry-After. A summary table at the end;
+#   6. the audit trail (issue 21, item 4): every request carries its own X-Request-Id, which
+#      authd records in the request's audit events; per account used by the load, the
+#      acknowledged (200) codes and verifications against the otp.generate / otp.verify events
+#      that exist afterwards (GET /api/v1/audit/events?action=...&resource_id=..., paged). A
+#      lost event of an HOTP code (committed with the counter advance) or of a verification
+#      (committed with its outcome) is a violation; a lost event of a TOTP code is counted only
+#      (committed with synchronous_commit off: the documented trade-off). Requests answered 503
+#      that left an event anyway are counted.
+# and that every 503 carried Retry-After. After a crash (and a frozen node killed), a postmortem
+# of the old primary: pg_waldump of its WAL past the new primary's switch point, then its data
+# directory restarted alone (read-only, on another port) to see which events it had that the
+# new primary lacks: whether a lost TOTP event was in its WAL on disk (lost by replication) or
+# not even there (lost with its WAL buffers). A summary table at the end;
 # exit 1 when any scenario has a violation.
 #
 # Usage: bash ha/failover.sh [--short] [--scenario planned|crash|frozen]...
@@ -43,6 +55,7 @@
 #   HA_FROZEN_END      kill (default) or cont: how the frozen node ends
 #   HA_MONITOR_SETTINGS  space-separated name=value, applied on the monitor after MONITOR_SETTINGS
 #   HA_KEEP_TMP=1      keep the temporary directory (logs, the load's JSON reports)
+#   HA_POSTMORTEM=0    skip the postmortem of the old primary (crash, frozen killed)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -458,6 +471,68 @@ end_freeze() {
 }
 
 # --------------------------------------------------------------------------------------------
+# Postmortem of a killed primary
+# --------------------------------------------------------------------------------------------
+
+# postmortem DIR NAME: NAME (the old primary, killed) against the new primary: its WAL past the
+# new primary's switch point (pg_waldump, before anything touches it), then its data directory
+# started alone on another port, read-only (crash recovery replays what it had written), and
+# `ha/load.py postmortem` compares the audit events. Not on its old port: the authd replicas'
+# URI lists that one, and must never find a second primary there. Failures are logged only.
+postmortem() {
+    local dir=$1 d p new_port line tli switch pm_port pid i pending
+    d=$(node_dir "$2")
+    if p=$(postmaster "$d"); then log "postmortem: the old primary's postmaster ($p) still runs"; return 1; fi
+    # the killed postmaster's backends exit by themselves; its shared memory must be free
+    for i in $(seq 50); do
+        pending=0
+        for p in "${ORPHAN_PIDS[@]}"; do
+            [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == postgres ]] && pending=1
+        done
+        (( pending == 0 )) && break
+        sleep 0.2
+    done
+    p=$(primary) || true
+    [[ -n $p ]] || { log "postmortem: no primary"; return 1; }
+    new_port=${p#*|}
+    # the newest timeline history of the new primary: "<parent tli> <switch lsn> <reason>"
+    line=$(msql "$new_port" "select pg_read_file('pg_wal/' || name) from pg_ls_waldir()
+        where name like '%.history' order by name desc limit 1" | awk 'NF' | tail -n1) || true
+    tli=$(awk '{print $1}' <<<"$line"); switch=$(awk '{print $2}' <<<"$line")
+    if [[ -n $switch ]]; then
+        timeout 30 "$PGBIN/pg_waldump" -p "$d/pg_wal" -t "$tli" -s "$switch" \
+            >"$dir/old-primary-wal.txt" 2>&1 || true
+    else
+        log "postmortem: no timeline history on the new primary (:$new_port)"
+        : >"$dir/old-primary-wal.txt"
+    fi
+    pm_port=$(free_port)
+    setpriv --reuid=postgres --regid=postgres --init-groups \
+        env -i HOME="$PGROOT" PATH="$PGBIN:/usr/bin:/bin" LANG=C.UTF-8 \
+        "$PGBIN/postgres" -D "$d" -p "$pm_port" -c listen_addresses=127.0.0.1 \
+        -c unix_socket_directories="$PGRUN" -c archive_mode=off \
+        -c default_transaction_read_only=on >"$dir/old-primary-postmortem.log" 2>&1 &
+    pid=$!
+    HELPER_PIDS+=("$pid")
+    for i in $(seq 150); do
+        msql "$pm_port" "select 1" >/dev/null 2>&1 && break
+        alive "$pid" && ! zombie "$pid" || break
+        sleep 0.2
+    done
+    if msql "$pm_port" "select 1" >/dev/null 2>&1; then
+        timeout 120 python3 "$HA_DIR/load.py" postmortem --summary "$dir/summary.json" \
+            --load "$dir/load.json" --old-port "$pm_port" --new-port "$new_port" \
+            --switch-lsn "$switch" --wal "$dir/old-primary-wal.txt" \
+            || log "postmortem: the comparison failed"
+    else
+        log "postmortem: the old primary's data directory did not start (log: $dir/old-primary-postmortem.log)"
+        tail -n 5 "$dir/old-primary-postmortem.log" >&2 || true
+    fi
+    kill -INT "$pid" 2>/dev/null || true   # fast shutdown
+    wait_bounded "$pid" 15 || true
+}
+
+# --------------------------------------------------------------------------------------------
 # One scenario
 # --------------------------------------------------------------------------------------------
 
@@ -466,6 +541,7 @@ FAILED=()
 
 run_scenario() {
     local scen=$1 dir="$TMP/$1" t0 p name port load_pid probe_pid rc=0 start=$SECONDS b
+    local sync_commit sync_names extra
     mkdir -p "$dir"
     log "=== scenario $scen (t+$(( SECONDS - START_S )) s)"
     cluster_up "$dir"
@@ -485,6 +561,9 @@ run_scenario() {
     p=$(primary) || true
     [[ -n $p ]] || die "no primary before the injection: $(states | tr '\n' ' ')"
     name=${p%%|*}; port=${p#*|}
+    # whether the primary waits for its standby (what the audit's figures depend on)
+    sync_commit=$(msql "$port" "show synchronous_commit" 2>/dev/null) || sync_commit="?"
+    sync_names=$(msql "$port" "show synchronous_standby_names" 2>/dev/null) || sync_names="?"
     t0=$(now)
     inject "$scen" "$name"
 
@@ -513,15 +592,21 @@ run_scenario() {
         from pgautofailover.event order by eventid" pg_auto_failover >"$dir/monitor-events.txt" 2>&1 || true
     echo "injection at $(date -d "@$t0" +%H:%M:%S.%3N)" >>"$dir/monitor-events.txt"
 
+    extra=$(python3 -c 'import json, sys; print(json.dumps({"cluster_s": int(sys.argv[1]),
+        "authd_s": int(sys.argv[2]), "synchronous_commit": sys.argv[3],
+        "synchronous_standby_names": sys.argv[4]}))' "$CLUSTER_S" "$AUTHD_UP_S" "$sync_commit" "$sync_names")
     python3 "$HA_DIR/load.py" check "${b[@]}" --token "$TOKEN" --scenario "$scen" \
         --load "$dir/load.json" --probe "$dir/probe.json" --t0 "$t0" \
         --request-bound "$REQUEST_BOUND_S" --recovery-bound "$RECOVERY_BOUND_S" \
-        --extra "{\"cluster_s\": $CLUSTER_S, \"authd_s\": $AUTHD_UP_S}" \
-        --out "$dir/summary.json" &
+        --extra "$extra" --out "$dir/summary.json" &
     p=$!
     HELPER_PIDS+=("$p")
     wait_bounded "$p" 300 || rc=$?
     SUMMARIES+=("$dir/summary.json")
+    if [[ ${HA_POSTMORTEM:-1} != 0 && -s $dir/summary.json ]] \
+        && [[ $scen == crash || ( $scen == frozen && ${HA_FROZEN_END:-kill} == kill ) ]]; then
+        postmortem "$dir" "$name" || log "postmortem of $name failed"
+    fi
     if [[ $rc != 0 ]]; then
         FAILED+=("$scen")
         for i in 1 2; do

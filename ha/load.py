@@ -9,9 +9,10 @@ Subcommands:
           generate a TOTP code and verify it, and delete the app of the previous iteration every
           other iteration. Every request has a client timeout. It runs until the stop file exists
           or SIGTERM/SIGINT (or --max-seconds / --max-requests), then writes a JSON report: every
-          request (replica, kind, start, duration, status, Retry-After, body truncated) and what
-          the acknowledged (2xx) writes created and deleted, the HOTP codes answered and the
-          secrets of the HOTP accounts (made up here, so that a code can be mapped to its counter).
+          request (replica, kind, its X-Request-Id, start, duration, status, Retry-After, body
+          truncated) and what the acknowledged (2xx) writes created and deleted, the HOTP codes
+          answered and the secrets of the HOTP accounts (made up here, so that a code can be
+          mapped to its counter).
   probe   from the failure's injection on: polls the database (psql on the multi-host URI, a write
           that must land on another node than the old primary) and a write through each replica,
           until a new primary is writable and every replica answered --streak writes in a row
@@ -19,8 +20,15 @@ Subcommands:
   check   reads the reports back through the API (after the failure was resolved) and checks:
           acknowledged creates readable, acknowledged deletes gone, no HOTP counter answered twice
           and every answered counter used up, no 5xx but 503, every request answered within
-          --request-bound, every replica serving writes again within --recovery-bound. Prints the
-          violations, writes a summary JSON; exit 1 when there is any.
+          --request-bound, every replica serving writes again within --recovery-bound; and the
+          audit trail: per account, the acknowledged TOTP codes, HOTP codes and verifications
+          against their otp.generate / otp.verify events (matched by request id; a lost HOTP or
+          verify event is a violation, a lost TOTP event is counted: see AUDIT_KINDS). Prints
+          the violations, writes a summary JSON; exit 1 when there is any.
+  postmortem  the old primary's data directory restarted alone after a crash (by failover.sh):
+          the audit events it has that the new primary lacks, where the lost TOTP events were,
+          and its WAL past the new primary's switch point (a pg_waldump listing). Adds to the
+          summary JSON.
   table   prints the summary table of several summary JSONs.
 """
 
@@ -40,6 +48,17 @@ import time
 import urllib.parse
 
 BODY_MAX = 200
+
+# Every request carries its own X-Request-Id (authd keeps a sane client id and records it in the
+# audit events of the request), so that check can map each audit event back to its request.
+RID_PREFIX = f"ha{os.getpid():x}{os.urandom(3).hex()}"
+_rid = iter(range(1, 1 << 62))
+_rid_lock = threading.Lock()
+
+
+def new_request_id():
+    with _rid_lock:
+        return f"{RID_PREFIX}-{next(_rid)}"
 
 
 def now():
@@ -69,16 +88,18 @@ class Client:
             self.conn = None
 
     def request(self, kind, method, path, body=None):
-        """Returns a record: r, k, m, p, t0, d, s (status or None), e (transport error or None),
-        ra (Retry-After or None), b (body, truncated), and j (the parsed JSON body or None)."""
-        headers = {"X-Service-Token": self.token, "Connection": "keep-alive"}
+        """Returns a record: r, k, m, p, q (the X-Request-Id sent), t0, d, s (status or None),
+        e (transport error or None), ra (Retry-After or None), b (body, truncated), and j (the
+        parsed JSON body or None)."""
+        rid = new_request_id()
+        headers = {"X-Service-Token": self.token, "Connection": "keep-alive", "X-Request-Id": rid}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         elif method == "POST":
             headers["Content-Length"] = "0"
-        rec = {"r": self.replica, "k": kind, "m": method, "p": path, "t0": now(), "d": None,
+        rec = {"r": self.replica, "k": kind, "m": method, "p": path, "q": rid, "t0": now(), "d": None,
                "s": None, "e": None, "ra": None, "b": ""}
         start = time.monotonic()
         raw = b""
@@ -478,6 +499,137 @@ def parallel(items, fn, threads=4):
     return results
 
 
+# The audit events a request of the load must leave (authd commits each with its effect):
+#   totp  `otp.generate` of a TOTP account: an event that records no change, its own
+#         transaction, committed on PostgreSQL with synchronous_commit off (InsertEventAsync in
+#         crates/storage-diesel/src/repo/audit.rs): a crash of the primary, or a failover to a
+#         standby that had not received it, may lose it. Counted, not a violation.
+#   hotp  `otp.generate` of an HOTP account: in the statement that advances the counter
+#         (AdvanceCounterAudited), synchronous. A lost one is a violation.
+#   verify `otp.verify`: in the transaction that records the outcome (repo.rs with_event),
+#         synchronous. A lost one is a violation.
+AUDIT_KINDS = (
+    ("totp", "otp.generate", ("totp.generate",)),
+    ("hotp", "otp.generate", ("hotp.generate", "hotp.generate.shared")),
+    ("verify", "otp.verify", ("totp.verify",)),
+)
+AUDIT_PAGE = 1000   # the API's largest page
+AUDIT_IDS_MAX = 200  # request ids kept per list in the summary
+
+
+def account_of(r):
+    return r["p"].split("/accounts/")[1].split("/")[0]
+
+
+def audit_events(get, action, account):
+    """Every event of one action about one account, paging with after=next until a page is
+    empty; None when a page could not be read."""
+    events, after = [], None
+    for _ in range(10000):
+        path = (f"/api/v1/audit/events?action={action}&resource_id={account}&limit={AUDIT_PAGE}"
+                + (f"&after={after}" if after is not None else ""))
+        rec = get(path)
+        j = rec.get("j") if rec else None
+        if rec is None or rec["s"] != 200 or not isinstance(j, dict):
+            return None, rec
+        page = j.get("events") or []
+        if not page:
+            return events, rec
+        events.extend(page)
+        if j.get("next") is None or str(j.get("next")) == str(after):
+            return events, rec
+        after = j["next"]
+    return events, None
+
+
+def audit_check(reqs, get, t0):
+    """Per kind: the acknowledged (200) requests against the events that exist now, matched by
+    request id (and, as a cross-check, counted per account). Returns (summary, violations)."""
+    violations = []
+    out = {}
+    fetch = []
+    by_kind = {}
+    for name, action, kinds in AUDIT_KINDS:
+        mine = [r for r in reqs if r["k"] in kinds]
+        by_kind[name] = mine
+        for acc in sorted({account_of(r) for r in mine}):
+            fetch.append((name, action, acc))
+    got = parallel(fetch, lambda x: audit_events(get, x[1], x[2]), threads=8)
+    events = {}  # (name, account) -> [event]
+    for (name, action, acc), (evs, rec) in zip(fetch, got):
+        if evs is None:
+            violations.append(f"audit events of account {acc} ({action}) unreadable: "
+                              f"{rec and rec['s']} {rec and (rec['e'] or rec['b'][:80])}")
+            evs = []
+        events[(name, acc)] = evs
+    for name, action, _ in AUDIT_KINDS:
+        mine = by_kind[name]
+        accs = sorted({account_of(r) for r in mine})
+        rids = {}
+        for acc in accs:
+            for e in events[(name, acc)]:
+                q = e.get("request_id")
+                rids[q] = rids.get(q, 0) + 1
+        sent = {r["q"] for r in mine}
+        acked = [r for r in mine if r["s"] == 200]
+        lost = [r for r in acked if r["q"] not in rids]
+        s503 = [r for r in mine if r["s"] == 503]
+        noans = [r for r in mine if r["s"] is None]
+        # per account: acknowledged requests against events, whatever request they came from
+        by_count = 0
+        for acc in accs:
+            n_ack = sum(1 for r in acked if account_of(r) == acc)
+            by_count += max(0, n_ack - len(events[(name, acc)]))
+        out[name] = {
+            "action": action,
+            "accounts": len(accs),
+            "requests": len(mine),
+            "acked": len(acked),
+            "events": sum(len(events[(name, a)]) for a in accs),
+            "found": len(acked) - len(lost),
+            "lost": len(lost),
+            "lost_by_count": by_count,
+            "s503": len(s503),
+            "s503_with_event": sum(1 for r in s503 if r["q"] in rids),
+            "no_answer": len(noans),
+            "no_answer_with_event": sum(1 for r in noans if r["q"] in rids),
+            "other_with_event": sum(1 for r in mine if r["s"] not in (200, 503, None)
+                                    and r["q"] in rids),
+            "events_of_no_request": sum(n for q, n in rids.items() if q not in sent),
+            "request_ids_twice": sum(1 for q, n in rids.items() if n > 1 and q in sent),
+            # the lost ones: request id, replica, answered at (seconds from the injection)
+            "lost_requests": [{"q": r["q"], "r": r["r"], "a": round(r["t0"] + r["d"] - t0, 3)}
+                              for r in lost[:AUDIT_IDS_MAX]],
+            "s503_with_event_ids": [r["q"] for r in s503 if r["q"] in rids][:AUDIT_IDS_MAX],
+        }
+        if name != "totp" and lost:
+            violations.append(f"{len(lost)} of {len(acked)} acknowledged {name} requests left no "
+                              f"{action} audit event (first: {lost[0]['q']} on replica "
+                              f"{lost[0]['r']}, answered at t{lost[0]['t0'] + lost[0]['d'] - t0:+.2f}s)")
+    return out, violations
+
+
+def audit_line(name, a):
+    s = (f"{name}: {a['acked']} acknowledged, {a['found']} with their {a['action']} event, "
+         f"{a['lost']} lost")
+    if a["lost"]:
+        s += " (answered at t" + ", t".join(f"{x['a']:+.2f}s" for x in a["lost_requests"][:10]) + ")"
+    if a["lost_by_count"] != a["lost"]:
+        s += f", {a['lost_by_count']} by count per account"
+    s += (f"; {a['s503']} answered 503 ({a['s503_with_event']} with an event), "
+          f"{a['no_answer']} without an answer ({a['no_answer_with_event']} with an event)")
+    extra = []
+    if a["other_with_event"]:
+        extra.append(f"{a['other_with_event']} other statuses with an event")
+    if a["events_of_no_request"]:
+        extra.append(f"{a['events_of_no_request']} events of no request of the load")
+    if a["request_ids_twice"]:
+        extra.append(f"{a['request_ids_twice']} request ids with two events or more")
+    if extra:
+        s += "; " + ", ".join(extra)
+    return s
+
+
 def check(args):
     with open(args.load) as f:
         load = json.load(f)
@@ -577,6 +729,10 @@ def check(args):
                 violations.append(f"HOTP account {acc}: stored counter {stored} but counter "
                                   f"{max(seen)} was answered (it would be answered again)")
 
+    # The audit trail: the events of every TOTP and HOTP code and every verification.
+    audit, audit_violations = audit_check(reqs, get, t0)
+    violations.extend(audit_violations)
+
     # Statuses and durations.
     five = [r for r in every if r["s"] is not None and r["s"] >= 500]
     s503 = [r for r in five if r["s"] == 503]
@@ -651,6 +807,7 @@ def check(args):
         "hotp_dupes": hotp_dupes,
         "acked_creates": len(idents) + len(load["apps"]) + len(load["accounts"]),
         "acked_deletes": len(deleted),
+        "audit": audit,
         "violations": violations,
         "info": info,
         "extra": args.extra and json.loads(args.extra),
@@ -662,11 +819,113 @@ def check(args):
           f"max request {max_d:.2f} s, max 503 {summary['max_503_s']:.2f} s, "
           f"new primary writable {prb['new_primary_at']} s, both replicas writing "
           f"{'never' if both is None else f'{both:.2f} s'}")
+    for name, _, _ in AUDIT_KINDS:
+        print(f"  audit {audit_line(name, audit[name])}")
     for i in info:
         print(f"  info: {i}")
     for v in violations:
         print(f"  VIOLATION: {v}")
     return 1 if violations else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# postmortem
+# ----------------------------------------------------------------------------------------------
+
+
+def lsn(text):
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+def psql_rows(port, sql):
+    p = subprocess.run(["psql", f"host=127.0.0.1 port={port} dbname=authd user=postgres "
+                        "sslmode=prefer connect_timeout=3", "-XAtq", "-F", "\t", "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"psql on port {port}: {p.stderr.strip()[-300:]}")
+    return [line.split("\t") for line in p.stdout.splitlines() if line]
+
+
+def postmortem(args):
+    """The old primary's data directory, restarted on its own after the failover (crash
+    recovery replays the WAL it had written before it was killed), against the new primary:
+    which events the old primary had that the new one lacks, and where the lost TOTP events
+    were. Adds "postmortem" to the summary JSON."""
+    with open(args.summary) as f:
+        summary = json.load(f)
+    with open(args.load) as f:
+        load = json.load(f)
+    sent = {r["q"]: (r["k"], r["s"]) for r in load["requests"] if "q" in r}
+    sql = "select id, action, coalesce(request_id, '') from audit_events"
+    old = {row[0]: row for row in psql_rows(args.old_port, sql)}
+    new = {row[0]: row for row in psql_rows(args.new_port, sql)}
+    only_old = [old[i] for i in old if i not in new]
+    by = {}
+    for _, action, q in only_old:
+        if q in sent:
+            kind, st = sent[q]
+            key = f"{action} of {kind} answered {st if st is not None else 'nothing'}"
+        else:
+            key = f"{action} of {'a request not of the load' if q else 'no request'}"
+        by[key] = by.get(key, 0) + 1
+    old_rids = {row[2] for row in old.values() if row[1] == "otp.generate"}
+    lost = (summary.get("audit") or {}).get("totp", {}).get("lost_requests", [])
+    on_old = [x for x in lost if x["q"] in old_rids]
+
+    # pg_waldump of the old primary's WAL from the switch point on (before its restart)
+    wal = {"switch_lsn": args.switch_lsn, "records": 0, "commits": 0, "last_lsn": None,
+           "bytes_after_switch": None, "end": None}
+    try:
+        with open(args.wal, errors="replace") as f:
+            for line in f:
+                if line.startswith("rmgr:"):
+                    wal["records"] += 1
+                    if "desc: COMMIT" in line:
+                        wal["commits"] += 1
+                    m = line.split("lsn: ", 1)
+                    if len(m) == 2:
+                        wal["last_lsn"] = m[1].split(",", 1)[0].strip()
+                elif line.strip():
+                    wal["end"] = line.strip()[-200:]
+        if wal["last_lsn"] and args.switch_lsn:
+            wal["bytes_after_switch"] = lsn(wal["last_lsn"]) - lsn(args.switch_lsn)
+    except (OSError, ValueError) as exc:
+        wal["end"] = f"unreadable: {exc}"
+    pm = {
+        "old_events": len(old),
+        "new_events": len(new),
+        "only_on_old": len(only_old),
+        "only_on_old_by_action_and_answer": by,
+        "totp_lost": len(lost),
+        "totp_lost_on_old_primary": len(on_old),
+        "totp_lost_on_old_primary_ids": [x["q"] for x in on_old],
+        "wal": wal,
+    }
+    summary["postmortem"] = pm
+    with open(args.summary, "w") as f:
+        json.dump(summary, f, indent=1)
+    for line in postmortem_lines(pm):
+        print(f"postmortem {summary['scenario']}: {line}")
+
+
+def postmortem_lines(pm):
+    w = pm["wal"]
+    lines = [
+        f"its WAL after the new primary's switch point {w['switch_lsn']}: {w['records']} records, "
+        f"{w['commits']} commits"
+        + (f", the last one {w['bytes_after_switch']} bytes past it (at {w['last_lsn']})"
+           if w["bytes_after_switch"] is not None else ""),
+        f"restarted alone: {pm['old_events']} audit events, {pm['only_on_old']} of them missing "
+        f"on the new primary"
+        + (": " + ", ".join(f"{n} {k}" for k, n in sorted(pm["only_on_old_by_action_and_answer"].items()))
+           if pm["only_on_old"] else ""),
+        f"of the {pm['totp_lost']} lost TOTP events, {pm['totp_lost_on_old_primary']} are in the "
+        f"old primary's WAL files (written there, never received by the standby), "
+        f"{pm['totp_lost'] - pm['totp_lost_on_old_primary']} are not (only in its WAL buffers "
+        f"when it was killed)",
+    ]
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -685,8 +944,17 @@ def table(args):
             return "never"
         return f"{v:.{nd}f}"
 
+    def lost(s, name):
+        a = (s.get("audit") or {}).get(name)
+        return f"{a['lost']}/{a['acked']}" if a else "-"
+
+    def with_event(s):
+        a = s.get("audit") or {}
+        return "/".join(str(a[n]["s503_with_event"]) if n in a else "-" for n, _, _ in AUDIT_KINDS)
+
     head = ["scenario", "req/replica", "503", "503+RA", "5xx!", "no-ans", "max req s",
-            "max 503 s", "primary s", "replicas s", "HOTP", "dup", "violations"]
+            "max 503 s", "primary s", "replicas s", "HOTP", "dup", "TOTP ev lost",
+            "HOTP ev lost", "verify ev lost", "503 ev t/h/v", "violations"]
     lines = [head]
     for s in rows:
         lines.append([s["scenario"], "/".join(str(n) for n in s["requests"]), str(s["s503"]),
@@ -694,7 +962,8 @@ def table(args):
                       fmt(s["max_request_s"], 2), fmt(s["max_503_s"], 2),
                       fmt(s["new_primary_writable_s"]),
                       fmt(s["both_replicas_writable_s"]), str(s["hotp_codes"]),
-                      str(s["hotp_dupes"]), str(len(s["violations"]))])
+                      str(s["hotp_dupes"]), lost(s, "totp"), lost(s, "hotp"), lost(s, "verify"),
+                      with_event(s), str(len(s["violations"]))])
     w = [max(len(r[i]) for r in lines) for i in range(len(head))]
     for n, r in enumerate(lines):
         print("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(r)))
@@ -704,13 +973,28 @@ def table(args):
           "5xx!: other 5xx;\nno-ans: no answer within the client timeout; primary s: injection "
           "-> a write on the new primary;\nreplicas s: injection -> both replicas serving writes "
           "again (the first success after the last failure);\nHOTP: codes answered; dup: a "
-          "counter answered twice")
+          "counter answered twice;\nTOTP/HOTP/verify ev lost: acknowledged (200) TOTP codes, "
+          "HOTP codes, verifications whose otp.generate/otp.verify\naudit event is missing "
+          "afterwards, of all acknowledged (TOTP: committed asynchronously, counted, not a "
+          "violation;\nHOTP and verify: a violation); 503 ev: requests answered 503 that left "
+          "an event anyway (not a violation)")
     for s in rows:
         extra = s.get("extra") or {}
         if extra:
+            sync = ""
+            if extra.get("synchronous_standby_names") is not None:
+                sync = (f"; old primary: synchronous_commit={extra.get('synchronous_commit')}, "
+                        f"synchronous_standby_names='{extra.get('synchronous_standby_names')}'")
             print(f"{s['scenario']}: cluster built in {extra.get('cluster_s')} s, authd up in "
                   f"{extra.get('authd_s')} s, {s['acked_creates']} acknowledged creates, "
-                  f"{s['acked_deletes']} acknowledged deletes checked")
+                  f"{s['acked_deletes']} acknowledged deletes checked{sync}")
+        for name, _, _ in AUDIT_KINDS:
+            if name in (s.get("audit") or {}):
+                print(f"  audit {audit_line(name, s['audit'][name])}")
+        pm = s.get("postmortem")
+        if pm:
+            for line in postmortem_lines(pm):
+                print(f"  old primary: {line}")
     bad = sum(1 for s in rows if s["violations"])
     print(f"failover: {len(rows) - bad} passed, {bad} failed")
 
@@ -762,6 +1046,14 @@ def main():
     c.add_argument("--extra", default="", help="a JSON object copied into the summary")
     c.add_argument("--out", required=True)
 
+    m = sub.add_parser("postmortem")
+    m.add_argument("--summary", required=True, help="the scenario's summary JSON (updated)")
+    m.add_argument("--load", required=True)
+    m.add_argument("--old-port", type=int, required=True, help="the old primary, restarted alone")
+    m.add_argument("--new-port", type=int, required=True)
+    m.add_argument("--switch-lsn", default="", help="where the new primary's timeline began")
+    m.add_argument("--wal", required=True, help="pg_waldump of the old primary from there on")
+
     t = sub.add_parser("table")
     t.add_argument("summaries", nargs="+")
 
@@ -772,6 +1064,8 @@ def main():
         probe(args)
     elif args.cmd == "check":
         sys.exit(check(args))
+    elif args.cmd == "postmortem":
+        postmortem(args)
     else:
         table(args)
 
