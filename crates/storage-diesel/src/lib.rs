@@ -229,6 +229,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct DieselStore {
     pools: Arc<watchdog::Pools>,
+    /// PostgreSQL: every serving connection's `statement_timeout`.
+    statement_timeout: Duration,
     waits: Arc<WaitStats>,
     backend: Backend,
     /// The URL without its password, for messages.
@@ -331,6 +333,7 @@ impl DieselStore {
         tracing::info!(url = %redacted, ?backend, max_size = opts.max_size, "database pool ready");
         Ok(Self {
             pools,
+            statement_timeout: opts.statement_timeout,
             waits: Arc::default(),
             backend,
             url: redacted.into(),
@@ -433,18 +436,26 @@ impl DieselStore {
             cause: e.to_string(),
         })?;
         // Migrations (and their lock wait) are not held to the serving statement timeout: this
-        // connection runs without one, and is dropped afterwards rather than pooled.
-        conn.broken = true;
-        if let pool::AnyConnection::Postgresql(c) = &mut conn.inner {
-            use diesel::connection::SimpleConnection as _;
-            c.batch_execute("SET statement_timeout = 0")
-                .map_err(|e| fail(self.url.to_string(), e.to_string()))?;
-        }
-        f(&mut conn).map_err(|e| {
+        // connection runs without one, then gets it back before it returns to the pool. (Not
+        // dropped instead: the pool would reconnect in the background, and a short-lived CLI
+        // command could exit while libpq is mid-handshake.)
+        let set_timeout = |conn: &mut Conn, ms: u128| match &mut conn.inner {
+            pool::AnyConnection::Postgresql(c) => {
+                use diesel::connection::SimpleConnection as _;
+                c.batch_execute(&format!("SET statement_timeout = {ms}"))
+            }
+            pool::AnyConnection::Sqlite(_) => Ok(()),
+        };
+        set_timeout(&mut conn, 0).map_err(|e| fail(self.url.to_string(), e.to_string()))?;
+        let result = f(&mut conn).map_err(|e| {
             // Whatever state the failure left the connection in, it is not reused.
             conn.broken = true;
             fail(self.url.to_string(), e.to_string())
-        })
+        });
+        if set_timeout(&mut conn, self.statement_timeout.as_millis()).is_err() {
+            conn.broken = true;
+        }
+        result
     }
 
     /// A connection of the current pool, and the registration of the unit of work that uses it

@@ -1197,3 +1197,22 @@ fn postgres_org_max_token_lifetime_bounds_new_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     org_max_token_lifetime(&pg_cli(&db, dir.path()));
 }
+
+/// A one-shot command on PostgreSQL exits cleanly, every time: nothing of the pool is still
+/// connecting when the process exits (a background reconnect racing libpq's and OpenSSL's exit
+/// handlers crashed about one command in seven, `SIGSEGV` after the output was printed).
+#[test]
+fn postgres_one_shot_commands_exit_cleanly() {
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = pg_cli(&db, dir.path());
+    for round in 0..40 {
+        let out = cli.run(&["org", "show", "--org", "acme"]);
+        assert!(
+            out.status.success(),
+            "round {round}: `authd org show` ended with {} (stderr: {})",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
