@@ -501,7 +501,10 @@ pub trait AuditRepo {
     ///
     /// # Errors
     /// Infrastructure only.
-    fn sequence_audit_events(&mut self) -> StoreResult<u64>;
+    ///
+    /// At most `limit` events are numbered per call, the oldest first: a caller numbers a
+    /// backlog in several units of work, each short.
+    fn sequence_audit_events(&mut self, limit: u32) -> StoreResult<u64>;
     /// The organization's numbered events matching the query, by number, oldest first.
     ///
     /// # Errors

@@ -684,10 +684,11 @@ impl AuditRepo for State {
         Ok(())
     }
 
-    fn sequence_audit_events(&mut self) -> StoreResult<u64> {
+    fn sequence_audit_events(&mut self, limit: u32) -> StoreResult<u64> {
         // Unnumbered events in id order (ids are time-ordered: the order they were written).
         let mut pending: Vec<uuid::Uuid> = self.events.iter().filter(|e| e.seq.is_none()).map(|e| e.id).collect();
         pending.sort_unstable();
+        pending.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let mut last: HashMap<OrgId, u64> = HashMap::new();
         for e in &self.events {
             if let Some(s) = e.seq {

@@ -299,6 +299,7 @@ impl DieselStore {
             passwords: url::passwords(url),
             gate: Arc::clone(&gate),
             statement_timeout: opts.statement_timeout,
+            connecting: Arc::default(),
         };
         let connect_error = |cause: String| StorageError::Connect {
             url: redacted.clone(),

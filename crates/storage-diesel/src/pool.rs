@@ -171,6 +171,8 @@ pub(crate) struct Manager {
     pub(crate) gate: Arc<WriterGate>,
     /// PostgreSQL: every connection's `statement_timeout`.
     pub(crate) statement_timeout: std::time::Duration,
+    /// Held while a connection is made (see `connect`).
+    pub(crate) connecting: Arc<Mutex<()>>,
 }
 
 impl fmt::Debug for Manager {
@@ -193,6 +195,10 @@ impl ManageConnection for Manager {
         let (inner, socket) = match &self.target {
             Target::Sqlite(path) => (SqliteConnection::establish(path).map(AnyConnection::Sqlite), None),
             Target::Postgres(url) => {
+                // One connect at a time per pool, so that the socket that appears is this
+                // connection's even behind a proxy (other pools of the process are told apart
+                // by the ports, see `crate::socket`).
+                let _one_at_a_time = self.connecting.lock().unwrap_or_else(PoisonError::into_inner);
                 let before = crate::socket::before();
                 match PgConnection::establish(url) {
                     Ok(mut c) => {

@@ -27,7 +27,23 @@ impl RetentionDays {
 /// Events deleted per transaction by [`Authd::purge_audit_events`].
 pub const PURGE_BATCH: u32 = 5_000;
 
+/// Events numbered per transaction by the sequencer: a backlog is numbered in several short
+/// units of work, never one that outlives the database's statement timeout.
+pub const SEQUENCE_BATCH: u32 = 2_000;
+
 impl<S: Store> Authd<S> {
+    /// Numbers every committed, unnumbered event, [`SEQUENCE_BATCH`] at a time.
+    fn sequence_all(&self) -> Result<(), Error> {
+        loop {
+            let n = self
+                .store
+                .transaction(|r| Ok::<_, Error>(r.sequence_audit_events(SEQUENCE_BATCH)?))?;
+            if n < u64::from(SEQUENCE_BATCH) {
+                return Ok(());
+            }
+        }
+    }
+
     /// A page of the caller's organization's audit trail. Numbers every event committed so far
     /// first, so a change the caller just made is listed. A confined caller sees only the
     /// events about the records it sees now: its identities, their apps (and the apps it lists),
@@ -36,7 +52,7 @@ impl<S: Store> Authd<S> {
     /// # Errors
     /// Storage failures.
     pub fn list_audit_events(&self, who: &Caller, query: &AuditQuery) -> Result<AuditPage, Error> {
-        self.store.transaction(|r| Ok::<_, Error>(r.sequence_audit_events()?))?;
+        self.sequence_all()?;
         let events = self.store.run(|r| {
             let Some(rs) = who.restriction() else {
                 return r.list_audit_events(who.org(), query);
@@ -83,10 +99,10 @@ impl<S: Store> Authd<S> {
         // outlive the database's statement timeout, nor holds the sequencer for long.
         let mut total = 0;
         loop {
-            let n = self.store.transaction(|r| {
-                r.sequence_audit_events()?;
-                Ok::<_, Error>(r.purge_audit_events(before, PURGE_BATCH)?)
-            })?;
+            self.sequence_all()?;
+            let n = self
+                .store
+                .transaction(|r| Ok::<_, Error>(r.purge_audit_events(before, PURGE_BATCH)?))?;
             total += n;
             if n < u64::from(PURGE_BATCH) {
                 return Ok(total);

@@ -217,49 +217,86 @@ impl FixedSql for LockSequencerSql {
     const SQL: &'static str = "SELECT pg_advisory_xact_lock(7306296906616530946)";
 }
 
-/// Numbers every unnumbered event (PostgreSQL): per organization, after its highest number, by
-/// id (UUID v7: creation order).
-pub(crate) enum SequenceEventsSql {}
-
-impl FixedSql for SequenceEventsSql {
-    type Db = Pg;
-    const SQL: &'static str = "UPDATE audit_events SET seq = numbered.seq \
-         FROM (SELECT e.id AS id, \
-                      COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
-                        + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.id) AS seq \
-               FROM audit_events e WHERE e.seq IS NULL) AS numbered \
-         WHERE audit_events.id = numbered.id";
+/// Numbers the oldest `limit` unnumbered events (PostgreSQL): per organization, after its
+/// highest number, by id (UUID v7: creation order). Each organization's highest number is read
+/// once (an index look-up), not once per event: the cost grows with the batch, not with the
+/// backlog.
+pub(crate) struct SequenceEvents<'a> {
+    limit: i64,
+    _p: std::marker::PhantomData<&'a ()>,
 }
 
-/// [`SequenceEventsSql`] on SQLite: the unnumbered events are those after the sequencer's place,
-/// numbered in rowid (= commit) order.
-pub(crate) enum SequenceEventsSqliteSql {}
-
-impl FixedSql for SequenceEventsSqliteSql {
-    type Db = Sqlite;
-    const SQL: &'static str = "UPDATE audit_events SET seq = numbered.seq \
-         FROM (SELECT e.pos AS pos, \
-                      COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = e.org_id), 0) \
-                        + ROW_NUMBER() OVER (PARTITION BY e.org_id ORDER BY e.pos) AS seq \
-               FROM audit_events e WHERE e.pos > (SELECT last_pos FROM audit_sequencer)) AS numbered \
-         WHERE audit_events.pos = numbered.pos";
+impl SequenceEvents<'_> {
+    pub(crate) fn new(limit: u32) -> Self {
+        Self {
+            limit: i64::from(limit),
+            _p: std::marker::PhantomData,
+        }
+    }
 }
 
-/// Moves the SQLite sequencer's place past every event (all are numbered now).
+impl QueryFragment<Pg> for SequenceEvents<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "WITH todo AS MATERIALIZED (SELECT id, org_id FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT ",
+        );
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.limit)?;
+        out.push_sql(
+            "), top AS (SELECT o.org_id, COALESCE((SELECT MAX(m.seq) FROM audit_events m \
+               WHERE m.org_id = o.org_id AND m.seq IS NOT NULL), 0) AS top \
+               FROM (SELECT DISTINCT org_id FROM todo) o), \
+             numbered AS (SELECT todo.id, top.top + ROW_NUMBER() OVER (PARTITION BY todo.org_id ORDER BY todo.id) AS seq \
+               FROM todo JOIN top ON top.org_id = todo.org_id) \
+             UPDATE audit_events SET seq = numbered.seq FROM numbered WHERE audit_events.id = numbered.id",
+        );
+        Ok(())
+    }
+}
+
+/// [`SequenceEvents`] on SQLite: the `limit` unnumbered events after the sequencer's place, in
+/// rowid (= commit) order.
+pub(crate) struct SequenceEventsSqlite<'a> {
+    limit: i64,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl SequenceEventsSqlite<'_> {
+    pub(crate) fn new(limit: u32) -> Self {
+        Self {
+            limit: i64::from(limit),
+            _p: std::marker::PhantomData,
+        }
+    }
+}
+
+impl QueryFragment<Sqlite> for SequenceEventsSqlite<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(
+            "UPDATE audit_events SET seq = numbered.seq \
+             FROM (SELECT t.pos AS pos, \
+                          COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = t.org_id), 0) \
+                            + ROW_NUMBER() OVER (PARTITION BY t.org_id ORDER BY t.pos) AS seq \
+                   FROM (SELECT pos, org_id FROM audit_events \
+                         WHERE pos > (SELECT last_pos FROM audit_sequencer) ORDER BY pos LIMIT ",
+        );
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.limit)?;
+        out.push_sql(") t) AS numbered WHERE audit_events.pos = numbered.pos");
+        Ok(())
+    }
+}
+
+/// Moves the SQLite sequencer's place past the events just numbered (those after it with a
+/// number).
 pub(crate) enum AdvanceSequencerSqliteSql {}
 
 impl FixedSql for AdvanceSequencerSqliteSql {
     type Db = Sqlite;
-    const SQL: &'static str =
-        "UPDATE audit_sequencer SET last_pos = COALESCE((SELECT MAX(pos) FROM audit_events), last_pos)";
+    const SQL: &'static str = "UPDATE audit_sequencer SET last_pos = COALESCE(\
+         (SELECT MAX(pos) FROM audit_events WHERE pos > audit_sequencer.last_pos AND seq IS NOT NULL), last_pos)";
 }
 
 /// The sequencer's statements.
 pub(crate) type LockSequencer<'a> = Fixed<'a, LockSequencerSql>;
-/// See [`SequenceEventsSql`].
-pub(crate) type SequenceEvents<'a> = Fixed<'a, SequenceEventsSql>;
-/// See [`SequenceEventsSqliteSql`].
-pub(crate) type SequenceEventsSqlite<'a> = Fixed<'a, SequenceEventsSqliteSql>;
 /// See [`AdvanceSequencerSqliteSql`].
 pub(crate) type AdvanceSequencerSqlite<'a> = Fixed<'a, AdvanceSequencerSqliteSql>;
 
@@ -316,17 +353,17 @@ impl AuditRepo for DieselRepo<'_> {
         Ok(())
     }
 
-    fn sequence_audit_events(&mut self) -> StoreResult<u64> {
+    fn sequence_audit_events(&mut self, limit: u32) -> StoreResult<u64> {
         // One sequencer at a time across processes: on PostgreSQL an advisory lock held until
         // the transaction ends; on SQLite the transaction already holds the write lock. Runs
         // inside `Store::transaction`, which took SQLite's writer gate.
         let n = match &mut self.conn.inner {
             AnyConnection::Postgresql(c) => crate::sql::write(LockSequencer::new())
                 .execute(c)
-                .and_then(|_| crate::sql::write(SequenceEvents::new()).execute(c)),
+                .and_then(|_| crate::sql::write(SequenceEvents::new(limit)).execute(c)),
             // One writer at a time: the events after the sequencer's place, by rowid, are the
             // unnumbered ones, in commit order.
-            AnyConnection::Sqlite(c) => crate::sql::write(SequenceEventsSqlite::new())
+            AnyConnection::Sqlite(c) => crate::sql::write(SequenceEventsSqlite::new(limit))
                 .execute(c)
                 .and_then(|n| crate::sql::write(AdvanceSequencerSqlite::new()).execute(c).map(|_| n)),
         };

@@ -693,7 +693,7 @@ fn audit_within_lists_only_those_records(which: Which) {
         }
         s.run(|r| r.insert_audit_event(&domain::testkit::contract::test_event(&OrgId::new("org_b").unwrap(), y)))
             .unwrap();
-        s.transaction(|r| r.sequence_audit_events()).unwrap();
+        s.transaction(|r| r.sequence_audit_events(u32::MAX)).unwrap();
         let list = |within: Option<Vec<uuid::Uuid>>, resource_id: Option<uuid::Uuid>| {
             let q = AuditQuery {
                 within,

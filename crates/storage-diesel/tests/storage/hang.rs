@@ -119,6 +119,13 @@ fn a_frozen_server_fails_units_within_the_bound_and_the_store_recovers() {
         assert_eq!(store.pool_state().replacements, 0);
 
         proxy.frozen.store(true, SeqCst);
+        // Should the store hang after all, thaw the server after a while so that the test
+        // fails on the time below instead of hanging.
+        let safety = Arc::clone(&proxy.frozen);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(15));
+            safety.store(false, SeqCst);
+        });
         let t = Instant::now();
         let r = ping_unit(&store);
         let took = t.elapsed();
