@@ -33,9 +33,12 @@ pub struct GlobalOpts {
     )]
     pub database_url: String,
 
-    /// File holding the master key (base64 of 32 bytes). Alternatively set AUTHD_MASTER_KEY to
-    /// the base64 key itself. SQLite default: `<db dir>/master.key`, created (mode 0600) if
-    /// missing. PostgreSQL: required (replicas must share it).
+    /// File holding the master keys (the keyring): one per line as `ID:BASE64` (ID: 1-32 of
+    /// `a-z`, `0-9`, `-`; BASE64: 32 bytes), or a bare base64 key, which is the key with id `0`;
+    /// blank lines and `#` comments are skipped. The first key seals new secrets; every key opens
+    /// what it sealed. Alternatively set AUTHD_MASTER_KEY to the same list separated by commas
+    /// (or one bare base64 key). SQLite default: `<db dir>/master.key`, created (mode 0600, one
+    /// bare key) if missing. PostgreSQL: required (replicas must share it).
     #[arg(long, env = "AUTHD_MASTER_KEY_FILE", hide_env_values = true, global = true)]
     pub master_key_file: Option<PathBuf>,
 

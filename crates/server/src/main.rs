@@ -23,7 +23,7 @@ use tracing_subscriber::filter::LevelFilter;
 use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command};
-use crate::config::{ConfigError, DbConfig, KeySource, MasterKey};
+use crate::config::{ConfigError, DbConfig, KeySource, MasterKeys};
 
 #[expect(
     clippy::print_stderr,
@@ -57,13 +57,13 @@ fn main() -> ExitCode {
 }
 
 /// Connects to the database and builds the service.
-fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, MasterKey)> {
+fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, MasterKeys)> {
     let db = config::db_config(&cli.global)?;
     let env_key = std::env::var("AUTHD_MASTER_KEY")
         .ok()
         .filter(|s| !s.is_empty())
         .map(Zeroizing::new);
-    let key = config::master_key(&cli.global, &db, env_key)?;
+    let key = config::master_keys(&cli.global, &db, env_key)?;
     if let KeySource::DefaultFile { path, created: true } = &key.source {
         tracing::warn!(
             path = %path.display(),
@@ -76,7 +76,7 @@ fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, Master
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7),
         rng: Arc::new(OsRandom),
-        cipher: Arc::new(XChaChaCipher::new(*key.bytes)),
+        cipher: Arc::new(XChaChaCipher::keyring(key.keys.iter().cloned()).map_err(|e| ConfigError(e.to_string()))?),
     };
     Ok((Arc::new(Authd::new(store, deps)), db, key))
 }
@@ -126,11 +126,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let (migrations, status) = migration_status(&pending);
             let out = format!(
-                "database_url: {}\nbackend: {:?}\npool_size: {}\nmaster_key: {source}\nlog_format: {}\n\
+                "database_url: {}\nbackend: {:?}\npool_size: {}\nmaster_key: {source}\nkey_ids: {}\nlog_format: {}\n\
                  migrations: {migrations}\nstatus: {status}",
                 storage_diesel::redact_url(&db.url),
                 db.backend,
                 db.pool.max_size,
+                key.ids(),
                 logging::effective_format(cli.global.log_format),
             );
             print_line(&out)?;

@@ -13,6 +13,7 @@
 //! | `shutdown` | SIGTERM under load: in-flight requests complete, exit 0 within 10 s |
 //! | `outage` | the database goes away and comes back: fast 503s, no exit, recovery by itself |
 //! | `bad_input` | a seeded battery of hostile requests: never a 5xx, always JSON, documented statuses |
+//! | `keyring` | a database of a bare master key opens under a keyring; new secrets sealed under its first key; a missing key is a clean 500; a malformed ring refused with one line |
 //! | `secrets` | no secret in the database file, the WAL or the logs; a wrong master key is a clean 500 |
 //! | `isolation` | another org's token and a device token see and change nothing they must not |
 //! | `cli` | the command line on a fresh database: token commands migrate first, `check-config` reports pending migrations read-only |
@@ -44,6 +45,8 @@ mod cli;
 mod crash;
 #[path = "system/isolation.rs"]
 mod isolation;
+#[path = "system/keyring.rs"]
+mod keyring;
 #[path = "system/metrics.rs"]
 mod metrics;
 #[path = "system/outage.rs"]

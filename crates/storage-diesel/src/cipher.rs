@@ -1,66 +1,270 @@
-//! Account secrets at rest: the domain's [`SecretCipher`] port with XChaCha20-Poly1305.
+//! Account secrets at rest: the domain's [`SecretCipher`] port with XChaCha20-Poly1305 under a
+//! keyring of master keys, each with a stable id.
 //!
-//! Stored format: `[version 0x01][24-byte random nonce][ciphertext + 16-byte tag]`. The
-//! associated data is `b"authd/account-secret/v1/"` followed by the account id's 16 bytes, so a
-//! value copied to another account's row does not open. The version byte names the key, so a
-//! later key rotation can tell old values from new ones.
+//! Two stored formats, both opened:
+//!
+//! - **`0x01`** (key id `0`): `[0x01][24-byte random nonce][ciphertext + 16-byte tag]`, associated
+//!   data `b"authd/account-secret/v1/"` followed by the account id's 16 bytes. Every authd version
+//!   reads it; it is still what a value sealed under the key with id `0` (today's single bare
+//!   master key) is written as, so that a deployment that never adds a key stays readable by an
+//!   older binary.
+//! - **`0x02`** (any key id): `[0x02][id length, one byte][id bytes][24-byte random nonce]
+//!   [ciphertext + 16-byte tag]`, associated data `b"authd/account-secret/v2/"`, the id length
+//!   byte, the id bytes, then the account id's 16 bytes. A key other than `0` seals in this format.
+//!
+//! A value copied to another account's row does not open (the account id is associated data), nor
+//! does a value whose key id was edited (the id is associated data too). A value sealed under a
+//! key id missing from the ring fails with a [`CipherError`] (the domain turns it into
+//! `SecretUnreadable`, the HTTP layer into a 500 without detail), never a panic.
+//!
+//! Key ids are 1 to 32 characters of `a-z`, `0-9` and `-` ([`KeyId`]).
 
 use std::fmt;
+use std::str::FromStr;
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use domain::ids::AccountId;
 use domain::otp::Secret;
 use domain::ports::{CipherError, SealedSecret, SecretCipher};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
-/// The key version byte this cipher writes (and the only one it reads).
+/// The format byte of values under key id `0` written by every authd version.
 pub const VERSION: u8 = 0x01;
+/// The format byte of values carrying their key id.
+pub const VERSION_KEYED: u8 = 0x02;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const AAD_PREFIX: &[u8] = b"authd/account-secret/v1/";
+const AAD_PREFIX_KEYED: &[u8] = b"authd/account-secret/v2/";
+/// The longest key id.
+pub const KEY_ID_MAX_LEN: usize = 32;
 
-/// XChaCha20-Poly1305 under one 256-bit master key. The key is wiped when the cipher is
-/// dropped, and `Debug` never shows it.
+/// The stable id of a master key: 1 to 32 characters of `a-z`, `0-9` and `-`. Not secret.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(String);
+
+/// A string that is not a valid [`KeyId`] (the message never repeats it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a key id must be 1 to 32 characters of a-z, 0-9 and -")]
+pub struct InvalidKeyId;
+
+impl KeyId {
+    /// The id of the bare master key of a configuration without ids (and of `0x01` values).
+    #[must_use]
+    pub fn legacy() -> Self {
+        Self("0".to_owned())
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn is_valid(s: &str) -> bool {
+        (1..=KEY_ID_MAX_LEN).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+}
+
+impl FromStr for KeyId {
+    type Err = InvalidKeyId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if Self::is_valid(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidKeyId)
+        }
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.0)
+    }
+}
+
+/// A keyring that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyringError {
+    /// No key at all.
+    #[error("the keyring holds no key")]
+    Empty,
+    /// Two keys with one id.
+    #[error("the key id `{0}` appears twice")]
+    DuplicateId(KeyId),
+}
+
+/// The key id a stored value names: `0` for a `0x01` value, the id of a `0x02` value. `None` for
+/// a value of no known format (empty, unknown format byte, malformed id). Reads no key: for
+/// counting values per key.
+#[must_use]
+pub fn sealed_key_id(sealed: &SealedSecret) -> Option<KeyId> {
+    match sealed.0.split_first()? {
+        (&VERSION, _) => Some(KeyId::legacy()),
+        (&VERSION_KEYED, rest) => split_keyed(rest).ok().map(|(id, _)| KeyId(id.to_owned())),
+        _ => None,
+    }
+}
+
+/// `[id len][id][rest]` → (id, rest), the id checked.
+fn split_keyed(rest: &[u8]) -> Result<(&str, &[u8]), CipherError> {
+    let (&len, rest) = rest.split_first().ok_or(CipherError("sealed secret too short"))?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return Err(CipherError("sealed secret too short"));
+    }
+    let (id, rest) = rest.split_at(len);
+    let id = std::str::from_utf8(id)
+        .ok()
+        .filter(|s| KeyId::is_valid(s))
+        .ok_or(CipherError("malformed key id"))?;
+    Ok((id, rest))
+}
+
+/// XChaCha20-Poly1305 under a keyring: several 256-bit master keys by id, one of them primary.
+/// [`SecretCipher::seal`] uses the primary; [`SecretCipher::open`] uses the key the value names.
+/// The keys are wiped when the cipher is dropped, and `Debug` shows only their ids.
+///
+/// The primary is, for now, the first key of the ring. (Later: the primary recorded in the
+/// database, so that every replica agrees; the ring order will then no longer choose it.)
 pub struct XChaChaCipher {
-    aead: XChaCha20Poly1305,
+    /// The primary key.
+    primary: (KeyId, XChaCha20Poly1305),
+    /// The others, in ring order.
+    others: Vec<(KeyId, XChaCha20Poly1305)>,
 }
 
 impl XChaChaCipher {
-    /// A cipher under `key` (the caller's copy of the key is the caller's to wipe).
+    /// A cipher under one key, `key`, with id `0` (the caller's copy of the key is the caller's
+    /// to wipe). It seals in the `0x01` format.
     #[must_use]
     pub fn new(key: [u8; 32]) -> Self {
         let mut key = key;
         let aead = XChaCha20Poly1305::new(&key.into());
         key.zeroize();
-        Self { aead }
+        Self {
+            primary: (KeyId::legacy(), aead),
+            others: Vec::new(),
+        }
+    }
+
+    /// A cipher under a keyring, in order; the first key is the primary (see the type's docs).
+    ///
+    /// # Errors
+    /// [`KeyringError`] for an empty ring or an id given twice.
+    pub fn keyring<I>(keys: I) -> Result<Self, KeyringError>
+    where
+        I: IntoIterator<Item = (KeyId, Zeroizing<[u8; 32]>)>,
+    {
+        let mut ring: Vec<(KeyId, XChaCha20Poly1305)> = Vec::new();
+        for (id, key) in keys {
+            if ring.iter().any(|(have, _)| *have == id) {
+                return Err(KeyringError::DuplicateId(id));
+            }
+            let aead = XChaCha20Poly1305::new((&*key).into());
+            ring.push((id, aead));
+        }
+        let mut ring = ring.into_iter();
+        let primary = ring.next().ok_or(KeyringError::Empty)?;
+        Ok(Self {
+            primary,
+            others: ring.collect(),
+        })
+    }
+
+    /// The id of the key that seals new values.
+    #[must_use]
+    pub fn primary(&self) -> &KeyId {
+        &self.primary.0
+    }
+
+    /// The ids of the ring, in order.
+    pub fn key_ids(&self) -> impl Iterator<Item = &KeyId> {
+        self.ring().map(|(id, _)| id)
+    }
+
+    fn ring(&self) -> impl Iterator<Item = &(KeyId, XChaCha20Poly1305)> {
+        std::iter::once(&self.primary).chain(&self.others)
+    }
+
+    fn key(&self, id: &str) -> Option<&XChaCha20Poly1305> {
+        self.ring().find(|(k, _)| k.as_str() == id).map(|(_, aead)| aead)
     }
 }
 
 impl fmt::Debug for XChaChaCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.key_ids().map(KeyId::as_str).collect();
         f.debug_struct("XChaChaCipher")
-            .field("version", &VERSION)
-            .field("key", &"<redacted>")
+            .field("primary", &self.primary.0.as_str())
+            .field("key_ids", &ids)
+            .field("keys", &"<redacted>")
             .finish()
     }
 }
 
-fn aad(account: AccountId) -> [u8; AAD_PREFIX.len() + 16] {
-    let mut out = [0u8; AAD_PREFIX.len() + 16];
-    let (prefix, id) = out.split_at_mut(AAD_PREFIX.len());
-    prefix.copy_from_slice(AAD_PREFIX);
-    id.copy_from_slice(account.as_uuid().as_bytes());
+fn aad_v1(account: AccountId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(AAD_PREFIX.len() + 16);
+    out.extend_from_slice(AAD_PREFIX);
+    out.extend_from_slice(account.as_uuid().as_bytes());
     out
+}
+
+/// The id length byte and the id (both as stored).
+fn id_header(id: &str) -> Result<[u8; 1], CipherError> {
+    u8::try_from(id.len())
+        .map(|n| [n])
+        .map_err(|_| CipherError("malformed key id"))
+}
+
+fn aad_v2(id: &str, account: AccountId) -> Result<Vec<u8>, CipherError> {
+    let mut out = Vec::with_capacity(AAD_PREFIX_KEYED.len() + 1 + id.len() + 16);
+    out.extend_from_slice(AAD_PREFIX_KEYED);
+    out.extend_from_slice(&id_header(id)?);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(account.as_uuid().as_bytes());
+    Ok(out)
+}
+
+fn decrypt(aead: &XChaCha20Poly1305, rest: &[u8], aad: &[u8]) -> Result<Secret, CipherError> {
+    if rest.len() < NONCE_LEN + TAG_LEN {
+        return Err(CipherError("sealed secret too short"));
+    }
+    let (nonce, body) = rest.split_at(NONCE_LEN);
+    let nonce = XNonce::try_from(nonce).map_err(|_| CipherError("sealed secret too short"))?;
+    let plain = aead
+        .decrypt(&nonce, Payload { msg: body, aad })
+        .map_err(|_| CipherError("authentication failed"))?;
+    Secret::from_bytes(plain).ok_or(CipherError("empty secret"))
 }
 
 impl SecretCipher for XChaChaCipher {
     fn seal(&self, account: AccountId, secret: &Secret) -> Result<SealedSecret, CipherError> {
+        let (id, aead) = &self.primary;
+        let id = id.as_str();
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| CipherError("randomness unavailable"))?;
-        let aad = aad(account);
-        let sealed = self
-            .aead
+        // Key `0` keeps the format every authd version reads (see the module docs).
+        let legacy = id == KeyId::legacy().as_str();
+        let (header, aad) = if legacy {
+            (vec![VERSION], aad_v1(account))
+        } else {
+            let mut header = vec![VERSION_KEYED];
+            header.extend_from_slice(&id_header(id)?);
+            header.extend_from_slice(id.as_bytes());
+            (header, aad_v2(id, account)?)
+        };
+        let sealed = aead
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
@@ -69,8 +273,8 @@ impl SecretCipher for XChaChaCipher {
                 },
             )
             .map_err(|_| CipherError("encryption failed"))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(VERSION);
+        let mut out = header;
+        out.reserve(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         Ok(SealedSecret(out))
@@ -80,20 +284,20 @@ impl SecretCipher for XChaChaCipher {
         let Some((&version, rest)) = sealed.0.split_first() else {
             return Err(CipherError("empty sealed secret"));
         };
-        if version != VERSION {
-            return Err(CipherError("unknown key version"));
+        match version {
+            VERSION => {
+                let aead = self
+                    .key(KeyId::legacy().as_str())
+                    .ok_or(CipherError("key not in the keyring"))?;
+                decrypt(aead, rest, &aad_v1(account))
+            }
+            VERSION_KEYED => {
+                let (id, rest) = split_keyed(rest)?;
+                let aead = self.key(id).ok_or(CipherError("key not in the keyring"))?;
+                decrypt(aead, rest, &aad_v2(id, account)?)
+            }
+            _ => Err(CipherError("unknown key version")),
         }
-        if rest.len() < NONCE_LEN + TAG_LEN {
-            return Err(CipherError("sealed secret too short"));
-        }
-        let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = XNonce::try_from(nonce).map_err(|_| CipherError("sealed secret too short"))?;
-        let aad = aad(account);
-        let plain = self
-            .aead
-            .decrypt(&nonce, Payload { msg: body, aad: &aad })
-            .map_err(|_| CipherError("authentication failed"))?;
-        Secret::from_bytes(plain).ok_or(CipherError("empty secret"))
     }
 }
 
@@ -153,9 +357,158 @@ mod tests {
     fn unknown_version_fails() {
         let c = XChaChaCipher::new([1; 32]);
         let mut s = c.seal(id(1), &secret()).unwrap();
-        s.0[0] = 0x02;
+        s.0[0] = 0x03;
         let e = c.open(id(1), &s).unwrap_err();
         assert!(e.to_string().contains("unknown key version"), "{e}");
+    }
+
+    fn key(id: &str, byte: u8) -> (KeyId, Zeroizing<[u8; 32]>) {
+        (id.parse().unwrap(), Zeroizing::new([byte; 32]))
+    }
+
+    fn ring(keys: &[(&str, u8)]) -> XChaChaCipher {
+        XChaChaCipher::keyring(keys.iter().map(|&(i, b)| key(i, b))).unwrap()
+    }
+
+    #[test]
+    fn key_ids_are_checked() {
+        for ok in ["0", "k2", "2026-12", "a", &"z".repeat(32)] {
+            assert_eq!(ok.parse::<KeyId>().unwrap().as_str(), ok);
+        }
+        for bad in ["", "K2", "k_2", "k 2", "é", "k:2", &"z".repeat(33)] {
+            assert_eq!(bad.parse::<KeyId>(), Err(InvalidKeyId), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn round_trip_under_each_key_of_a_ring() {
+        for (primary, byte) in [("k2", 2), ("0", 1), ("a-very-long-key-id-of-32-chars-x", 3)] {
+            let others: Vec<(&str, u8)> = [("0", 1), ("k2", 2), ("a-very-long-key-id-of-32-chars-x", 3)]
+                .into_iter()
+                .filter(|&(i, _)| i != primary)
+                .collect();
+            let mut keys = vec![(primary, byte)];
+            keys.extend(others);
+            let c = ring(&keys);
+            assert_eq!(c.primary().as_str(), primary);
+            let s = c.seal(id(1), &secret()).unwrap();
+            assert_eq!(sealed_key_id(&s).unwrap().as_str(), primary);
+            if primary == "0" {
+                assert_eq!(s.0[0], VERSION, "key 0 keeps the 0x01 format");
+                assert_eq!(s.0.len(), 1 + NONCE_LEN + 20 + TAG_LEN);
+            } else {
+                assert_eq!(s.0[0], VERSION_KEYED);
+                assert_eq!(usize::from(s.0[1]), primary.len());
+                assert_eq!(&s.0[2..2 + primary.len()], primary.as_bytes());
+                assert_eq!(s.0.len(), 2 + primary.len() + NONCE_LEN + 20 + TAG_LEN);
+            }
+            assert!(!s.0.windows(20).any(|w| w == b"12345678901234567890"));
+            assert_eq!(c.open(id(1), &s).unwrap().expose(), b"12345678901234567890");
+            // Any ring holding that key opens it, whichever its primary.
+            let reordered = ring(&[("other", 9), (primary, byte)]);
+            assert_eq!(reordered.open(id(1), &s).unwrap().expose(), b"12345678901234567890");
+            // The same id under another key does not.
+            assert!(ring(&[(primary, byte ^ 0x80)]).open(id(1), &s).is_err());
+            assert!(c.open(id(2), &s).is_err(), "moved to another account");
+        }
+    }
+
+    #[test]
+    fn old_values_open_as_key_0() {
+        let old = XChaChaCipher::new([1; 32]).seal(id(1), &secret()).unwrap();
+        assert_eq!(old.0[0], VERSION);
+        assert_eq!(sealed_key_id(&old), Some(KeyId::legacy()));
+        let c = ring(&[("k2", 2), ("0", 1)]);
+        assert_eq!(c.open(id(1), &old).unwrap().expose(), b"12345678901234567890");
+        // And a `0x02` value naming key `0` opens too.
+        let keyed0 = ring(&[("k2", 2), ("0", 1)]);
+        let mut s = keyed0.seal(id(1), &secret()).unwrap();
+        assert_eq!(&s.0[..4], &[VERSION_KEYED, 2, b'k', b'2']);
+        // Re-seal by hand under key 0 in the keyed format.
+        let aead = XChaCha20Poly1305::new((&[1u8; 32]).into());
+        let nonce = [7u8; NONCE_LEN];
+        let body = aead
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: b"12345678901234567890",
+                    aad: &aad_v2("0", id(1)).unwrap(),
+                },
+            )
+            .unwrap();
+        s.0 = [&[VERSION_KEYED, 1, b'0'][..], &nonce, &body].concat();
+        assert_eq!(sealed_key_id(&s), Some(KeyId::legacy()));
+        assert_eq!(c.open(id(1), &s).unwrap().expose(), b"12345678901234567890");
+        assert_eq!(
+            XChaChaCipher::new([1; 32]).open(id(1), &s).unwrap().expose(),
+            b"12345678901234567890"
+        );
+    }
+
+    #[test]
+    fn a_key_missing_from_the_ring_is_an_error() {
+        let s = ring(&[("k2", 2), ("0", 1)]).seal(id(1), &secret()).unwrap();
+        let e = XChaChaCipher::new([1; 32]).open(id(1), &s).unwrap_err();
+        assert!(e.to_string().contains("key not in the keyring"), "{e}");
+        let old = XChaChaCipher::new([1; 32]).seal(id(1), &secret()).unwrap();
+        let e = ring(&[("k2", 2)]).open(id(1), &old).unwrap_err();
+        assert!(e.to_string().contains("key not in the keyring"), "{e}");
+    }
+
+    #[test]
+    fn a_tampered_key_id_or_header_fails() {
+        // Two keys that are the same bytes under two ids: only the AAD tells them apart.
+        let c = ring(&[("k2", 2), ("k3", 2)]);
+        let s = c.seal(id(1), &secret()).unwrap();
+        let mut t = s.clone();
+        t.0[3] = b'3';
+        assert_eq!(sealed_key_id(&t).unwrap().as_str(), "k3");
+        assert!(c.open(id(1), &t).is_err(), "the id is bound into the AAD");
+        // Every byte, header included.
+        for i in 1..s.0.len() {
+            let mut t = s.clone();
+            t.0[i] ^= 0x01;
+            assert!(c.open(id(1), &t).is_err(), "byte {i}");
+        }
+        // A 0x02 value relabelled 0x01 (and the reverse) does not open.
+        let c0 = ring(&[("0", 1)]);
+        let mut t = c0.seal(id(1), &secret()).unwrap();
+        t.0.splice(0..1, [VERSION_KEYED, 1, b'0']);
+        assert!(c0.open(id(1), &t).is_err());
+        // Malformed headers: no panic, an error.
+        for bad in [
+            vec![VERSION_KEYED],
+            vec![VERSION_KEYED, 0],
+            vec![VERSION_KEYED, 200, b'k'],
+            vec![VERSION_KEYED, 2, b'K', b'2'],
+            [&[VERSION_KEYED, 2, 0xff, 0xfe][..], &[0; NONCE_LEN + TAG_LEN]].concat(),
+            [&[VERSION_KEYED, 2, b'k', b'2'][..], &[0; NONCE_LEN + TAG_LEN - 1]].concat(),
+        ] {
+            assert!(c.open(id(1), &SealedSecret(bad.clone())).is_err(), "{bad:?}");
+        }
+        assert_eq!(sealed_key_id(&SealedSecret(vec![VERSION_KEYED, 2, b'K', b'2'])), None);
+        assert_eq!(sealed_key_id(&SealedSecret(vec![0x03])), None);
+        assert_eq!(sealed_key_id(&SealedSecret(Vec::new())), None);
+    }
+
+    #[test]
+    fn a_ring_needs_keys_with_distinct_ids() {
+        assert_eq!(XChaChaCipher::keyring(Vec::new()).map(|_| ()), Err(KeyringError::Empty));
+        assert_eq!(
+            XChaChaCipher::keyring([key("0", 1), key("k2", 2), key("0", 3)]).map(|_| ()),
+            Err(KeyringError::DuplicateId(KeyId::legacy()))
+        );
+        let c = ring(&[("k2", 2), ("0", 1), ("k3", 3)]);
+        assert_eq!(c.key_ids().map(KeyId::as_str).collect::<Vec<_>>(), ["k2", "0", "k3"]);
+    }
+
+    #[test]
+    fn debug_of_a_ring_shows_ids_only() {
+        let shown = format!("{:?}", ring(&[("k2", 0xAB), ("0", 0xCD)]));
+        assert!(shown.contains("<redacted>") && shown.contains("k2"), "{shown}");
+        for leak in ["ab, ab", "171", "cd, cd", "205", "AB", "CD"] {
+            assert!(!shown.contains(leak), "{shown}");
+        }
     }
 
     #[test]

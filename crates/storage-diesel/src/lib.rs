@@ -51,6 +51,9 @@
 //!   database alone must not open the seeds. Back it up, apart from the database's backups:
 //!   **losing the key loses every seed**, and a wrong key opens none (generating a code then
 //!   fails with [`domain::Error::SecretUnreadable`], the HOTP counter unmoved). Never log it.
+//!   Several keys, each with a stable [`KeyId`], make a keyring
+//!   ([`XChaChaCipher::keyring`]): the first seals, every one opens what it sealed (the
+//!   stored formats are in [`cipher`]).
 
 mod checkpointer;
 pub mod cipher;
@@ -73,7 +76,7 @@ use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection
 use domain::error::Opaque;
 use domain::ports::{Repo, Store, StoreError, StoreResult};
 
-pub use crate::cipher::XChaChaCipher;
+pub use crate::cipher::{InvalidKeyId, KeyId, KeyringError, XChaChaCipher, sealed_key_id};
 pub use crate::url::{backend_of, redact_url};
 
 use crate::pool::{Conn, LogErrors, Manager, OnAcquire, Target, WriterGate, in_transaction};
