@@ -6,11 +6,13 @@
 use crate::Error;
 use crate::access::{HandlePattern, Scope, Scopes, TooBroad};
 use crate::audit::{Action, Actor, AuditQuery, Caller};
+use crate::entities::ServiceToken;
 use crate::error::Forbidden;
 use crate::ids::AppId;
 use crate::ports::{Clock, Store};
 use crate::service::{AccountPatch, AppPatch, IdentityPatch, NewToken};
 use crate::testkit::Kit;
+use crate::token::PlainToken;
 use crate::values::TokenLifetime;
 
 use super::{assert_not_found, device, fixture, h, new_account, totp_uri};
@@ -37,9 +39,24 @@ fn confined(scopes: Scopes, patterns: &[&str], apps: &[AppId]) -> NewToken {
 /// Mints `input` as `by` and returns the caller the new token acts as, authenticated through
 /// the store (so the stored scopes and restriction are what it gets).
 fn mint<S: Store>(k: &Kit<S>, by: &Caller, input: NewToken) -> Caller {
-    let (_, plain) = k.authd.create_service_token(by, input).unwrap();
+    mint_token(k, by, input).0
+}
+
+/// [`mint`], with the minted token's record and the token itself.
+fn mint_token<S: Store>(k: &Kit<S>, by: &Caller, input: NewToken) -> (Caller, ServiceToken, PlainToken) {
+    let (meta, plain) = k.authd.create_service_token(by, input).unwrap();
     let (p, _) = k.authd.authenticate_service_token(plain.expose()).unwrap();
-    Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_access(p.access, p.expires_at)
+    let caller = Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_access(p.access, p.expires_at);
+    (caller, meta, plain)
+}
+
+/// The organization's `token.revoke` events, oldest first.
+fn revocations<S: Store>(k: &Kit<S>, who: &Caller) -> Vec<crate::audit::AuditEvent> {
+    let query = AuditQuery {
+        action: Some(Action::TokenRevoke),
+        ..AuditQuery::default()
+    };
+    k.authd.list_audit_events(who, &query).unwrap().events
 }
 
 fn assert_forbidden<T: std::fmt::Debug>(r: Result<T, Error>, want: &Forbidden, what: &str) {
@@ -331,16 +348,7 @@ pub fn minting_is_never_broader<S: Store>(k: &Kit<S>) {
     assert_eq!(*child.parent(), Some(parent_id), "a minted token records its parent");
     a.revoke_token(&parent, *child.id()).unwrap();
     assert_not_found(a.revoke_token(&parent, *child.id()), "revoked twice");
-    let revoke_events = a
-        .list_audit_events(
-            &admin,
-            &AuditQuery {
-                action: Some(Action::TokenRevoke),
-                ..AuditQuery::default()
-            },
-        )
-        .unwrap()
-        .events;
+    let revoke_events = revocations(k, &admin);
     assert_eq!(revoke_events.len(), 1, "a revocation is an audit event");
     assert_eq!(revoke_events[0].actor, Actor::ServiceToken(parent_id));
 
@@ -376,12 +384,8 @@ pub fn revocation_reaches_minted_tokens<S: Store>(k: &Kit<S>) {
     let (a, admin) = (&k.authd, cli("org_a"));
     fixture(k, &admin, "bot");
     let all = scopes(&[Scope::OtpGenerate, Scope::TokensWrite]);
-    let (parent_meta, parent_plain) = a.create_service_token(&admin, confined(all, &["bot"], &[])).unwrap();
-    let (p, _) = a.authenticate_service_token(parent_plain.expose()).unwrap();
-    let parent = Caller::new(p.org, Actor::ServiceToken(p.token_id)).with_access(p.access, p.expires_at);
-    let (child, child_plain) = a.create_service_token(&parent, confined(all, &["bot"], &[])).unwrap();
-    let (c, _) = a.authenticate_service_token(child_plain.expose()).unwrap();
-    let child_caller = Caller::new(c.org, Actor::ServiceToken(c.token_id)).with_access(c.access, c.expires_at);
+    let (parent, parent_meta, _) = mint_token(k, &admin, confined(all, &["bot"], &[]));
+    let (child_caller, child, _) = mint_token(k, &parent, confined(all, &["bot"], &[]));
     let (grandchild, grandchild_plain) = a
         .create_service_token(&child_caller, confined(scopes(&[Scope::OtpGenerate]), &["bot"], &[]))
         .unwrap();
@@ -394,16 +398,7 @@ pub fn revocation_reaches_minted_tokens<S: Store>(k: &Kit<S>) {
     assert!(revoked(*child.id()), "the child goes with its parent");
     assert!(revoked(*grandchild.id()), "and the grandchild");
     assert!(!revoked(*sibling.id()), "a token minted elsewhere stays");
-    let events = a
-        .list_audit_events(
-            &admin,
-            &AuditQuery {
-                action: Some(Action::TokenRevoke),
-                ..AuditQuery::default()
-            },
-        )
-        .unwrap()
-        .events;
+    let events = revocations(k, &admin);
     assert_eq!(events.len(), 3, "one revocation event per token");
     assert!(events[1].details.as_json().contains(&parent_meta.id().to_string()));
     // This process forgot them at once; a revoked token mints nothing even while cached
