@@ -3,25 +3,12 @@
 //! `x-required-scope`, and the token API.
 
 use actix_web::test::TestRequest;
+use domain::access::Scope;
 use domain::ports::Store;
 use domain::testkit::Kit;
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-/// Every scope but `admin`.
-const SCOPES: [&str; 10] = [
-    "apps:read",
-    "apps:write",
-    "identities:read",
-    "identities:write",
-    "otp:generate",
-    "otp:verify",
-    "instances:read",
-    "instances:write",
-    "audit:read",
-    "tokens:write",
-];
 
 /// One row: an operation, the scope it needs, and what it answers inside the restriction and
 /// outside it (`None`: a list or a creation without a record outside). Placeholders in the
@@ -361,7 +348,12 @@ pub async fn scopes_and_restrictions_table<S: Store>(kit: Kit<S>) {
     for (n, r) in TABLE.iter().enumerate() {
         let only = json!({ "scopes": [r.scope], "identities": ["in-*"] });
         let (_, with_scope) = mint(&api, only).await;
-        let others: Vec<&str> = SCOPES.iter().copied().filter(|s| *s != r.scope).collect();
+        // Every scope but the row's (and `admin`, which grants them all).
+        let others: Vec<&str> = Scope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| *s != r.scope && *s != "admin")
+            .collect();
         let (_, without) = mint(&api, json!({ "scopes": others, "identities": ["in-*"] })).await;
         let what = format!("{} {}", r.method, r.path);
 
