@@ -218,6 +218,8 @@ string_enum!(
         AccountUpdate = "account.update",
         /// An account was deleted.
         AccountDelete = "account.delete",
+        /// An account's secret was re-sealed under the primary master key (`authd key rewrap`).
+        AccountRewrap = "account.rewrap",
         /// An identity was created.
         IdentityCreate = "identity.create",
         /// An identity was renamed, paused or resumed.

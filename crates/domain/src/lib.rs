@@ -52,6 +52,7 @@ pub mod cascade;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod otp;
 pub mod ports;
 pub mod service;

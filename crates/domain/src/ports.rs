@@ -13,6 +13,7 @@ use crate::cascade::CascadePlan;
 use crate::entities::{Account, AccountEdit, App, AppEdit, Identity, IdentityEdit, Instance, ServiceToken};
 use crate::error::Opaque;
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::keys::{KeyEvent, KeyId, KeyringRecord, ReplicaBeat, SealedCounts};
 use crate::otp::Secret;
 use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
@@ -165,12 +166,22 @@ pub enum Lock {
 /// that resource. Updates take the resource's `*Edit` (e.g. [`AccountEdit`]): every mutable
 /// field, written whole, so two stores cannot disagree on which columns an update writes.
 pub trait Repo:
-    IdentityRepo + AppRepo + AccountRepo + VerifyRepo + InstanceRepo + CascadeRepo + TokenRepo + AuditRepo
+    IdentityRepo + AppRepo + AccountRepo + VerifyRepo + InstanceRepo + CascadeRepo + TokenRepo + AuditRepo + KeyRepo
 {
 }
 
-impl<T: ?Sized + IdentityRepo + AppRepo + AccountRepo + VerifyRepo + InstanceRepo + CascadeRepo + TokenRepo + AuditRepo>
-    Repo for T
+impl<
+    T: ?Sized
+        + IdentityRepo
+        + AppRepo
+        + AccountRepo
+        + VerifyRepo
+        + InstanceRepo
+        + CascadeRepo
+        + TokenRepo
+        + AuditRepo
+        + KeyRepo,
+> Repo for T
 {
 }
 
@@ -519,6 +530,86 @@ pub trait AuditRepo {
     fn purge_audit_events(&mut self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
+/// One stored sealed value, as the rewrap reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedRow {
+    /// The account (live or deleted).
+    pub account: AccountId,
+    /// Its organization.
+    pub org: OrgId,
+    /// Its sealed secret, as read.
+    pub sealed: SealedSecret,
+}
+
+/// The keyring's records and the sealed values by key (`service/keys.rs`). Part of [`Repo`].
+///
+/// Every account's sealed secret counts, deleted accounts' included: a deleted account's value
+/// is still a value under its key.
+pub trait KeyRepo {
+    /// The recorded primary and retired keys. With `lock`, inside a transaction, the record is
+    /// locked (PostgreSQL `FOR SHARE`/`FOR UPDATE` of its one row; SQLite: the write lock every
+    /// transaction holds), so a promotion and a replica's registration never interleave.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn keyring(&mut self, lock: Option<Lock>) -> StoreResult<KeyringRecord>;
+    /// Records `key` as the primary.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn set_primary_key(&mut self, key: &KeyId, at: Timestamp) -> StoreResult<()>;
+    /// Records `key` as retired.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn retire_key(&mut self, key: &KeyId, at: Timestamp) -> StoreResult<()>;
+    /// Inserts or refreshes a replica's heartbeat (by its id).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn beat(&mut self, replica: &ReplicaBeat) -> StoreResult<()>;
+    /// Removes a replica's heartbeat (it stops), and every heartbeat last seen before
+    /// `stale_before` (replicas gone without a word).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn forget_replicas(&mut self, id: Option<&str>, stale_before: Timestamp) -> StoreResult<()>;
+    /// The replicas seen at or after `since`, by id.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn replicas(&mut self, since: Timestamp) -> StoreResult<Vec<ReplicaBeat>>;
+    /// How many sealed values name each key (by their envelope, see [`crate::keys`]).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn count_sealed(&mut self) -> StoreResult<SealedCounts>;
+    /// At most `limit` sealed values not under `key` (of any key, or of none), with an account
+    /// id greater than `after`, by account id.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn sealed_not_under(&mut self, key: &KeyId, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<SealedRow>>;
+    /// Replaces `account`'s sealed value by `new` if it is still `old` (one conditional
+    /// statement: a value changed since it was read is left alone). Returns whether it was
+    /// replaced. Touches nothing else (not `updated_at`, not the HOTP counter).
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn replace_sealed(&mut self, account: AccountId, old: &SealedSecret, new: &SealedSecret) -> StoreResult<bool>;
+    /// Records a system event of the keyring (a promotion, a retirement, a rewrap's end): not
+    /// an organization's, so not in any organization's audit trail.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn insert_key_event(&mut self, event: &KeyEvent) -> StoreResult<()>;
+    /// The newest `limit` key events, newest first.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn key_events(&mut self, limit: u32) -> StoreResult<Vec<KeyEvent>>;
+}
+
 /// The unit-of-work boundary.
 ///
 /// - `transaction` runs its closure in one transaction that commits when the closure returns
@@ -555,6 +646,21 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when it does not.
     fn ping(&self) -> StoreResult<()>;
+}
+
+/// A shared store is a store: several services (replicas, in tests) over one database.
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn run<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        (**self).run(f)
+    }
+
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnMut(&mut dyn Repo) -> Result<T, E>) -> Result<T, E> {
+        (**self).transaction(f)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        (**self).ping()
+    }
 }
 
 /// The current time.
@@ -597,6 +703,24 @@ pub trait SecretCipher: Send + Sync + 'static {
     /// [`CipherError`] when the key is wrong, the value was tampered with or moved from another
     /// account, or the key version is unknown.
     fn open(&self, account: AccountId, sealed: &SealedSecret) -> Result<Secret, CipherError>;
+    /// The ids of the keyring, in configuration order.
+    fn key_ids(&self) -> Vec<KeyId>;
+    /// The key that seals new values.
+    fn primary(&self) -> KeyId;
+    /// Makes `key` the one that seals new values (the primary recorded in the database).
+    ///
+    /// # Errors
+    /// [`CipherError`] when `key` is not in the ring (nothing changes).
+    fn set_primary(&self, key: &KeyId) -> Result<(), CipherError>;
+    /// Opens a value and seals it again under the primary; the plaintext never leaves the
+    /// cipher's call.
+    ///
+    /// # Errors
+    /// As [`SecretCipher::open`] and [`SecretCipher::seal`].
+    fn reseal(&self, account: AccountId, sealed: &SealedSecret) -> Result<SealedSecret, CipherError> {
+        let secret = self.open(account, sealed)?;
+        self.seal(account, &secret)
+    }
 }
 
 /// A secret could not be sealed or opened. Carries no detail that could help an attacker.

@@ -5,7 +5,7 @@
 //! change, the lookups that answer `NotFound`); the use cases are split by resource, one file
 //! each, mirroring the HTTP adapter's `handlers/`: `tokens`, `apps`, `accounts` (with code
 //! generation), `verify`, `identities` (with linking), `instances`, `device`, `one_welcome`,
-//! `audit`.
+//! `audit`, `keys` (the master keys: not an organization's).
 //!
 //! Precedence when a request fails in several ways (the HTTP adapter has already answered 401
 //! and the request-shape 422s): the URI's shape ([`Error::Uri`]) → existence (`NotFound`) →
@@ -40,6 +40,7 @@ mod audit;
 mod device;
 mod identities;
 mod instances;
+mod keys;
 mod one_welcome;
 mod tokens;
 mod verify;
@@ -49,6 +50,7 @@ pub use apps::{AppPatch, NewApp};
 pub use audit::RetentionDays;
 pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};
+pub use keys::{ADOPTION_WAIT_SECONDS, Beat, MAX_REWRAP_PASSES};
 pub use tokens::{LAST_USED_RESOLUTION_SECONDS, NewToken};
 pub use verify::{FailureReason, Verification};
 

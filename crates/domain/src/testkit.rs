@@ -8,8 +8,9 @@
 pub mod contract;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -20,12 +21,13 @@ use crate::entities::{
     Account, AccountEdit, App, AppEdit, Identity, IdentityEdit, Instance, ServiceToken, ServiceTokenParts,
 };
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
+use crate::keys::{self, KeyEvent, KeyId, KeyringRecord, ReplicaBeat, SealedCounts};
 use crate::otp::{MAX_COUNTER, OtpKind, OtpType, Secret};
 use crate::ports::{
     AccountRepo, AppRepo, AuditRepo, CascadeRepo, CipherError, Clock, ConflictKind, FailureRecord, HotpAdvance,
-    IdGenerator, IdentityRepo, InstanceRepo, Lock, OtpMaterial, RandomError, RandomSource, Repo, SealedSecret,
-    SecretCipher, Store, StoreError, StoreResult, SuccessRecord, TokenRepo, VerificationState, VerifyMaterial,
-    VerifyRepo,
+    IdGenerator, IdentityRepo, InstanceRepo, KeyRepo, Lock, OtpMaterial, RandomError, RandomSource, Repo, SealedRow,
+    SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord, TokenRepo, VerificationState,
+    VerifyMaterial, VerifyRepo,
 };
 use crate::service::{Authd, Deps};
 use crate::throttle::LockSchedule;
@@ -54,6 +56,9 @@ struct State {
     tokens: Vec<(ServiceToken, TokenHash)>,
     max_token_lifetime: HashMap<OrgId, TokenLifetime>,
     events: Vec<AuditEvent>,
+    keyring: KeyringRecord,
+    replicas: Vec<ReplicaBeat>,
+    key_events: Vec<KeyEvent>,
     /// The verification columns of each account that has been verified (the default before
     /// that); `counter` is not kept here, it is the account's.
     verification: HashMap<AccountId, VerificationState>,
@@ -672,6 +677,99 @@ impl TokenRepo for State {
     }
 }
 
+impl KeyRepo for State {
+    fn keyring(&mut self, _lock: Option<Lock>) -> StoreResult<KeyringRecord> {
+        Ok(self.keyring.clone())
+    }
+
+    fn set_primary_key(&mut self, key: &KeyId, _at: Timestamp) -> StoreResult<()> {
+        self.keyring.primary = Some(key.clone());
+        Ok(())
+    }
+
+    fn retire_key(&mut self, key: &KeyId, _at: Timestamp) -> StoreResult<()> {
+        if !self.keyring.retired.contains(key) {
+            self.keyring.retired.push(key.clone());
+            self.keyring.retired.sort();
+        }
+        Ok(())
+    }
+
+    fn beat(&mut self, replica: &ReplicaBeat) -> StoreResult<()> {
+        self.replicas.retain(|r| r.id != replica.id);
+        self.replicas.push(replica.clone());
+        self.replicas.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(())
+    }
+
+    fn forget_replicas(&mut self, id: Option<&str>, stale_before: Timestamp) -> StoreResult<()> {
+        self.replicas
+            .retain(|r| Some(r.id.as_str()) != id && r.seen_at >= stale_before);
+        Ok(())
+    }
+
+    fn replicas(&mut self, since: Timestamp) -> StoreResult<Vec<ReplicaBeat>> {
+        Ok(self.replicas.iter().filter(|r| r.seen_at >= since).cloned().collect())
+    }
+
+    fn count_sealed(&mut self) -> StoreResult<SealedCounts> {
+        let mut counts = SealedCounts::default();
+        for r in &self.accounts {
+            match r.value.1.key_id() {
+                Some(k) => match counts.by_key.iter_mut().find(|(have, _)| *have == k) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.by_key.push((k, 1)),
+                },
+                None => counts.unknown += 1,
+            }
+        }
+        counts.by_key.sort();
+        Ok(counts)
+    }
+
+    fn sealed_not_under(&mut self, key: &KeyId, after: Option<AccountId>, limit: u32) -> StoreResult<Vec<SealedRow>> {
+        let mut rows: Vec<SealedRow> = self
+            .accounts
+            .iter()
+            .filter(|r| r.value.1.key_id().as_ref() != Some(key))
+            .filter(|r| after.is_none_or(|a| r.value.0.id().as_uuid() > a.as_uuid()))
+            .map(|r| SealedRow {
+                account: *r.value.0.id(),
+                org: r.value.0.org().clone(),
+                sealed: r.value.1.clone(),
+            })
+            .collect();
+        rows.sort_by_key(|r| r.account.as_uuid());
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    fn replace_sealed(&mut self, account: AccountId, old: &SealedSecret, new: &SealedSecret) -> StoreResult<bool> {
+        match self
+            .accounts
+            .iter_mut()
+            .find(|r| *r.value.0.id() == account && r.value.1 == *old)
+        {
+            Some(r) => {
+                r.value.1 = new.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn insert_key_event(&mut self, event: &KeyEvent) -> StoreResult<()> {
+        self.key_events.push(event.clone());
+        Ok(())
+    }
+
+    fn key_events(&mut self, limit: u32) -> StoreResult<Vec<KeyEvent>> {
+        let mut out: Vec<KeyEvent> = self.key_events.iter().rev().cloned().collect();
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
+    }
+}
+
 impl AuditRepo for State {
     fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
         if self.events.iter().any(|e| e.id == event.id) {
@@ -833,26 +931,67 @@ impl RandomSource for SeqRandom {
     }
 }
 
-/// A test cipher: a keyed stream with a MAC over the account id and ciphertext, so a wrong key
-/// or a moved value fails like a real AEAD would. Not for production.
-#[derive(Debug, Clone)]
+/// A test cipher: a keyed stream with a MAC over the account id, the envelope and the
+/// ciphertext, so a wrong key, a moved value or an edited key id fails like a real AEAD would.
+/// Under a keyring like the production cipher: values carry the [`crate::keys`] envelope of
+/// the key that sealed them. Not for production.
 pub struct TestCipher {
-    key: [u8; 32],
+    keys: Vec<(KeyId, [u8; 32])>,
+    primary: RwLock<KeyId>,
+}
+
+impl fmt::Debug for TestCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestCipher")
+            .field("key_ids", &self.key_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for TestCipher {
+    fn clone(&self) -> Self {
+        Self {
+            keys: self.keys.clone(),
+            primary: RwLock::new(self.primary()),
+        }
+    }
 }
 
 impl TestCipher {
-    /// A cipher under `key`.
+    /// A cipher under one key, `key`, with id `0`.
     #[must_use]
     pub fn new(key: [u8; 32]) -> Self {
-        Self { key }
+        Self::ring(&[("0", key)])
     }
 
-    fn stream(&self, account: AccountId, len: usize) -> Vec<u8> {
+    /// A cipher under a keyring, the first key primary.
+    ///
+    /// # Panics
+    /// When the ring is empty or an id is invalid (a test's mistake).
+    #[must_use]
+    #[expect(clippy::expect_used, reason = "a test's own ring")]
+    pub fn ring(keys: &[(&str, [u8; 32])]) -> Self {
+        let keys: Vec<(KeyId, [u8; 32])> = keys
+            .iter()
+            .map(|(id, k)| (id.parse().expect("a valid key id"), *k))
+            .collect();
+        let primary = keys.first().map(|(id, _)| id.clone()).expect("a key");
+        Self {
+            keys,
+            primary: RwLock::new(primary),
+        }
+    }
+
+    fn key(&self, id: &KeyId) -> Option<&[u8; 32]> {
+        self.keys.iter().find(|(k, _)| k == id).map(|(_, key)| key)
+    }
+
+    fn stream(key: &[u8; 32], account: AccountId, len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len);
         let mut i = 0u32;
         while out.len() < len {
             let mut h = Sha256::new();
-            h.update(self.key);
+            h.update(key);
             h.update(account.as_uuid().as_bytes());
             h.update(i.to_le_bytes());
             out.extend_from_slice(&h.finalize());
@@ -862,9 +1001,10 @@ impl TestCipher {
         out
     }
 
-    fn tag(&self, account: AccountId, body: &[u8]) -> Result<Vec<u8>, CipherError> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).map_err(|_| CipherError("key"))?;
+    fn tag(key: &[u8; 32], account: AccountId, header: &[u8], body: &[u8]) -> Result<Vec<u8>, CipherError> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| CipherError("key"))?;
         mac.update(account.as_uuid().as_bytes());
+        mac.update(header);
         mac.update(body);
         Ok(mac.finalize().into_bytes().to_vec())
     }
@@ -872,29 +1012,55 @@ impl TestCipher {
 
 impl SecretCipher for TestCipher {
     fn seal(&self, account: AccountId, secret: &Secret) -> Result<SealedSecret, CipherError> {
+        let id = self.primary();
+        let key = self.key(&id).ok_or(CipherError("key not in the keyring"))?;
         let plain = secret.expose();
-        let mut out = vec![0x7f];
-        out.extend(plain.iter().zip(self.stream(account, plain.len())).map(|(a, b)| a ^ b));
-        let tag = self.tag(account, out.get(1..).unwrap_or_default())?;
+        let mut out = keys::envelope(&id);
+        let header_len = out.len();
+        out.extend(
+            plain
+                .iter()
+                .zip(Self::stream(key, account, plain.len()))
+                .map(|(a, b)| a ^ b),
+        );
+        let (header, body) = out.split_at(header_len);
+        let tag = Self::tag(key, account, header, body)?;
         out.extend(tag);
         Ok(SealedSecret(out))
     }
 
     fn open(&self, account: AccountId, sealed: &SealedSecret) -> Result<Secret, CipherError> {
         let bytes = &sealed.0;
-        if bytes.first() != Some(&0x7f) || bytes.len() < 33 {
-            return Err(CipherError("unknown format"));
+        let (id, rest) = keys::split_envelope(bytes).ok_or(CipherError("unknown format"))?;
+        let key = self.key(&id.id()).ok_or(CipherError("key not in the keyring"))?;
+        if rest.len() < 33 {
+            return Err(CipherError("too short"));
         }
-        let (body, tag) = bytes.get(1..).unwrap_or_default().split_at(bytes.len() - 33);
-        if self.tag(account, body)? != tag {
+        let header = bytes.get(..bytes.len() - rest.len()).unwrap_or_default();
+        let (body, tag) = rest.split_at(rest.len() - 32);
+        if Self::tag(key, account, header, body)? != tag {
             return Err(CipherError("authentication failed"));
         }
         let plain: Vec<u8> = body
             .iter()
-            .zip(self.stream(account, body.len()))
+            .zip(Self::stream(key, account, body.len()))
             .map(|(a, b)| a ^ b)
             .collect();
         Secret::from_bytes(plain).ok_or(CipherError("empty"))
+    }
+
+    fn key_ids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn primary(&self) -> KeyId {
+        self.primary.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_primary(&self, key: &KeyId) -> Result<(), CipherError> {
+        self.key(key).ok_or(CipherError("key not in the keyring"))?;
+        *self.primary.write().unwrap_or_else(PoisonError::into_inner) = key.clone();
+        Ok(())
     }
 }
 

@@ -41,9 +41,10 @@ mod contract {
 
     /// The scenario sources, `contract.rs` and each file of `contract/`: each
     /// `pub fn name<S: Store>(k: &Kit<S>)` in them is a scenario.
-    const SOURCES: [&str; 5] = [
+    const SOURCES: [&str; 6] = [
         include_str!("../src/testkit/contract.rs"),
         include_str!("../src/testkit/contract/audit.rs"),
+        include_str!("../src/testkit/contract/keys.rs"),
         include_str!("../src/testkit/contract/races.rs"),
         include_str!("../src/testkit/contract/tokens.rs"),
         include_str!("../src/testkit/contract/verify.rs"),
@@ -337,5 +338,182 @@ mod fuzz_regressions {
             }
         }
         assert!(seen > 0, "no regression inputs found");
+    }
+}
+
+mod keys {
+    //! Key rotation across replicas on one shared store: each replica a service of its own
+    //! with its own keyring (the test cipher), as two `authd serve` processes would be.
+
+    use std::sync::Arc;
+
+    use domain::audit::{Action, Actor, AuditQuery, Caller};
+    use domain::ids::{AccountId, AppId, OrgId};
+    use domain::keys::{KeyAction, KeyError, KeyId, ReplicaBeat};
+    use domain::otp::{self, Algorithm, Digits, Period};
+    use domain::ports::Clock;
+    use domain::service::{Beat, NewAccount};
+    use domain::testkit::{InMemoryStore, Kit, START, SeqIds, TestCipher, contract::RFC_SECRET_B32, kit_with_ids};
+    use domain::time::Timestamp;
+
+    const OLD: [u8; 32] = [1; 32];
+    const NEW: [u8; 32] = [2; 32];
+
+    fn key(s: &str) -> KeyId {
+        s.parse().unwrap()
+    }
+
+    fn me() -> Caller {
+        Caller::new(OrgId::new("org_a").unwrap(), Actor::Cli)
+    }
+
+    /// A replica over `store` holding `ring`, registered (or the refusal).
+    fn replica(
+        store: &Arc<InMemoryStore>,
+        id: &str,
+        ring: &[(&str, [u8; 32])],
+    ) -> Result<(Kit<Arc<InMemoryStore>>, ReplicaBeat), KeyError> {
+        // Each replica its own range of ids (they share one database).
+        let n = u64::from(id.bytes().map(u32::from).sum::<u32>()) * 1_000_000;
+        let k = kit_with_ids(store.clone(), Arc::new(TestCipher::ring(ring)), SeqIds::after(n));
+        let at = Timestamp::from_unix_seconds(START).unwrap();
+        let mut beat = ReplicaBeat {
+            id: id.to_owned(),
+            host: "test".to_owned(),
+            pid: 1,
+            started_at: at,
+            seen_at: at,
+            keys: Vec::new(),
+            sealing: KeyId::legacy(),
+        };
+        k.authd.register_replica(&mut beat)?;
+        Ok((k, beat))
+    }
+
+    fn account(k: &Kit<Arc<InMemoryStore>>, app: AppId, uri: &str) -> AccountId {
+        let new = NewAccount {
+            otpauth_uri: uri.to_owned(),
+            display_name: None,
+            description: None,
+            verify_window: None,
+            metadata: Default::default(),
+        };
+        *k.authd.create_account(&me(), app, new).unwrap().id()
+    }
+
+    #[test]
+    fn promotion_waits_for_every_replica_then_rewrap_converges_and_codes_stay() {
+        let store = Arc::new(InMemoryStore::new());
+        let (one, _) = replica(&store, "r1", &[("0", OLD)]).unwrap();
+        let app = *one.authd.create_app(&me(), None).unwrap().id();
+        let totp = account(&one, app, &format!("otpauth://totp/x?secret={RFC_SECRET_B32}"));
+        let hotp = account(
+            &one,
+            app,
+            &format!("otpauth://hotp/y?secret={RFC_SECRET_B32}&counter=3"),
+        );
+        let gone = account(&one, app, &format!("otpauth://totp/z?secret={RFC_SECRET_B32}"));
+        one.authd.delete_account(&me(), app, gone).unwrap();
+
+        // A second replica with the new key first in its ring still seals under the recorded
+        // primary: the ring's order no longer chooses.
+        let (two, mut beat_two) = replica(&store, "r2", &[("k2", NEW), ("0", OLD)]).unwrap();
+        let by_two = account(&two, app, &format!("otpauth://totp/w?secret={RFC_SECRET_B32}"));
+        let status = two.authd.key_status().unwrap();
+        assert_eq!(status.primary, Some(KeyId::legacy()));
+        assert_eq!(status.sealed.by_key, [(KeyId::legacy(), 4)]);
+
+        // Promotion is refused while r1 lacks the key, naming it.
+        let refused = two.authd.promote_key(&key("k2")).unwrap_err();
+        assert!(matches!(refused, KeyError::ReplicasLack { .. }), "{refused:?}");
+        assert!(
+            refused.to_string().contains("(r1)") && !refused.to_string().contains("(r2)"),
+            "{refused}"
+        );
+        // r1 restarts with both keys (the old process stops and unregisters).
+        one.authd.unregister_replica("r1").unwrap();
+        let (one, mut beat_one) = replica(&store, "r1b", &[("0", OLD), ("k2", NEW)]).unwrap();
+        two.authd.promote_key(&key("k2")).unwrap();
+        let events = two.authd.key_events(5).unwrap();
+        assert_eq!(events[0].action, KeyAction::Promote);
+        assert_eq!(events[0].details.as_json(), r#"{"from":"0"}"#);
+
+        // r1b has not beaten since: the rewrap waits for it.
+        assert!(matches!(
+            two.authd.rewrap(2, &mut |_| {}),
+            Err(KeyError::ReplicasBehind { .. })
+        ));
+        assert_eq!(
+            one.authd.heartbeat(&mut beat_one).unwrap(),
+            Beat::Sealing {
+                primary: key("k2"),
+                switched: true
+            }
+        );
+        two.authd.heartbeat(&mut beat_two).unwrap();
+        // Retiring the old key is refused while values are under it.
+        assert!(matches!(
+            two.authd.retire_key(&KeyId::legacy()),
+            Err(KeyError::StillSealed { count: 4, .. })
+        ));
+
+        let mut seen = Vec::new();
+        let done = two.authd.rewrap(2, &mut |p| seen.push(p)).unwrap();
+        assert_eq!((done.rewrapped, done.skipped, done.pass), (4, 0, 1));
+        assert_eq!(
+            seen.iter().map(|p| p.rewrapped).collect::<Vec<_>>(),
+            [2, 4],
+            "one call per batch"
+        );
+        let status = two.authd.key_status().unwrap();
+        assert_eq!(status.sealed.by_key, [(key("k2"), 4)]);
+        let again = two.authd.rewrap(2, &mut |_| panic!("nothing to do")).unwrap();
+        assert_eq!(again.rewrapped, 0, "idempotent");
+        assert_eq!(two.authd.key_events(1).unwrap()[0].action, KeyAction::Rewrap);
+
+        // Each value re-sealed is an event of its organization.
+        let page = one
+            .authd
+            .list_audit_events(
+                &me(),
+                &AuditQuery {
+                    action: Some(Action::AccountRewrap),
+                    ..AuditQuery::default()
+                },
+            )
+            .unwrap();
+        let mut ids: Vec<uuid::Uuid> = page.events.iter().map(|e| e.resource_id).collect();
+        ids.sort();
+        let mut want: Vec<uuid::Uuid> = [totp, hotp, gone, by_two].iter().map(|a| a.as_uuid()).collect();
+        want.sort();
+        assert_eq!(ids, want);
+        assert_eq!(page.events[0].details.as_json(), r#"{"from":"0","to":"k2"}"#);
+
+        // The old key retires; a replica with the new key alone reads every value; one with
+        // the old key alone may not start.
+        two.authd.retire_key(&KeyId::legacy()).unwrap();
+        let (fresh, _) = replica(&store, "r3", &[("k2", NEW)]).unwrap();
+        let now = u64::try_from(fresh.clock.now().unix_seconds()).unwrap();
+        let code = fresh.authd.generate_otp(&me(), app, totp).unwrap().code;
+        let rfc = b"12345678901234567890";
+        assert_eq!(
+            code,
+            otp::totp(
+                Algorithm::Sha1,
+                rfc,
+                now,
+                Period::new(30).unwrap(),
+                Digits::new(6).unwrap()
+            )
+            .code
+        );
+        let code = fresh.authd.generate_otp(&me(), app, hotp).unwrap().code;
+        assert_eq!(code, otp::hotp(Algorithm::Sha1, rfc, 3, Digits::new(6).unwrap()));
+        let refused = replica(&store, "r4", &[("0", OLD)]).map(|_| ()).unwrap_err();
+        assert!(matches!(refused, KeyError::PrimaryNotHeld { .. }), "{refused:?}");
+        assert!(matches!(
+            two.authd.promote_key(&KeyId::legacy()),
+            Err(KeyError::Retired(_))
+        ));
     }
 }

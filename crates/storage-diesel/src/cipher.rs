@@ -20,11 +20,12 @@
 //! Key ids are 1 to 32 characters of `a-z`, `0-9` and `-` ([`KeyId`]).
 
 use std::fmt;
-use std::str::FromStr;
+use std::sync::{PoisonError, RwLock};
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use domain::ids::AccountId;
+pub use domain::keys::{InvalidKeyId, KEY_ID_MAX_LEN, KeyId};
 use domain::otp::Secret;
 use domain::ports::{CipherError, SealedSecret, SecretCipher};
 use zeroize::{Zeroize, Zeroizing};
@@ -37,61 +38,6 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const AAD_PREFIX: &[u8] = b"authd/account-secret/v1/";
 const AAD_PREFIX_KEYED: &[u8] = b"authd/account-secret/v2/";
-/// The longest key id.
-pub const KEY_ID_MAX_LEN: usize = 32;
-
-/// The stable id of a master key: 1 to 32 characters of `a-z`, `0-9` and `-`. Not secret.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId(String);
-
-/// A string that is not a valid [`KeyId`] (the message never repeats it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a key id must be 1 to 32 characters of a-z, 0-9 and -")]
-pub struct InvalidKeyId;
-
-impl KeyId {
-    /// The id of the bare master key of a configuration without ids (and of `0x01` values).
-    #[must_use]
-    pub fn legacy() -> Self {
-        Self("0".to_owned())
-    }
-
-    /// The id as text.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    fn is_valid(s: &str) -> bool {
-        (1..=KEY_ID_MAX_LEN).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    }
-}
-
-impl FromStr for KeyId {
-    type Err = InvalidKeyId;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if Self::is_valid(s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidKeyId)
-        }
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({})", self.0)
-    }
-}
 
 /// A keyring that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,14 +52,10 @@ pub enum KeyringError {
 
 /// The key id a stored value names: `0` for a `0x01` value, the id of a `0x02` value. `None` for
 /// a value of no known format (empty, unknown format byte, malformed id). Reads no key: for
-/// counting values per key.
+/// counting values per key. (The envelope is the domain's: [`domain::keys`].)
 #[must_use]
 pub fn sealed_key_id(sealed: &SealedSecret) -> Option<KeyId> {
-    match sealed.0.split_first()? {
-        (&VERSION, _) => Some(KeyId::legacy()),
-        (&VERSION_KEYED, rest) => split_keyed(rest).ok().map(|(id, _)| KeyId(id.to_owned())),
-        _ => None,
-    }
+    sealed.key_id()
 }
 
 /// `[id len][id][rest]` → (id, rest), the id checked.
@@ -135,13 +77,13 @@ fn split_keyed(rest: &[u8]) -> Result<(&str, &[u8]), CipherError> {
 /// [`SecretCipher::seal`] uses the primary; [`SecretCipher::open`] uses the key the value names.
 /// The keys are wiped when the cipher is dropped, and `Debug` shows only their ids.
 ///
-/// The primary is, for now, the first key of the ring. (Later: the primary recorded in the
-/// database, so that every replica agrees; the ring order will then no longer choose it.)
+/// The primary starts as the first key of the ring; the service then makes the primary recorded
+/// in the database the one ([`SecretCipher::set_primary`]), so that every replica agrees.
 pub struct XChaChaCipher {
-    /// The primary key.
-    primary: (KeyId, XChaCha20Poly1305),
-    /// The others, in ring order.
-    others: Vec<(KeyId, XChaCha20Poly1305)>,
+    /// The ring, in order.
+    ring: Vec<(KeyId, XChaCha20Poly1305)>,
+    /// The primary's index in `ring`.
+    primary: RwLock<usize>,
 }
 
 impl XChaChaCipher {
@@ -153,12 +95,12 @@ impl XChaChaCipher {
         let aead = XChaCha20Poly1305::new(&key.into());
         key.zeroize();
         Self {
-            primary: (KeyId::legacy(), aead),
-            others: Vec::new(),
+            ring: vec![(KeyId::legacy(), aead)],
+            primary: RwLock::new(0),
         }
     }
 
-    /// A cipher under a keyring, in order; the first key is the primary (see the type's docs).
+    /// A cipher under a keyring, in order; the first key is the primary until another is set.
     ///
     /// # Errors
     /// [`KeyringError`] for an empty ring or an id given twice.
@@ -174,39 +116,29 @@ impl XChaChaCipher {
             let aead = XChaCha20Poly1305::new((&*key).into());
             ring.push((id, aead));
         }
-        let mut ring = ring.into_iter();
-        let primary = ring.next().ok_or(KeyringError::Empty)?;
+        if ring.is_empty() {
+            return Err(KeyringError::Empty);
+        }
         Ok(Self {
-            primary,
-            others: ring.collect(),
+            ring,
+            primary: RwLock::new(0),
         })
     }
 
-    /// The id of the key that seals new values.
-    #[must_use]
-    pub fn primary(&self) -> &KeyId {
-        &self.primary.0
-    }
-
-    /// The ids of the ring, in order.
-    pub fn key_ids(&self) -> impl Iterator<Item = &KeyId> {
-        self.ring().map(|(id, _)| id)
-    }
-
-    fn ring(&self) -> impl Iterator<Item = &(KeyId, XChaCha20Poly1305)> {
-        std::iter::once(&self.primary).chain(&self.others)
+    fn primary_index(&self) -> usize {
+        *self.primary.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn key(&self, id: &str) -> Option<&XChaCha20Poly1305> {
-        self.ring().find(|(k, _)| k.as_str() == id).map(|(_, aead)| aead)
+        self.ring.iter().find(|(k, _)| k.as_str() == id).map(|(_, aead)| aead)
     }
 }
 
 impl fmt::Debug for XChaChaCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<&str> = self.key_ids().map(KeyId::as_str).collect();
+        let ids: Vec<&str> = self.ring.iter().map(|(id, _)| id.as_str()).collect();
         f.debug_struct("XChaChaCipher")
-            .field("primary", &self.primary.0.as_str())
+            .field("primary", &self.primary().as_str())
             .field("key_ids", &ids)
             .field("keys", &"<redacted>")
             .finish()
@@ -250,7 +182,10 @@ fn decrypt(aead: &XChaCha20Poly1305, rest: &[u8], aad: &[u8]) -> Result<Secret, 
 
 impl SecretCipher for XChaChaCipher {
     fn seal(&self, account: AccountId, secret: &Secret) -> Result<SealedSecret, CipherError> {
-        let (id, aead) = &self.primary;
+        let (id, aead) = self
+            .ring
+            .get(self.primary_index())
+            .ok_or(CipherError("no primary key"))?;
         let id = id.as_str();
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| CipherError("randomness unavailable"))?;
@@ -298,6 +233,26 @@ impl SecretCipher for XChaChaCipher {
             }
             _ => Err(CipherError("unknown key version")),
         }
+    }
+
+    fn key_ids(&self) -> Vec<KeyId> {
+        self.ring.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn primary(&self) -> KeyId {
+        self.ring
+            .get(self.primary_index())
+            .map_or_else(KeyId::legacy, |(id, _)| id.clone())
+    }
+
+    fn set_primary(&self, key: &KeyId) -> Result<(), CipherError> {
+        let index = self
+            .ring
+            .iter()
+            .position(|(id, _)| id == key)
+            .ok_or(CipherError("key not in the keyring"))?;
+        *self.primary.write().unwrap_or_else(PoisonError::into_inner) = index;
+        Ok(())
     }
 }
 
@@ -492,6 +447,23 @@ mod tests {
     }
 
     #[test]
+    fn set_primary_switches_the_sealing_key_and_reseal_moves_a_value() {
+        let c = ring(&[("0", 1), ("k2", 2)]);
+        let old = c.seal(id(1), &secret()).unwrap();
+        assert_eq!(sealed_key_id(&old), Some(KeyId::legacy()));
+        c.set_primary(&"k2".parse().unwrap()).unwrap();
+        assert_eq!(c.primary().as_str(), "k2");
+        let new = c.reseal(id(1), &old).unwrap();
+        assert_eq!(sealed_key_id(&new).unwrap().as_str(), "k2");
+        let alone = ring(&[("k2", 2)]);
+        assert_eq!(alone.open(id(1), &new).unwrap().expose(), b"12345678901234567890");
+        assert!(alone.open(id(1), &old).is_err());
+        assert!(c.set_primary(&"k9".parse().unwrap()).is_err(), "not in the ring");
+        assert_eq!(c.primary().as_str(), "k2", "unchanged by a refused switch");
+        assert!(c.reseal(id(2), &old).is_err(), "another account's value");
+    }
+
+    #[test]
     fn a_ring_needs_keys_with_distinct_ids() {
         assert_eq!(XChaChaCipher::keyring(Vec::new()).map(|_| ()), Err(KeyringError::Empty));
         assert_eq!(
@@ -499,7 +471,10 @@ mod tests {
             Err(KeyringError::DuplicateId(KeyId::legacy()))
         );
         let c = ring(&[("k2", 2), ("0", 1), ("k3", 3)]);
-        assert_eq!(c.key_ids().map(KeyId::as_str).collect::<Vec<_>>(), ["k2", "0", "k3"]);
+        assert_eq!(
+            c.key_ids().iter().map(KeyId::as_str).collect::<Vec<_>>(),
+            ["k2", "0", "k3"]
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod audit;
 mod cascade;
 mod identities;
 mod instances;
+mod keys;
 mod tokens;
 mod verify;
 

@@ -49,6 +49,7 @@ diesel::table! {
         failed_attempts -> Integer,
         locked_until -> Nullable<Timestamp>,
         metadata -> Text,
+        secret_key_id -> Nullable<Text>,
     }
 }
 
@@ -106,6 +107,43 @@ diesel::table! {
         org_id -> Text,
         max_token_lifetime_seconds -> Nullable<BigInt>,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    keyring (id) {
+        id -> Integer,
+        primary_key_id -> Nullable<Text>,
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    retired_keys (key_id) {
+        key_id -> Text,
+        retired_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    replicas (id) {
+        id -> Text,
+        host -> Text,
+        pid -> BigInt,
+        started_at -> Timestamp,
+        seen_at -> Timestamp,
+        key_ids -> Text,
+        sealing_key_id -> Text,
+    }
+}
+
+diesel::table! {
+    key_events (id) {
+        id -> Text,
+        at -> Timestamp,
+        action -> Text,
+        key_id -> Text,
+        details -> Text,
     }
 }
 

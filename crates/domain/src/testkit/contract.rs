@@ -13,6 +13,7 @@
 )]
 
 mod audit;
+mod keys;
 mod races;
 mod tokens;
 mod verify;
@@ -22,6 +23,7 @@ pub use audit::{
     audit_failed_change_writes_nothing, audit_purge_keeps_recent_events, audit_verification_results_recorded,
 };
 
+pub use keys::{keyring_primary_and_heartbeats, sealed_values_by_key_and_conditional_replace};
 pub use races::{
     race_children_vs_delete_app, race_double_deletes, race_enroll_vs_delete_identity, race_link_vs_delete_identity,
     race_links_have_one_winner, race_updates_keep_both_changes,
@@ -139,6 +141,11 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         ),
         ("hotp_concurrent_counters_unique", hotp_concurrent_counters_unique::<S>),
         ("timestamps_round_trip", timestamps_round_trip::<S>),
+        ("keyring_primary_and_heartbeats", keyring_primary_and_heartbeats::<S>),
+        (
+            "sealed_values_by_key_and_conditional_replace",
+            sealed_values_by_key_and_conditional_replace::<S>,
+        ),
         ("race_links_have_one_winner", race_links_have_one_winner::<S>),
         ("race_children_vs_delete_app", race_children_vs_delete_app::<S>),
         ("race_enroll_vs_delete_identity", race_enroll_vs_delete_identity::<S>),

@@ -213,13 +213,15 @@ struct NewAccount<'a> {
     period: Option<i32>,
     counter: Option<i64>,
     secret: &'a [u8],
+    /// The key the secret's envelope names (see `domain::keys`), for counting by key.
+    secret_key_id: Option<String>,
     created_at: PrimitiveDateTime,
     #[diesel(embed)]
     changes: AccountChanges<'a>,
 }
 
 impl<'a> NewAccount<'a> {
-    fn of(a: &'a Account, secret: &'a [u8], edit: &'a AccountEdit) -> StoreResult<Self> {
+    fn of(a: &'a Account, sealed: &'a SealedSecret, edit: &'a AccountEdit) -> StoreResult<Self> {
         Ok(Self {
             id: Key(*a.id()),
             org_id: a.org().as_str(),
@@ -239,7 +241,8 @@ impl<'a> NewAccount<'a> {
                 .counter()
                 .map(|c| i64::try_from(c).map_err(|_| corrupt(T, "counter")))
                 .transpose()?,
-            secret,
+            secret: &sealed.0,
+            secret_key_id: sealed.key_id().map(|k| k.as_str().to_owned()),
             created_at: ts(*a.created_at()),
             changes: AccountChanges::of(edit)?,
         })
@@ -338,7 +341,7 @@ static_statement!(AdvanceCounter, AdvanceCounterAudited);
 impl AccountRepo for DieselRepo<'_> {
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
         let edit = account.edit();
-        let row = NewAccount::of(account, &sealed.0, &edit)?;
+        let row = NewAccount::of(account, sealed, &edit)?;
         write_db!(self, count, diesel::insert_into(accounts::table).values(&row))?;
         Ok(())
     }

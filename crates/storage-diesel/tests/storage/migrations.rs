@@ -18,11 +18,12 @@ on_both_backends!(
     repair_orphans_applies_the_missing_cascades,
     pending_migrations_reads_without_writing,
     concurrent_migrations_take_turns,
-    tokens_minted_before_scopes_keep_full_access
+    tokens_minted_before_scopes_keep_full_access,
+    secrets_sealed_before_the_keyring_are_counted_by_key
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
@@ -33,15 +34,20 @@ const ALL: [&str; 10] = [
     "20261205000008",
     "20261205000009",
     "20261205000010",
+    "20261206000011",
 ];
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 11] = [
     "accounts",
     "apps",
     "audit_events",
     "identities",
     "instances",
+    "key_events",
+    "keyring",
     "org_settings",
+    "replicas",
+    "retired_keys",
     "service_tokens",
 ];
 
@@ -471,7 +477,8 @@ fn concurrent_migrations_take_turns(which: Which) {
 fn tokens_minted_before_scopes_keep_full_access(which: Which) {
     with_db(which, |db| {
         let mut raw = Raw::open(db);
-        raw.migrate_first(ALL.len() - 1);
+        let scopes = ALL.iter().position(|v| *v == "20261205000010").unwrap();
+        raw.migrate_first(scopes);
         let token = "0190a000-0000-7000-8000-000000000001";
         let sql = format!(
             "INSERT INTO service_tokens (id, org_id, name, token_hash, created_at, last_used_at, revoked_at, \
@@ -482,16 +489,55 @@ fn tokens_minted_before_scopes_keep_full_access(which: Which) {
         drop(raw);
 
         let s = connect(db);
-        assert_eq!(
-            s.migrate().unwrap(),
-            [ALL[ALL.len() - 1]],
-            "only the scopes are pending"
-        );
+        assert_eq!(s.migrate().unwrap(), ALL[scopes..], "the scopes and later are pending");
         let org = domain::ids::OrgId::new("org-1").unwrap();
         let tokens = s.run(|r| r.list_service_tokens(Some(&org))).unwrap();
         assert_eq!(tokens.len(), 1);
         assert_eq!(tokens[0].id().to_string(), token);
         assert_eq!(tokens[0].access(), &domain::access::Access::admin());
         assert_eq!(s.run(|r| r.max_token_lifetime(&org)).unwrap(), None);
+    });
+}
+
+/// Values sealed before the keyring columns existed are counted under the key their envelope
+/// names (`0x01`: key 0; `0x02 [n] [id]`: that id; anything else: no key), and the keyring
+/// record starts empty.
+fn secrets_sealed_before_the_keyring_are_counted_by_key(which: Which) {
+    with_db(which, |db| {
+        let mut raw = Raw::open(db);
+        let keyring = ALL.iter().position(|v| *v == "20261206000011").unwrap();
+        raw.migrate_first(keyring);
+        let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+        let blob = |raw: &Raw, b: &[u8]| match raw {
+            Raw::Sqlite(_) => format!("X'{}'", hex(b)),
+            Raw::Pg(_) => format!("'\\x{}'::bytea", hex(b)),
+        };
+        raw.exec(&format!(
+            "INSERT INTO apps (id, org_id, identity_id, created_at, updated_at, deleted_at) \
+             VALUES ('app-1', 'org-1', NULL, '{T0}', '{T0}', NULL);"
+        ));
+        let values: [(&str, Vec<u8>); 4] = [
+            ("acc-1", [&[0x01][..], &[0xaa; 40]].concat()),
+            ("acc-2", [&[0x02, 2][..], b"k2", &[0xbb; 40]].concat()),
+            ("acc-3", [&[0x02, 2][..], b"k2", &[0xcc; 40]].concat()),
+            ("acc-4", [&[0x09][..], &[0xdd; 40]].concat()),
+        ];
+        for (id, value) in &values {
+            raw.exec(&format!(
+                "INSERT INTO accounts (id, org_id, app_id, otp_type, account_name, algorithm, digits, period, \
+                 secret, created_at, updated_at, deleted_at) VALUES ('{id}', 'org-1', 'app-1', 'totp', '{id}', \
+                 'sha1', 6, 30, {}, '{T0}', '{T0}', NULL);",
+                blob(&raw, value)
+            ));
+        }
+        drop(raw);
+        let s = connect(db);
+        assert_eq!(s.migrate().unwrap(), ALL[keyring..]);
+        let counts = s.run(|r| r.count_sealed()).unwrap();
+        let by_key: Vec<(String, u64)> = counts.by_key.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        assert_eq!(by_key, [("0".to_owned(), 1), ("k2".to_owned(), 2)]);
+        assert_eq!(counts.unknown, 1);
+        let record = s.run(|r| r.keyring(None)).unwrap();
+        assert_eq!((record.primary, record.retired.len()), (None, 0));
     });
 }
