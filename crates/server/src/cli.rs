@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::access::{HandlePattern, Scope, Scopes};
 use domain::ids::AppId;
+use domain::keys::KeyId;
 use domain::values::TokenLifetime;
 
 /// authd: a self-hostable authenticator-app server (Inkbox authenticator + identities API,
@@ -111,6 +112,64 @@ pub enum Command {
     /// Like the token commands, these first run the pending migrations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Rotate the master key while authd serves: see the keyring, re-seal every secret under
+    /// the primary, promote and retire keys (docs/OPERATIONS.md, "Rotating the master key").
+    ///
+    /// Like the token commands, these first run the pending migrations. The keyring is this
+    /// process's (the master key file or AUTHD_MASTER_KEY, as for `serve`).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the primary key, how many secrets are sealed under each key id, the live replicas
+    /// (the keys each holds, the one it seals under) and the retired keys.
+    ///
+    /// On a terminal: tables; piped or redirected: one JSON object (see --json).
+    Status {
+        /// Print one JSON object {"primary": ID, "sealed": {ID: count, ...}, "unknown": count,
+        /// "replicas": [{"id", "host", "pid", "keys": [ID, ...], "sealing", "started_at",
+        /// "seen_at"}], "retired": [ID, ...], "events": [...]}. Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// `table` or `json` [default: table when stdout is a terminal, json otherwise].
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
+    },
+    /// Make a key the primary: every replica seals new secrets under it from its next heartbeat
+    /// (within 5 s). Refused, naming them, while any live replica lacks the key; refused when
+    /// this keyring lacks it or it was retired. A system event (`key.promote`).
+    Promote {
+        /// The key id (as in the keyring).
+        #[arg(value_parser = key_id_arg)]
+        key_id: KeyId,
+    },
+    /// Re-seal every secret not under the primary, in batches, while any number of replicas
+    /// serve. Resumable and idempotent: stop it at any point and run it again. Progress goes to
+    /// stderr (a bar on a terminal, lines otherwise); the summary line to stdout. Each secret
+    /// re-sealed is an `account.rewrap` event of its organization.
+    Rewrap {
+        /// Secrets per batch (one transaction each).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// How long to wait for live replicas to adopt a newly promoted primary before giving up.
+        #[arg(long, default_value_t = 15)]
+        wait_seconds: u64,
+    },
+    /// Retire a key: refused while any secret (of a deleted account too) is sealed under it,
+    /// while it is the primary, or while a live replica seals under it. It can then leave
+    /// every keyring. A system event (`key.retire`).
+    Retire {
+        /// The key id.
+        #[arg(value_parser = key_id_arg)]
+        key_id: KeyId,
+    },
+}
+
+fn key_id_arg(s: &str) -> Result<KeyId, String> {
+    s.parse().map_err(|e: domain::keys::InvalidKeyId| e.to_string())
 }
 
 /// `org` subcommands.

@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod cli;
 mod config;
+mod key_cmd;
 mod logging;
 mod org_cmd;
 mod serve;
@@ -111,6 +112,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (authd, _, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)?;
             org_cmd::run(&authd, cmd)
+        }
+        Command::Key(cmd) => {
+            let (authd, _, key) = build(&cli)?;
+            migrate(&authd, Migrating::OneShot)?;
+            let ring: Vec<domain::keys::KeyId> = key.keys.iter().map(|(id, _)| id.clone()).collect();
+            key_cmd::run(&authd, &ring, cmd)
         }
         Command::CheckConfig => {
             let (authd, db, key) = build(&cli)?;

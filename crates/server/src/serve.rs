@@ -1,15 +1,16 @@
 //! `authd serve`: the HTTP server with graceful shutdown on SIGINT and SIGTERM.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::HttpServer;
 use anyhow::Context as _;
 use domain::Authd;
-use domain::service::RetentionDays;
+use domain::keys::{HEARTBEAT_SECONDS, KeyError, KeyId, ReplicaBeat, SealedCounts};
+use domain::service::{Beat, RetentionDays};
 use storage_diesel::DieselStore;
 
 use crate::cli::ServeOpts;
-use crate::config::DbConfig;
+use crate::config::{ConfigError, DbConfig};
 
 /// Seconds in-flight requests get to finish after a stop signal.
 const DRAIN_SECONDS: u64 = 10;
@@ -38,6 +39,131 @@ fn start_purger(authd: Arc<Authd<DieselStore>>, days: RetentionDays) {
     }
 }
 
+/// Every how many heartbeats the sealed-value counts of `/metrics` are read again (a scan of
+/// the accounts: about every 30 s).
+const COUNT_EVERY_BEATS: u32 = 6;
+
+/// This replica in the `replicas` table: its heartbeat, and whether it has stopped (after which
+/// it never beats again, so its row, once removed, stays removed).
+struct Replica {
+    beat: ReplicaBeat,
+    stopped: bool,
+}
+
+/// What `/metrics` shows of the keyring: the primary and the values under each key, as last
+/// read by the heartbeat.
+#[derive(Default)]
+struct KeyGauges {
+    primary: Option<KeyId>,
+    counts: Option<SealedCounts>,
+}
+
+/// Registers this replica (refusing to start when the database's primary is not in its ring)
+/// and starts its heartbeat thread, which adopts a newly promoted primary.
+fn start_replica(
+    authd: &Arc<Authd<DieselStore>>,
+    gauges: &Arc<Mutex<KeyGauges>>,
+) -> anyhow::Result<Arc<Mutex<Replica>>> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let now = domain::time::Timestamp::from_offset(time::OffsetDateTime::now_utc());
+    let mut beat = ReplicaBeat {
+        id: domain::ports::IdGenerator::new_uuid(&domain::system::UuidV7).to_string(),
+        host,
+        pid: std::process::id(),
+        started_at: now,
+        seen_at: now,
+        keys: Vec::new(),
+        sealing: KeyId::legacy(),
+    };
+    let primary = authd.register_replica(&mut beat).map_err(|e| match e {
+        KeyError::PrimaryNotHeld { .. } => anyhow::Error::new(ConfigError(format!("refusing to start: {e}"))),
+        other => anyhow::Error::new(other).context("cannot register this replica"),
+    })?;
+    tracing::info!(replica = %beat.id, primary = %primary, keys = ?beat.keys.iter().map(KeyId::as_str).collect::<Vec<_>>(), "sealing new secrets under the primary key");
+    let replica = Arc::new(Mutex::new(Replica { beat, stopped: false }));
+    let (authd, mine, gauges) = (authd.clone(), replica.clone(), gauges.clone());
+    let spawned = std::thread::Builder::new().name("key-heartbeat".into()).spawn(move || {
+        let mut n: u32 = 0;
+        let mut warned: Option<KeyId> = None;
+        loop {
+            if n.is_multiple_of(COUNT_EVERY_BEATS) {
+                match authd.key_status() {
+                    Ok(s) => {
+                        let mut g = gauges.lock().unwrap_or_else(PoisonError::into_inner);
+                        g.primary = s.primary;
+                        g.counts = Some(s.sealed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not count the sealed values"),
+                }
+            }
+            n = n.wrapping_add(1);
+            std::thread::sleep(std::time::Duration::from_secs(HEARTBEAT_SECONDS.unsigned_abs()));
+            let mut r = mine.lock().unwrap_or_else(PoisonError::into_inner);
+            if r.stopped {
+                return;
+            }
+            match authd.heartbeat(&mut r.beat) {
+                Ok(Beat::Sealing { primary, switched: true }) => {
+                    tracing::warn!(primary = %primary, "a new primary key was promoted: sealing new secrets under it");
+                    gauges.lock().unwrap_or_else(PoisonError::into_inner).primary = Some(primary);
+                    warned = None;
+                }
+                Ok(Beat::Sealing { .. }) => warned = None,
+                Ok(Beat::PrimaryNotHeld { primary }) => {
+                    if warned.as_ref() != Some(&primary) {
+                        tracing::error!(
+                            primary = %primary,
+                            sealing = %r.beat.sealing,
+                            "the primary key recorded in the database is not in this replica's keyring: still sealing under the old one; add the key and restart"
+                        );
+                        warned = Some(primary);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed; trying again"),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        anyhow::bail!("could not start the heartbeat thread: {e}");
+    }
+    Ok(replica)
+}
+
+/// This replica stops: no more heartbeats, its row goes.
+fn stop_replica(authd: &Authd<DieselStore>, replica: &Mutex<Replica>) {
+    let mut r = replica.lock().unwrap_or_else(PoisonError::into_inner);
+    r.stopped = true;
+    if let Err(e) = authd.unregister_replica(&r.beat.id) {
+        tracing::warn!(error = %e, "could not remove this replica's heartbeat; it expires by itself");
+    }
+}
+
+/// The keyring's series for `/metrics`.
+fn key_metrics(gauges: &Mutex<KeyGauges>, out: &mut String) {
+    use std::fmt::Write as _;
+    let g = gauges.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(primary) = &g.primary {
+        let _ = writeln!(
+            out,
+            "# HELP authd_key_primary_info The primary master key (the one new secrets are sealed under).\n\
+             # TYPE authd_key_primary_info gauge\nauthd_key_primary_info{{key_id=\"{primary}\"}} 1"
+        );
+    }
+    if let Some(c) = &g.counts {
+        let _ = writeln!(
+            out,
+            "# HELP authd_sealed_values Stored secrets sealed under each master key (read about every 30 s).\n\
+             # TYPE authd_sealed_values gauge"
+        );
+        for (k, n) in &c.by_key {
+            let _ = writeln!(out, "authd_sealed_values{{key_id=\"{k}\"}} {n}");
+        }
+        let _ = writeln!(out, "authd_sealed_values{{key_id=\"\"}} {}", c.unknown);
+    }
+}
+
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
 ///
 /// # Errors
@@ -59,7 +185,12 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
         );
     }
     http_actix::set_request_deadline(deadline);
-    http_actix::metrics::set_extra(move |out| pool_metrics(&store, out));
+    let gauges = Arc::new(Mutex::new(KeyGauges::default()));
+    let replica = start_replica(&authd, &gauges)?;
+    http_actix::metrics::set_extra(move |out| {
+        pool_metrics(&store, out);
+        key_metrics(&gauges, out);
+    });
     if let Some(days) = opts.audit_retention_days.and_then(RetentionDays::new) {
         start_purger(authd.clone(), days);
     }
@@ -85,7 +216,9 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
             handle.stop(true).await;
         });
         tracing::info!(bind = %bind, database = %url, workers, "authd listening");
-        server.await.context("server failed")?;
+        let served = server.await.context("server failed");
+        stop_replica(&authd, &replica);
+        served?;
         if let Err(e) = authd.store().checkpoint() {
             tracing::warn!(error = %e, "could not checkpoint the database on the way out");
         }
