@@ -254,7 +254,10 @@ impl QueryFragment<Pg> for SequenceEvents<'_> {
 }
 
 /// [`SequenceEvents`] on SQLite: the `limit` unnumbered events after the sequencer's place, in
-/// rowid (= commit) order.
+/// rowid (= commit) order. Each organization's highest number is read through the partial index
+/// `audit_events_org_seq_uq` (hence `seq IS NOT NULL`, the index's own condition): without it,
+/// SQLite scanned the whole table once per event numbered (2,000 events after 7,000 took 1.9 s
+/// in the optimized `sqlite3`, over 10 s in a debug build; 0.01 s with it).
 pub(crate) struct SequenceEventsSqlite<'a> {
     limit: i64,
     _p: std::marker::PhantomData<&'a ()>,
@@ -274,7 +277,8 @@ impl QueryFragment<Sqlite> for SequenceEventsSqlite<'_> {
         out.push_sql(
             "UPDATE audit_events SET seq = numbered.seq \
              FROM (SELECT t.pos AS pos, \
-                          COALESCE((SELECT MAX(m.seq) FROM audit_events m WHERE m.org_id = t.org_id), 0) \
+                          COALESCE((SELECT MAX(m.seq) FROM audit_events m \
+                                    WHERE m.org_id = t.org_id AND m.seq IS NOT NULL), 0) \
                             + ROW_NUMBER() OVER (PARTITION BY t.org_id ORDER BY t.pos) AS seq \
                    FROM (SELECT pos, org_id FROM audit_events \
                          WHERE pos > (SELECT last_pos FROM audit_sequencer) ORDER BY pos LIMIT ",

@@ -18,6 +18,48 @@ use crate::support::{Which, alice_app, caller, enroll_pixel, kit, new_account, s
 
 on_both_backends!(request_path_statements);
 
+/// The SQLite sequencer reads each organization's highest number through the index, never by
+/// scanning the table once per event it numbers (a regression made an audit read after a
+/// backlog of a few thousand events outlive the request deadline).
+#[test]
+fn sqlite_sequencer_uses_the_org_seq_index() {
+    use diesel::{Connection as _, QueryableByName, RunQueryDsl as _, SqliteConnection};
+
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    set_default_instrumentation(recorder).unwrap();
+    with_migrated_db(Which::Sqlite, |db| {
+        let k = kit(store(db));
+        let o = caller();
+        alice_app(&k.authd, &o);
+        let sql = statements(|| {
+            k.authd
+                .list_audit_events(&o, &domain::audit::AuditQuery::default())
+                .unwrap();
+        })
+        .into_iter()
+        .find(|s| s.contains("ROW_NUMBER()"))
+        .expect("the sequencer's statement");
+        let sql = sql.split(" -- binds").next().unwrap_or_default().to_owned();
+        let mut c = SqliteConnection::establish(db.sqlite_path()).unwrap();
+        let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind::<diesel::sql_types::BigInt, _>(2000_i64)
+            .load(&mut c)
+            .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|p| p.detail).collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("SEARCH m USING COVERING INDEX audit_events_org_seq_uq")),
+            "{plan:#?}"
+        );
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN m")), "{plan:#?}");
+    });
+}
+
 thread_local! {
     static RECORDING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
