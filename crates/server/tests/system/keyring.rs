@@ -1,7 +1,9 @@
 //! The keyring (issue #22, item 1): a database written under today's bare master key opens after
-//! a restart with `0:<same key>,k2:<new key>`; new secrets are sealed under the first key of the
-//! ring; a ring without the key of a value answers a clean 500 for it and keeps serving; a
-//! malformed ring is refused at start with one line that shows no key.
+//! a restart with `0:<same key>,k2:<new key>`; new secrets are sealed under the primary recorded
+//! in the database (whatever the ring's order) until `authd key promote` changes it, which a
+//! serving replica adopts; a ring without the key of a value answers a clean 500 for it and
+//! keeps serving; a malformed ring is refused at start with one line that shows no key. (Rotation
+//! under load, the rewrap and its crash test: `e2e/rotation/test_rotation.py`.)
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +24,7 @@ fn headers(db: &Path) -> Option<String> {
 }
 
 #[test]
-fn a_bare_key_database_opens_under_a_ring_and_new_secrets_use_its_first_key() {
+fn a_bare_key_database_opens_under_a_ring_and_new_secrets_use_the_recorded_primary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("authd.sqlite");
     let url = format!("sqlite://{}", db.display());
@@ -60,20 +62,39 @@ fn a_bare_key_database_opens_under_a_ring_and_new_secrets_use_its_first_key() {
         assert_eq!(h.trim(), "a1 01\na2 01", "both under key 0 in the 0x01 format: {h}");
     }
 
-    // `k2` first: new values are sealed under it, in the 0x02 format; the old ones still open.
+    // `k2` first in the ring: the primary recorded in the database still seals (`0`); once
+    // `k2` is promoted, the running replica adopts it at its next heartbeat (within 5 s), and new
+    // values are sealed under it in the 0x02 format; the old ones still open.
     let mut opts3 = opts.clone();
     opts3.master_key = format!("k2:{k2}, 0:{k0}");
     opts3.name = "keyring-k2-first".into();
     let mut server = Server::start(&opts3);
     let api = server.api(&token);
     let a3 = api.account_id(&app, &hotp("a3"));
-    for (account, counter) in [(&a1, 2), (&a2, 1), (&a3, 0)] {
+    let ringed_cli = Cli {
+        master_key: opts3.master_key.clone(),
+        ..cli.clone()
+    };
+    let promoted = ringed_cli.ok(&["key", "promote", "k2"]);
+    assert!(promoted.starts_with("k2 is the primary"), "{promoted}");
+    let adopted = (0..100).any(|_| {
+        let status: serde_json::Value =
+            serde_json::from_str(&ringed_cli.ok(&["key", "status", "--json"])).expect("status JSON");
+        let sealing = status["replicas"][0]["sealing"].clone();
+        sealing == "k2" || {
+            std::thread::sleep(Duration::from_millis(200));
+            false
+        }
+    });
+    assert!(adopted, "the replica adopts the promoted key");
+    let a4 = api.account_id(&app, &hotp("a4"));
+    for (account, counter) in [(&a1, 2), (&a2, 1), (&a3, 0), (&a4, 0)] {
         assert_eq!(api.generate(&app, account)["otp_code"], hotp_rfc(counter, 6).as_str());
     }
     assert!(server.stop(Duration::from_secs(10)).expect("exit").success());
     if let Some(h) = headers(&db) {
         // 0x02, id length 2, "k2".
-        assert_eq!(h.trim(), "a1 01\na2 01\na3 02026B32", "{h}");
+        assert_eq!(h.trim(), "a1 01\na2 01\na3 01\na4 02026B32", "{h}");
     }
 
     // `k2` alone: its value opens; the others are a clean 500, the counter unmoved, and the
@@ -83,7 +104,7 @@ fn a_bare_key_database_opens_under_a_ring_and_new_secrets_use_its_first_key() {
     opts4.name = "keyring-k2-alone".into();
     let mut server = Server::start(&opts4);
     let api = server.api(&token);
-    assert_eq!(api.generate(&app, &a3)["otp_code"], hotp_rfc(1, 6).as_str());
+    assert_eq!(api.generate(&app, &a4)["otp_code"], hotp_rfc(1, 6).as_str());
     let r = api.post_empty(&format!("{APPS}/{app}/accounts/{a1}/generate-otp"));
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.json(), json!({"detail": "Internal server error"}));
