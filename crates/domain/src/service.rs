@@ -50,7 +50,7 @@ pub use audit::RetentionDays;
 pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};
 pub use tokens::{LAST_USED_RESOLUTION_SECONDS, NewToken};
-pub use verify::{FailureReason, Verification};
+pub use verify::{FailureReason, Lockout, Verification};
 
 use std::sync::Arc;
 
