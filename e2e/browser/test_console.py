@@ -164,6 +164,9 @@ def no_console_errors(request):
         return
     d = request.getfixturevalue("driver")
     assert_no_alert(d)
+    text = js(d, "return document.body.innerText")
+    for wrong in ("[object ", "undefined", "NaN"):
+        assert wrong not in text, f"{wrong!r} rendered: {text!r}"
     bad = unexpected_log_entries(d)
     assert not bad, f"browser console errors: {json.dumps(bad, indent=1)}"
 
@@ -569,7 +572,7 @@ def test_verify_shows_remaining_attempts_retry_after_and_the_lockout(driver, wor
     lockout = api("GET", base + "/lockout")
     assert lockout["failed_attempts"] == 3 and lockout["locked_until"], lockout
     go(d, f"apps/{world.app}")
-    wait(d).until(lambda d: lockout["locked_until"] in row_of(d, world.account).text)
+    wait(d).until(lambda d: re.search(re.escape(lockout["locked_until"]) + r" \([1-4] s left\)", row_of(d, world.account).text))
     assert re.search(r"\b3\b", row_of(d, world.account).text)
     # While locked: 429, shown with its Retry-After.
     expect_http_error(re.escape(base) + "/verify", 429)
@@ -741,6 +744,7 @@ def test_what_is_offered_follows_the_scopes(driver, world):
     expect_http_error(r"/api/v1/identities", 403)
     go(d, "identities")
     wait_text(d, "Forbidden (403): this token lacks the scope identities:read")
+    screenshot(d, "forbidden")
     expect_http_error(r"/api/v1/tokens", 403)
     go(d, "tokens")
     wait_text(d, "Forbidden (403): this token lacks the scope tokens:write")
@@ -749,7 +753,6 @@ def test_what_is_offered_follows_the_scopes(driver, world):
     expect_http_error(re.escape(f"/api/v1/authenticator/apps/{world.bot_app}") + r"(/accounts)?", 404)
     go(d, f"apps/{world.bot_app}")
     wait_text(d, "Not found (404): Authenticator app not found")
-    screenshot(d, "forbidden")
     button(d, "Sign out").click()
     field(d, "Service token")
     assert js(d, "return sessionStorage.length") == 0

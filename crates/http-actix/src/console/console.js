@@ -644,12 +644,15 @@
       actions.append(link("audit?resource_id=" + encodeURIComponent(a.id), "Code history"));
     }
     actions.append(result);
-    const failed = td("Failed attempts", String(lockout.failed_attempts));
-    const locked = td("Locked until", lockout.locked_until ? [time(lockout.locked_until), " (" + lockout.retry_after_seconds + " s)"] : "not locked");
+    const failed = td("Failed attempts");
+    const locked = td("Locked until");
+    const showLockout = (l) => {
+      append(clear(failed), [String(l.failed_attempts)]);
+      append(clear(locked), [l.locked_until ? [time(l.locked_until), " (" + l.retry_after_seconds + " s left)"] : "not locked"]);
+    };
+    showLockout(lockout);
     async function refreshLockout() {
-      const l = await api("GET", path + "/lockout");
-      clear(failed).append(String(l.failed_attempts));
-      clear(locked).append(l.locked_until ? [time(l.locked_until), " (" + l.retry_after_seconds + " s)"] : "not locked");
+      showLockout(await api("GET", path + "/lockout"));
     }
     return el("tr", { "data-id": a.id, class: highlight ? "highlight" : null },
       td("Issuer", a.issuer === null ? "—" : a.issuer),
