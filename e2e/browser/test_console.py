@@ -565,29 +565,31 @@ def test_verify_shows_remaining_attempts_retry_after_and_the_lockout(driver, wor
     d.find_element("id", field_id).send_keys(wrong + Keys.ENTER)
     wait(d).until(lambda d: "remaining_attempts: 99" in row_of(d, world.account).text)
     time.sleep(1.1)
-    # Two more through the API (past each lock): 3 failures in a row, locked for 4 s.
+    # Three more through the API (past each lock): 4 failures in a row, locked for 8 s.
     api("POST", base + "/verify", {"otp_code": wrong})
     time.sleep(2.1)
     api("POST", base + "/verify", {"otp_code": wrong})
+    time.sleep(4.1)
+    api("POST", base + "/verify", {"otp_code": wrong})
     lockout = api("GET", base + "/lockout")
-    assert lockout["failed_attempts"] == 3 and lockout["locked_until"], lockout
+    assert lockout["failed_attempts"] == 4 and lockout["locked_until"], lockout
     go(d, f"apps/{world.app}")
-    wait(d).until(lambda d: re.search(re.escape(lockout["locked_until"]) + r" \([1-4] s left\)", row_of(d, world.account).text))
-    assert re.search(r"\b3\b", row_of(d, world.account).text)
+    wait(d).until(lambda d: re.search(re.escape(lockout["locked_until"]) + r" \([1-8] s left\)", row_of(d, world.account).text))
+    assert re.search(r"\b4\b", row_of(d, world.account).text)
     # While locked: 429, shown with its Retry-After.
     expect_http_error(re.escape(base) + "/verify", 429)
     d.find_element("id", field_id).send_keys(wrong + Keys.ENTER)
     wait(d).until(lambda d: "Locked: too many failed attempts. Retry-After:" in row_of(d, world.account).text)
-    assert re.search(r"Retry-After: [1-4] s \(retry_after_seconds: [1-4]\)", row_of(d, world.account).text)
+    assert re.search(r"Retry-After: [1-8] s \(retry_after_seconds: [1-8]\)", row_of(d, world.account).text)
     screenshot(d, "verify-locked", row_of(d, world.account))
-    wait(d, 8).until(lambda d: api("GET", base + "/lockout")["locked_until"] is None)
+    wait(d, 12).until(lambda d: api("GET", base + "/lockout")["locked_until"] is None)
     # The right code: valid; the count is reset.
     d.find_element("id", field_id).send_keys(totp.now() + Keys.ENTER)
     wait(d).until(lambda d: re.search(r"Valid \(matched offset -?[01]\)", row_of(d, world.account).text))
     wait(d).until(lambda d: "not locked" in row_of(d, world.account).text)
     assert api("GET", base + "/lockout")["failed_attempts"] == 0
     results = [e["details"]["result"] for e in events(action="otp.verify", resource_id=world.account)]
-    assert results[:4] == ["valid", "invalid", "invalid", "invalid"], results
+    assert results[:5] == ["valid", "invalid", "invalid", "invalid", "invalid"], results
     button(d, f"Generate a code for {label}")
 
 
