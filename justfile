@@ -25,6 +25,16 @@ docs-check:
     cargo build -p server
     AUTHD_BIN=target/debug/authd bash e2e/docs_page.sh
 
+# Drive the operator console (/console) in headless Chromium (Debian's chromium + chromium-driver)
+console-check:
+    cargo build -p server
+    AUTHD_BIN=target/debug/authd bash e2e/console.sh
+
+# Refresh the screenshots of docs/CONSOLE.md
+console-screenshots:
+    cargo build -p server
+    CONSOLE_SCREENSHOTS=docs/console AUTHD_BIN=target/debug/authd bash e2e/console.sh
+
 fmt:
     cargo fmt --all
 

@@ -59,6 +59,10 @@ CONTRACT = {
     "/metrics": {"get"},
     "/openapi.json": {"get"},
     "/docs": {"get"},
+    # authd extensions read by the operator console, and the console itself
+    "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/lockout": {"get"},
+    "/console": {"get"},
+    "/console/{asset}": {"get"},
 }
 
 def totp_now(secret_b32: str, digits: int = 6, period: int = 30) -> str:

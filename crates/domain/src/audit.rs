@@ -415,11 +415,17 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// The largest page.
 pub const MAX_PAGE: u32 = 1000;
 
-/// A page request of the audit trail: numbered events after a cursor, oldest first, filtered.
+/// A page request of the audit trail: numbered events between two cursors, oldest first (or
+/// newest first), filtered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only events numbered after this (`None`: from the start).
     pub after: Option<u64>,
+    /// Only events numbered before this (`None`: up to the newest).
+    pub before: Option<u64>,
+    /// Newest first (highest `seq` first) instead of oldest first: the page is then the
+    /// newest `limit` events below `before`.
+    pub newest_first: bool,
     /// At most this many (1..=[`MAX_PAGE`]).
     pub limit: u32,
     /// Only this action.
@@ -436,6 +442,8 @@ impl Default for AuditQuery {
     fn default() -> Self {
         Self {
             after: None,
+            before: None,
+            newest_first: false,
             limit: DEFAULT_PAGE,
             action: None,
             resource_type: None,
@@ -448,10 +456,11 @@ impl Default for AuditQuery {
 /// A page of the trail and the cursor to ask for the next one with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditPage {
-    /// The events, oldest first.
+    /// The events, oldest first (newest first when asked).
     pub events: Vec<AuditEvent>,
-    /// The `seq` of the last event scanned (or the cursor given, when none was found): pass it
-    /// as `after` to continue; events committed later get higher numbers.
+    /// The `seq` of the last event listed (or the cursor given in the page's direction, when
+    /// none was found): pass it as `after` to continue (as `before`, newest first); events
+    /// committed later get higher numbers.
     pub next: Option<u64>,
 }
 

@@ -516,7 +516,9 @@ pub trait AuditRepo {
     /// At most `limit` events are numbered per call, the oldest first: a caller numbers a
     /// backlog in several units of work, each short.
     fn sequence_audit_events(&mut self, limit: u32) -> StoreResult<u64>;
-    /// The organization's numbered events matching the query, by number, oldest first.
+    /// The organization's numbered events matching the query (numbered after `after` and
+    /// before `before`), by number: oldest first, or newest first when `newest_first` (then
+    /// the page is the `limit` highest numbers of the range).
     ///
     /// # Errors
     /// Infrastructure only.

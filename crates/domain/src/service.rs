@@ -52,7 +52,7 @@ pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};
 pub use keys::{ADOPTION_WAIT_SECONDS, Beat, MAX_REWRAP_PASSES};
 pub use tokens::{LAST_USED_RESOLUTION_SECONDS, NewToken};
-pub use verify::{FailureReason, Verification};
+pub use verify::{FailureReason, Lockout, Verification};
 
 use std::sync::Arc;
 

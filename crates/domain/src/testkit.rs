@@ -810,6 +810,7 @@ impl AuditRepo for State {
             .iter()
             .filter(|e| &e.org == org)
             .filter(|e| e.seq.is_some_and(|s| q.after.is_none_or(|a| s > a)))
+            .filter(|e| e.seq.is_some_and(|s| q.before.is_none_or(|b| s < b)))
             .filter(|e| q.action.is_none_or(|a| e.action == a))
             .filter(|e| q.resource_type.is_none_or(|t| e.resource_type == t))
             .filter(|e| q.resource_id.is_none_or(|id| e.resource_id == id))
@@ -817,6 +818,9 @@ impl AuditRepo for State {
             .cloned()
             .collect();
         v.sort_by_key(|e| e.seq);
+        if q.newest_first {
+            v.reverse();
+        }
         v.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
         Ok(v)
     }

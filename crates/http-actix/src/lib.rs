@@ -39,6 +39,7 @@
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}` | `GET`, `PATCH`, `DELETE` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp` | `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/verify` (authd extension) | `POST` |
+//! | `/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/lockout` (authd extension) | `GET` |
 //! | `/api/v1/authenticator/apps/{app_id}/instances` | `GET`, `POST` |
 //! | `/api/v1/authenticator/apps/{app_id}/instances/{instance_id}` | `GET`, `DELETE` |
 //! | `/api/v1/identities` and `/api/v1/identities/` (both served, never redirected) | `GET`, `POST` |
@@ -52,6 +53,7 @@
 //! | `/api/v1/audit/events` | `GET` |
 //! | `/healthz`, `/readyz`, `/metrics` | `GET` |
 //! | `/openapi.json`, `/docs`, `/docs/{asset}` (see [`openapi`]) | `GET` |
+//! | `/console`, `/console/{asset}` (the operator console, a client of the routes above) | `GET` |
 //!
 //! Every resource answers another method with `405` and a JSON body of its family (and an
 //! `Allow` header). Every resource is named after its pattern (see [`RequestLog`]).
@@ -87,7 +89,8 @@
 //! | `limit` | [`BodyLimit`] | `body`, `error`, `log` |
 //! | `handlers` | the request handlers | `auth`, `body`, `error`, `limit` (docs), `metrics`, `paths`, `request`, `respond`, `run`, `schemas` |
 //! | `docs` | `/openapi.json` (the document as a type parameter) and the `/docs` viewer | `error`, `paths`, `schemas` |
-//! | `routes` | the routes: the router and the document's operations | `docs`, `handlers`, `log` (docs), `paths` |
+//! | `console` | the `/console` page and its files | `error`, `paths`, `schemas` |
+//! | `routes` | the routes: the router and the document's operations | `console`, `docs`, `handlers`, `log` (docs), `paths` |
 //! | [`openapi`] | the document (the routes' operations, components, `Modify`s) | `docs`, `error`, `paths`, `respond` (tests), `routes`, `schemas` |
 //! | the crate root | [`configure`], [`app`], the re-exports | everything |
 //!
@@ -96,6 +99,7 @@
 
 mod auth;
 mod body;
+mod console;
 mod docs;
 mod dto_schemas;
 mod error;
@@ -134,6 +138,7 @@ mod paths {
     pub(crate) const ACCOUNT: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}";
     pub(crate) const GENERATE_OTP: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/generate-otp";
     pub(crate) const VERIFY_OTP: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/verify";
+    pub(crate) const ACCOUNT_LOCKOUT: &str = "/api/v1/authenticator/apps/{app_id}/accounts/{account_id}/lockout";
     pub(crate) const INSTANCES: &str = "/api/v1/authenticator/apps/{app_id}/instances";
     pub(crate) const INSTANCE: &str = "/api/v1/authenticator/apps/{app_id}/instances/{instance_id}";
     pub(crate) const IDENTITIES: &str = "/api/v1/identities";
@@ -155,6 +160,8 @@ mod paths {
     pub(crate) const OPENAPI: &str = "/openapi.json";
     pub(crate) const DOCS: &str = "/docs";
     pub(crate) const DOCS_ASSET: &str = "/docs/{asset}";
+    pub(crate) const CONSOLE: &str = "/console";
+    pub(crate) const CONSOLE_ASSET: &str = "/console/{asset}";
 }
 
 /// Registers every route of the wire contract, and `authd` as app data (also as what the

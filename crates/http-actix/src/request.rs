@@ -1085,6 +1085,15 @@ impl AuditEventsQuery {
                     Ok(n) => q.after = Some(n),
                     Err(_) => bad("after", "Must be a cursor returned as `next`".into()),
                 },
+                "before" => match value.parse::<u64>() {
+                    Ok(n) => q.before = Some(n),
+                    Err(_) => bad("before", "Must be a cursor returned as `next`".into()),
+                },
+                "order" => match value.as_str() {
+                    "asc" => q.newest_first = false,
+                    "desc" => q.newest_first = true,
+                    _ => bad("order", "Must be `asc` or `desc`".into()),
+                },
                 "limit" => match value.parse::<u32>() {
                     Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
                     _ => bad("limit", format!("Must be an integer from 1 to {MAX_PAGE}").into()),
@@ -1128,8 +1137,22 @@ impl utoipa::IntoParams for AuditEventsQuery {
         vec![
             param(
                 "after",
-                "Only events after this cursor (the `next` of a previous page)".to_owned(),
+                "Only events after this cursor (the `next` of a previous page, oldest first)".to_owned(),
                 string(),
+            ),
+            param(
+                "before",
+                "Only events before this cursor (the `next` of a previous page, newest first)".to_owned(),
+                string(),
+            ),
+            param(
+                "order",
+                "`asc` (default): oldest first; `desc`: newest first (the newest `limit` events below `before`)"
+                    .to_owned(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["asc", "desc"]))
+                    .default(Some(serde_json::json!("asc"))),
             ),
             param(
                 "limit",

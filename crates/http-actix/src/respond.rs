@@ -373,6 +373,36 @@ impl Serialize for VerificationDto {
     }
 }
 
+/// An account's throttling state (`GET .../lockout`, authd extension).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Lockout)]
+pub(crate) struct LockoutDto {
+    /// Consecutive refused codes since the last success (`0` after one).
+    #[schema(minimum = 0)]
+    failed_attempts: u32,
+    /// `max(0, 100 - failed_attempts)`.
+    #[schema(minimum = 0, maximum = 100)]
+    remaining_attempts: u32,
+    /// Verifications are refused until then; `null` when the account is not locked now.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    locked_until: Option<String>,
+    /// Whole seconds left of the lock (a verification's `Retry-After` now); `null` when not
+    /// locked.
+    #[schema(required = true, minimum = 1)]
+    retry_after_seconds: Option<u64>,
+}
+
+impl LockoutDto {
+    pub(crate) fn new(l: &domain::service::Lockout) -> Self {
+        Self {
+            failed_attempts: l.failed_attempts,
+            remaining_attempts: l.remaining_attempts,
+            locked_until: l.locked_until.map(|t| t.to_string()),
+            retry_after_seconds: l.retry_after_seconds,
+        }
+    }
+}
+
 /// The identity summary object.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = IdentitySummary)]
@@ -676,9 +706,10 @@ impl<'a> AuditEventDto<'a> {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = AuditPage)]
 pub(crate) struct AuditPageDto<'a> {
-    /// The events, oldest first.
+    /// The events, oldest first (newest first with `order=desc`).
     events: Vec<AuditEventDto<'a>>,
-    /// Pass as `after` to read on (`null` when the trail is empty and no cursor was given).
+    /// The `seq` of the last event listed: pass it as `after` to read on (as `before` with
+    /// `order=desc`); the cursor given when the page is empty; `null` when neither.
     #[schema(required = true, examples("42"))]
     next: Option<String>,
 }

@@ -26,6 +26,7 @@ use actix_web::{Resource, web};
 use domain::access::Scope;
 use domain::ports::Store;
 
+use crate::console;
 use crate::docs::{self, ServedDocument};
 use crate::handlers::{accounts, apps, audit, device, identities, instances, one_welcome, ops, tokens, verify};
 use crate::paths;
@@ -107,6 +108,9 @@ pub(crate) const NEEDS: &[(&str, &str, Need)] = &[
     (paths::OPENAPI, "GET", Public),
     (paths::DOCS, "GET", Public),
     (paths::DOCS_ASSET, "GET", Public),
+    (paths::ACCOUNT_LOCKOUT, "GET", Need::Scope(AppsRead)),
+    (paths::CONSOLE, "GET", Public),
+    (paths::CONSOLE_ASSET, "GET", Public),
 ];
 
 /// The needs of one resource's methods (its rows of [`NEEDS`]), as the resource's data: the
@@ -271,6 +275,11 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
         family::inkbox(paths::OPENAPI, "GET").route(web::get().to(docs::openapi_json::<D>)),
         family::inkbox(paths::DOCS, "GET").route(web::get().to(docs::page)),
         family::inkbox(paths::DOCS_ASSET, "GET").route(web::get().to(docs::asset)),
+        // authd extension: an account's lockout (read by the console; not a hot path)
+        family::inkbox(paths::ACCOUNT_LOCKOUT, "GET").route(web::get().to(verify::lockout::<S>)),
+        // the operator console: static files, a client of the routes above
+        family::inkbox(paths::CONSOLE, "GET").route(web::get().to(console::page)),
+        family::inkbox(paths::CONSOLE_ASSET, "GET").route(web::get().to(console::asset)),
     ]
 }
 
@@ -317,5 +326,8 @@ pub(crate) fn resources<S: Store, D: ServedDocument>() -> Vec<Resource> {
     docs::openapi_json,
     docs::page,
     docs::asset,
+    verify::lockout,
+    console::page,
+    console::asset,
 ))]
 pub(crate) struct RoutesDoc;

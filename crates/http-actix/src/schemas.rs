@@ -189,6 +189,7 @@ mod types {
     pub(crate) type App = crate::respond::AppDto<'static>;
     pub(crate) type Account = crate::respond::AccountDto<'static>;
     pub(crate) type Otp = crate::respond::OtpDto<'static>;
+    pub(crate) type Lockout = crate::respond::LockoutDto;
     pub(crate) type AuditPage = crate::respond::AuditPageDto<'static>;
     /// `429` on verify.
     pub(crate) type TooManyAttempts = crate::error::TooManyAttemptsBody<'static>;
@@ -245,6 +246,15 @@ mod types {
     pub(crate) struct AssetPath {
         /// A file of the viewer.
         #[param(example = "swagger-ui-bundle.js")]
+        asset: String,
+    }
+
+    /// `/console/{asset}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub(crate) struct ConsoleAssetPath {
+        /// A file of the console.
+        #[param(example = "console.js")]
         asset: String,
     }
 }

@@ -69,6 +69,7 @@ macro_rules! for_each_scenario {
             verify_shape_422_is_not_counted,
             verify_precedence,
             verify_on_the_device,
+            verify_lockout_read,
             // identities
             identities_create_both_paths,
             identities_create_errors,
@@ -109,6 +110,7 @@ macro_rules! for_each_scenario {
             // audit trail
             audit_events_shape_cursor_and_filters,
             audit_events_record_devices_and_codes,
+            audit_events_newest_first,
         }
     };
 }

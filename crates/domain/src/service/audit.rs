@@ -44,8 +44,8 @@ impl<S: Store> Authd<S> {
         }
     }
 
-    /// A page of the caller's organization's audit trail. Numbers every event committed so far
-    /// first, so a change the caller just made is listed. A confined caller sees only the
+    /// A page of the caller's organization's audit trail, oldest first or newest first. Numbers
+    /// every event committed so far first, so a change the caller just made is listed. A confined caller sees only the
     /// events about the records it sees now: its identities, their apps (and the apps it lists),
     /// those apps' live accounts and instances.
     ///
@@ -84,7 +84,8 @@ impl<S: Store> Authd<S> {
             };
             r.list_audit_events(org, &confined)
         })?;
-        let next = events.last().and_then(|e| e.seq).or(query.after);
+        let cursor = if query.newest_first { query.before } else { query.after };
+        let next = events.last().and_then(|e| e.seq).or(cursor);
         Ok(AuditPage { events, next })
     }
 

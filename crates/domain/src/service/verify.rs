@@ -23,7 +23,7 @@ use crate::throttle::{self, LockSchedule};
 use crate::time::Timestamp;
 use crate::values::IdentityStatus;
 
-use super::{Authd, confine_app, device_caller, device_hash, internal};
+use super::{Authd, confine_app, device_caller, device_hash, internal, live_account};
 
 /// How often a refused record is followed by a new read and a new decision before giving up
 /// (each refusal means another request changed the row in between; three in a row does not
@@ -48,6 +48,37 @@ pub enum Verification {
         /// (`max(0, 100 - failures)`).
         remaining_attempts: u32,
     },
+}
+
+/// An account's throttling state as an operator reads it ([`Authd::account_lockout`]): how
+/// many verifications failed in a row and whether the account is locked now. Never a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// Consecutive failed verifications since the last success.
+    pub failed_attempts: u32,
+    /// `max(0, 100 - failed_attempts)`: what the next failure's `remaining_attempts` counts
+    /// down from.
+    pub remaining_attempts: u32,
+    /// Until when verifications are refused; `None` when the account is not locked now (a lock
+    /// that has ended is not shown).
+    pub locked_until: Option<Timestamp>,
+    /// Whole seconds left of the lock (what a verification's `Retry-After` would say now);
+    /// `None` when not locked.
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl Lockout {
+    /// The state as it stands at `now`.
+    #[must_use]
+    pub fn at(state: &VerificationState, now: Timestamp) -> Self {
+        let retry_after_seconds = throttle::retry_after_seconds(state.locked_until, now);
+        Self {
+            failed_attempts: state.failed_attempts,
+            remaining_attempts: throttle::remaining_attempts(state.failed_attempts),
+            locked_until: retry_after_seconds.and(state.locked_until),
+            retry_after_seconds,
+        }
+    }
 }
 
 /// Why a code was refused.
@@ -111,6 +142,22 @@ impl<S: Store> Authd<S> {
                 .verify_material(who.org(), app, id)?
                 .ok_or(Error::NotFound(Resource::Account))?;
             self.verify_with(r, who, &material, code, now)
+        })
+    }
+
+    /// The throttling state of an account: its consecutive failed verifications and, while it
+    /// is locked, until when. A read: nothing changes, nothing is audited.
+    ///
+    /// # Errors
+    /// `NotFound` (app or account, outside the caller's restriction included), storage failures.
+    pub fn account_lockout(&self, who: &Caller, app: AppId, id: AccountId) -> Result<Lockout, Error> {
+        let now = self.now();
+        self.store.run(|r| {
+            let account = live_account(r, who, app, id)?;
+            let state = r
+                .verification_state(who.org(), *account.id())?
+                .ok_or(Error::NotFound(Resource::Account))?;
+            Ok(Lockout::at(&state, now))
         })
     }
 

@@ -20,7 +20,8 @@ mod verify;
 
 pub use audit::{
     audit_cursor_never_skips_concurrent_commits, audit_every_change_writes_one_event,
-    audit_failed_change_writes_nothing, audit_purge_keeps_recent_events, audit_verification_results_recorded,
+    audit_failed_change_writes_nothing, audit_newest_first_pages_backwards, audit_purge_keeps_recent_events,
+    audit_verification_results_recorded,
 };
 
 pub use keys::{keyring_primary_and_heartbeats, sealed_values_by_key_and_conditional_replace};
@@ -33,7 +34,7 @@ pub use tokens::{
     minting_is_never_broader, pinned_handle_is_not_inherited, revocation_reaches_minted_tokens,
 };
 pub use verify::{
-    verify_existence_paused_and_device, verify_hotp_look_ahead_moves_the_counter,
+    verify_existence_paused_and_device, verify_hotp_look_ahead_moves_the_counter, verify_lockout_reads_the_throttle,
     verify_race_one_valid_code_one_success, verify_race_wrong_codes_lose_no_count, verify_throttle_delays_and_reset,
     verify_totp_window_and_replay,
 };
@@ -161,6 +162,10 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
             audit_failed_change_writes_nothing::<S>,
         ),
         (
+            "audit_newest_first_pages_backwards",
+            audit_newest_first_pages_backwards::<S>,
+        ),
+        (
             "audit_cursor_never_skips_concurrent_commits",
             audit_cursor_never_skips_concurrent_commits::<S>,
         ),
@@ -173,6 +178,10 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
         (
             "verify_throttle_delays_and_reset",
             verify_throttle_delays_and_reset::<S>,
+        ),
+        (
+            "verify_lockout_reads_the_throttle",
+            verify_lockout_reads_the_throttle::<S>,
         ),
         (
             "verify_hotp_look_ahead_moves_the_counter",

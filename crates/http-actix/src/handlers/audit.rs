@@ -1,4 +1,4 @@
-//! `/api/v1/audit/events`: the organization's audit trail, oldest first, paged by cursor.
+//! `/api/v1/audit/events`: the organization's audit trail, oldest first (or newest first), paged by cursor.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,7 +18,7 @@ use crate::respond::{self, AuditPageDto};
     tag = "audit",
     operation_id = "list_audit_events",
     summary = "Read the audit trail",
-    description = "The caller's organization's audit events, oldest first: every change (apps, accounts, identities, links, instances, tokens) and every code generated or verified, each written in the same transaction as the change. `seq` numbers the events 1, 2, 3, ... without gaps in commit order; page with `after=<next>` (an event committed late is numbered after every event already listed, so a cursor never skips it). Never carries a secret.",
+    description = "The caller's organization's audit events, oldest first (newest first with `order=desc`): every change (apps, accounts, identities, links, instances, tokens) and every code generated or verified, each written in the same transaction as the change. `seq` numbers the events 1, 2, 3, ... without gaps in commit order; page with `after=<next>` (an event committed late is numbered after every event already listed, so a cursor never skips it), or newest first with `order=desc&before=<next>`. Never carries a secret.",
     params(crate::schemas::AuditEventsQuery),
     responses(
         (status = 200, description = "A page of events", body = crate::schemas::AuditPage),

@@ -27,7 +27,7 @@ use crate::error::{ApiError, FieldError};
 use crate::input::Input;
 use crate::metrics::{self, VerifyResult};
 use crate::request::{AccountPath, DeviceAccountPath, VerifyRequest};
-use crate::respond::{self, VerificationDto};
+use crate::respond::{self, LockoutDto, VerificationDto};
 
 /// The request body (required: an empty body is `otp_code` missing).
 fn code_body(bytes: &[u8]) -> Result<CodeInput, Vec<FieldError>> {
@@ -116,4 +116,27 @@ pub(crate) async fn verify_device_otp<S: Store>(
         .await
         .map_err(|e| device::device_error(&req, e));
     answer(result)
+}
+
+/// `GET /apps/{app_id}/accounts/{account_id}/lockout` (authd extension): the account's
+/// throttling state, read only.
+#[utoipa::path(
+    get,
+    path = crate::paths::ACCOUNT_LOCKOUT,
+    tag = "accounts",
+    operation_id = "get_account_lockout",
+    summary = "Read an account's lockout",
+    description = "authd extension: the account's throttling state: `failed_attempts` (consecutive refused codes since the last success), `remaining_attempts` (`max(0, 100 - failed_attempts)`), and while verifications are refused `locked_until` and `retry_after_seconds` (what a verification's `Retry-After` would say now), both `null` when the account is not locked. A read: it changes nothing, writes no audit event and counts no attempt. Never a secret.",
+    params(crate::schemas::AccountPath),
+    responses(
+        (status = 200, description = "The lockout", body = crate::schemas::Lockout),
+        (status = 404, description = "App or account not found", body = crate::schemas::DetailError),
+    ),
+)]
+pub(crate) async fn lockout<S: Store>(
+    Input(org, path, ()): Input<AccountPath>,
+    authd: web::Data<Authd<S>>,
+) -> Result<HttpResponse, ApiError> {
+    let lockout = blocking(move || authd.account_lockout(&org, path.app_id, path.account_id)).await?;
+    Ok(respond::json(StatusCode::OK, &LockoutDto::new(&lockout)))
 }

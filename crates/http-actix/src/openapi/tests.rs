@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::respond::{
-    AccountDto, AppDto, EnrollmentDto, IdentityDetailDto, IdentityDto, InstanceDto, OtpDto, UserInstanceDto,
-    VerificationDto,
+    AccountDto, AppDto, EnrollmentDto, IdentityDetailDto, IdentityDto, InstanceDto, LockoutDto, OtpDto,
+    UserInstanceDto, VerificationDto,
 };
 
 fn header_str<B>(res: &ServiceResponse<B>, name: header::HeaderName) -> String {
@@ -254,6 +254,10 @@ const DOCUMENTED_STATUSES: &[(&str, &[u16])] = &[
     ("get_openapi", &[200]),
     ("get_docs", &[200]),
     ("get_docs_asset", &[200, 404]),
+    // authd extension: an account's lockout (docs/API.md), and the console's files.
+    ("get_account_lockout", &[200, 401, 404, 422]),
+    ("get_console", &[200]),
+    ("get_console_asset", &[200, 404]),
 ];
 
 /// The route → scope table covers exactly the document's operations (which the other tests
@@ -623,6 +627,9 @@ fn openapi_schemas_describe_the_bodies_the_dtos_produce() {
         ) {
             panic!("{e}: {value}");
         }
+        // The lockout, after that verification (a refused code locks the account for 1 s).
+        let lockout = authd.account_lockout(&org, *app.id(), *account.id()).expect("lockout");
+        assert_matches(&doc, "Lockout", &LockoutDto::new(&lockout));
     }
 
     let input = NewInstance {
@@ -774,4 +781,105 @@ async fn docs_initializer_points_at_the_served_document() {
     let js = String::from_utf8(at::read_body(res).await.to_vec()).expect("utf-8");
     assert!(js.contains(r#"url: "openapi.json""#), "{js}");
     assert!(!js.contains("http://") && !js.contains("https://"), "{js}");
+}
+
+// ------------------------------------------------------------------------- the console
+
+#[actix_web::test]
+async fn console_page_and_files_are_served_with_the_security_headers() {
+    let authd = Arc::new(domain::testkit::kit().authd);
+    let service = at::init_service(crate::app(authd)).await;
+    let res = at::call_service(&service, at::TestRequest::get().uri("/console").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(header_str(&res, header::CONTENT_TYPE).starts_with("text/html"));
+    assert_eq!(header_str(&res, header::CACHE_CONTROL), "no-store");
+    let check_headers = |res: &ServiceResponse<_>, what: &str| {
+        let csp = header_str(res, header::CONTENT_SECURITY_POLICY);
+        for part in [
+            "default-src 'none'",
+            "script-src 'self';",
+            "style-src 'self';",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(part), "{what}: {part} not in {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{what}: {csp}");
+        assert_eq!(header_str(res, header::REFERRER_POLICY), "no-referrer", "{what}");
+        assert_eq!(header_str(res, header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{what}");
+        assert_eq!(header_str(res, header::X_FRAME_OPTIONS), "DENY", "{what}");
+    };
+    check_headers(&res, "/console");
+    let html = String::from_utf8(at::read_body(res).await.to_vec()).expect("utf-8");
+    // No inline script or style: every script has a src, no style element or attribute.
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=\"").count(),
+        "{html}"
+    );
+    assert!(!html.contains("<style") && !html.contains(" style="), "{html}");
+    // No inline event handler attribute (` onload=`, ` onclick=`, ...).
+    let handler = html.split(" on").skip(1).find(|rest| {
+        let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+        !name.is_empty() && rest[name.len()..].starts_with('=')
+    });
+    assert!(handler.is_none(), "an inline handler: on{handler:?}");
+
+    let mut fetched = BTreeSet::new();
+    for url in linked_urls(&html) {
+        if url.starts_with('#') || url.starts_with("data:") || url == "docs" {
+            continue;
+        }
+        assert!(
+            !url.contains("://") && !url.starts_with("//") && !url.starts_with('/'),
+            "{url}: the page must link only relative, same-origin URLs"
+        );
+        let res = at::call_service(&service, at::TestRequest::get().uri(&format!("/{url}")).to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK, "/{url}");
+        check_headers(&res, &url);
+        assert_eq!(header_str(&res, header::CACHE_CONTROL), "no-cache", "/{url}");
+        let content_type = header_str(&res, header::CONTENT_TYPE);
+        let want = if url.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(content_type.starts_with(want), "/{url}: {content_type}");
+        let body = String::from_utf8(at::read_body(res).await.to_vec()).expect("utf-8");
+        assert!(body.len() > 100, "/{url}");
+        fetched.insert(url.trim_start_matches("console/").to_owned());
+    }
+    for name in crate::console::asset_names() {
+        assert!(fetched.contains(name), "/console/{name} is served but not linked");
+    }
+    let res = at::call_service(&service, at::TestRequest::get().uri("/console/index.html").to_request()).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn console_script_renders_data_as_text_and_keeps_the_token_in_session_storage() {
+    let authd = Arc::new(domain::testkit::kit().authd);
+    let service = at::init_service(crate::app(authd)).await;
+    let res = at::call_service(&service, at::TestRequest::get().uri("/console/console.js").to_request()).await;
+    let js = String::from_utf8(at::read_body(res).await.to_vec()).expect("utf-8");
+    // Never HTML from strings, never a token anywhere but sessionStorage.
+    for banned in [
+        ".innerHTML",
+        ".outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "localStorage",
+        "document.cookie",
+        "console.log",
+        "http://",
+        "https://",
+    ] {
+        assert!(!js.contains(banned), "console.js contains {banned}");
+    }
+    assert!(js.contains("sessionStorage"));
+    // Every API call goes to a relative `api/v1/` URL (this origin).
+    assert!(js.contains(r#"const API = "api/v1/";"#));
 }

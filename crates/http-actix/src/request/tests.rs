@@ -945,6 +945,27 @@ fn the_audit_filters_parse_into_the_domains_values() {
 }
 
 #[test]
+fn the_audit_order_and_before_cursor_parse() {
+    assert!(!ok(audit("")).newest_first);
+    assert!(!ok(audit("order=asc")).newest_first);
+    let q = ok(audit("order=desc&before=12&after=3"));
+    assert!(q.newest_first);
+    assert_eq!((q.after, q.before), (Some(3), Some(12)));
+    assert_eq!(ok(audit("before=0")).before, Some(0));
+    assert_eq!(
+        refused(audit("order=DESC&before=-1")),
+        [
+            bad_query("order", "Must be `asc` or `desc`"),
+            bad_query("before", "Must be a cursor returned as `next`"),
+        ]
+    );
+    assert_eq!(
+        refused(audit("order=")),
+        [bad_query("order", "Must be `asc` or `desc`")]
+    );
+}
+
+#[test]
 fn every_bad_audit_parameter_is_reported_in_query_order() {
     assert_eq!(
         refused(audit(

@@ -128,6 +128,7 @@ const ROUTES: &[Route] = &[
     r("DELETE", "/api/v1/authenticator/apps/{app}/accounts/{acc}", &[204, 404, 422], Svc, None, true),
     r("POST", "/api/v1/authenticator/apps/{app}/accounts/{acc}/generate-otp", &[200, 403, 404, 409, 422], Svc, None, false),
     r("POST", "/api/v1/authenticator/apps/{app}/accounts/{acc}/verify", &[200, 403, 404, 422, 429], Svc, Some(Body::Verify), false),
+    r("GET", "/api/v1/authenticator/apps/{app}/accounts/{acc}/lockout", &[200, 404, 422], Svc, None, false),
     r("POST", "/api/v1/authenticator/apps/{app}/instances", &[201, 403, 404, 409, 422], Svc, Some(Body::Instance), false),
     r("GET", "/api/v1/authenticator/apps/{app}/instances", &[200, 404, 422], Svc, None, false),
     r("GET", "/api/v1/authenticator/apps/{app}/instances/{inst}", &[200, 404, 422], Svc, None, false),
@@ -151,6 +152,7 @@ const ROUTES: &[Route] = &[
     page("/metrics"),
     r("GET", "/openapi.json", &[200], Open, None, false),
     page("/docs"),
+    page("/console"),
 ];
 
 /// Every status the contract documents anywhere (what a mangled path may get).

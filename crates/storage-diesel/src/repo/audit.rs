@@ -376,6 +376,7 @@ impl AuditRepo for DieselRepo<'_> {
 
     fn list_audit_events(&mut self, org: &OrgId, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let after = q.after.map(|a| i64::try_from(a).unwrap_or(i64::MAX)).unwrap_or(0);
+        let before = q.before.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
         let resource = q.resource_id.map(Key);
         // A confined caller's view: only events about these records (none: no events).
         let within: Option<Vec<Key<Uuid>>> = q.within.as_ref().map(|ids| ids.iter().copied().map(Key).collect());
@@ -399,10 +400,15 @@ impl AuditRepo for DieselRepo<'_> {
             if let Some(ids) = &within {
                 query = query.filter(audit_events::resource_id.eq_any(ids));
             }
-            query
-                .order(audit_events::seq.asc())
-                .limit(i64::from(q.limit))
-                .select(AuditRow::as_select())
+            if let Some(b) = before {
+                query = query.filter(audit_events::seq.lt(b));
+            }
+            query = if q.newest_first {
+                query.order(audit_events::seq.desc())
+            } else {
+                query.order(audit_events::seq.asc())
+            };
+            query.limit(i64::from(q.limit)).select(AuditRow::as_select())
         })?
         .into_iter()
         .map(AuditRow::into_event)

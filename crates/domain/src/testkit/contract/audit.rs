@@ -190,6 +190,73 @@ pub fn audit_every_change_writes_one_event<S: Store>(k: &Kit<S>) {
     assert!(all_events(k, &org("org_other")).is_empty());
 }
 
+/// Newest first: a page is the newest `limit` events below `before`, highest number first;
+/// `next` is the last one listed, so `before=next` pages backwards to the first event without
+/// skipping or repeating one; `after` and `before` bound the range together, filters apply;
+/// an empty page keeps the cursor it was given.
+pub fn audit_newest_first_pages_backwards<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_n"));
+    for i in 0..5 {
+        let handle = format!("bot-{i}");
+        a.create_identity(&o, h(&handle)).unwrap();
+        a.create_app(&o, Some(&h(&handle))).unwrap();
+    }
+    let oldest_first = all_events(k, &o);
+    assert_eq!(oldest_first.len(), 10);
+    let page = |q: AuditQuery| a.list_audit_events(&o, &q).unwrap();
+    let desc = |limit, before| AuditQuery {
+        newest_first: true,
+        before,
+        limit,
+        ..AuditQuery::default()
+    };
+    let seqs = |events: &[AuditEvent]| events.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>();
+
+    let first = page(desc(3, None));
+    assert_eq!(seqs(&first.events), [10, 9, 8]);
+    assert_eq!(first.next, Some(8));
+    let mut backwards = first.events;
+    let mut cursor = first.next;
+    loop {
+        let p = page(desc(3, cursor));
+        if p.events.is_empty() {
+            assert_eq!(p.next, cursor, "an empty page keeps the cursor");
+            break;
+        }
+        cursor = p.next;
+        backwards.extend(p.events);
+    }
+    let mut forwards = oldest_first.clone();
+    forwards.reverse();
+    assert_eq!(seqs(&backwards), seqs(&forwards));
+    assert_eq!(
+        backwards.iter().map(|e| e.id).collect::<Vec<_>>(),
+        forwards.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+
+    // Both bounds, both orders.
+    let between = |newest_first| AuditQuery {
+        after: Some(3),
+        before: Some(7),
+        newest_first,
+        ..AuditQuery::default()
+    };
+    assert_eq!(seqs(&page(between(false)).events), [4, 5, 6]);
+    assert_eq!(seqs(&page(between(true)).events), [6, 5, 4]);
+    assert_eq!(page(between(true)).next, Some(4));
+    // Filters, newest first.
+    let apps = page(AuditQuery {
+        action: Some(Action::AppCreate),
+        ..desc(2, None)
+    });
+    assert_eq!(actions(&apps.events), [Action::AppCreate; 2]);
+    assert_eq!(seqs(&apps.events), [10, 8]);
+    // A new event is newest: the first page shows it first.
+    a.create_identity(&o, h("late")).unwrap();
+    assert_eq!(page(desc(1, None)).events[0].action, Action::IdentityCreate);
+    assert_eq!(page(desc(1, None)).next, Some(11));
+}
+
 /// A change that fails writes no event.
 pub fn audit_failed_change_writes_nothing<S: Store>(k: &Kit<S>) {
     let (a, o) = (&k.authd, org("org_a"));

@@ -92,6 +92,7 @@ pub fn confined_token_sees_only_its_records<S: Store>(k: &Kit<S>) {
     a.get_identity(&t, &h("sales-1")).unwrap();
     assert_eq!(a.list_accounts(&t, inside.app).unwrap().len(), 2);
     a.generate_otp(&t, inside.app, inside.totp).unwrap();
+    a.account_lockout(&t, inside.app, inside.totp).unwrap();
     a.get_instance(&t, inside.app, inside.instance).unwrap();
     assert_eq!(a.user_instances(&t, "sales-1").unwrap().len(), 1);
 
@@ -112,6 +113,7 @@ pub fn confined_token_sees_only_its_records<S: Store>(k: &Kit<S>) {
     assert_not_found(a.generate_otp(&t, o.app, o.hotp), "generate HOTP");
     let code = crate::otp::CodeInput::parse("000000").unwrap();
     assert_not_found(a.verify_otp(&t, o.app, o.totp, &code), "verify");
+    assert_not_found(a.account_lockout(&t, o.app, o.totp), "lockout");
     assert_not_found(a.delete_account(&t, o.app, o.totp), "delete account");
     assert_not_found(a.list_instances(&t, o.app), "list instances");
     assert_not_found(a.get_instance(&t, o.app, o.instance), "get instance");

@@ -12,11 +12,11 @@ use crate::error::{Realm, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, CodeInput, Digits, Period, VerifyWindow};
 use crate::ports::{Clock, Store, VerificationState};
-use crate::service::{AccountPatch, FailureReason, IdentityPatch, Verification};
+use crate::service::{AccountPatch, FailureReason, IdentityPatch, Lockout, Verification};
 use crate::testkit::Kit;
 use crate::values::Patch;
 
-use super::{fixture, h, hotp_uri, new_account, org, totp_uri};
+use super::{assert_not_found, fixture, h, hotp_uri, new_account, org, totp_uri};
 
 /// The secret of the scenario URIs.
 const SECRET: &[u8] = b"12345678901234567890";
@@ -555,4 +555,74 @@ pub fn verify_race_wrong_codes_lose_no_count<S: Store>(k: &Kit<S>) {
         violations.len(),
         &violations[..violations.len().min(5)]
     );
+}
+
+/// The lockout read (`Authd::account_lockout`) shows what throttling stored: the consecutive
+/// failures, `remaining_attempts`, and the lock's end only while it lasts (with the seconds a
+/// verification's `Retry-After` would say); a success clears it; it reads, never writes (no
+/// event); an account of another app, a deleted one or another organization's is not found.
+pub fn verify_lockout_reads_the_throttle<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_v"));
+    let (app, acc) = totp_account(k, &o, None);
+    let unlocked = |failed: u32| Lockout {
+        failed_attempts: failed,
+        remaining_attempts: 100 - failed,
+        locked_until: None,
+        retry_after_seconds: None,
+    };
+    assert_eq!(a.account_lockout(&o, app, acc).unwrap(), unlocked(0));
+    let wrong = |k: &Kit<S>| wrong_near_step(now_step(k));
+    for n in 1..=3u32 {
+        a.verify_otp(&o, app, acc, &wrong(k)).unwrap();
+        if n < 3 {
+            k.clock.advance(crate::throttle::lock_seconds(n));
+        }
+    }
+    let events = || {
+        k.authd
+            .list_audit_events(&o, &crate::audit::AuditQuery::default())
+            .unwrap()
+            .events
+            .len()
+    };
+    let before = events();
+    assert_eq!(
+        a.account_lockout(&o, app, acc).unwrap(),
+        Lockout {
+            failed_attempts: 3,
+            remaining_attempts: 97,
+            locked_until: Some(k.clock.now().plus_seconds(4)),
+            retry_after_seconds: Some(4),
+        }
+    );
+    k.clock.advance(3);
+    assert_eq!(a.account_lockout(&o, app, acc).unwrap().retry_after_seconds, Some(1));
+    assert_eq!(events(), before, "reading the lockout writes no event");
+    // The lock ended: not shown, the count stays until a success.
+    k.clock.advance(1);
+    assert_eq!(a.account_lockout(&o, app, acc).unwrap(), unlocked(3));
+    assert_verified(
+        a.verify_otp(&o, app, acc, &totp_at_step(now_step(k))),
+        valid(0),
+        "a success",
+    );
+    assert_eq!(a.account_lockout(&o, app, acc).unwrap(), unlocked(0));
+
+    // HOTP accounts are throttled alike.
+    let hotp = *a.create_account(&o, app, new_account(&hotp_uri(0))).unwrap().id();
+    a.verify_otp(&o, app, hotp, &wrong_code(&(0..=10).map(hotp_at).collect::<Vec<_>>()))
+        .unwrap();
+    let l = a.account_lockout(&o, app, hotp).unwrap();
+    assert_eq!((l.failed_attempts, l.retry_after_seconds), (1, Some(1)));
+
+    // Not found: under another app, another organization, deleted, a missing app.
+    let (other_app, _) = totp_account(k, &o, None);
+    assert_not_found(a.account_lockout(&o, other_app, acc), "under another app");
+    assert_not_found(a.account_lockout(&org("org_w"), app, acc), "another organization");
+    assert_not_found(
+        a.account_lockout(&o, AppId::from_uuid(uuid::Uuid::nil()), acc),
+        "missing app",
+    );
+    a.delete_account(&o, app, acc).unwrap();
+    assert_not_found(a.account_lockout(&o, app, acc), "deleted");
 }

@@ -219,3 +219,49 @@ pub async fn audit_events_record_devices_and_codes<S: Store>(kit: Kit<S>) {
         assert!(!text.contains(secret), "the trail carries no secret, token or code");
     }
 }
+
+/// Newest first (`order=desc`), paged backwards with `before=<next>`, with the filters; `422`
+/// for a bad `order` or `before`.
+pub async fn audit_events_newest_first<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    for h in ["a", "b", "c"] {
+        api.post("/api/v1/identities", json!({"agent_handle": h}))
+            .await
+            .expect(201);
+    }
+    // 1: the test's token, 2..=4: the identities.
+    let seqs = |v: &Value| {
+        events(v)
+            .iter()
+            .map(|e| e["seq"].as_u64().expect("seq"))
+            .collect::<Vec<_>>()
+    };
+    let r = api.get(&format!("{EVENTS}?order=desc&limit=2")).await;
+    r.expect(200);
+    let page = r.json();
+    assert_eq!(seqs(&page), [4, 3]);
+    assert_eq!(page["next"], "3");
+    let page = api.get(&format!("{EVENTS}?order=desc&limit=2&before=3")).await.json();
+    assert_eq!(seqs(&page), [2, 1]);
+    let page = api.get(&format!("{EVENTS}?order=desc&limit=2&before=1")).await.json();
+    assert_eq!(seqs(&page), Vec::<u64>::new());
+    assert_eq!(page["next"], "1", "an empty page keeps the cursor");
+    let page = api
+        .get(&format!("{EVENTS}?order=desc&action=identity.create&after=2"))
+        .await
+        .json();
+    assert_eq!(seqs(&page), [4, 3]);
+    assert_eq!(events(&page)[0]["details"], json!({"agent_handle": "c"}));
+    let page = api.get(&format!("{EVENTS}?order=asc&before=3")).await.json();
+    assert_eq!(seqs(&page), [1, 2]);
+
+    let r = api.get(&format!("{EVENTS}?order=newest&before=x")).await;
+    r.expect(422);
+    let locs: Vec<Value> = r.json()["detail"]
+        .as_array()
+        .expect("detail")
+        .iter()
+        .map(|d| d["loc"].clone())
+        .collect();
+    assert_eq!(locs, [json!(["query", "order"]), json!(["query", "before"])]);
+}

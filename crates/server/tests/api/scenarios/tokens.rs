@@ -122,6 +122,14 @@ const TABLE: &[Row] = &[
     ),
     row(
         "GET",
+        "/api/v1/authenticator/apps/{app}/accounts/{account}/lockout",
+        None,
+        "apps:read",
+        200,
+        Some(404),
+    ),
+    row(
+        "GET",
         "/api/v1/authenticator/apps/{app}/instances",
         None,
         "instances:read",

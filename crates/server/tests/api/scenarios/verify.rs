@@ -397,3 +397,47 @@ pub async fn verify_on_the_device<S: Store>(kit: Kit<S>) {
     let r = api.device_verify(&acc, &token, json!({ "otp_code": totp_at(5) })).await;
     r.expect_detail(401, "Invalid device token");
 }
+
+/// `GET .../lockout` (authd extension): the failures and the lock as verify left them, exactly
+/// these fields; a read that counts nothing; `404` for an account under another app, `422` for
+/// a path id that is not a UUID.
+pub async fn verify_lockout_read<S: Store>(kit: Kit<S>) {
+    let api = start(kit).await;
+    let app = api.app().await;
+    let acc = id_of(&api.account(&app, &totp_uri()).await);
+    let lockout = format!("{APPS}/{app}/accounts/{acc}/lockout");
+    let r = api.get(&lockout).await;
+    r.expect(200).expect_json_content_type();
+    assert_eq!(
+        r.json(),
+        json!({"failed_attempts": 0, "remaining_attempts": 100, "locked_until": null, "retry_after_seconds": null})
+    );
+    assert_answer(&api.verify(&app, &acc, &wrong_at(0)).await, &refused("invalid", 99));
+    api.clock.advance(1);
+    assert_answer(&api.verify(&app, &acc, &wrong_at(1)).await, &refused("invalid", 98));
+    assert_locked(&api.verify(&app, &acc, &wrong_at(1)).await, 2);
+    let until = START_TS.replace(":00Z", ":03Z");
+    for _ in 0..3 {
+        // Reading it again and again changes nothing.
+        assert_eq!(
+            api.get(&lockout).await.json(),
+            json!({"failed_attempts": 2, "remaining_attempts": 98, "locked_until": until, "retry_after_seconds": 2})
+        );
+    }
+    api.clock.advance(2);
+    assert_eq!(
+        api.get(&lockout).await.json(),
+        json!({"failed_attempts": 2, "remaining_attempts": 98, "locked_until": null, "retry_after_seconds": null})
+    );
+    assert_answer(&api.verify(&app, &acc, &totp_at(3)).await, &valid(0));
+    assert_eq!(api.get(&lockout).await.json()["failed_attempts"], 0);
+
+    let other = api.app().await;
+    api.get(&format!("{APPS}/{other}/accounts/{acc}/lockout"))
+        .await
+        .expect_detail(404, "Authenticator account not found");
+    api.get(&format!("{APPS}/{app}/accounts/nope/lockout"))
+        .await
+        .expect(422);
+    api.call(TestRequest::get().uri(&lockout)).await.expect(401);
+}
