@@ -367,9 +367,11 @@ def test_rotation_under_load(db):
 
     load = Load([r.url for r in replicas], token, totp, verify, hotp, apps)
     rewrap_out: list[str] = []
+    promoted_at: list[float] = []
 
     def rotate() -> None:
         cli(url, BOTH_RING, "key", "promote", "k2")
+        promoted_at.append(time.monotonic())
         done = cli(url, BOTH_RING, "key", "rewrap", "--batch-size", "7")
         rewrap_out.append(done.stdout)
 
@@ -407,8 +409,13 @@ def test_rotation_under_load(db):
         else:
             assert r.status_code == 200 and r.json()["display_name"] == a.display_name, r.text
 
-    # The old key retires; the replicas restart with the new key alone, and every account's
-    # code is pyotp's.
+    # The old key retires, not within 30 s of the promotion (a value sealed under it just before
+    # a replica switched may still be committing); the replicas restart with the new key alone,
+    # and every account's code is pyotp's.
+    early = cli(url, BOTH_RING, "key", "retire", "0", check=False)
+    assert early.returncode == 1 and "refused: the primary changed" in early.stderr, early.stderr
+    time.sleep(max(0.0, 31 - (time.monotonic() - promoted_at[0])))
+    assert cli(url, BOTH_RING, "key", "rewrap").stdout.startswith("rewrapped 0 values")
     retired = cli(url, BOTH_RING, "key", "retire", "0")
     assert "0 is retired" in retired.stdout
     for r in replicas:
@@ -489,3 +496,40 @@ def test_rewrap_killed_mid_run_resumes_without_loss(db):
         check_codes(client(fresh.url, token), accounts)
     finally:
         stop(fresh)
+
+
+def test_a_replica_paused_past_a_promotion_seals_nothing(db):
+    """A replica that stops beating (here: SIGSTOP) drops out of the live replicas after 30 s, so a
+    promotion no longer waits for it; it must then seal nothing under its old key: its seal lease
+    ran out 25 s after its last heartbeat, and its first heartbeat after waking finds the new
+    primary missing from its keyring. It still opens what it can."""
+    url, tmp = db
+    old = start(url, OLD_RING, tmp)
+    both = start(url, BOTH_RING, tmp)
+    try:
+        token = cli(url, OLD_RING, "token", "create", "--org", ORG).stdout.strip()
+        c_old, c_both = client(old.url, token), client(both.url, token)
+        app = create_app(c_both)
+        before = create_account(c_old, app, "totp")
+        os.kill(old.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until("the paused replica to drop out of the live ones",
+                       lambda: len(key_status(url, BOTH_RING)["replicas"]) == 1, seconds=45)
+            cli(url, BOTH_RING, "key", "promote", "k2")
+        finally:
+            os.kill(old.proc.pid, signal.SIGCONT)
+        body = {"otpauth_uri": f"otpauth://totp/Rot:late?secret={pyotp.random_base32()}"}
+        r = c_old.post(f"{APPS}/{app}/accounts", json=body)
+        assert r.status_code == 500 and r.json() == {"detail": "Internal server error"}, r.text
+        time.sleep(6)  # a heartbeat later: the primary is not in its ring, it still seals nothing
+        r = c_old.post(f"{APPS}/{app}/accounts", json=body)
+        assert r.status_code == 500, r.text
+        assert "not in this replica's keyring" in open(old.log).read()
+        r, t0, t1 = generate(c_old, before)
+        assert r.status_code == 200 and totp_ok(before, r.json()["otp_code"], t0, t1), r.text
+        create_account(c_both, app, "totp")
+        st = key_status(url, BOTH_RING)
+        assert st["sealed"] == {"0": 1, "k2": 1}, st
+    finally:
+        stop(old)
+        stop(both)

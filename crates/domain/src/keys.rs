@@ -150,6 +150,8 @@ impl SealedSecret {
 pub struct KeyringRecord {
     /// The primary; `None` on a database no replica has started on yet.
     pub primary: Option<KeyId>,
+    /// When it became the primary.
+    pub primary_since: Option<Timestamp>,
     /// Keys retired (no value sealed under them; never primary again), by id.
     pub retired: Vec<KeyId>,
 }
@@ -278,6 +280,10 @@ pub const HEARTBEAT_SECONDS: i64 = 5;
 /// A replica not seen for this long is not live (it missed several beats: stopped, killed, cut
 /// off from the database).
 pub const REPLICA_LIVE_SECONDS: i64 = 30;
+/// How long after its last successful heartbeat a replica may seal new values: less than
+/// [`REPLICA_LIVE_SECONDS`], so a replica that others no longer count as live (and that a
+/// promotion therefore did not wait for) has stopped sealing under what may be an old key.
+pub const SEAL_LEASE_SECONDS: i64 = REPLICA_LIVE_SECONDS - HEARTBEAT_SECONDS;
 
 /// Why a key step was refused. Each message is one line naming what to do.
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +328,16 @@ pub enum KeyError {
     /// The key is the primary (retire).
     #[error("refused: the key `{0}` is the primary; promote another key first")]
     IsPrimary(KeyId),
+    /// The primary changed too recently for every value sealed under the previous one to be
+    /// committed (retire): a replica seals under the old key until its next heartbeat, and a
+    /// request that sealed may commit a few seconds later.
+    #[error(
+        "refused: the primary changed {since} s ago; retire a key at least {REPLICA_LIVE_SECONDS} s after a promotion (run `authd key rewrap` again first)"
+    )]
+    TooSoon {
+        /// Seconds since the promotion.
+        since: i64,
+    },
     /// Values are still sealed under the key (retire).
     #[error("refused: {count} values are still sealed under the key `{key}`; run `authd key rewrap` first")]
     StillSealed {

@@ -682,8 +682,9 @@ impl KeyRepo for State {
         Ok(self.keyring.clone())
     }
 
-    fn set_primary_key(&mut self, key: &KeyId, _at: Timestamp) -> StoreResult<()> {
+    fn set_primary_key(&mut self, key: &KeyId, at: Timestamp) -> StoreResult<()> {
         self.keyring.primary = Some(key.clone());
+        self.keyring.primary_since = Some(at);
         Ok(())
     }
 

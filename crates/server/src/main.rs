@@ -5,6 +5,7 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod key_cmd;
+mod lease;
 mod logging;
 mod org_cmd;
 mod serve;
@@ -25,6 +26,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, DbConfig, KeySource, MasterKeys};
+use crate::lease::LeasedCipher;
 
 #[expect(
     clippy::print_stderr,
@@ -57,8 +59,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The service, its database configuration, its keyring, and its cipher (leased when it serves:
+/// see `lease.rs`).
+type Built = (Arc<Authd<DieselStore>>, DbConfig, MasterKeys, Arc<LeasedCipher>);
+
 /// Connects to the database and builds the service.
-fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, MasterKeys)> {
+fn build(cli: &Cli) -> anyhow::Result<Built> {
     let db = config::db_config(&cli.global)?;
     let env_key = std::env::var("AUTHD_MASTER_KEY")
         .ok()
@@ -73,30 +79,36 @@ fn build(cli: &Cli) -> anyhow::Result<(Arc<Authd<DieselStore>>, DbConfig, Master
         );
     }
     let store = DieselStore::connect(&db.url, db.pool)?;
+    let ring = XChaChaCipher::keyring(key.keys.iter().cloned()).map_err(|e| ConfigError(e.to_string()))?;
+    let cipher = Arc::new(if matches!(cli.command, Command::Serve(_)) {
+        LeasedCipher::expired(ring)
+    } else {
+        LeasedCipher::unleased(ring)
+    });
     let deps = Deps {
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7),
         rng: Arc::new(OsRandom),
-        cipher: Arc::new(XChaChaCipher::keyring(key.keys.iter().cloned()).map_err(|e| ConfigError(e.to_string()))?),
+        cipher: cipher.clone(),
     };
-    Ok((Arc::new(Authd::new(store, deps)), db, key))
+    Ok((Arc::new(Authd::new(store, deps)), db, key, cipher))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(opts) => {
-            let (authd, db, _key) = build(&cli)?;
+            let (authd, db, _key, cipher) = build(&cli)?;
             if !opts.no_migrate {
                 migrate(&authd, Migrating::Serve)?;
             }
-            serve::serve(authd, &db, opts)
+            serve::serve(authd, &cipher, &db, opts)
         }
         Command::Migrate => {
-            let (authd, _, _) = build(&cli)?;
+            let (authd, _, _, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)
         }
         Command::Token(cmd) => {
-            let (authd, _, _) = build(&cli)?;
+            let (authd, _, _, _) = build(&cli)?;
             // A token may be made before the first `serve` (provisioning): bring the schema up
             // first, as `serve` does (PostgreSQL: under the advisory lock; SQLite: in one
             // immediate transaction, so a `serve` starting meanwhile waits for it).
@@ -104,23 +116,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             token_cmd::run(&authd, cmd)
         }
         Command::Audit(cmd) => {
-            let (authd, _, _) = build(&cli)?;
+            let (authd, _, _, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)?;
             audit_cmd::run(&authd, cmd)
         }
         Command::Org(cmd) => {
-            let (authd, _, _) = build(&cli)?;
+            let (authd, _, _, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)?;
             org_cmd::run(&authd, cmd)
         }
         Command::Key(cmd) => {
-            let (authd, _, key) = build(&cli)?;
+            let (authd, _, key, _) = build(&cli)?;
             migrate(&authd, Migrating::OneShot)?;
             let ring: Vec<domain::keys::KeyId> = key.keys.iter().map(|(id, _)| id.clone()).collect();
             key_cmd::run(&authd, &ring, cmd)
         }
         Command::CheckConfig => {
-            let (authd, db, key) = build(&cli)?;
+            let (authd, db, key, _) = build(&cli)?;
             authd
                 .ping()
                 .map_err(|e| anyhow::anyhow!("database not reachable: {e}"))?;

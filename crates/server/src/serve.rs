@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::HttpServer;
 use anyhow::Context as _;
 use domain::Authd;
-use domain::keys::{HEARTBEAT_SECONDS, KeyError, KeyId, ReplicaBeat, SealedCounts};
+use domain::keys::{HEARTBEAT_SECONDS, KeyError, KeyId, ReplicaBeat, SEAL_LEASE_SECONDS, SealedCounts};
 use domain::service::{Beat, RetentionDays};
 use storage_diesel::DieselStore;
 
 use crate::cli::ServeOpts;
 use crate::config::{ConfigError, DbConfig};
+use crate::lease::{self, LeasedCipher};
 
 /// Seconds in-flight requests get to finish after a stop signal.
 const DRAIN_SECONDS: u64 = 10;
@@ -59,9 +60,12 @@ struct KeyGauges {
 }
 
 /// Registers this replica (refusing to start when the database's primary is not in its ring)
-/// and starts its heartbeat thread, which adopts a newly promoted primary.
+/// and starts its heartbeat thread, which adopts a newly promoted primary and renews the seal
+/// lease (see `lease.rs`): after a failed heartbeat the lease runs out within
+/// [`SEAL_LEASE_SECONDS`]; when the recorded primary is not in the ring it ends at once.
 fn start_replica(
     authd: &Arc<Authd<DieselStore>>,
+    cipher: &Arc<LeasedCipher>,
     gauges: &Arc<Mutex<KeyGauges>>,
 ) -> anyhow::Result<Arc<Mutex<Replica>>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -81,9 +85,10 @@ fn start_replica(
         KeyError::PrimaryNotHeld { .. } => anyhow::Error::new(ConfigError(format!("refusing to start: {e}"))),
         other => anyhow::Error::new(other).context("cannot register this replica"),
     })?;
+    cipher.renew(lease::now() + SEAL_LEASE_SECONDS);
     tracing::info!(replica = %beat.id, primary = %primary, keys = ?beat.keys.iter().map(KeyId::as_str).collect::<Vec<_>>(), "sealing new secrets under the primary key");
     let replica = Arc::new(Mutex::new(Replica { beat, stopped: false }));
-    let (authd, mine, gauges) = (authd.clone(), replica.clone(), gauges.clone());
+    let (authd, mine, gauges, cipher) = (authd.clone(), replica.clone(), gauges.clone(), cipher.clone());
     let spawned = std::thread::Builder::new().name("key-heartbeat".into()).spawn(move || {
         let mut n: u32 = 0;
         let mut warned: Option<KeyId> = None;
@@ -104,7 +109,12 @@ fn start_replica(
             if r.stopped {
                 return;
             }
-            match authd.heartbeat(&mut r.beat) {
+            let started = lease::now();
+            let beat = authd.heartbeat(&mut r.beat);
+            if matches!(beat, Ok(Beat::Sealing { .. })) {
+                cipher.renew(started + SEAL_LEASE_SECONDS);
+            }
+            match beat {
                 Ok(Beat::Sealing { primary, switched: true }) => {
                     tracing::warn!(primary = %primary, "a new primary key was promoted: sealing new secrets under it");
                     gauges.lock().unwrap_or_else(PoisonError::into_inner).primary = Some(primary);
@@ -112,11 +122,11 @@ fn start_replica(
                 }
                 Ok(Beat::Sealing { .. }) => warned = None,
                 Ok(Beat::PrimaryNotHeld { primary }) => {
+                    cipher.end();
                     if warned.as_ref() != Some(&primary) {
                         tracing::error!(
                             primary = %primary,
-                            sealing = %r.beat.sealing,
-                            "the primary key recorded in the database is not in this replica's keyring: still sealing under the old one; add the key and restart"
+                            "the primary key recorded in the database is not in this replica's keyring: it seals nothing (new accounts answer 500) until the key is added and the replica restarted"
                         );
                         warned = Some(primary);
                     }
@@ -168,7 +178,12 @@ fn key_metrics(gauges: &Mutex<KeyGauges>, out: &mut String) {
 ///
 /// # Errors
 /// When the address cannot be bound or the runtime fails.
-pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) -> anyhow::Result<()> {
+pub fn serve(
+    authd: Arc<Authd<DieselStore>>,
+    cipher: &Arc<LeasedCipher>,
+    db: &DbConfig,
+    opts: &ServeOpts,
+) -> anyhow::Result<()> {
     let workers = opts.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         |w| usize::try_from(w).unwrap_or(usize::MAX),
@@ -186,7 +201,7 @@ pub fn serve(authd: Arc<Authd<DieselStore>>, db: &DbConfig, opts: &ServeOpts) ->
     }
     http_actix::set_request_deadline(deadline);
     let gauges = Arc::new(Mutex::new(KeyGauges::default()));
-    let replica = start_replica(&authd, &gauges)?;
+    let replica = start_replica(&authd, cipher, &gauges)?;
     http_actix::metrics::set_extra(move |out| {
         pool_metrics(&store, out);
         key_metrics(&gauges, out);

@@ -239,7 +239,8 @@ impl<S: Store> Authd<S> {
     /// Retires `key`: it may never be primary again, and may leave every ring.
     ///
     /// # Errors
-    /// [`KeyError::IsPrimary`], [`KeyError::StillSealed`] (with how many),
+    /// [`KeyError::IsPrimary`], [`KeyError::TooSoon`] (within [`REPLICA_LIVE_SECONDS`] of the
+    /// last promotion), [`KeyError::StillSealed`] (with how many),
     /// [`KeyError::ReplicasBehind`] (a live replica still seals under it),
     /// [`KeyError::Store`].
     pub fn retire_key(&self, key: &KeyId) -> Result<(), KeyError> {
@@ -251,6 +252,12 @@ impl<S: Store> Authd<S> {
             }
             if record.retired.contains(key) {
                 return Ok(());
+            }
+            if let Some(since) = record.primary_since {
+                let since = now.unix_seconds() - since.unix_seconds();
+                if since < REPLICA_LIVE_SECONDS {
+                    return Err(KeyError::TooSoon { since });
+                }
             }
             let behind: Vec<String> = self
                 .live_replicas(r)?

@@ -89,15 +89,13 @@ impl KeyRepo for DieselRepo<'_> {
     fn keyring(&mut self, lock: Option<Lock>) -> StoreResult<KeyringRecord> {
         let record = keyring::table
             .filter(keyring::id.eq(RECORD))
-            .select(keyring::primary_key_id);
-        let primary: Option<Option<String>> = match lock {
+            .select((keyring::primary_key_id, keyring::updated_at));
+        let row: Option<(Option<String>, Option<StoredTs>)> = match lock {
             None => read_db!(self, first, record)?,
             Some(lock) => lock_db!(self, lock, record)?,
         };
-        let primary = primary
-            .ok_or_else(|| corrupt("keyring", "id"))?
-            .map(|p| key_id(&p, "keyring", "primary_key_id"))
-            .transpose()?;
+        let (primary, since) = row.ok_or_else(|| corrupt("keyring", "id"))?;
+        let primary = primary.map(|p| key_id(&p, "keyring", "primary_key_id")).transpose()?;
         let retired: Vec<String> = read_db!(
             self,
             all,
@@ -107,6 +105,7 @@ impl KeyRepo for DieselRepo<'_> {
         )?;
         Ok(KeyringRecord {
             primary,
+            primary_since: since.map(from_ts),
             retired: retired
                 .iter()
                 .map(|k| key_id(k, "retired_keys", "key_id"))
