@@ -1,5 +1,7 @@
 -- wrk script for authd, the counterpart of the actix-limit anchor's limit.lua.
--- AUTHD_MODE   get_app | totp | hotp | verify | create_app | list_accounts | get_row | post_row
+-- AUTHD_MODE   get_app | totp | hotp | verify | create_app | create_account | list_accounts |
+--              get_row | post_row (create_account: POST a TOTP otpauth URI to AUTHD_PATH, an
+--              app's .../accounts)
 --              (verify: POST {"otp_code": "000000"} to a random account's .../verify: a wrong
 --              code, so each account answers 200 "invalid" and then 429 while locked; the
 --              result line adds the count of each)
@@ -54,6 +56,9 @@ request = function()
     return wrk.format("POST", "/row", { ["Content-Type"] = "application/json" }, body)
   elseif mode == "create_app" then
     return wrk.format("POST", "/api/v1/authenticator/apps", json, "{}")
+  elseif mode == "create_account" then
+    return wrk.format("POST", fixed, json,
+      '{"otpauth_uri":"otpauth://totp/Bench:rot?secret=JBSWY3DPEHPK3PXP&issuer=Bench"}')
   elseif mode == "totp" or mode == "hotp" then
     return wrk.format("POST", ids[math.random(#ids)], auth)
   elseif mode == "verify" then

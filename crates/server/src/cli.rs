@@ -157,6 +157,11 @@ pub enum KeyCommand {
         /// How long to wait for live replicas to adopt a newly promoted primary before giving up.
         #[arg(long, default_value_t = 15)]
         wait_seconds: u64,
+        /// Milliseconds to pause after each batch, leaving the database to the replicas (on
+        /// SQLite a batch holds the one write lock while it commits; docs/PERFORMANCE.md has
+        /// the serving cost with and without a pause; 0: no pause).
+        #[arg(long, default_value_t = 20)]
+        pause_ms: u64,
     },
     /// Retire a key: refused while any secret (of a deleted account too) is sealed under it,
     /// while it is the primary, or while a live replica seals under it. It can then leave

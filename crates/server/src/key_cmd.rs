@@ -57,7 +57,13 @@ pub fn run(authd: &Authd<DieselStore>, ring: &[KeyId], cmd: &KeyCommand) -> anyh
         KeyCommand::Rewrap {
             batch_size,
             wait_seconds,
-        } => rewrap(authd, *batch_size, Duration::from_secs(*wait_seconds))?,
+            pause_ms,
+        } => rewrap(
+            authd,
+            *batch_size,
+            Duration::from_secs(*wait_seconds),
+            Duration::from_millis(*pause_ms),
+        )?,
     }
     Ok(())
 }
@@ -164,16 +170,23 @@ fn print_status(s: &KeyStatus, ring: &[KeyId]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the rewrap, waiting up to `wait` for replicas still sealing under the old primary.
+/// Runs the rewrap, waiting up to `wait` for replicas still sealing under the old primary, and
+/// pausing `pause` after each batch.
 #[expect(
     clippy::print_stderr,
     reason = "progress is for the person at the terminal, on stderr"
 )]
-fn rewrap(authd: &Authd<DieselStore>, batch: u32, wait: Duration) -> anyhow::Result<()> {
+fn rewrap(authd: &Authd<DieselStore>, batch: u32, wait: Duration, pause: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut report = Progress::new();
     let done = loop {
-        match authd.rewrap(batch, &mut |p| report.show(p)) {
+        let after_batch = &mut |p| {
+            report.show(p);
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
+        };
+        match authd.rewrap(batch, after_batch) {
             Err(KeyError::ReplicasBehind { key, replicas }) if started.elapsed() < wait => {
                 if !report.waited {
                     eprintln!("authd: waiting for replicas to adopt {key}: {replicas}");
