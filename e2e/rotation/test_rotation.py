@@ -465,14 +465,17 @@ def test_rewrap_killed_mid_run_resumes_without_loss(db):
                lambda: all(r["sealing"] == "k2" for r in key_status(url, BOTH_RING)["replicas"]))
 
     # SIGKILL the rewrap once it has committed its first batch, somewhere in a later one.
-    proc = subprocess.Popen([BIN, "key", "rewrap", "--batch-size", "5"], env=env_for(url, BOTH_RING),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # No pause between batches: the kill lands inside one (a read, the re-sealing, the
+    # transaction) rather than in a pause.
+    proc = subprocess.Popen([BIN, "key", "rewrap", "--batch-size", "5", "--pause-ms", "0"],
+                            env=env_for(url, BOTH_RING), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
     assert line.startswith("rewrap: pass 1: "), line
     time.sleep(random.uniform(0.0, 0.05))
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    killed_output = line + proc.stdout.read() + proc.stderr.read()
     mid = key_status(url, BOTH_RING)
     assert mid["sealed"].get("0", 0) > 0 and mid["sealed"].get("k2", 0) > 0, f"not killed mid-run: {mid}"
     assert sum(mid["sealed"].values()) == total and mid["unknown"] == 0
@@ -489,6 +492,9 @@ def test_rewrap_killed_mid_run_resumes_without_loss(db):
     assert set(ids) == {a.id for a in accounts}
     again = cli(url, BOTH_RING, "key", "rewrap")
     assert again.stdout.startswith("rewrapped 0 values"), again.stdout
+    # No seed reaches the rewrap's output.
+    outputs = killed_output + done.stdout + done.stderr + again.stdout + again.stderr
+    assert not [a.id for a in accounts if a.secret in outputs]
 
     stop(replica)
     fresh = start(url, NEW_RING, tmp)
