@@ -422,6 +422,14 @@ def test_rotation_under_load(db):
         stop(r)
     fresh = start(url, NEW_RING, tmp)
     try:
+        # Its /metrics show the primary and the values under each key.
+        def metrics() -> str:
+            return httpx.get(fresh.url + "/metrics", timeout=5).text
+        wait_until("the sealed-value gauges", lambda: "authd_sealed_values{" in metrics())
+        m = metrics()
+        assert 'authd_key_primary_info{key_id="k2"} 1' in m, m
+        assert f'authd_sealed_values{{key_id="k2"}} {total}' in m, m
+        assert 'authd_sealed_values{key_id="0"}' not in m, m
         fc = client(fresh.url, token)
         check_codes(fc, totp + verify + others + [hotp] + load.created)
     finally:
