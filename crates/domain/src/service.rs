@@ -50,7 +50,7 @@ pub use apps::{AppPatch, NewApp};
 pub use audit::RetentionDays;
 pub use identities::{IdentityDetail, IdentityPatch};
 pub use instances::{Enrollment, NewInstance};
-pub use keys::{ADOPTION_WAIT_SECONDS, Beat, MAX_REWRAP_PASSES};
+pub use keys::{Beat, MAX_REWRAP_PASSES};
 pub use tokens::{LAST_USED_RESOLUTION_SECONDS, NewToken};
 pub use verify::{FailureReason, Lockout, Verification};
 

@@ -23,10 +23,7 @@
 use std::collections::BTreeMap;
 
 use crate::audit::{Action, Actor, Caller, Detail, Details, ResourceType};
-use crate::keys::{
-    HEARTBEAT_SECONDS, KeyAction, KeyError, KeyEvent, KeyId, KeyStatus, REPLICA_LIVE_SECONDS, ReplicaBeat,
-    RewrapProgress,
-};
+use crate::keys::{KeyAction, KeyError, KeyEvent, KeyId, KeyStatus, REPLICA_LIVE_SECONDS, ReplicaBeat, RewrapProgress};
 use crate::ports::{Lock, Repo, SealedRow, Store};
 use crate::service::Authd;
 use crate::time::Timestamp;
@@ -60,6 +57,20 @@ impl<S: Store> Authd<S> {
 
     fn ring_has(&self, key: &KeyId) -> bool {
         self.deps.cipher.key_ids().contains(key)
+    }
+
+    /// Seals under `primary` from now on.
+    ///
+    /// # Errors
+    /// [`KeyError::PrimaryNotHeld`] when the ring lacks it.
+    fn adopt(&self, primary: &KeyId) -> Result<(), KeyError> {
+        self.deps
+            .cipher
+            .set_primary(primary)
+            .map_err(|_| KeyError::PrimaryNotHeld {
+                primary: primary.clone(),
+                holds: self.holds(),
+            })
     }
 
     fn key_event(&self, at: Timestamp, action: KeyAction, key: &KeyId, details: &[(&str, Detail)]) -> KeyEvent {
@@ -112,14 +123,11 @@ impl<S: Store> Authd<S> {
             r.beat(replica)?;
             Ok::<_, KeyError>(primary)
         })?;
-        self.deps.cipher.set_primary(&primary).map_err(|e| KeyError::Cipher {
-            account: uuid::Uuid::nil(),
-            reason: e.0,
-        })?;
+        self.adopt(&primary)?;
         Ok(primary)
     }
 
-    /// A serving replica's periodic heartbeat (every [`HEARTBEAT_SECONDS`]): adopts a newly
+    /// A serving replica's periodic heartbeat (every [`crate::keys::HEARTBEAT_SECONDS`]): adopts a newly
     /// promoted primary it holds, refreshes its row, and forgets replicas gone silent.
     ///
     /// # Errors
@@ -133,10 +141,7 @@ impl<S: Store> Authd<S> {
                 Some(p) if self.ring_has(&p) => {
                     let switched = cipher.primary() != p;
                     if switched {
-                        cipher.set_primary(&p).map_err(|e| KeyError::Cipher {
-                            account: uuid::Uuid::nil(),
-                            reason: e.0,
-                        })?;
+                        self.adopt(&p)?;
                     }
                     Beat::Sealing { primary: p, switched }
                 }
@@ -193,7 +198,7 @@ impl<S: Store> Authd<S> {
         Ok(self.store.run(|r| r.key_events(limit))?)
     }
 
-    /// Makes `key` the primary: from the next heartbeat (within [`HEARTBEAT_SECONDS`]) every
+    /// Makes `key` the primary: from the next heartbeat (within [`crate::keys::HEARTBEAT_SECONDS`]) every
     /// replica seals under it. Promoting the primary again changes nothing.
     ///
     /// # Errors
@@ -232,8 +237,7 @@ impl<S: Store> Authd<S> {
             r.insert_key_event(&self.key_event(now, KeyAction::Promote, key, &[("from", Detail::from(from))]))?;
             Ok(())
         })?;
-        let _ = self.deps.cipher.set_primary(key);
-        Ok(())
+        self.adopt(key)
     }
 
     /// Retires `key`: it may never be primary again, and may leave every ring.
@@ -314,13 +318,7 @@ impl<S: Store> Authd<S> {
             .run(|r| r.keyring(None))?
             .primary
             .ok_or(KeyError::NoPrimary)?;
-        if !self.ring_has(&primary) {
-            return Err(KeyError::PrimaryNotHeld {
-                primary,
-                holds: self.holds(),
-            });
-        }
-        let _ = self.deps.cipher.set_primary(&primary);
+        self.adopt(&primary)?;
         let behind = self.replicas_behind(&primary)?;
         if !behind.is_empty() {
             return Err(KeyError::ReplicasBehind {
@@ -423,6 +421,3 @@ impl<S: Store> Authd<S> {
         })
     }
 }
-
-/// How long a rewrap may wait for replicas to adopt a new primary: two heartbeats and a margin.
-pub const ADOPTION_WAIT_SECONDS: i64 = 2 * HEARTBEAT_SECONDS + 2;

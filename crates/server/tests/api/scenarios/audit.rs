@@ -9,6 +9,16 @@ use crate::support::*;
 
 const EVENTS: &str = "/api/v1/audit/events";
 
+/// The `loc` of each error of a 422 body.
+fn error_locs(body: &Value) -> Vec<Value> {
+    body["detail"]
+        .as_array()
+        .expect("detail")
+        .iter()
+        .map(|d| d["loc"].clone())
+        .collect()
+}
+
 fn events(v: &Value) -> &Vec<Value> {
     v["events"].as_array().expect("events array")
 }
@@ -124,12 +134,7 @@ pub async fn audit_events_shape_cursor_and_filters<S: Store>(kit: Kit<S>) {
         ))
         .await;
     r.expect(422);
-    let locs: Vec<Value> = r.json()["detail"]
-        .as_array()
-        .expect("detail")
-        .iter()
-        .map(|d| d["loc"].clone())
-        .collect();
+    let locs = error_locs(&r.json());
     assert_eq!(
         locs,
         [
@@ -257,11 +262,6 @@ pub async fn audit_events_newest_first<S: Store>(kit: Kit<S>) {
 
     let r = api.get(&format!("{EVENTS}?order=newest&before=x")).await;
     r.expect(422);
-    let locs: Vec<Value> = r.json()["detail"]
-        .as_array()
-        .expect("detail")
-        .iter()
-        .map(|d| d["loc"].clone())
-        .collect();
+    let locs = error_locs(&r.json());
     assert_eq!(locs, [json!(["query", "order"]), json!(["query", "before"])]);
 }
