@@ -14,7 +14,7 @@ use crate::entities::{Account, AccountEdit, App, AppEdit, Identity, IdentityEdit
 use crate::error::Opaque;
 use crate::ids::{AccountId, AppId, IdentityId, InstanceId, OrgId, TokenId};
 use crate::keys::{KeyEvent, KeyId, KeyringRecord, ReplicaBeat, SealedCounts};
-use crate::otp::Secret;
+use crate::otp::{Algorithm, Digits, Secret};
 use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
@@ -71,6 +71,18 @@ pub struct OtpMaterial {
     pub sealed: SealedSecret,
     /// The status of the identity the account's app is linked to (`None` when unlinked).
     pub identity_status: Option<IdentityStatus>,
+}
+
+/// What [`AccountRepo::advance_hotp_if_sealed`] gives when it advanced the counter: the value
+/// to use and what the code is computed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HotpUse {
+    /// The counter value to use (the one before the increment).
+    pub counter: u64,
+    /// The account's algorithm.
+    pub algorithm: Algorithm,
+    /// The account's digits.
+    pub digits: Digits,
 }
 
 /// Outcome of [`AccountRepo::advance_hotp_counter`].
@@ -308,6 +320,26 @@ pub trait AccountRepo {
     /// # Errors
     /// Infrastructure only.
     fn advance_hotp_counter(&mut self, org: &OrgId, id: AccountId, event: &AuditEvent) -> StoreResult<HotpAdvance>;
+    /// The HOTP code's one statement, for an account whose sealed secret the caller has opened
+    /// before: when the live account `id` inside the live app `app` is a HOTP account whose
+    /// sealed secret is exactly `sealed`, whose app's identity (if linked) is not paused, and
+    /// whose counter is below [`crate::otp::MAX_COUNTER`], advances the counter and records
+    /// `event` as [`Self::advance_hotp_counter`] does (atomically, in one statement on
+    /// PostgreSQL, so one round trip in all), and returns the value to use. Otherwise changes
+    /// nothing and returns `None`: the caller reads the material to tell why. Because the
+    /// sealed value must equal one that opened, a secret that cannot be opened never moves the
+    /// counter.
+    ///
+    /// # Errors
+    /// Infrastructure only.
+    fn advance_hotp_if_sealed(
+        &mut self,
+        org: &OrgId,
+        app: AppId,
+        id: AccountId,
+        sealed: &SealedSecret,
+        event: &AuditEvent,
+    ) -> StoreResult<Option<HotpUse>>;
     /// The live account with this id inside this live app, locked for update (the app is not
     /// locked; see [`IdentityRepo::lock_identity_by_handle`]).
     ///

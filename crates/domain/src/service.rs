@@ -88,6 +88,7 @@ pub struct Authd<S: Store> {
     store: S,
     deps: Deps,
     tokens: TokenCache,
+    opened: accounts::OpenedSecrets,
 }
 
 fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -101,6 +102,7 @@ impl<S: Store> Authd<S> {
             store,
             deps,
             tokens: TokenCache::default(),
+            opened: accounts::OpenedSecrets::default(),
         }
     }
 

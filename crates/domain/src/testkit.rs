@@ -25,15 +25,15 @@ use crate::keys::{self, KeyEvent, KeyId, KeyringRecord, ReplicaBeat, SealedCount
 use crate::otp::{MAX_COUNTER, OtpKind, OtpType, Secret};
 use crate::ports::{
     AccountRepo, AppRepo, AuditRepo, CascadeRepo, CipherError, Clock, ConflictKind, FailureRecord, HotpAdvance,
-    IdGenerator, IdentityRepo, InstanceRepo, KeyRepo, Lock, OtpMaterial, RandomError, RandomSource, Repo, SealedRow,
-    SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord, TokenRepo, VerificationState,
+    HotpUse, IdGenerator, IdentityRepo, InstanceRepo, KeyRepo, Lock, OtpMaterial, RandomError, RandomSource, Repo,
+    SealedRow, SealedSecret, SecretCipher, Store, StoreError, StoreResult, SuccessRecord, TokenRepo, VerificationState,
     VerifyMaterial, VerifyRepo,
 };
 use crate::service::{Authd, Deps};
 use crate::throttle::LockSchedule;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
-use crate::values::{Handle, TokenLifetime};
+use crate::values::{Handle, IdentityStatus, TokenLifetime};
 
 #[derive(Clone, Debug)]
 struct Row<T> {
@@ -392,6 +392,35 @@ impl AccountRepo for State {
             }
         }
         Ok(HotpAdvance::Missing)
+    }
+
+    fn advance_hotp_if_sealed(
+        &mut self,
+        org: &OrgId,
+        app: AppId,
+        id: AccountId,
+        sealed: &SealedSecret,
+        event: &AuditEvent,
+    ) -> StoreResult<Option<HotpUse>> {
+        let Some(m) = self.otp_material(org, app, id)? else {
+            return Ok(None);
+        };
+        let a = &m.account;
+        let OtpKind::Hotp { counter } = *a.kind() else {
+            return Ok(None);
+        };
+        if m.sealed != *sealed || m.identity_status == Some(IdentityStatus::Paused) || counter >= MAX_COUNTER {
+            return Ok(None);
+        }
+        let (algorithm, digits) = (*a.algorithm(), *a.digits());
+        match self.advance_hotp_counter(org, id, event)? {
+            HotpAdvance::Use(counter) => Ok(Some(HotpUse {
+                counter,
+                algorithm,
+                digits,
+            })),
+            HotpAdvance::Exhausted | HotpAdvance::Missing => Ok(None),
+        }
     }
 
     fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {

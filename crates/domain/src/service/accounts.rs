@@ -6,7 +6,7 @@ use crate::entities::{Account, AccountEdit, AccountParts};
 use crate::error::{ConflictKind, Error, Resource};
 use crate::ids::{AccountId, AppId};
 use crate::otp::{self, Algorithm, Digits, OtpAuthUri, OtpKind, OtpType, Period, UriError, VerifyWindow};
-use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, Store};
+use crate::ports::{HotpAdvance, Lock, OtpMaterial, Repo, SealedSecret, Store};
 use crate::time::Timestamp;
 use crate::values::{Description, DisplayName, IdentityStatus, Metadata, Patch};
 
@@ -228,6 +228,11 @@ impl<S: Store> Authd<S> {
     /// Generates the account's current code. HOTP advances the counter atomically (a failure
     /// before the advance, such as an unreadable secret, leaves it unchanged).
     ///
+    /// A HOTP account whose sealed secret this process has opened before takes one statement
+    /// ([`crate::ports::AccountRepo::advance_hotp_if_sealed`], which holds the stored value to
+    /// that one); when it changes nothing, the material is read as for any account, and that
+    /// read tells why.
+    ///
     /// # Errors
     /// `NotFound`, `Paused`, `Conflict` (HOTP counter at its maximum), `SecretUnreadable`,
     /// storage failures.
@@ -238,11 +243,52 @@ impl<S: Store> Authd<S> {
         // is atomic on its own.
         self.store.run(|r| {
             confine_app(r, who, app, Resource::Account)?;
+            if let Some(sealed) = self.opened.get(id)
+                && let Some(code) = self.hotp_code_if_sealed(r, who, app, id, &sealed, now)?
+            {
+                return Ok(code);
+            }
             let material = r
                 .otp_material(org, app, id)?
                 .ok_or(Error::NotFound(Resource::Account))?;
             self.code_for(r, who, &material, now)
         })
+    }
+
+    /// The HOTP code of an account whose sealed secret `sealed` opened before, in one
+    /// statement; `None` when that statement changed nothing.
+    fn hotp_code_if_sealed(
+        &self,
+        r: &mut dyn Repo,
+        who: &Caller,
+        app: AppId,
+        id: AccountId,
+        sealed: &SealedSecret,
+        now: Timestamp,
+    ) -> Result<Option<OtpCode>, Error> {
+        let details = [
+            ("app_id", Detail::from(app.to_string())),
+            ("otp_type", Detail::from(OtpType::Hotp.as_str())),
+        ];
+        let event = self.event(
+            who,
+            now,
+            (Action::OtpGenerate, ResourceType::Account, id.as_uuid(), &details),
+        );
+        let Some(used) = r.advance_hotp_if_sealed(who.org(), app, id, sealed, &event)? else {
+            return Ok(None);
+        };
+        // The same bytes opened before, with the same ring: this cannot fail short of a broken
+        // cipher, which is answered as any unreadable secret.
+        let secret = self.deps.cipher.open(id, sealed).map_err(|_| Error::SecretUnreadable)?;
+        Ok(Some(OtpCode {
+            code: otp::hotp(used.algorithm, secret.expose(), used.counter, used.digits),
+            valid_for_seconds: None,
+            otp_type: OtpType::Hotp,
+            algorithm: used.algorithm,
+            digits: used.digits,
+            period: None,
+        }))
     }
 
     /// The code of an account whose material was just read, with its audit event.
@@ -282,7 +328,11 @@ impl<S: Store> Authd<S> {
             }
             // The advance and its event together (see the port), without a transaction here.
             OtpKind::Hotp { .. } => match r.advance_hotp_counter(org, *a.id(), &event)? {
-                HotpAdvance::Use(c) => (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None),
+                HotpAdvance::Use(c) => {
+                    // Opened: the next code of this account can be one statement.
+                    self.opened.remember(*a.id(), &m.sealed);
+                    (otp::hotp(*a.algorithm(), secret.expose(), c, *a.digits()), None)
+                }
                 HotpAdvance::Exhausted => return Err(Error::Conflict(ConflictKind::HotpCounterExhausted)),
                 HotpAdvance::Missing => return Err(Error::NotFound(Resource::Account)),
             },
@@ -295,5 +345,35 @@ impl<S: Store> Authd<S> {
             digits: *a.digits(),
             period: a.kind().period(),
         })
+    }
+}
+
+/// The sealed HOTP secrets this process has opened, by account: the key to
+/// [`Authd::generate_otp`]'s one-statement path. Ciphertext only, never a plaintext secret. An
+/// entry is never trusted on its own (the statement holds the stored value to it), so it needs
+/// no invalidation; the map is emptied when it reaches [`OpenedSecrets::MAX_ENTRIES`].
+#[derive(Default)]
+pub(crate) struct OpenedSecrets {
+    entries: std::sync::RwLock<std::collections::HashMap<AccountId, SealedSecret>>,
+}
+
+impl OpenedSecrets {
+    /// At most this many accounts are remembered (a few MiB).
+    pub(crate) const MAX_ENTRIES: usize = 65_536;
+
+    fn get(&self, id: AccountId) -> Option<SealedSecret> {
+        let map = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&id).cloned()
+    }
+
+    fn remember(&self, id: AccountId, sealed: &SealedSecret) {
+        let mut map = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.get(&id) == Some(sealed) {
+            return;
+        }
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(id, sealed.clone());
     }
 }

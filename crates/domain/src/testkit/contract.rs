@@ -42,13 +42,13 @@ pub use verify::{
 use std::collections::HashMap;
 
 use crate::Error;
-use crate::audit::{Actor, Caller};
+use crate::audit::{Action, Actor, AuditQuery, Caller};
 use crate::cascade::CascadePlan;
 use crate::error::{ConflictKind, Realm};
 use crate::ids::{AccountId, AppId, InstanceId, OrgId, TokenId};
 use crate::otp::UriError;
 use crate::otp::{self, Algorithm, Digits, OtpKind, OtpType, Period, Secret};
-use crate::ports::{HotpAdvance, Store, StoreError};
+use crate::ports::{HotpAdvance, HotpUse, SealedSecret, Store, StoreError};
 use crate::service::{AccountPatch, IdentityPatch, NewAccount, NewInstance, NewToken};
 use crate::testkit::Kit;
 use crate::values::{
@@ -97,6 +97,7 @@ pub fn scenarios<S: Store>() -> Vec<Scenario<S>> {
             delete_account_only_that_account::<S>,
         ),
         ("hotp_sequence_and_exhaustion", hotp_sequence_and_exhaustion::<S>),
+        ("hotp_advance_if_sealed_guards", hotp_advance_if_sealed_guards::<S>),
         ("totp_matches_engine", totp_matches_engine::<S>),
         ("paused_identity_rules", paused_identity_rules::<S>),
         ("account_patch_keep_clear_set", account_patch_keep_clear_set::<S>),
@@ -550,6 +551,81 @@ pub fn hotp_sequence_and_exhaustion<S: Store>(k: &Kit<S>) {
             .unwrap(),
         HotpAdvance::Missing
     );
+}
+
+/// The one-statement HOTP advance moves the counter, with its event, only for the exact sealed
+/// value given, on a live HOTP account of a live app of the organization whose identity is
+/// not paused. Through the service (whose second code of an account takes that statement), a
+/// stored value that no longer opens, a paused identity and a deleted app answer as the
+/// two-step path does, and the counter stays put.
+pub fn hotp_advance_if_sealed_guards<S: Store>(k: &Kit<S>) {
+    let (a, o) = (&k.authd, org("org_a"));
+    let f = fixture(k, &o, "alice");
+    let sealed = |id: AccountId| {
+        a.store()
+            .run(|r| r.otp_material(o.org(), f.app, id))
+            .unwrap()
+            .expect("material")
+            .sealed
+    };
+    let adv = |who: &Caller, app: AppId, id: AccountId, s: &SealedSecret| {
+        a.store()
+            .run(|r| r.advance_hotp_if_sealed(who.org(), app, id, s, &test_event(who.org(), id.as_uuid())))
+            .unwrap()
+    };
+    let counter = || a.get_account(&o, f.app, f.hotp).unwrap().kind().counter().unwrap();
+    let generated = || {
+        let q = AuditQuery {
+            action: Some(Action::OtpGenerate),
+            resource_id: Some(f.hotp.as_uuid()),
+            ..AuditQuery::default()
+        };
+        a.list_audit_events(&o, &q).unwrap().events.len()
+    };
+    let good = sealed(f.hotp);
+    let mut bad = good.clone();
+    *bad.0.last_mut().unwrap() ^= 1;
+    let six = Digits::new(6).unwrap();
+    let used = HotpUse {
+        counter: 0,
+        algorithm: Algorithm::Sha1,
+        digits: six,
+    };
+    assert_eq!(adv(&o, f.app, f.hotp, &good), Some(used), "the exact sealed value");
+    assert_eq!((counter(), generated()), (1, 1), "advanced with its event");
+    assert_eq!(adv(&o, f.app, f.hotp, &bad), None, "another sealed value");
+    let other_app = *a.create_app(&o, None).unwrap().id();
+    assert_eq!(adv(&o, other_app, f.hotp, &good), None, "another app");
+    assert_eq!(adv(&o, f.app, f.totp, &sealed(f.totp)), None, "a TOTP account");
+    assert_eq!(adv(&org("org_b"), f.app, f.hotp, &good), None, "another organization");
+    assert_eq!((counter(), generated()), (1, 1), "nothing moved, no event");
+
+    let status = |s: &str| IdentityPatch {
+        handle: None,
+        status: Some(s.into()),
+    };
+    a.update_identity(&o, &h("alice"), status("paused")).unwrap();
+    assert_eq!(adv(&o, f.app, f.hotp, &good), None, "paused identity");
+    a.update_identity(&o, &h("alice"), status("active")).unwrap();
+
+    let code = |c: u64| otp::hotp(Algorithm::Sha1, b"12345678901234567890", c, six);
+    for c in 1..4 {
+        assert_eq!(a.generate_otp(&o, f.app, f.hotp).unwrap().code, code(c), "code {c}");
+    }
+    a.update_identity(&o, &h("alice"), status("paused")).unwrap();
+    assert!(matches!(a.generate_otp(&o, f.app, f.hotp), Err(Error::Paused)));
+    a.update_identity(&o, &h("alice"), status("active")).unwrap();
+    assert!(a.store().run(|r| r.replace_sealed(f.hotp, &good, &bad)).unwrap());
+    assert!(matches!(
+        a.generate_otp(&o, f.app, f.hotp),
+        Err(Error::SecretUnreadable)
+    ));
+    assert!(a.store().run(|r| r.replace_sealed(f.hotp, &bad, &good)).unwrap());
+    assert_eq!((counter(), generated()), (4, 4), "no code, no move");
+    assert_eq!(a.generate_otp(&o, f.app, f.hotp).unwrap().code, code(4));
+    a.delete_app(&o, f.app).unwrap();
+    assert_eq!(adv(&o, f.app, f.hotp, &good), None, "deleted app");
+    assert_not_found(a.generate_otp(&o, f.app, f.hotp), "deleted app");
 }
 
 /// TOTP codes are the engine's at the clock's time, with the remaining validity.

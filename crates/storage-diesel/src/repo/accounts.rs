@@ -6,12 +6,14 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, HasSqlType, Integer, Nullable, Text};
 use domain::audit::AuditEvent;
 use domain::entities::{Account, AccountEdit, AccountParts};
 use domain::ids::{AccountId, AppId, OrgId};
 use domain::otp::{Algorithm, Digits, OtpKind, OtpType, Period, VerifyWindow};
-use domain::ports::{AccountRepo, AuditRepo as _, HotpAdvance, OtpMaterial, SealedSecret, StoreError, StoreResult};
+use domain::ports::{
+    AccountRepo, AuditRepo as _, HotpAdvance, HotpUse, OtpMaterial, SealedSecret, StoreError, StoreResult,
+};
 use domain::values::{Description, DisplayName, IdentityStatus, Metadata};
 use time::PrimitiveDateTime;
 
@@ -336,7 +338,91 @@ impl QueryFragment<Pg> for AdvanceCounterAudited<'_> {
     }
 }
 
-static_statement!(AdvanceCounter, AdvanceCounterAudited);
+/// [`AccountRepo::advance_hotp_if_sealed`]'s statement: [`AdvanceCounter`] on the account of
+/// this app whose sealed secret is exactly `sealed`, while its app is live and its identity
+/// (if linked) is not paused, returning the counter with the algorithm and digits. Its
+/// liveness conditions are subqueries of the one `UPDATE`, re-checked on the row's latest
+/// version when another writer changed it meanwhile (PostgreSQL), or under the write lock
+/// (SQLite).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdvanceIfSealed<'a> {
+    org: &'a str,
+    app: Key<AppId>,
+    id: Key<AccountId>,
+    sealed: &'a [u8],
+}
+
+/// The row [`AdvanceIfSealed`] returns: counter after the increment, algorithm, digits.
+type UseRow = (Option<i64>, String, i32);
+
+impl Query for AdvanceIfSealed<'_> {
+    type SqlType = (Nullable<BigInt>, Text, Integer);
+}
+
+impl<DB> QueryFragment<DB> for AdvanceIfSealed<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Binary>,
+    str: ToSql<Text, DB>,
+    [u8]: ToSql<Binary, DB>,
+    Key<AppId>: ToSql<Text, DB>,
+    Key<AccountId>: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE accounts SET counter = counter + 1 WHERE org_id = ");
+        out.push_bind_param::<Text, str>(self.org)?;
+        out.push_sql(" AND app_id = ");
+        out.push_bind_param::<Text, _>(&self.app)?;
+        out.push_sql(" AND id = ");
+        out.push_bind_param::<Text, _>(&self.id)?;
+        out.push_sql(" AND otp_type = 'hotp' AND deleted_at IS NULL AND counter < 9223372036854775807 AND secret = ");
+        out.push_bind_param::<Binary, [u8]>(self.sealed)?;
+        // `status` values are `IdentityStatus::as_str`'s (a test holds them together).
+        out.push_sql(
+            " AND EXISTS (SELECT 1 FROM apps LEFT JOIN identities ON identities.org_id = apps.org_id \
+             AND identities.id = apps.identity_id AND identities.deleted_at IS NULL \
+             WHERE apps.org_id = accounts.org_id AND apps.id = accounts.app_id AND apps.deleted_at IS NULL \
+             AND (identities.status IS NULL OR identities.status <> 'paused')) \
+             RETURNING counter, algorithm, digits",
+        );
+        Ok(())
+    }
+}
+
+/// PostgreSQL only: [`AdvanceIfSealed`] and its audit event's insert in one statement, as
+/// [`AdvanceCounterAudited`]: the HOTP code's one round trip.
+pub(crate) struct AdvanceIfSealedAudited<'a> {
+    advance: AdvanceIfSealed<'a>,
+    event: &'a NewAuditEvent<'a>,
+}
+
+impl Query for AdvanceIfSealedAudited<'_> {
+    type SqlType = (Nullable<BigInt>, Text, Integer);
+}
+
+impl QueryFragment<Pg> for AdvanceIfSealedAudited<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH adv AS (");
+        self.advance.walk_ast(out.reborrow())?;
+        out.push_sql("), ev AS (INSERT INTO audit_events ");
+        push_event_columns_and_values(&mut out, self.event, "SELECT ")?;
+        out.push_sql(" FROM adv) SELECT counter, algorithm, digits FROM adv");
+        Ok(())
+    }
+}
+
+static_statement!(
+    AdvanceCounter,
+    AdvanceCounterAudited,
+    AdvanceIfSealed,
+    AdvanceIfSealedAudited
+);
+
+/// The counter to use (the one before the increment) of a counter read back after an advance.
+fn used_counter(next: Option<i64>) -> StoreResult<u64> {
+    next.and_then(|n| n.checked_sub(1))
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| corrupt(T, "counter"))
+}
 
 impl AccountRepo for DieselRepo<'_> {
     fn insert_account(&mut self, account: &Account, sealed: &SealedSecret) -> StoreResult<()> {
@@ -435,11 +521,7 @@ impl AccountRepo for DieselRepo<'_> {
             }
         };
         if let Some(next) = advanced {
-            let used = next
-                .and_then(|n| n.checked_sub(1))
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| corrupt(T, "counter"))?;
-            return Ok(HotpAdvance::Use(used));
+            return Ok(HotpAdvance::Use(used_counter(next)?));
         }
         // Nothing changed: exhausted, or no such live HOTP account.
         let current: Option<Option<i64>> = read_db!(
@@ -458,6 +540,49 @@ impl AccountRepo for DieselRepo<'_> {
         }
     }
 
+    fn advance_hotp_if_sealed(
+        &mut self,
+        org: &OrgId,
+        app: AppId,
+        id: AccountId,
+        sealed: &SealedSecret,
+        event: &AuditEvent,
+    ) -> StoreResult<Option<HotpUse>> {
+        let advance = AdvanceIfSealed {
+            org: org.as_str(),
+            app: Key(app),
+            id: Key(id),
+            sealed: &sealed.0,
+        };
+        // As `advance_hotp_counter`: on PostgreSQL outside a transaction one statement with its
+        // event (one round trip), else the event in the same transaction.
+        let in_tx = self.in_tx;
+        let row: Option<UseRow> = match &mut self.conn.inner {
+            AnyConnection::Postgresql(c) if !in_tx => {
+                let row = NewAuditEvent::of(event);
+                let both = AdvanceIfSealedAudited { advance, event: &row };
+                let used = crate::sql::write(both).get_result::<UseRow>(c).optional();
+                used.map_err(|e| self.conn.fail(e))?
+            }
+            _ => self.with_event(event, |repo| {
+                let used: Option<UseRow> = write_db!(repo, first, advance)?;
+                let changed = used.is_some();
+                Ok((used, changed))
+            })?,
+        };
+        row.map(|(next, algorithm, digits)| {
+            Ok(HotpUse {
+                counter: used_counter(next)?,
+                algorithm: Algorithm::parse(&algorithm).ok_or_else(|| corrupt(T, "algorithm"))?,
+                digits: u32::try_from(digits)
+                    .ok()
+                    .and_then(Digits::new)
+                    .ok_or_else(|| corrupt(T, "digits"))?,
+            })
+        })
+        .transpose()
+    }
+
     fn lock_account(&mut self, org: &OrgId, app: AppId, id: AccountId) -> StoreResult<Option<Account>> {
         // The app's liveness through a subquery, not a join: `FOR UPDATE` locks the rows of
         // every table in the FROM clause, and the app must stay free for other writers.
@@ -470,5 +595,39 @@ impl AccountRepo for DieselRepo<'_> {
                 .filter(accounts::app_id.eq_any(apps::live_id(org.as_str(), Key(app))))
                 .select(AccountRow::as_select())
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::pg::Pg;
+    use diesel::sqlite::Sqlite;
+
+    use super::*;
+
+    /// The values the hand-written counter advances compare with are the domain's spellings.
+    #[test]
+    fn advance_literals_are_the_domain_values() {
+        let nil = uuid::Uuid::nil();
+        let q = AdvanceIfSealed {
+            org: "o",
+            app: Key(AppId::from_uuid(nil)),
+            id: Key(AccountId::from_uuid(nil)),
+            sealed: &[1],
+        };
+        let hotp = format!("otp_type = '{}'", OtpType::Hotp.as_str());
+        let paused = format!("identities.status <> '{}'", IdentityStatus::Paused.as_str());
+        for sql in [
+            diesel::debug_query::<Pg, _>(&q).to_string(),
+            diesel::debug_query::<Sqlite, _>(&q).to_string(),
+        ] {
+            assert!(sql.contains(&hotp), "{sql}");
+            assert!(sql.contains(&paused), "{sql}");
+        }
+        let plain = AdvanceCounter {
+            org: "o",
+            id: Key(AccountId::from_uuid(nil)),
+        };
+        assert!(diesel::debug_query::<Sqlite, _>(&plain).to_string().contains(&hotp));
     }
 }
