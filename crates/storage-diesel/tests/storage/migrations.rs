@@ -2,7 +2,8 @@
 //! read-only `pending_migrations` before, between and after; the data repair
 //! (`2026-12-02-000003_repair_orphans`) applies the missing part of every cascade to a database
 //! left inconsistent by an earlier version, and changes nothing else; tokens minted before scopes
-//! existed (`2026-12-05-000010_token_scopes`) keep full access.
+//! existed (`2026-12-05-000010_token_scopes`) keep full access; the rebuild of SQLite's `apps`
+//! (`2026-12-06-000012_sqlite_apps_without_rowid`) keeps every row and every reference.
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{Nullable, Text};
@@ -19,11 +20,12 @@ on_both_backends!(
     pending_migrations_reads_without_writing,
     concurrent_migrations_take_turns,
     tokens_minted_before_scopes_keep_full_access,
-    secrets_sealed_before_the_keyring_are_counted_by_key
+    secrets_sealed_before_the_keyring_are_counted_by_key,
+    apps_without_rowid_keeps_rows_and_references
 );
 
 /// Every migration, oldest first.
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "20261125000001",
     "20261125000002",
     "20261202000003",
@@ -35,6 +37,7 @@ const ALL: [&str; 11] = [
     "20261205000009",
     "20261205000010",
     "20261206000011",
+    "20261206000012",
 ];
 
 const TABLES: [&str; 11] = [
@@ -539,5 +542,63 @@ fn secrets_sealed_before_the_keyring_are_counted_by_key(which: Which) {
         assert_eq!(counts.unknown, 1);
         let record = s.run(|r| r.keyring(None)).unwrap();
         assert_eq!((record.primary, record.retired.len()), (None, 0));
+    });
+}
+
+/// Rebuilding SQLite's `apps` as a `WITHOUT ROWID` table keeps every row (deleted and linked
+/// ones, metadata) and every reference to it, and the references are still enforced after.
+/// (On PostgreSQL the migration changes nothing; the same checks hold.)
+fn apps_without_rowid_keeps_rows_and_references(which: Which) {
+    with_db(which, |db| {
+        let mut raw = Raw::open(db);
+        let rebuild = ALL.iter().position(|v| *v == "20261206000012").unwrap();
+        raw.migrate_first(rebuild);
+        raw.exec(&format!(
+            "INSERT INTO identities (id, org_id, handle, status, created_at, updated_at, deleted_at) \
+             VALUES ('id-1', 'org-1', 'alice', 'active', '{T0}', '{T0}', NULL); \
+             INSERT INTO apps (id, org_id, identity_id, created_at, updated_at, deleted_at, metadata) \
+             VALUES ('app-1', 'org-1', 'id-1', '{T0}', '{T0}', NULL, '{{\"env\":\"prod\"}}'); \
+             INSERT INTO apps (id, org_id, identity_id, created_at, updated_at, deleted_at) \
+             VALUES ('app-2', 'org-1', NULL, '{T0}', '{APP_DELETED_AT}', '{APP_DELETED_AT}'); \
+             INSERT INTO accounts (id, org_id, app_id, otp_type, account_name, algorithm, digits, period, \
+             secret, created_at, updated_at, deleted_at) VALUES ('acc-1', 'org-1', 'app-1', 'totp', 'a', \
+             'sha1', 6, 30, {}, '{T0}', '{T0}', NULL);",
+            raw.bytes(1)
+        ));
+        let before = raw.snapshot();
+        drop(raw);
+        let s = connect(db);
+        assert_eq!(s.migrate().unwrap(), ALL[rebuild..]);
+        let mut raw = Raw::open(db);
+        assert_eq!(raw.snapshot(), before, "every row kept");
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let dangling = "SELECT count(*) AS n FROM pragma_foreign_key_check";
+        let orphan = format!(
+            "INSERT INTO accounts (id, org_id, app_id, otp_type, account_name, algorithm, digits, period, \
+             secret, created_at, updated_at, deleted_at) VALUES ('acc-2', 'org-1', 'no-such-app', 'totp', 'b', \
+             'sha1', 6, 30, {}, '{T0}', '{T0}', NULL)",
+            raw.bytes(2)
+        );
+        match &mut raw {
+            Raw::Sqlite(c) => {
+                assert_eq!(
+                    diesel::sql_query(dangling).get_result::<N>(c).unwrap().n,
+                    0,
+                    "no reference dangles"
+                );
+                let sql: Vec<Line> =
+                    diesel::sql_query("SELECT name AS a, type AS b, sql AS c FROM sqlite_master WHERE name = 'apps'")
+                        .load(c)
+                        .unwrap();
+                assert!(sql[0].c.ends_with("WITHOUT ROWID"), "{}", sql[0].c);
+                c.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+                assert!(c.batch_execute(&orphan).is_err(), "the reference to apps is enforced");
+            }
+            Raw::Pg(c) => assert!(c.batch_execute(&orphan).is_err(), "the reference to apps is enforced"),
+        }
     });
 }
