@@ -237,22 +237,35 @@ impl<S: Store> Authd<S> {
     /// `NotFound`, `Paused`, `Conflict` (HOTP counter at its maximum), `SecretUnreadable`,
     /// storage failures.
     pub fn generate_otp(&self, who: &Caller, app: AppId, id: AccountId) -> Result<OtpCode, Error> {
-        let org = who.org();
         let now = self.now();
         // No transaction: the code's one write (its event, or the HOTP advance with its event)
         // is atomic on its own.
         self.store.run(|r| {
             confine_app(r, who, app, Resource::Account)?;
-            if let Some(sealed) = self.opened.get(id)
-                && let Some(code) = self.hotp_code_if_sealed(r, who, app, id, &sealed, now)?
-            {
-                return Ok(code);
-            }
-            let material = r
-                .otp_material(org, app, id)?
-                .ok_or(Error::NotFound(Resource::Account))?;
-            self.code_for(r, who, &material, now)
+            self.code(r, who, app, id, now)
         })
+    }
+
+    /// The code of the account `id` of `app`, with its audit event (and the HOTP advance):
+    /// one statement for a HOTP account whose sealed secret opened before, else the material is
+    /// read and decided on.
+    pub(super) fn code(
+        &self,
+        r: &mut dyn Repo,
+        who: &Caller,
+        app: AppId,
+        id: AccountId,
+        now: Timestamp,
+    ) -> Result<OtpCode, Error> {
+        if let Some(sealed) = self.opened.get(id)
+            && let Some(code) = self.hotp_code_if_sealed(r, who, app, id, &sealed, now)?
+        {
+            return Ok(code);
+        }
+        let material = r
+            .otp_material(who.org(), app, id)?
+            .ok_or(Error::NotFound(Resource::Account))?;
+        self.code_for(r, who, &material, now)
     }
 
     /// The HOTP code of an account whose sealed secret `sealed` opened before, in one
@@ -292,13 +305,7 @@ impl<S: Store> Authd<S> {
     }
 
     /// The code of an account whose material was just read, with its audit event.
-    pub(super) fn code_for(
-        &self,
-        r: &mut dyn Repo,
-        who: &Caller,
-        m: &OtpMaterial,
-        now: Timestamp,
-    ) -> Result<OtpCode, Error> {
+    fn code_for(&self, r: &mut dyn Repo, who: &Caller, m: &OtpMaterial, now: Timestamp) -> Result<OtpCode, Error> {
         let org = who.org();
         if m.identity_status == Some(IdentityStatus::Paused) {
             return Err(Error::Paused);

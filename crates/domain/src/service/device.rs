@@ -2,7 +2,7 @@
 
 use crate::audit::RequestId;
 use crate::entities::Account;
-use crate::error::{Error, Resource};
+use crate::error::Error;
 use crate::ids::AccountId;
 use crate::ports::Store;
 
@@ -50,10 +50,7 @@ impl<S: Store> Authd<S> {
         // and a device fetch takes no lock for its reads.
         self.store.run(|r| {
             let (i, who) = device_caller(r, &hash, request_id)?;
-            let material = r
-                .otp_material(i.org(), *i.app_id(), account)?
-                .ok_or(Error::NotFound(Resource::Account))?;
-            let code = self.code_for(r, &who, &material, now)?;
+            let code = self.code(r, &who, *i.app_id(), account, now)?;
             r.touch_instance(i.org(), *i.id(), now)?;
             Ok(code)
         })

@@ -612,6 +612,8 @@ pub fn hotp_advance_if_sealed_guards<S: Store>(k: &Kit<S>) {
     for c in 1..4 {
         assert_eq!(a.generate_otp(&o, f.app, f.hotp).unwrap().code, code(c), "code {c}");
     }
+    let by_device = a.device_generate_otp(&f.device_token, f.hotp, None).unwrap();
+    assert_eq!(by_device.code, code(4), "a device's code continues the sequence");
     a.update_identity(&o, &h("alice"), status("paused")).unwrap();
     assert!(matches!(a.generate_otp(&o, f.app, f.hotp), Err(Error::Paused)));
     a.update_identity(&o, &h("alice"), status("active")).unwrap();
@@ -620,9 +622,13 @@ pub fn hotp_advance_if_sealed_guards<S: Store>(k: &Kit<S>) {
         a.generate_otp(&o, f.app, f.hotp),
         Err(Error::SecretUnreadable)
     ));
+    assert!(matches!(
+        a.device_generate_otp(&f.device_token, f.hotp, None),
+        Err(Error::SecretUnreadable)
+    ));
     assert!(a.store().run(|r| r.replace_sealed(f.hotp, &bad, &good)).unwrap());
-    assert_eq!((counter(), generated()), (4, 4), "no code, no move");
-    assert_eq!(a.generate_otp(&o, f.app, f.hotp).unwrap().code, code(4));
+    assert_eq!((counter(), generated()), (5, 5), "no code, no move");
+    assert_eq!(a.generate_otp(&o, f.app, f.hotp).unwrap().code, code(5));
     a.delete_app(&o, f.app).unwrap();
     assert_eq!(adv(&o, f.app, f.hotp, &good), None, "deleted app");
     assert_not_found(a.generate_otp(&o, f.app, f.hotp), "deleted app");
