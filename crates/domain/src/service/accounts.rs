@@ -365,7 +365,8 @@ pub(crate) struct OpenedSecrets {
 }
 
 impl OpenedSecrets {
-    /// At most this many accounts are remembered (a few MiB).
+    /// At most this many accounts are remembered: about 130 bytes each (an id and a sealed value
+    /// of about 60 bytes, with the map's overhead), so at most about 8 MiB.
     pub(crate) const MAX_ENTRIES: usize = 65_536;
 
     fn get(&self, id: AccountId) -> Option<SealedSecret> {
@@ -382,5 +383,30 @@ impl OpenedSecrets {
             map.clear();
         }
         map.insert(id, sealed.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OpenedSecrets, SealedSecret};
+    use crate::ids::AccountId;
+
+    fn id(n: u128) -> AccountId {
+        AccountId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    /// The map keeps the latest value per account and never grows past its bound.
+    #[test]
+    fn opened_secrets_keep_the_latest_value_within_the_bound() {
+        let opened = OpenedSecrets::default();
+        opened.remember(id(1), &SealedSecret(vec![1]));
+        opened.remember(id(1), &SealedSecret(vec![2]));
+        assert_eq!(opened.get(id(1)), Some(SealedSecret(vec![2])));
+        assert_eq!(opened.get(id(2)), None);
+        for n in 0..=OpenedSecrets::MAX_ENTRIES {
+            opened.remember(id(u128::try_from(n).unwrap_or(0) + 10), &SealedSecret(vec![3]));
+        }
+        let len = opened.entries.read().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert!(len <= OpenedSecrets::MAX_ENTRIES, "{len} entries");
     }
 }
