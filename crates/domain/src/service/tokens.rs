@@ -359,12 +359,7 @@ impl<S: Store> Authd<S> {
             }
             self.revoked_with_descendants(r, who, id, at)
         })?;
-        self.forget(&revoked);
-        if revoked.is_empty() {
-            Err(Error::NotFound(Resource::ServiceToken))
-        } else {
-            Ok(())
-        }
+        self.forget(&revoked)
     }
 
     /// Revokes a service token of any organization (the CLI; `by` is recorded in the token's
@@ -381,17 +376,19 @@ impl<S: Store> Authd<S> {
             let who = Caller::new(org, by.clone());
             self.revoked_with_descendants(r, &who, id, at)
         })?;
-        self.forget(&revoked);
-        if revoked.is_empty() {
+        self.forget(&revoked)
+    }
+
+    /// Drops the revoked tokens from this process's cache at once; `NotFound` when none was
+    /// revoked (no such token, or not the caller's to revoke).
+    fn forget(&self, ids: &[TokenId]) -> Result<(), Error> {
+        for id in ids {
+            self.tokens.forget_token(*id);
+        }
+        if ids.is_empty() {
             Err(Error::NotFound(Resource::ServiceToken))
         } else {
             Ok(())
-        }
-    }
-
-    fn forget(&self, ids: &[TokenId]) {
-        for id in ids {
-            self.tokens.forget_token(*id);
         }
     }
 
