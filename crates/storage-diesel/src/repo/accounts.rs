@@ -340,10 +340,10 @@ impl QueryFragment<Pg> for AdvanceCounterAudited<'_> {
 
 /// [`AccountRepo::advance_hotp_if_sealed`]'s statement: [`AdvanceCounter`] on the account of
 /// this app whose sealed secret is exactly `sealed`, while its app is live and its identity
-/// (if linked) is not paused, returning the counter with the algorithm and digits. Its
-/// liveness conditions are subqueries of the one `UPDATE`, re-checked on the row's latest
-/// version when another writer changed it meanwhile (PostgreSQL), or under the write lock
-/// (SQLite).
+/// (if linked) is not paused, returning the counter with the algorithm and digits. The
+/// account's own conditions are checked again on its latest version when another writer changed
+/// it meanwhile (PostgreSQL's read committed) or hold under the write lock (SQLite); the app and
+/// identity are read as of the statement's start, as the two-step path's material read was.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AdvanceIfSealed<'a> {
     org: &'a str,
