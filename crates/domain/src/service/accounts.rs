@@ -1,6 +1,6 @@
 //! OTP accounts of an app: import from an `otpauth://` URI, list, get, update, delete, and code generation.
 
-use crate::audit::{Action, Caller, Detail, ResourceType};
+use crate::audit::{Action, AuditEvent, Caller, Detail, ResourceType};
 use crate::cascade::CascadePlan;
 use crate::entities::{Account, AccountEdit, AccountParts};
 use crate::error::{ConflictKind, Error, Resource};
@@ -279,15 +279,7 @@ impl<S: Store> Authd<S> {
         sealed: &SealedSecret,
         now: Timestamp,
     ) -> Result<Option<OtpCode>, Error> {
-        let details = [
-            ("app_id", Detail::from(app.to_string())),
-            ("otp_type", Detail::from(OtpType::Hotp.as_str())),
-        ];
-        let event = self.event(
-            who,
-            now,
-            (Action::OtpGenerate, ResourceType::Account, id.as_uuid(), &details),
-        );
+        let event = self.generate_event(who, now, app, id, OtpType::Hotp);
         let Some(used) = r.advance_hotp_if_sealed(who.org(), app, id, sealed, &event)? else {
             return Ok(None);
         };
@@ -304,6 +296,20 @@ impl<S: Store> Authd<S> {
         }))
     }
 
+    /// The `otp.generate` event of a code of account `id` (of `app`, of this type): its details
+    /// name the app and the type, never the code.
+    fn generate_event(&self, who: &Caller, now: Timestamp, app: AppId, id: AccountId, otp_type: OtpType) -> AuditEvent {
+        let details = [
+            ("app_id", Detail::from(app.to_string())),
+            ("otp_type", Detail::from(otp_type.as_str())),
+        ];
+        self.event(
+            who,
+            now,
+            (Action::OtpGenerate, ResourceType::Account, id.as_uuid(), &details),
+        )
+    }
+
     /// The code of an account whose material was just read, with its audit event.
     fn code_for(&self, r: &mut dyn Repo, who: &Caller, m: &OtpMaterial, now: Timestamp) -> Result<OtpCode, Error> {
         let org = who.org();
@@ -316,15 +322,7 @@ impl<S: Store> Authd<S> {
             .cipher
             .open(*a.id(), &m.sealed)
             .map_err(|_| Error::SecretUnreadable)?;
-        let details = [
-            ("app_id", Detail::from(a.app_id().to_string())),
-            ("otp_type", Detail::from(a.otp_type().as_str())),
-        ];
-        let event = self.event(
-            who,
-            now,
-            (Action::OtpGenerate, ResourceType::Account, a.id().as_uuid(), &details),
-        );
+        let event = self.generate_event(who, now, *a.app_id(), *a.id(), a.otp_type());
         let (code, valid_for_seconds) = match *a.kind() {
             OtpKind::Totp { period } => {
                 let t = u64::try_from(now.unix_seconds()).map_err(|_| internal("clock before 1970"))?;
